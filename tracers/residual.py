@@ -1,0 +1,162 @@
+"""Where each architecture keeps its residual stream: the only module that knows.
+
+Layer index convention (used everywhere in lirefs and tracers):
+``l == HF output_hidden_states[l]``. ``l = 0`` is the embedding output (the input to block 0),
+``0 < l < L`` is the input to block ``l`` (the output of block ``l - 1``), and ``l = L`` is the output
+of the final norm applied to the last block's output. A model with ``L`` blocks has ``L + 1`` residual
+positions.
+
+This module runs inside nnsight traces, locally and on the NDIF server: it imports only torch, math
+and the standard library, and never calls ``.save()``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "ARCHITECTURES",
+    "LayerOutOfRangeError",
+    "Layout",
+    "TracerError",
+    "UnsupportedArchitectureError",
+    "block",
+    "blocks",
+    "check_layer",
+    "final_norm",
+    "layout_of",
+    "n_layers",
+    "residual",
+    "submodule",
+]
+
+
+class TracerError(Exception):
+    """Base class of errors raised by tracer blocks."""
+
+
+class UnsupportedArchitectureError(TracerError, ValueError):
+    """The model's ``config.model_type`` has no known layout."""
+
+
+class LayerOutOfRangeError(TracerError, IndexError):
+    """A residual index outside ``0..L``."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths (dotted attribute names) of the modules that carry the residual stream.
+
+    Attributes:
+        blocks: path from the model root to the list of decoder blocks, e.g. ``"model.layers"``.
+        final_norm: path from the root to the norm applied after the last block, e.g. ``"model.norm"``.
+        attn: name of a block's attention sub-module (its output is a tuple, first item ``[b, t, d]``).
+        mlp: name of a block's MLP sub-module (its output is a ``[b, t, d]`` tensor).
+    """
+
+    blocks: str
+    final_norm: str
+    attn: str = "self_attn"
+    mlp: str = "mlp"
+
+
+_DECODER = Layout("model.layers", "model.norm")
+
+#: ``config.model_type`` -> layout. Extend by passing ``layout=Layout(...)`` to any block.
+ARCHITECTURES: dict[str, Layout] = {
+    "llama": _DECODER,
+    "mistral": _DECODER,
+    "mixtral": _DECODER,
+    "qwen2": _DECODER,
+    "qwen3": _DECODER,
+    "olmo": _DECODER,
+    "olmo2": _DECODER,
+    "gemma": _DECODER,
+    "gemma2": _DECODER,
+    "gemma3_text": _DECODER,
+    "phi3": _DECODER,
+    "phi": Layout("model.layers", "model.final_layernorm"),
+    "gpt2": Layout("transformer.h", "transformer.ln_f", attn="attn", mlp="mlp"),
+    "gpt_neox": Layout("gpt_neox.layers", "gpt_neox.final_layer_norm", attn="attention", mlp="mlp"),
+}
+
+
+def _get(root: Any, path: str) -> Any:
+    node = root
+    for part in path.split("."):
+        node = getattr(node, part)
+    return node
+
+
+def layout_of(model: Any, layout: Layout | None = None) -> Layout:
+    """The layout of ``model`` (an nnsight model or envoy), or ``layout`` when one is given.
+
+    Raises:
+        UnsupportedArchitectureError: the architecture is unknown; the message says how to pass
+            ``Layout(blocks=..., final_norm=...)`` by hand.
+    """
+    if layout is not None:
+        return layout
+    config = getattr(model, "config", None)
+    model_type = getattr(config, "model_type", None)
+    if model_type in ARCHITECTURES:
+        return ARCHITECTURES[model_type]
+    known = ", ".join(sorted(ARCHITECTURES))
+    raise UnsupportedArchitectureError(
+        f"architecture {model_type!r} has no known residual-stream layout (known: {known}); "
+        "pass layout=tracers.Layout(blocks='path.to.blocks', final_norm='path.to.norm', "
+        "attn='attn_name', mlp='mlp_name') naming the model's own modules"
+    )
+
+
+def blocks(model: Any, layout: Layout | None = None) -> Any:
+    """The list-like envoy of decoder blocks (``len`` is ``L``)."""
+    return _get(model, layout_of(model, layout).blocks)
+
+
+def block(model: Any, index: int, layout: Layout | None = None) -> Any:
+    """Decoder block ``index`` (0-based block number, not a residual index)."""
+    return blocks(model, layout)[index]
+
+
+def final_norm(model: Any, layout: Layout | None = None) -> Any:
+    """The norm applied to the last block's output; its output is ``hidden_states[L]``."""
+    return _get(model, layout_of(model, layout).final_norm)
+
+
+def submodule(block_envoy: Any, kind: str, layout: Layout) -> Any:
+    """A block's ``"attn"`` or ``"mlp"`` sub-module envoy."""
+    if kind not in ("attn", "mlp"):
+        raise TracerError(f"sub-module kind must be 'attn' or 'mlp', got {kind!r}")
+    return getattr(block_envoy, layout.attn if kind == "attn" else layout.mlp)
+
+
+def n_layers(model: Any, layout: Layout | None = None) -> int:
+    """``L``, the number of decoder blocks; residual indices run ``0..L``."""
+    return len(blocks(model, layout))
+
+
+def check_layer(layer: int, n: int) -> int:
+    """Return ``layer`` as an int if ``0 <= layer <= n``, else raise ``LayerOutOfRangeError``."""
+    if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= n:
+        raise LayerOutOfRangeError(
+            f"layer {layer!r} is out of range: residual indices run 0..{n} "
+            f"(0 = embeddings, {n} = after the final norm)"
+        )
+    return int(layer)
+
+
+def residual(model: Any, layer: int, layout: Layout | None = None) -> Any:
+    """The residual stream ``hidden_states[layer]`` as a ``[batch, tokens, d_model]`` value.
+
+    Inside a trace this reads (and, being a live value, lets you edit in place) the input of block
+    ``layer`` for ``layer < L`` and the final norm's output for ``layer == L``. Reads must follow
+    forward order within one invoke: call it with increasing ``layer``.
+    """
+    lay = layout_of(model, layout)
+    n = n_layers(model, lay)
+    layer = check_layer(layer, n)
+    if layer == n:
+        return final_norm(model, lay).output
+    return block(model, layer, lay).input
