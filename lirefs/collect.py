@@ -24,7 +24,13 @@ import torch
 import tracers
 
 from .console import progress_bar
-from .errors import ActivationError, CacheMismatchError, DataError, LayerError
+from .errors import (
+    ActivationError,
+    CacheMismatchError,
+    DataError,
+    LayerError,
+    MetadataMismatchError,
+)
 from .models import model_info, model_layout
 from .remote import trace_kwargs
 from .store import atomic_path, check_metadata, hash_texts, make_metadata, write_json
@@ -179,9 +185,16 @@ class ActivationCache:
             write_json(self.manifest_path, meta)
             return meta
         where = f"activation cache {self.folder}"
-        check_metadata(
-            old, what=where, kind="activations", model=meta["model"], data_hash=meta["data"]["hash"]
-        )
+        try:
+            check_metadata(
+                old,
+                what=where,
+                kind="activations",
+                model=meta["model"],
+                data_hash=meta["data"]["hash"],
+            )
+        except MetadataMismatchError as exc:
+            raise CacheMismatchError(str(exc)) from None
         for key in ("layers", "chunk_size", "n_prompts"):
             if old["settings"].get(key) != meta["settings"].get(key):
                 raise CacheMismatchError(

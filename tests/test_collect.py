@@ -1,0 +1,185 @@
+"""collect_activations equals HF output_hidden_states, whatever the batching or padding."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+from conftest import FAMILIES
+
+import lirefs
+from lirefs.errors import ActivationError, CacheMismatchError, DataError, LayerError
+
+
+def hf_last_token_states(model: Any, prompts: list[str]) -> torch.Tensor:
+    """Reference: plain HF forward, one prompt at a time (no padding), ``[n, L + 1, d]``."""
+    hf = model._module
+    rows = []
+    for p in prompts:
+        enc = model.tokenizer(p, return_tensors="pt")
+        with torch.no_grad():
+            hs = hf(**enc, output_hidden_states=True).hidden_states
+        rows.append(torch.stack([h[0, -1] for h in hs]))
+    return torch.stack(rows).float()
+
+
+def assert_close_to_reference(acts: torch.Tensor, ref: torch.Tensor) -> None:
+    """DESIGN.md anchor: max |diff| <= 1e-5 x the layer's largest activation."""
+    assert acts.shape == ref.shape
+    scale = ref.abs().amax(dim=(0, 2), keepdim=True).clamp_min(1.0)
+    worst = ((acts - ref).abs() / scale).max().item()
+    assert worst <= 1e-5, f"relative difference {worst:.2e}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_matches_hf_hidden_states(make_tiny: Any, prompts: list[str], family: str) -> None:
+    model = make_tiny(family)
+    acts = lirefs.collect_activations(model, prompts, batch_size=3)
+    L = lirefs.model_info(model).n_layers
+    assert acts.shape == (len(prompts), L + 1, 64)
+    assert acts.dtype == torch.float32 and acts.device.type == "cpu"
+    assert not acts.requires_grad
+    assert_close_to_reference(acts, hf_last_token_states(model, prompts))
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_batch_size_does_not_change_results(
+    make_tiny: Any, prompts: list[str], family: str
+) -> None:
+    model = make_tiny(family)
+    one = lirefs.collect_activations(model, prompts, batch_size=1)
+    many = lirefs.collect_activations(model, prompts, batch_size=len(prompts))
+    assert_close_to_reference(many, one)
+
+
+def test_results_come_back_in_the_callers_order(make_tiny: Any, prompts: list[str]) -> None:
+    model = make_tiny("llama")
+    forward = lirefs.collect_activations(model, prompts, batch_size=2)
+    backward = lirefs.collect_activations(model, prompts[::-1], batch_size=2)
+    assert_close_to_reference(backward.flip(0), forward)
+
+
+def test_left_padding_equals_right_padding_read_at_last_real_token(
+    make_tiny: Any, prompts: list[str]
+) -> None:
+    """A right-padded trace read at mask.sum - 1 gives the states collect reads left-padded."""
+    import tracers
+
+    model = make_tiny("gpt2")  # absolute positions: padding errors would show
+    tok = model.tokenizer
+    tok.padding_side = "right"
+    try:
+        enc = tok(prompts, return_tensors="pt", padding=True)
+    finally:
+        tok.padding_side = "left"
+    last = enc["attention_mask"].sum(1) - 1
+    L = lirefs.model_info(model).n_layers
+    with torch.no_grad(), model.trace(dict(enc)) as tr:
+        right = tracers.last_token(model, range(L + 1), index=last).save()
+        tr.stop()
+    left = lirefs.collect_activations(model, prompts, batch_size=len(prompts))
+    assert_close_to_reference(left, right.float())
+
+
+def test_subset_of_layers(make_tiny: Any, prompts: list[str]) -> None:
+    model = make_tiny("llama")
+    full = lirefs.collect_activations(model, prompts)
+    some = lirefs.collect_activations(model, prompts, layers=[3, 1])
+    assert torch.equal(some[:, 0], full[:, 3]) and torch.equal(some[:, 1], full[:, 1])
+
+
+def test_remote_local_path_gives_the_same_numbers(make_tiny: Any, prompts: list[str]) -> None:
+    model = make_tiny("llama")
+    local = lirefs.collect_activations(model, prompts, batch_size=2)
+    via_remote = lirefs.collect_activations(model, prompts, batch_size=2, remote="local")
+    assert torch.equal(local, via_remote)
+
+
+@pytest.mark.slow
+def test_smollm2_matches_hf_hidden_states(smollm2: Any, prompts: list[str]) -> None:
+    acts = lirefs.collect_activations(smollm2, prompts, batch_size=4)
+    assert acts.shape == (len(prompts), 31, 576)
+    assert_close_to_reference(acts, hf_last_token_states(smollm2, prompts))
+
+
+def test_bad_input_is_refused(make_tiny: Any, prompts: list[str]) -> None:
+    model = make_tiny("llama")
+    with pytest.raises(DataError, match="no prompts"):
+        lirefs.collect_activations(model, [])
+    with pytest.raises(DataError, match="single string"):
+        lirefs.collect_activations(model, "Q: hi\nA: ")
+    with pytest.raises(DataError, match="non-empty"):
+        lirefs.collect_activations(model, ["ok", ""])
+    with pytest.raises(LayerError, match=r"0\.\.3"):
+        lirefs.collect_activations(model, prompts, layers=[4])
+
+
+def test_nan_states_are_refused(make_tiny: Any, prompts: list[str]) -> None:
+    from conftest import tiny_config
+    from transformers import AutoModelForCausalLM
+
+    hf = AutoModelForCausalLM.from_config(tiny_config("llama")).eval()
+    with torch.no_grad():
+        hf.model.layers[1].mlp.down_proj.weight.fill_(float("nan"))
+    model = lirefs.wrap(hf, make_tiny("llama").tokenizer, name="broken")
+    with pytest.raises(ActivationError, match="NaN"):
+        lirefs.collect_activations(model, prompts)
+
+
+class _Killed(Exception):
+    pass
+
+
+def test_cache_resumes_after_a_kill_with_identical_results(
+    make_tiny: Any, prompts: list[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lirefs import collect
+
+    model = make_tiny("llama")
+    many = prompts * 3  # 15 prompts, chunks of 4
+    full = lirefs.collect_activations(
+        model, many, batch_size=2, cache_dir=tmp_path / "uninterrupted", chunk_size=4
+    )
+    cache = tmp_path / "killed"
+
+    real = collect._run_batch
+    calls = {"n": 0}
+
+    def dying(*args: Any, **kwargs: Any) -> torch.Tensor:
+        calls["n"] += 1
+        if calls["n"] > 4:  # two chunks done (2 batches each), then "killed"
+            raise _Killed
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collect, "_run_batch", dying)
+    with pytest.raises(_Killed):
+        lirefs.collect_activations(model, many, batch_size=2, cache_dir=cache, chunk_size=4)
+    done = sorted(p.name for p in cache.glob("chunk-*.safetensors"))
+    assert done == ["chunk-00000.safetensors", "chunk-00001.safetensors"]
+    assert not list(cache.glob(".*tmp")), "no partial files"
+
+    monkeypatch.setattr(collect, "_run_batch", real)
+    calls["n"] = 0
+    counted = {"n": 0}
+
+    def counting(*args: Any, **kwargs: Any) -> torch.Tensor:
+        counted["n"] += 1
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(collect, "_run_batch", counting)
+    resumed = lirefs.collect_activations(model, many, batch_size=2, cache_dir=cache, chunk_size=4)
+    assert counted["n"] == 4  # only chunks 2 and 3 ran: 2 + 2 batches of <= 2 prompts
+    assert torch.equal(resumed, full)
+    streamed = torch.cat(list(lirefs.ActivationCache(cache).iter_chunks()))
+    assert torch.equal(streamed, full)
+
+
+def test_cache_refuses_another_model_or_prompt_set(
+    make_tiny: Any, prompts: list[str], tmp_path: Any
+) -> None:
+    lirefs.collect_activations(make_tiny("llama"), prompts, cache_dir=tmp_path)
+    with pytest.raises(CacheMismatchError, match="hash"):
+        lirefs.collect_activations(make_tiny("llama"), prompts[:3], cache_dir=tmp_path)
+    with pytest.raises(CacheMismatchError, match="model"):
+        lirefs.collect_activations(make_tiny("qwen2"), prompts, cache_dir=tmp_path)
