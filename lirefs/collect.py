@@ -145,7 +145,7 @@ def _run_batch(
     inputs = {k: v.to(device) for k, v in batch.inputs.items()}
     got: list[torch.Tensor] = []
     with torch.inference_mode(), model.trace(inputs, **trace_kwargs(remote)) as tr:
-        states = tracers.last_token(model, layers, layout=layout).save()
+        states = tracers.last_token(model, layers, layout=layout).save()  # type: ignore[attr-defined]
         got.append(states)
         tr.stop()
     out = got[0]

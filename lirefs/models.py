@@ -141,7 +141,7 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
             hf = AutoModelForCausalLM.from_pretrained(
                 gguf.parent, gguf_file=gguf.name, dtype=torch.float32
             )
-        hf.hf_quantizer = None
+        hf.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(hf.config, "quantization_config"):
             del hf.config.quantization_config
         hf.save_pretrained(tmp)
@@ -236,7 +236,7 @@ def wrap(
     """
     from nnsight.modeling.transformers import TransformersModel
 
-    config = hf_model.config
+    config: Any = getattr(hf_model, "config")  # noqa: B009
     try:
         lay = tracers.layout_of(hf_model, layout)
     except tracers.UnsupportedArchitectureError as exc:
@@ -261,10 +261,20 @@ def wrap(
         dtype=str(dtype).replace("torch.", ""),
         repo_id=repo_id,
     )
-    setattr(model, _INFO_ATTR, info)
+    _attach(model, _INFO_ATTR, info)
     if layout is not None:
-        model.lirefs_layout = layout
+        _attach(model, "lirefs_layout", layout)
     return model
+
+
+def _attach(model: Any, name: str, value: Any) -> None:
+    """Hang ``value`` on the wrapped torch module, where ``model.<name>`` still finds it.
+
+    Not on the envoy itself: a trace body that uses ``model`` pickles the envoy's ``__dict__`` into
+    the NDIF request, and a lirefs object there would make the server ``import lirefs``. The torch
+    module travels as a reference (nnsight's persistent id), so what hangs on it stays here.
+    """
+    setattr(model._module, name, value)
 
 
 def _get(root: Any, path: str) -> Any:
@@ -378,7 +388,7 @@ def load_model(
             "(a Hub id needs the network or its files in the Hugging Face cache)"
         ) from None
     if device_map is None and device is not None:
-        hf = hf.to(device)
+        hf = hf.to(device)  # type: ignore[arg-type]
     hf.eval()
     return wrap(
         hf,
@@ -417,7 +427,7 @@ def model_info(model: Any) -> ModelInfo:
         dtype=str(getattr(config, "dtype", "unknown")).replace("torch.", ""),
         repo_id=name if _looks_like_hub_id(name) else None,
     )
-    setattr(model, _INFO_ATTR, info)
+    _attach(model, _INFO_ATTR, info)
     return info
 
 

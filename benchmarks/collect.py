@@ -1,0 +1,201 @@
+"""Collection cost: lirefs vs a plain HF forward, vs nnsight saving full sequences; memory vs prompts.
+
+Throughput (SmolLM2-135M, CPU by default): the same prompts, the same length-sorted left-padded
+batches, timed in alternation:
+
+* ``hf_forward``: ``model(**batch, output_hidden_states=True)`` then ``hidden_states[l][:, -1]`` for
+  every layer (the floor a user would write by hand: full forward, LM head included);
+* ``nnsight_full``: one nnsight trace per batch saving every layer's full ``[b, t, d]`` output;
+* ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm).
+
+Scaling (a random Llama of d_model 256, 4 blocks, in fresh subprocesses): wall time and peak RSS for
+100, 1,000 and 10,000 prompts, to show time linear and memory flat in the number of prompts.
+
+    python -m benchmarks.collect [--prompts 64] [--batch-size 8] [--device cpu] [--no-scaling]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from typing import Any
+
+import torch
+
+from .common import environment, interleaved_times, markdown_table, write_result
+
+
+def _prompts(n: int) -> list[str]:
+    import lirefs
+
+    sets = lirefs.data.load("builtin")
+    r, m = sets.reasoning_prompts(), sets.memory_prompts()
+    out = [p for pair in zip(r, m, strict=False) for p in pair]
+    return out[:n]
+
+
+def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> dict[str, Any]:
+    import lirefs
+    import tracers
+    from lirefs.collect import prompt_batches
+
+    model = lirefs.load_model("smollm2-135m", device=device, dtype="float32")
+    hf = model._module
+    prompts = _prompts(n_prompts)
+    batches = [
+        {k: v.to(device) for k, v in b.inputs.items()}
+        for b in prompt_batches(model, prompts, batch_size)
+    ]
+    L = lirefs.model_info(model).n_layers
+
+    def hf_forward() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                hs = hf(**batch, output_hidden_states=True).hidden_states
+                torch.stack([h[:, -1] for h in hs], 1).cpu()
+
+    def nnsight_full() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                with model.trace(batch):
+                    saved = [tracers.residual(model, layer).save() for layer in range(L + 1)]
+                [s.cpu() for s in saved]
+
+    def lirefs_collect() -> None:
+        lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
+
+    times = interleaved_times(
+        {"hf_forward": hf_forward, "nnsight_full": nnsight_full, "lirefs": lirefs_collect},
+        repeats=repeats,
+    )
+    tokens = sum(int(b["attention_mask"].sum()) for b in batches)
+    padded = sum(b["attention_mask"].numel() for b in batches)
+    return {
+        "model": "smollm2-135m",
+        "n_prompts": n_prompts,
+        "batch_size": batch_size,
+        "real_tokens": tokens,
+        "padded_tokens": padded,
+        "seconds": times,
+        "prompts_per_second": {k: n_prompts / v for k, v in times.items()},
+        "ratio_vs_hf_forward": times["hf_forward"] / times["lirefs"],
+        "ratio_vs_nnsight_full": times["nnsight_full"] / times["lirefs"],
+    }
+
+
+def _scaling_child(n: int, batch_size: int) -> None:
+    """Run in a subprocess: collect n prompts on a random d=256 Llama, print time and peak RSS."""
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    import lirefs
+    from lirefs.models import smollm2_folder
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        hidden_size=256,
+        intermediate_size=512,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        vocab_size=49152,
+    )
+    model = lirefs.wrap(
+        LlamaForCausalLM(config).eval(),
+        AutoTokenizer.from_pretrained(smollm2_folder()),
+        name="random-llama-d256",
+    )
+    base = _prompts(800)
+    prompts = [
+        f"{base[i % len(base)]}" if i < len(base) else f"{base[i % len(base)]} ({i})"
+        for i in range(n)
+    ]
+    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    t = time.perf_counter()
+    acts = lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
+    seconds = time.perf_counter() - t
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "n_prompts": n,
+                "seconds": seconds,
+                "peak_rss_mb": peak / 1024,
+                "rss_before_mb": rss0 / 1024,
+                "output_mb": acts.numel() * 4 / 2**20,
+            }
+        )
+    )
+
+
+def scaling(sizes: list[int], batch_size: int) -> list[dict[str, Any]]:
+    rows = []
+    for n in sizes:
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "benchmarks.collect",
+                "--scaling-child",
+                str(n),
+                "--batch-size",
+                str(batch_size),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "LIREFS_PROGRESS": "0"},
+        )
+        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row["ms_per_prompt"] = 1000 * row["seconds"] / n
+        row["growth_mb"] = row["peak_rss_mb"] - row["rss_before_mb"]
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--prompts", type=int, default=64)
+    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument("--scaling-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.scaling_child is not None:
+        _scaling_child(args.scaling_child, args.batch_size)
+        return {}
+    result: dict[str, Any] = {"environment": environment(args.device, "float32")}
+    result["throughput"] = throughput(args.prompts, args.batch_size, args.device, args.repeats)
+    if not args.no_scaling:
+        result["scaling"] = scaling([int(s) for s in args.sizes.split(",")], args.batch_size)
+    path = write_result(
+        "collect" if args.device == "cpu" else f"collect-{args.device.replace(':', '')}", result
+    )
+    tp = result["throughput"]
+    print(
+        markdown_table(
+            [
+                {"method": k, "seconds": v, "prompts/s": tp["prompts_per_second"][k]}
+                for k, v in tp["seconds"].items()
+            ]
+        )
+    )
+    print(
+        f"lirefs vs HF forward: {tp['ratio_vs_hf_forward']:.2f}x; vs nnsight full: {tp['ratio_vs_nnsight_full']:.2f}x"
+    )
+    if "scaling" in result:
+        print(markdown_table(result["scaling"]))
+    print(f"wrote {path}")
+    return result
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,104 @@
+"""``lirefs collect``: last-token states of a question set's train and test halves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ..console import console
+from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option, load, model_options
+
+
+@click.command("collect", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--set",
+    "data_set",
+    default="builtin",
+    show_default=True,
+    help="'builtin', 'reasoning-gym', or a JSONL/CSV file with question and label columns.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Activation file to write (.safetensors).",
+)
+@click.option(
+    "--test-fraction",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0.05, 0.95),
+    help="Share of each class held out for choosing the layer.",
+)
+@click.option("--seed", default=0, show_default=True, help="Seed of the train/test split.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=2),
+    default=None,
+    help="Use at most this many questions per class (quick runs).",
+)
+@click.option(
+    "--cache-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Stream chunks here; a rerun resumes where it stopped.",
+)
+@click.option(
+    "--chat-template", is_flag=True, help="Wrap questions in the tokenizer's chat template."
+)
+@model_options
+@json_option
+@handle_errors
+def command(
+    data_set: str,
+    out: Path,
+    test_fraction: float,
+    seed: int,
+    limit: int | None,
+    cache_dir: Path | None,
+    chat_template: bool,
+    model: str,
+    device: str | None,
+    dtype: str | None,
+    device_map: str | None,
+    remote: bool,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Collect last-token residual states at every layer (l == HF hidden_states[l]).
+
+    \b
+    Example:
+      lirefs collect --set builtin --out acts.safetensors
+      lirefs collect --set my_questions.jsonl --model meta-llama/Llama-3.1-70B --remote -o acts.safetensors
+    """
+    from .. import data
+    from ..pipeline import collect_split
+
+    sets = data.load(data_set)
+    if limit is not None:
+        sets = sets.subset(limit, seed=seed)
+    lm = load(model, device, dtype, device_map, remote)
+    split = collect_split(
+        lm,
+        sets,
+        test_fraction=test_fraction,
+        seed=seed,
+        batch_size=batch_size,
+        remote=remote,
+        cache_dir=cache_dir,
+        chat_template=chat_template,
+    )
+    split.save(out)
+    counts = split.metadata["data"]["counts"]
+    if as_json:
+        echo_json(
+            {"out": str(out), "counts": counts, "shape": list(split.train_reasoning.shape[1:])}
+        )
+        return
+    console.print(
+        f"wrote [bold]{out}[/]: {counts} states of shape "
+        f"[L + 1, d_model] = {list(split.train_reasoning.shape[1:])}"
+    )

@@ -1,0 +1,98 @@
+"""``lirefs report``: per-layer separability on held-out data, baselines, and plots."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..console import console
+from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option
+
+
+def print_layer_table(report: Any, title: str = "held-out separability per layer") -> None:
+    """A rich table of ``report.table_rows()`` with the chosen layer highlighted."""
+    from rich.table import Table
+
+    rows = report.table_rows()
+    table = Table(title=title, header_style="bold")
+    for key in rows[0]:
+        table.add_column(str(key), justify="right")
+    for row in rows:
+        style = "bold green" if row.get("layer") == report.best_layer else None
+        table.add_row(*[_fmt(v) for v in row.values()], style=style)
+    console.print(table)
+    console.print(report.summary(), soft_wrap=True)
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return "nan" if value != value else f"{value:.3f}"
+    return str(value)
+
+
+@click.command("report", context_settings=CONTEXT_SETTINGS)
+@click.argument("direction", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("activations", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("report"),
+    show_default=True,
+    help="Folder for report.json and the PNG plots.",
+)
+@click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--layer", type=int, default=None, help="Layer for the score/PCA plots (default: chosen layer)."
+)
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
+@json_option
+@handle_errors
+def command(
+    direction: Path,
+    activations: Path,
+    out: Path,
+    permutations: int,
+    layer: int | None,
+    no_plots: bool,
+    as_json: bool,
+) -> None:
+    """Per-layer AUROC, probe accuracy, effect size and baselines on the held-out half.
+
+    \b
+    Example:
+      lirefs report liref.safetensors acts.safetensors --out report/
+    """
+    from ..analysis import layer_report
+    from ..direction import Direction
+    from ..pipeline import ActivationSplit
+
+    liref = Direction.load(direction)
+    split = ActivationSplit.load(activations)
+    liref.check_model(split.metadata.get("model"))
+    report = layer_report(
+        liref,
+        split.test_reasoning,
+        split.test_memory,
+        train_reasoning_acts=split.train_reasoning,
+        train_memory_acts=split.train_memory,
+        test_reasoning_lengths=split.test_reasoning_lengths.tolist(),
+        test_memory_lengths=split.test_memory_lengths.tolist(),
+        n_permutations=permutations,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    report.save(out / "report.json")
+    plots: list[Path] = []
+    if not no_plots:
+        from ..plots import write_report_plots
+
+        plots = write_report_plots(
+            report, liref, split.test_reasoning, split.test_memory, out, layer=layer
+        )
+    if as_json:
+        echo_json({"report": report.to_dict(), "plots": [str(p) for p in plots]})
+        return
+    print_layer_table(report)
+    console.print(f"wrote {out / 'report.json'} and {len(plots)} plots in {out}/")

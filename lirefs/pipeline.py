@@ -1,0 +1,228 @@
+"""The paper's pipeline as a few calls: split -> collect -> direction -> held-out layer choice.
+
+``collect_split`` reads the last-token states of a question set's train and test halves and keeps
+them, with the test prompts' token lengths (for the length baseline), in an ``ActivationSplit``;
+``find_direction`` builds the ``Direction`` from the train half only and chooses its layer on the
+test half only (``lirefs.layer_report``), recording the choice in the direction's metadata so that
+steering and evaluation use a layer never chosen on a benchmark.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .collect import collect_activations
+from .data import QuestionSets
+from .direction import Direction
+from .errors import ActivationError, DataError
+from .models import model_info
+from .store import atomic_path, check_metadata, make_metadata
+
+__all__ = ["ActivationSplit", "collect_split", "find_direction"]
+
+_TENSORS = (
+    "train_reasoning",
+    "train_memory",
+    "test_reasoning",
+    "test_memory",
+    "test_reasoning_lengths",
+    "test_memory_lengths",
+)
+
+
+@dataclass
+class ActivationSplit:
+    """Last-token states of a question set, split into train (direction) and test (layer choice).
+
+    Attributes:
+        train_reasoning: ``[n_train_r, L + 1, d_model]`` float32.
+        train_memory: ``[n_train_m, L + 1, d_model]`` float32.
+        test_reasoning: ``[n_test_r, L + 1, d_model]`` float32.
+        test_memory: ``[n_test_m, L + 1, d_model]`` float32.
+        test_reasoning_lengths: ``[n_test_r]`` int64 prompt lengths in tokens.
+        test_memory_lengths: ``[n_test_m]`` int64 prompt lengths in tokens.
+        metadata: model, data (set name, hash, split, counts), settings, version.
+    """
+
+    train_reasoning: torch.Tensor
+    train_memory: torch.Tensor
+    test_reasoning: torch.Tensor
+    test_memory: torch.Tensor
+    test_reasoning_lengths: torch.Tensor
+    test_memory_lengths: torch.Tensor
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """One safetensors file (tensors + JSON metadata header), written atomically."""
+        from safetensors.torch import save_file
+
+        path = Path(path)
+        tensors = {name: getattr(self, name).contiguous() for name in _TENSORS}
+        with atomic_path(path) as tmp:
+            save_file(tensors, str(tmp), metadata={"lirefs": json.dumps(self.metadata)})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, *, model: Any = None) -> ActivationSplit:
+        """Read a file from ``save``; with ``model``, refuse states of another model."""
+        from safetensors import safe_open
+
+        path = Path(path)
+        if not path.is_file():
+            raise ActivationError(
+                f"activation file {str(path)!r} does not exist; make it with `lirefs collect`"
+            )
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                header = fh.metadata() or {}
+                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+        except Exception as exc:  # safetensors raises several types for corrupt files
+            raise ActivationError(f"{path} is not a safetensors file: {exc}") from None
+        if "lirefs" not in header or set(_TENSORS) - set(tensors):
+            raise ActivationError(
+                f"{path} is not a lirefs activation split (made by `lirefs collect`)"
+            )
+        meta = json.loads(header["lirefs"])
+        check_metadata(
+            meta,
+            what=str(path),
+            kind="activation-split",
+            model=model_info(model).to_dict() if model is not None else None,
+        )
+        return cls(**{name: tensors[name] for name in _TENSORS}, metadata=meta)
+
+
+def _token_lengths(model: Any, prompts: list[str]) -> torch.Tensor:
+    ids = model.tokenizer(prompts, add_special_tokens=True)["input_ids"]
+    return torch.tensor([len(x) for x in ids], dtype=torch.long)
+
+
+def collect_split(
+    model: Any,
+    sets: QuestionSets,
+    *,
+    test_fraction: float = 0.3,
+    seed: int = 0,
+    batch_size: int = 8,
+    remote: bool | str = False,
+    cache_dir: str | Path | None = None,
+    chat_template: bool = False,
+    progress: bool | None = None,
+) -> ActivationSplit:
+    """Split ``sets`` (deterministically) and collect every half's last-token states.
+
+    Args:
+        model: from ``lirefs.load_model``.
+        sets: reasoning and memory questions (``lirefs.data.load(...)``).
+        test_fraction: share of each class held out for layer choice (see ``QuestionSets.split``).
+        seed: split seed.
+        batch_size, remote, progress: as in ``collect_activations``.
+        cache_dir: resumable chunk caches go to ``cache_dir/<half>-<class>/``.
+        chat_template: wrap questions with the tokenizer's chat template instead of ``Q: ...\\nA: ``.
+    """
+    train, test = sets.split(test_fraction=test_fraction, seed=seed)
+    tok = model.tokenizer if chat_template else None
+    parts: dict[str, torch.Tensor] = {}
+    lengths: dict[str, torch.Tensor] = {}
+    for half_name, half in (("train", train), ("test", test)):
+        for cls_name, prompts in (
+            ("reasoning", half.reasoning_prompts(chat_template=chat_template, tokenizer=tok)),
+            ("memory", half.memory_prompts(chat_template=chat_template, tokenizer=tok)),
+        ):
+            if not prompts:
+                raise DataError(f"the {half_name} half has no {cls_name} questions; use more data")
+            sub = Path(cache_dir) / f"{half_name}-{cls_name}" if cache_dir is not None else None
+            parts[f"{half_name}_{cls_name}"] = collect_activations(
+                model,
+                prompts,
+                batch_size=batch_size,
+                remote=remote,
+                cache_dir=sub,
+                progress=progress,
+            )
+            if half_name == "test":
+                lengths[cls_name] = _token_lengths(model, prompts)
+    meta = make_metadata(
+        "activation-split",
+        model=model_info(model).to_dict(),
+        data={
+            "name": sets.name,
+            "hash": sets.hash(),
+            "train_hash": train.hash(),
+            "test_hash": test.hash(),
+            "counts": {
+                "train_reasoning": len(train.reasoning),
+                "train_memory": len(train.memory),
+                "test_reasoning": len(test.reasoning),
+                "test_memory": len(test.memory),
+            },
+        },
+        settings={
+            "test_fraction": test_fraction,
+            "seed": seed,
+            "prompt_format": "chat_template" if chat_template else "Q: {question}\\nA: ",
+            "position": "last prompt token",
+            "batch_size": batch_size,
+        },
+    )
+    return ActivationSplit(
+        parts["train_reasoning"],
+        parts["train_memory"],
+        parts["test_reasoning"],
+        parts["test_memory"],
+        lengths["reasoning"],
+        lengths["memory"],
+        meta,
+    )
+
+
+def find_direction(
+    split: ActivationSplit,
+    *,
+    n_permutations: int = 200,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> tuple[Direction, Any]:
+    """The direction from the train half, its layer chosen on the test half.
+
+    Returns:
+        ``(direction, report)``: ``direction.metadata["settings"]["best_layer"]`` holds the layer
+        chosen by held-out AUROC (``report.best_layer``), with how it was chosen.
+    """
+    from .analysis import layer_report
+
+    data = dict(split.metadata.get("data") or {})
+    liref = Direction.from_activations(
+        split.train_reasoning,
+        split.train_memory,
+        model=split.metadata.get("model"),
+        data={
+            "name": data.get("name"),
+            "hash": data.get("train_hash"),
+            "set_hash": data.get("hash"),
+        },
+        settings={**(split.metadata.get("settings") or {}), "source": "train half"},
+    )
+    report = layer_report(
+        liref,
+        split.test_reasoning,
+        split.test_memory,
+        train_reasoning_acts=split.train_reasoning,
+        train_memory_acts=split.train_memory,
+        test_reasoning_lengths=split.test_reasoning_lengths.tolist(),
+        test_memory_lengths=split.test_memory_lengths.tolist(),
+        n_permutations=n_permutations,
+        seed=seed,
+        progress=progress,
+    )
+    liref.metadata["settings"]["best_layer"] = int(report.best_layer)
+    liref.metadata["settings"]["layer_choice"] = (
+        f"highest AUROC of the projection score on the held-out test half "
+        f"(hash {data.get('test_hash')}), never on an evaluation benchmark"
+    )
+    return liref, report
