@@ -39,6 +39,9 @@ __all__ = ["ActivationCache", "collect_activations", "prompt_batches"]
 
 MANIFEST = "manifest.json"
 
+#: Padded tokens per batch when no batch size is given (``batch_size=None``).
+DEFAULT_TOKEN_BUDGET = 2048
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -79,14 +82,17 @@ def _pad_left(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
 def prompt_batches(
     model: Any,
     prompts: Sequence[str],
-    batch_size: int,
+    batch_size: int | None,
     *,
     token_ids: list[list[int]] | None = None,
     sort_by_length: bool = True,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
 ) -> Iterator[Batch]:
     """Split ``prompts`` into left-padded batches, longest first when ``sort_by_length``.
 
     Sorting by token length keeps padding (wasted compute) low; ``Batch.index`` maps rows back.
+    With ``batch_size=None`` a batch takes as many prompts as fit in ``token_budget`` padded tokens
+    (rows x longest row), so short prompts go in large batches and long ones in small batches.
     """
     ids = token_ids if token_ids is not None else _tokenize(model, prompts)
     order = list(range(len(ids)))
@@ -95,9 +101,28 @@ def prompt_batches(
     pad_id = model.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = model.tokenizer.eos_token_id or 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start : start + batch_size]
+    for idx in _group(order, ids, batch_size, token_budget):
         yield Batch(idx, _pad_left([ids[i] for i in idx], pad_id))
+
+
+def _group(
+    order: list[int], ids: list[list[int]], batch_size: int | None, token_budget: int
+) -> Iterator[list[int]]:
+    if batch_size is not None:
+        for start in range(0, len(order), batch_size):
+            yield order[start : start + batch_size]
+        return
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        width = max(longest, len(ids[i]))
+        if batch and width * (len(batch) + 1) > token_budget:
+            yield batch
+            batch, width = [], len(ids[i])
+        batch.append(i)
+        longest = width
+    if batch:
+        yield batch
 
 
 def _input_device(model: Any) -> torch.device:
@@ -234,12 +259,13 @@ def collect_activations(
     model: Any,
     prompts: Sequence[str],
     *,
-    batch_size: int = 8,
+    batch_size: int | None = 8,
     remote: bool | str = False,
     cache_dir: str | Path | None = None,
     layers: Sequence[int] | None = None,
     chunk_size: int = 256,
     progress: bool | None = None,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
 ) -> torch.Tensor:
     """Last-token residual states of every prompt at every layer.
 
@@ -247,12 +273,13 @@ def collect_activations(
         model: an nnsight model from ``lirefs.load_model`` (or ``lirefs.wrap``).
         prompts: the texts exactly as they enter the model (use ``lirefs.data.format_prompt`` for the
             paper's ``"Q: ...\\nA: "`` format).
-        batch_size: prompts per trace.
+        batch_size: prompts per trace; ``None`` sizes each batch to ``token_budget`` padded tokens.
         remote: ``False`` (local), ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
         cache_dir: stream chunks here (resumable; refuses another model or prompt set).
         layers: residual indices to keep (default all ``0..L``).
         chunk_size: prompts per cache chunk (a kill loses at most one chunk of work).
         progress: show a progress bar (default: when stderr is a terminal).
+        token_budget: padded tokens per batch when ``batch_size`` is ``None``.
 
     Returns:
         ``[n_prompts, len(layers), d_model]`` float32 on CPU; with the default ``layers`` this is
@@ -266,8 +293,10 @@ def collect_activations(
         CacheMismatchError: ``cache_dir`` holds states of another model, prompt set or layer set.
     """
     prompts = _check_prompts(prompts)
-    if batch_size < 1:
-        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    if batch_size is not None and batch_size < 1:
+        raise DataError(f"batch_size must be >= 1 (or None for a token budget), got {batch_size}")
+    if token_budget < 1:
+        raise DataError(f"token_budget must be >= 1, got {token_budget}")
     info = model_info(model)
     layout = model_layout(model)
     wanted = _check_layers(layers, info.n_layers)
@@ -301,7 +330,10 @@ def collect_activations(
                 bar.advance(hi - lo)
                 continue
             chunk_ids = token_ids[lo:hi]
-            for batch in prompt_batches(model, prompts[lo:hi], batch_size, token_ids=chunk_ids):
+            batches = prompt_batches(
+                model, prompts[lo:hi], batch_size, token_ids=chunk_ids, token_budget=token_budget
+            )
+            for batch in batches:
                 states = _run_batch(model, batch, wanted, remote, layout)
                 if not torch.isfinite(states).all():
                     rows = [

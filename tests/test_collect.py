@@ -183,3 +183,21 @@ def test_cache_refuses_another_model_or_prompt_set(
         lirefs.collect_activations(make_tiny("llama"), prompts[:3], cache_dir=tmp_path)
     with pytest.raises(CacheMismatchError, match="model"):
         lirefs.collect_activations(make_tiny("qwen2"), prompts, cache_dir=tmp_path)
+
+
+def test_token_budget_batches_fit_the_budget_and_give_the_same_states(
+    make_tiny: Any, prompts: list[str]
+) -> None:
+    from lirefs.collect import prompt_batches
+
+    model = make_tiny("llama")
+    many = prompts * 4
+    batches = list(prompt_batches(model, many, None, token_budget=64))
+    assert sorted(i for b in batches for i in b.index) == list(range(len(many)))
+    for b in batches:
+        rows, width = b.inputs["input_ids"].shape
+        assert rows == 1 or rows * width <= 64
+    assert len({len(b.index) for b in batches}) > 1, "short prompts should share larger batches"
+    fixed = lirefs.collect_activations(model, many, batch_size=4)
+    budget = lirefs.collect_activations(model, many, batch_size=None, token_budget=64)
+    assert_close_to_reference(budget, fixed)
