@@ -18,6 +18,7 @@ import torch
 
 os.environ.setdefault("LIREFS_CACHE_DIR", str(Path(tempfile.gettempdir()) / "lirefs-test-cache"))
 os.environ.setdefault("LIREFS_PROGRESS", "0")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 import lirefs  # noqa: E402
