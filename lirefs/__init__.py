@@ -36,6 +36,7 @@ def _check_tracers() -> None:
 _check_tracers()
 
 from . import data  # noqa: E402
+from .analysis import LayerReport, layer_report  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
@@ -46,10 +47,12 @@ __all__ = [
     "DEFAULT_MODEL",
     "ActivationCache",
     "Direction",
+    "LayerReport",
     "ModelInfo",
     "__version__",
     "collect_activations",
     "data",
+    "layer_report",
     "load_model",
     "model_info",
     "wrap",
