@@ -16,6 +16,7 @@ Every loaded model carries a ``ModelInfo`` (``lirefs.model_info(model)``): its n
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import importlib.util
@@ -24,6 +25,7 @@ import os
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -102,6 +104,25 @@ def cache_dir() -> Path:
     return Path(user_cache_dir("lirefs"))
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """Silence transformers' per-tensor progress bars and warnings while a model loads.
+
+    lirefs shows its own status line; the bars are restored afterwards if they were on.
+    """
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
 def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as fh:
@@ -135,8 +156,7 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet_loading():
             tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
             hf = AutoModelForCausalLM.from_pretrained(
                 gguf.parent, gguf_file=gguf.name, dtype=torch.float32
@@ -376,8 +396,7 @@ def load_model(
     if device_map is not None:
         kwargs["device_map"] = device_map
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(
                 where, **({"revision": revision} if revision and folder is None else {})
             )

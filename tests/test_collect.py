@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import FAMILIES
+from tiny_models import FAMILIES
 
 import lirefs
 from lirefs.errors import ActivationError, CacheMismatchError, DataError, LayerError
@@ -116,7 +116,7 @@ def test_bad_input_is_refused(make_tiny: Any, prompts: list[str]) -> None:
 
 
 def test_nan_states_are_refused(make_tiny: Any, prompts: list[str]) -> None:
-    from conftest import tiny_config
+    from tiny_models import tiny_config
     from transformers import AutoModelForCausalLM
 
     hf = AutoModelForCausalLM.from_config(tiny_config("llama")).eval()

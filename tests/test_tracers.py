@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import torch
-from conftest import FAMILIES
+from tiny_models import FAMILIES
 
 import tracers
 
