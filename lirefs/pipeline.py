@@ -16,6 +16,7 @@ from typing import Any
 
 import torch
 
+from .analysis import token_lengths
 from .collect import collect_activations
 from .data import QuestionSets
 from .direction import Direction
@@ -97,11 +98,6 @@ class ActivationSplit:
         return cls(**{name: tensors[name] for name in _TENSORS}, metadata=meta)
 
 
-def _token_lengths(model: Any, prompts: list[str]) -> torch.Tensor:
-    ids = model.tokenizer(prompts, add_special_tokens=True)["input_ids"]
-    return torch.tensor([len(x) for x in ids], dtype=torch.long)
-
-
 def collect_split(
     model: Any,
     sets: QuestionSets,
@@ -146,7 +142,7 @@ def collect_split(
                 progress=progress,
             )
             if half_name == "test":
-                lengths[cls_name] = _token_lengths(model, prompts)
+                lengths[cls_name] = torch.tensor(token_lengths(model, prompts), dtype=torch.long)
     meta = make_metadata(
         "activation-split",
         model=model_info(model).to_dict(),
