@@ -24,8 +24,17 @@ from rich.progress import (
 
 __all__ = ["console", "progress_bar"]
 
+def _make_console() -> Console:
+    # Piped or logged output gets a wide fixed width (tables stay readable in log files); a
+    # terminal keeps its own width; COLUMNS still wins when the user sets it.
+    probe = Console(stderr=True)
+    if probe.is_terminal or os.environ.get("COLUMNS"):
+        return probe
+    return Console(stderr=True, width=160)
+
+
 #: The one console lirefs prints human-facing output to (stderr).
-console = Console(stderr=True)
+console = _make_console()
 
 
 def _enabled(progress: bool | None) -> bool:
