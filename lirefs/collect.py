@@ -12,6 +12,7 @@ set is refused.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterator, Sequence
@@ -32,7 +33,7 @@ from .errors import (
     MetadataMismatchError,
 )
 from .models import model_info, model_layout
-from .remote import trace_kwargs
+from .remote import run_remote, trace_kwargs
 from .store import atomic_path, check_metadata, hash_texts, make_metadata, write_json
 
 __all__ = ["ActivationCache", "collect_activations", "prompt_batches"]
@@ -168,13 +169,15 @@ def _run_batch(
     """One trace: ``[b, len(layers), d_model]`` float32 on CPU, rows in ``batch.index`` order."""
     device = _input_device(model)
     inputs = {k: v.to(device) for k, v in batch.inputs.items()}
-    got: list[torch.Tensor] = []
+    # Bound before the block and assigned a saved value inside it: on NDIF the body runs on the
+    # server and only saved values come back, pushed into these names (appending to a list made
+    # out here would change the server's copy and leave this one empty).
+    states: torch.Tensor | None = None
     with torch.inference_mode(), model.trace(inputs, **trace_kwargs(remote)) as tr:
         states = tracers.last_token(model, layers, layout=layout).save()  # type: ignore[attr-defined]
-        got.append(states)
         tr.stop()
-    out = got[0]
-    return out.detach().to("cpu", torch.float32)
+    assert states is not None, "the trace returned no states"
+    return states.detach().to("cpu", torch.float32)
 
 
 class ActivationCache:
@@ -334,7 +337,12 @@ def collect_activations(
                 model, prompts[lo:hi], batch_size, token_ids=chunk_ids, token_budget=token_budget
             )
             for batch in batches:
-                states = _run_batch(model, batch, wanted, remote, layout)
+                states = run_remote(
+                    functools.partial(_run_batch, model, batch, wanted, remote, layout),
+                    remote=remote,
+                    batch_size=batch_size,
+                    what=f"a batch of {len(batch.index)} prompts",
+                )
                 if not torch.isfinite(states).all():
                     rows = [
                         lo + batch.index[r]

@@ -1,33 +1,516 @@
-"""NDIF access: building remote models, trace options, keys and hosts.
+"""NDIF access: remote models, trace options, the API key and host, retries.
 
 Every lirefs function that runs a trace takes ``remote``:
 
 * ``False``: run locally;
-* ``True``: send the trace to NDIF (``NDIF_API_KEY`` / ``NDIF_HOST``);
+* ``True``: send the trace to NDIF (key: ``NDIF_API_KEY`` or nnsight's config; host: ``NDIF_HOST``,
+  default ``https://api.ndif.us``);
 * ``"local"``: nnsight's in-process remote path (serialises the request like a real one, runs it
   here): what the tests use.
+
+Rules, in the order a remote run meets them:
+
+1. **Key.** ``remote=True`` needs an NDIF API key: ``NDIF_API_KEY`` in the environment, or one saved
+   with ``nnsight.CONFIG.set_default_api_key(key)`` (``nnsight login``). The one exception is a host
+   on the loopback interface (``http://127.0.0.1:...``, ``http://localhost:...``, ``http://[::1]:...``):
+   that is a local NDIF server (``scripts/ndif``), which runs without authentication when it has no
+   user database, so no key is asked for. The key is never printed, logged or written into
+   artifacts: every message that could echo it passes through :func:`redact`.
+2. **Trace code travels by value.** The ``tracers`` package (the only code that runs inside trace
+   bodies) is registered with ``nnsight.register`` so its source is shipped with each request: the
+   NDIF server does not have lirefs installed, and nnsight only ships editable (source-tree)
+   installs on its own.
+3. **Versions.** On the first request to a host, the client's ``nnsight``, ``torch`` and
+   ``transformers`` versions and its Python version are compared with the server's (``GET /env``,
+   what ``nnsight.compare()`` reads); a difference is a :class:`RemoteVersionWarning` (a differing
+   nnsight can make NDIF reject or misread requests).
+4. **Failures.** :func:`run_remote` wraps each remote trace: network failures and server
+   unavailability are retried with exponential backoff (3 retries by default), then become one
+   :class:`~lirefs.errors.RemoteError` line; a job refused for its size (or out of memory) says to
+   lower ``--batch-size``; any other server-side error is reported at once, without retry.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+import importlib.metadata
+import ipaddress
+import os
+import random
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from .errors import RemoteError
 
-__all__ = ["load_remote_model", "trace_kwargs"]
+__all__ = [
+    "DEFAULT_HOST",
+    "TRACE_MODULES",
+    "RemoteVersionWarning",
+    "api_key",
+    "check_remote",
+    "check_versions",
+    "host",
+    "is_local_host",
+    "load_remote_model",
+    "prepare_remote",
+    "redact",
+    "register_trace_modules",
+    "run_remote",
+    "trace_kwargs",
+]
+
+T = TypeVar("T")
+
+#: NDIF's public API (nnsight's default host).
+DEFAULT_HOST = "https://api.ndif.us"
+
+#: Modules whose functions run inside trace bodies: shipped by value with every remote request.
+#: A module added here must import only torch, math and the standard library (tests/test_remote.py
+#: checks every module listed).
+TRACE_MODULES: tuple[str, ...] = ("tracers",)
+
+#: Packages whose version must match between client and server.
+_CRITICAL_PACKAGES = ("nnsight", "torch", "transformers")
+
+_KEY_HELP = (
+    "create a key by logging in at https://login.ndif.us, then either export NDIF_API_KEY=<key> "
+    "or run once in Python: nnsight.CONFIG.set_default_api_key('<key>')"
+)
+
+_lock = threading.Lock()
+_registered: set[str] = set()
+_checked_hosts: set[str] = set()
+
+
+class RemoteVersionWarning(UserWarning):
+    """The NDIF server runs other versions of nnsight/torch/transformers/Python than this client."""
+
+
+# ---------------------------------------------------------------------------------------------
+# key and host
+
+
+def host() -> str:
+    """The NDIF API base URL: ``$NDIF_HOST``, else nnsight's configured host (``DEFAULT_HOST``)."""
+    env = os.environ.get("NDIF_HOST", "").strip()
+    if env:
+        return env.rstrip("/")
+    from nnsight import CONFIG
+
+    return str(CONFIG.API.HOST or DEFAULT_HOST).rstrip("/")
+
+
+def api_key() -> str | None:
+    """The NDIF API key (``$NDIF_API_KEY``, else nnsight's config), or ``None``. Never print it."""
+    env = os.environ.get("NDIF_API_KEY", "").strip()
+    if env:
+        return env
+    from nnsight import CONFIG
+
+    key = CONFIG.API.APIKEY
+    return str(key).strip() or None if key else None
+
+
+def is_local_host(url: str) -> bool:
+    """``True`` for a URL on the loopback interface (a local NDIF server, no key needed)."""
+    parsed = urlparse(url if "://" in url else f"http://{url}")
+    name = (parsed.hostname or "").strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def redact(text: str) -> str:
+    """``text`` with the NDIF API key (if set and present) replaced by ``***``."""
+    key = api_key()
+    if key and len(key) >= 4:
+        text = text.replace(key, "***")
+    return text
+
+
+def check_remote(remote: object) -> bool | str:
+    """Validate a ``remote=`` argument: ``False``/``None``, ``True`` or ``"local"``."""
+    if remote is None or remote is False:
+        return False
+    if remote is True or remote == "local":
+        return remote  # type: ignore[return-value]
+    raise RemoteError(
+        f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# preparing a remote run
+
+
+def register_trace_modules() -> list[str]:
+    """Register every module of :data:`TRACE_MODULES` for pickling by value (idempotent).
+
+    Returns the names registered. Without this, a pip-installed (non-editable) lirefs sends trace
+    bodies that ask the server to ``import tracers``, which it cannot.
+    """
+    import importlib
+
+    import nnsight
+
+    with _lock:
+        for name in TRACE_MODULES:
+            if name not in _registered:
+                nnsight.register(importlib.import_module(name))
+                _registered.add(name)
+        return sorted(_registered)
+
+
+def _sync_nnsight_config(url: str, key: str | None) -> None:
+    """Point nnsight's config at ``url``/``key`` for this process (nothing is written to disk).
+
+    nnsight reads ``NDIF_HOST``/``NDIF_API_KEY`` once at import; a value set later (or by a test)
+    would otherwise be ignored.
+    """
+    from nnsight import CONFIG
+
+    CONFIG.API.HOST = url
+    if key:
+        CONFIG.API.APIKEY = key
+
+
+def prepare_remote(remote: bool | str) -> None:
+    """Everything a trace needs before it goes to NDIF (or nnsight's local remote path).
+
+    * ``"local"``: registers the trace modules by value (so the local path exercises what NDIF gets).
+    * ``True``: also checks the key (see the module docstring for the loopback rule), points
+      nnsight at the host, and compares versions with the server once per host.
+
+    Raises:
+        RemoteError: ``remote`` is invalid, or no API key is set for a non-local host.
+    """
+    remote = check_remote(remote)
+    if remote is False:
+        return
+    register_trace_modules()
+    if remote != "local":
+        url = host()
+        key = api_key()
+        if not url.startswith(("http://", "https://")):
+            raise RemoteError(
+                f"NDIF_HOST={url!r} is not an http(s) URL; set it like https://api.ndif.us"
+            )
+        if key is None and not is_local_host(url):
+            raise RemoteError(f"remote=True needs an NDIF API key and none is set: {_KEY_HELP}")
+        _sync_nnsight_config(url, key)
+        if url not in _checked_hosts:
+            check_versions()
+            _checked_hosts.add(url)
 
 
 def trace_kwargs(remote: bool | str) -> dict[str, Any]:
-    """Keyword arguments for ``model.trace``/``model.generate`` for a ``remote`` setting."""
-    if remote is False or remote is None:
+    """Keyword arguments for ``model.trace``/``model.generate``/``model.session`` for ``remote``.
+
+    Going remote (``True`` or ``"local"``) first runs :func:`prepare_remote`.
+    """
+    remote = check_remote(remote)
+    if remote is False:
         return {}
-    if remote is True or remote == "local":
-        return {"remote": remote}
-    raise RemoteError(f"remote must be False, True or 'local', got {remote!r}")
+    prepare_remote(remote)
+    return {"remote": remote}
+
+
+def check_versions(url: str | None = None, *, timeout: float = 30.0) -> dict[str, tuple[str, str]]:
+    """Compare this client's nnsight/torch/transformers/Python with the NDIF server's.
+
+    Reads the server's ``GET /env`` (what ``nnsight.compare()`` shows) and warns with
+    :class:`RemoteVersionWarning` for every difference. A server that does not answer is also a
+    warning here (the request itself will then fail with a clear :class:`RemoteError`).
+
+    Returns:
+        ``{package: (local, remote)}`` for each package (and ``"python"``) that differs.
+    """
+    import httpx
+
+    url = (url or host()).rstrip("/")
+    try:
+        response = httpx.get(f"{url}/env", timeout=httpx.Timeout(5.0, read=timeout))
+        response.raise_for_status()
+        env = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        warnings.warn(
+            redact(
+                f"could not compare versions with the NDIF server at {url} ({_short(exc)}); "
+                "requests from an nnsight version the server does not run can be rejected"
+            ),
+            RemoteVersionWarning,
+            stacklevel=2,
+        )
+        return {}
+    remote_packages = env.get("packages", {}) if isinstance(env, dict) else {}
+    diffs: dict[str, tuple[str, str]] = {}
+    for package in _CRITICAL_PACKAGES:
+        try:
+            local = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            local = "-"
+        theirs = str(remote_packages.get(package, "-"))
+        if theirs != "-" and _base_version(theirs) != _base_version(local):
+            diffs[package] = (local, theirs)
+    local_py = sys.version.split()[0]
+    remote_py = str(env.get("python_version", "-")).split()[0] if isinstance(env, dict) else "-"
+    if remote_py != "-" and remote_py.rsplit(".", 1)[0] != local_py.rsplit(".", 1)[0]:
+        diffs["python"] = (local_py, remote_py)
+    if diffs:
+        listed = ", ".join(f"{p} {a} here vs {b} on the server" for p, (a, b) in diffs.items())
+        fix = (
+            f"pip install 'nnsight=={diffs['nnsight'][1]}'"
+            if "nnsight" in diffs
+            else "match these versions if results differ from a local run"
+        )
+        warnings.warn(
+            f"NDIF at {url} runs other versions: {listed}; {fix}",
+            RemoteVersionWarning,
+            stacklevel=2,
+        )
+    return diffs
+
+
+def _base_version(version: str) -> str:
+    """``"2.13.0+cpu"`` -> ``"2.13.0"``: local build tags do not matter for compatibility."""
+    return version.split("+", 1)[0].strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# failures and retries
+
+# Failures to deliver a request ("Failed to send request: ...") that mean "try again later":
+# the connection itself, or a gateway/overload answer.
+_TRANSIENT_SEND_TEXT = (
+    "connection refused",
+    "connection reset",
+    "connection aborted",
+    "connecterror",
+    "remote end closed",
+    "timed out",
+    "timeout",
+    "temporarily unavailable",
+    "service unavailable",
+    "bad gateway",
+    "gateway time",
+    "502",
+    "503",
+    "504",
+    "try again",
+)
+# Job outcomes (after delivery) that are not the request's fault and may run on a retry.
+_TRANSIENT_JOB_TEXT = (
+    "preempted",
+    "connection to remote host was lost",
+    "socket is already closed",
+)
+# Text fragments of errors that mean "this request is too big for the server".
+_SIZE_TEXT = (
+    "413",
+    "too large",
+    "entity too large",
+    "payload too",
+    "request size",
+    "out of memory",
+    "outofmemoryerror",
+    "exceeded the execution timeout",
+)
+_AUTH_TEXT = ("401", "403", "invalid api key", "unauthorized", "api key")
+
+
+def _short(exc: BaseException) -> str:
+    """First line of an exception's text (class name when empty), key redacted, trimmed."""
+    text = str(exc).strip().splitlines()
+    line = text[0] if text else type(exc).__name__
+    if not text or len(line) < 8:
+        line = f"{type(exc).__name__}: {line}" if text else line
+    line = redact(line)
+    return line if len(line) <= 300 else line[:297] + "..."
+
+
+def _is_network_error(exc: BaseException) -> bool:
+    """Raised by the transport itself (socket, HTTP client, websocket), not by the server."""
+    if isinstance(exc, (ConnectionError, TimeoutError)):
+        return True
+    try:
+        import httpx
+
+        if isinstance(exc, httpx.TransportError):
+            return True
+    except ImportError:  # pragma: no cover - httpx comes with nnsight
+        pass
+    try:
+        import websocket
+
+        if isinstance(exc, websocket.WebSocketException):
+            return True
+    except ImportError:  # pragma: no cover - websocket-client comes with nnsight
+        pass
+    return isinstance(exc, OSError) and exc.errno is not None
+
+
+def _is_nnsight_remote_error(exc: BaseException) -> bool:
+    return type(exc).__name__ == "RemoteError" and type(exc).__module__.startswith("nnsight")
+
+
+def classify(exc: BaseException) -> str:
+    """Sort a failure of a remote trace: ``"transient"``, ``"size"``, ``"auth"``, ``"server"``, ``"fatal"``.
+
+    ``"transient"``: the request did not get through (network, 5xx) or the job was preempted: retry.
+    ``"size"``: refused or failed for its size. ``"auth"``: the key was refused. ``"server"``: any other
+    NDIF job error (e.g. the traced code failed there). ``"fatal"``: not an NDIF error at all (a bug
+    here); it propagates unchanged.
+    """
+    text = str(exc).lower()
+    if _is_network_error(exc):
+        return "transient"
+    if not _is_nnsight_remote_error(exc):
+        return "fatal"
+    sending = text.startswith("failed to send request")
+    if any(t in text for t in _SIZE_TEXT):
+        return "size"
+    if sending and any(t in text for t in _AUTH_TEXT):
+        return "auth"
+    if sending and any(t in text for t in _TRANSIENT_SEND_TEXT):
+        return "transient"
+    if any(t in text for t in _TRANSIENT_JOB_TEXT):
+        return "transient"
+    return "server"
+
+
+@contextlib.contextmanager
+def _quiet_status() -> Iterator[None]:
+    """Silence nnsight's per-job status lines (written to stdout) for one lirefs request.
+
+    lirefs shows its own progress bar, and stdout must stay clean for ``--json`` output. Set
+    ``LIREFS_REMOTE_LOG=1`` to see NDIF's job ids and states.
+    """
+    from nnsight import CONFIG
+
+    if os.environ.get("LIREFS_REMOTE_LOG", "") not in ("", "0"):
+        yield
+        return
+    before = CONFIG.APP.REMOTE_LOGGING
+    CONFIG.APP.REMOTE_LOGGING = False
+    try:
+        yield
+    finally:
+        CONFIG.APP.REMOTE_LOGGING = before
+
+
+def run_remote(
+    fn: Callable[[], T],
+    *,
+    remote: bool | str = True,
+    retries: int = 3,
+    base_delay: float = 2.0,
+    max_delay: float = 60.0,
+    batch_size: int | None = None,
+    what: str = "the request",
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run one remote trace (``fn`` opens and closes it) with retries and clear errors.
+
+    ``fn`` must build the whole trace each time it is called (a retry sends it again). With
+    ``remote`` ``False`` or ``"local"`` it is called once and its errors pass through unchanged.
+
+    With ``remote=True``:
+
+    * a network failure, a gateway/overload answer or a preempted job is retried up to ``retries``
+      times, waiting ``base_delay * 2**attempt`` seconds (capped at ``max_delay``, with up to 10%
+      jitter), then raises ``RemoteError`` naming the host, the attempts and the last cause;
+    * a job refused for its size (HTTP 413, out of memory, execution timeout) raises at once a
+      ``RemoteError`` that says to lower ``--batch-size``;
+    * a refused key raises at once (no retry), saying how to set a valid one;
+    * any other NDIF job error raises at once a ``RemoteError`` with the server's first line;
+    * an error of another kind (e.g. a bug in the traced code) propagates unchanged.
+
+    The API key never appears in these messages. nnsight's per-job status lines (stdout) are
+    silenced while ``fn`` runs unless ``LIREFS_REMOTE_LOG=1``.
+
+    Args:
+        fn: a zero-argument callable that runs the trace and returns its result.
+        remote: the ``remote`` setting of the caller.
+        retries: retries after the first attempt for transient failures (``>= 0``).
+        base_delay: first wait in seconds; doubles each retry.
+        max_delay: cap on one wait in seconds.
+        batch_size: the batch size in use, quoted by the size-rejection message.
+        what: what ``fn`` sends, for messages (e.g. ``"batch 3/12 (8 prompts)"``).
+        sleep: the wait function (tests pass a fake).
+    """
+    remote = check_remote(remote)
+    if remote is not True:
+        return fn()
+    if retries < 0:
+        raise RemoteError(f"retries must be >= 0, got {retries}; pass retries=3")
+    attempt = 0
+    while True:
+        try:
+            with _quiet_status():
+                return fn()
+        except RemoteError:
+            raise
+        except Exception as exc:
+            kind = classify(exc)
+            url = host()
+            if kind == "fatal":
+                raise
+            if kind == "size":
+                size = f"--batch-size {batch_size}" if batch_size is not None else "--batch-size"
+                smaller = f" (e.g. {max(1, batch_size // 2)})" if batch_size else ""
+                raise RemoteError(
+                    f"NDIF at {url} refused {what} as too large ({_short(exc)}); lower "
+                    f"{size}{smaller} so each request carries fewer prompts"
+                ) from None
+            if kind == "auth":
+                raise RemoteError(
+                    f"NDIF at {url} refused the API key ({_short(exc)}); {_KEY_HELP}"
+                ) from None
+            if kind == "server":
+                raise RemoteError(
+                    f"NDIF at {url} failed {what}: {_short(exc)} (set NNSIGHT_DEBUG=1 for the "
+                    "server's full traceback)"
+                ) from None
+            if attempt >= retries:
+                raise RemoteError(
+                    f"NDIF at {url} could not run {what} after {attempt + 1} attempts "
+                    f"({_short(exc)}); check the network and NDIF_HOST, see https://ndif.us for "
+                    "the service status, and rerun (collection with a cache_dir resumes)"
+                ) from None
+            delay = min(max_delay, base_delay * (2**attempt))
+            delay *= 1.0 + 0.1 * random.random()
+            attempt += 1
+            warnings.warn(
+                f"NDIF at {url}: {what} failed ({_short(exc)}); retry {attempt}/{retries} in "
+                f"{delay:.1f} s",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+            sleep(delay)
+
+
+# ---------------------------------------------------------------------------------------------
+# remote models
 
 
 def load_remote_model(repo_id: str, *, layout: Any = None, revision: str | None = None) -> Any:
-    """An nnsight model for ``repo_id`` built on the meta device (no weights) for NDIF traces."""
+    """An nnsight model for ``repo_id`` built on the meta device (no weights) for NDIF traces.
+
+    Only the config and the tokenizer are read (from the Hub, or the local HF cache when
+    ``HF_HUB_OFFLINE=1``); the weights stay on the server. The tokenizer is passed explicitly: with
+    transformers >= 5.23 nnsight 0.8 cannot guess it for a meta model.
+
+    Raises:
+        RemoteError: ``repo_id`` is not a Hub id, or its config/tokenizer cannot be read.
+    """
     import hashlib
 
     from nnsight.modeling.transformers import TransformersModel
@@ -35,18 +518,24 @@ def load_remote_model(repo_id: str, *, layout: Any = None, revision: str | None 
 
     import tracers
 
-    from .models import ModelInfo, _hidden_size, _looks_like_hub_id
+    from .models import ModelInfo, _attach, _hidden_size, _looks_like_hub_id
 
     if not _looks_like_hub_id(repo_id):
         raise RemoteError(
-            f"remote models are Hub ids like 'meta-llama/Llama-3.1-70B', got {repo_id!r}"
+            f"remote models are Hub ids like 'meta-llama/Llama-3.1-70B', got {repo_id!r}; "
+            "pass the Hub id of a model NDIF hosts (see nnsight.ndif.status())"
         )
     try:
         tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=revision)
-        model = TransformersModel(repo_id, tokenizer=tokenizer, revision=revision)
+        # The task is part of the model key NDIF matches deployments by; causal LMs are deployed
+        # as "text-generation" (naming it also spares a Hub call to infer it).
+        model = TransformersModel(
+            repo_id, tokenizer=tokenizer, revision=revision, task="text-generation"
+        )
     except OSError as exc:
         raise RemoteError(
-            f"could not read the config of {repo_id!r} from the Hub: {str(exc).splitlines()[0]}"
+            f"could not read the config of {repo_id!r} from the Hub: {str(exc).splitlines()[0]}; "
+            "check the id and the network (or HF_HOME for an offline cache)"
         ) from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
@@ -63,7 +552,7 @@ def load_remote_model(repo_id: str, *, layout: Any = None, revision: str | None 
         dtype=str(getattr(config, "dtype", "unknown")).replace("torch.", ""),
         repo_id=repo_id,
     )
-    model.lirefs_info = info
+    _attach(model, "lirefs_info", info)
     if layout is not None:
-        model.lirefs_layout = layout
+        _attach(model, "lirefs_layout", layout)
     return model
