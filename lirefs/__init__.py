@@ -42,19 +42,39 @@ from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
+from .steer import (  # noqa: E402
+    GenerationOutput,
+    Steered,
+    SteeringError,
+    calibrated_alpha,
+    effective_scale,
+    generate,
+    scale_table,
+    steered,
+    sweep,
+)
 
 __all__ = [
     "DEFAULT_MODEL",
     "ActivationCache",
     "Direction",
+    "GenerationOutput",
     "LayerReport",
     "ModelInfo",
+    "Steered",
+    "SteeringError",
     "__version__",
+    "calibrated_alpha",
     "collect_activations",
     "data",
+    "effective_scale",
+    "generate",
     "layer_report",
     "load_model",
     "model_info",
+    "scale_table",
+    "steered",
+    "sweep",
     "wrap",
     *_errors_all,
 ]

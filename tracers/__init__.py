@@ -15,6 +15,19 @@ by value; blocks never call ``.save()`` except ``save_last_token``, whose name s
 
 from __future__ import annotations
 
+from .edit import (
+    POSITIONS,
+    PositionError,
+    ablate,
+    add,
+    add_vector,
+    paper_project,
+    position_mask,
+    remove_component,
+    scale_component,
+    scale_projection,
+    unit_vector,
+)
 from .read import last_token, save_last_token, token_states
 from .residual import (
     ARCHITECTURES,
@@ -38,10 +51,15 @@ LIREFS_TRACERS = True
 __all__ = [
     "ARCHITECTURES",
     "LIREFS_TRACERS",
+    "POSITIONS",
     "LayerOutOfRangeError",
     "Layout",
+    "PositionError",
     "TracerError",
     "UnsupportedArchitectureError",
+    "ablate",
+    "add",
+    "add_vector",
     "block",
     "blocks",
     "check_layer",
@@ -49,8 +67,14 @@ __all__ = [
     "last_token",
     "layout_of",
     "n_layers",
+    "paper_project",
+    "position_mask",
+    "remove_component",
     "residual",
     "save_last_token",
+    "scale_component",
+    "scale_projection",
     "submodule",
     "token_states",
+    "unit_vector",
 ]

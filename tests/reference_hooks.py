@@ -1,0 +1,158 @@
+"""Plain-PyTorch reference for steered generation: forward hooks on the HF model, no nnsight.
+
+Written independently of ``tracers`` and ``lirefs.steer`` (own module table, own position logic,
+own unit vector) after the official code's hooks: a forward pre-hook on every decoder block
+rewrites its input, forward hooks on the attention and MLP sub-modules rewrite their outputs, each
+with ``x <- x + alpha (x·r̂) r̂`` where ``r̂ = r / (||r|| + 1e-8)`` in float64 cast to ``x``'s dtype.
+Additive steering adds ``c r̂`` to one residual index. Generation is HF ``generate`` (greedy) on a
+batch left-padded by the tokenizer itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+#: model_type -> (blocks path, final norm path, attention name, MLP name)
+MODULES: dict[str, tuple[str, str, str, str]] = {
+    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "gemma2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "gpt2": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
+    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "attention", "mlp"),
+}
+
+
+def _path(root: Any, dotted: str) -> Any:
+    for name in dotted.split("."):
+        root = getattr(root, name)
+    return root
+
+
+class _Steps:
+    """Counts forward passes of the whole model: 0 is the prompt pass."""
+
+    def __init__(self) -> None:
+        self.step = -1
+
+    def __call__(self, module: Any, args: Any) -> None:
+        self.step += 1
+
+
+def _wanted(tokens: int, positions: str | Sequence[int], step: int) -> list[int]:
+    """Token indices of this pass to edit."""
+    if positions == "all":
+        return list(range(tokens))
+    if positions == "prompt":
+        return list(range(tokens)) if step == 0 else []
+    if positions == "generated":
+        return [] if step == 0 else list(range(tokens))
+    assert not isinstance(positions, str)
+    return sorted({p % tokens for p in positions}) if step == 0 else []
+
+
+def reference_generate(
+    hf: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+    max_new_tokens: int = 12,
+) -> list[list[int]]:
+    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+
+    Args:
+        hf: the HF causal LM (not the nnsight wrapper).
+        tokenizer: its tokenizer (left padding is set here).
+        vector: raw ``[d_model]`` direction ``r`` (normalised here), or ``None`` for no edit.
+        alpha: projection scale (``mode="project"``) or added multiple (``mode="add"``).
+        mode: ``"project"`` (block input + attention output + MLP output of each block in
+            ``blocks``), ``"ablate"`` (the same with ``alpha = -1``) or ``"add"`` (residual index
+            ``layer``).
+    """
+    blocks_path, norm_path, attn_name, mlp_name = MODULES[hf.config.model_type]
+    layers = _path(hf, blocks_path)
+    n = len(layers)
+    steps = _Steps()
+    handles = [hf.register_forward_pre_hook(steps)]
+    r_hat = None
+    if vector is not None:
+        r = vector.to(torch.float64)
+        r_hat = r / (r.norm() + 1e-8)
+
+    def edit(x: torch.Tensor, scale: float, additive: bool) -> torch.Tensor:
+        assert r_hat is not None
+        u = r_hat.to(device=x.device, dtype=x.dtype)
+        new = x + scale * u if additive else x + scale * (x @ u).unsqueeze(-1) * u
+        out = x.clone()
+        idx = _wanted(x.shape[1], positions, steps.step)
+        out[:, idx, :] = new[:, idx, :]
+        return out
+
+    def pre_hook(scale: float, additive: bool) -> Any:
+        def hook(module: Any, args: tuple, kwargs: dict) -> Any:
+            if args:
+                return (edit(args[0], scale, additive), *args[1:]), kwargs
+            kwargs = dict(kwargs)
+            kwargs["hidden_states"] = edit(kwargs["hidden_states"], scale, additive)
+            return args, kwargs
+
+        return hook
+
+    def out_hook(scale: float, additive: bool) -> Any:
+        def hook(module: Any, args: Any, output: Any) -> Any:
+            if isinstance(output, tuple):
+                return (edit(output[0], scale, additive), *output[1:])
+            return edit(output, scale, additive)
+
+        return hook
+
+    if r_hat is not None and mode in ("project", "ablate"):
+        scale = -1.0 if mode == "ablate" else alpha
+        for i in range(n) if blocks is None else blocks:
+            block = layers[i]
+            handles.append(
+                block.register_forward_pre_hook(pre_hook(scale, False), with_kwargs=True)
+            )
+            handles.append(getattr(block, attn_name).register_forward_hook(out_hook(scale, False)))
+            handles.append(getattr(block, mlp_name).register_forward_hook(out_hook(scale, False)))
+    elif r_hat is not None and mode == "add":
+        assert layer is not None
+        if layer < n:
+            handles.append(
+                layers[layer].register_forward_pre_hook(pre_hook(alpha, True), with_kwargs=True)
+            )
+        else:
+            handles.append(_path(hf, norm_path).register_forward_hook(out_hook(alpha, True)))
+    elif r_hat is not None:
+        raise ValueError(mode)
+
+    tokenizer.padding_side = "left"
+    enc = tokenizer(prompts, return_tensors="pt", padding=True)
+    device = next(hf.parameters()).device
+    try:
+        with torch.inference_mode():
+            out = hf.generate(
+                input_ids=enc["input_ids"].to(device),
+                attention_mask=enc["attention_mask"].to(device),
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id,
+            )
+    finally:
+        for h in handles:
+            h.remove()
+    eos = hf.generation_config.eos_token_id
+    eos = set(eos if isinstance(eos, list) else [eos])
+    result = []
+    for row in out[:, enc["input_ids"].shape[1] :].tolist():
+        cut = next((i for i, t in enumerate(row) if t in eos), len(row))
+        result.append(row[:cut])
+    return result

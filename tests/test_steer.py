@@ -1,0 +1,392 @@
+"""Steered generation: lirefs.generate against a plain-PyTorch hook reference, token for token."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import torch
+from reference_hooks import reference_generate
+
+import lirefs
+import tracers
+from lirefs.steer import SteeringError
+
+FAMILIES = ["llama", "gpt2", "gemma2", "gpt_neox"]
+NEW = 8
+
+
+def _direction(model: Any, seed: int = 1) -> torch.Tensor:
+    """A fixed random ``[d_model]`` float64 direction for a model."""
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(lirefs.model_info(model).d_model, generator=g, dtype=torch.float64)
+
+
+def _ref(model: Any, prompts: list[str], **kw: Any) -> list[list[int]]:
+    return reference_generate(model._module, model.tokenizer, prompts, **kw)
+
+
+def _run(model: Any, prompts: list[str], r: torch.Tensor | None, **kw: Any) -> list[list[int]]:
+    out = lirefs.generate(model, prompts, direction=r, batch_size=len(prompts), **kw)
+    assert len(out.token_ids) == len(prompts) == len(out.texts)
+    return out.token_ids
+
+
+# --------------------------------------------------------------------------------------------
+# equality with the reference
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize(
+    ("mode", "alpha"), [("project", 0.1), ("project", -0.1), ("project", 3.0), ("ablate", 0.0)]
+)
+def test_projection_modes_match_reference(
+    make_tiny: Callable[[str], Any], prompts: list[str], family: str, mode: str, alpha: float
+) -> None:
+    model = make_tiny(family)
+    r = _direction(model)
+    got = _run(model, prompts, r, alpha=alpha, mode=mode, layer=None, max_new_tokens=NEW)
+    want = _ref(model, prompts, vector=r, alpha=alpha, mode=mode, max_new_tokens=NEW)
+    assert got == want
+    if mode == "project" and alpha == 3.0:  # a strong edit must change something
+        plain = _ref(model, prompts, vector=None, alpha=0.0, mode=mode, max_new_tokens=NEW)
+        assert got != plain
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("layer", [1, 3])
+def test_add_matches_reference(
+    make_tiny: Callable[[str], Any], prompts: list[str], family: str, layer: int
+) -> None:
+    model = make_tiny(family)
+    r = _direction(model)
+    got = _run(model, prompts, r, alpha=8.0, mode="add", layer=layer, max_new_tokens=NEW)
+    want = _ref(model, prompts, vector=r, alpha=8.0, mode="add", layer=layer, max_new_tokens=NEW)
+    assert got == want
+    plain = _ref(model, prompts, vector=None, alpha=0.0, mode="add", max_new_tokens=NEW)
+    assert got != plain
+
+
+@pytest.mark.parametrize("positions", ["prompt", "generated", (-1, -2)])
+def test_positions_match_reference(
+    make_tiny: Callable[[str], Any], prompts: list[str], positions: Any
+) -> None:
+    model = make_tiny("llama")
+    r = _direction(model)
+    kw = {"alpha": 3.0, "mode": "project", "positions": positions, "max_new_tokens": NEW}
+    got = _run(model, prompts, r, **kw)
+    assert got == _ref(model, prompts, vector=r, **kw)
+
+
+def test_layer_range_and_calibrated_match_reference(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("gpt2")
+    r = _direction(model)
+    got = _run(model, prompts, r, alpha=2.0, mode="project", layers=[1, 2], max_new_tokens=NEW)
+    want = _ref(
+        model, prompts, vector=r, alpha=2.0, mode="project", blocks=[1, 2], max_new_tokens=NEW
+    )
+    assert got == want
+    per = lirefs.calibrated_alpha(2.0, 3)
+    assert (1 + per) ** 3 == pytest.approx(3.0)
+    got = _run(model, prompts, r, alpha=2.0, mode="project-calibrated", max_new_tokens=NEW)
+    assert got == _ref(model, prompts, vector=r, alpha=per, mode="project", max_new_tokens=NEW)
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_alpha_zero_is_plain_hf_generate(
+    make_tiny: Callable[[str], Any], prompts: list[str], family: str
+) -> None:
+    model = make_tiny(family)
+    r = _direction(model)
+    plain = _ref(model, prompts, vector=None, alpha=0.0, mode="project", max_new_tokens=NEW)
+    # batch_size 2: prompts are re-batched by length and returned in the caller's order
+    out = lirefs.generate(model, prompts, direction=r, alpha=0.0, batch_size=2, max_new_tokens=NEW)
+    assert out.token_ids == plain
+    assert out.texts == model.tokenizer.batch_decode(plain, skip_special_tokens=True)
+
+
+def test_sweep_equals_single_runs(make_tiny: Callable[[str], Any], prompts: list[str]) -> None:
+    model = make_tiny("gpt_neox")
+    r = _direction(model)
+    swept = lirefs.generate(model, prompts, direction=r, alpha=[0.0, 3.0], max_new_tokens=NEW)
+    assert list(swept) == [0.0, 3.0]
+    for a in (0.0, 3.0):
+        single = lirefs.generate(model, prompts, direction=r, alpha=a, max_new_tokens=NEW)
+        assert swept[a].token_ids == single.token_ids
+        assert swept[a].settings["alpha"] == a
+
+
+# --------------------------------------------------------------------------------------------
+# what the edits do to the states
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2", "gpt_neox"])
+def test_ablation_leaves_no_component(
+    make_tiny: Callable[[str], Any], prompts: list[str], family: str
+) -> None:
+    model = make_tiny(family)
+    u = tracers.unit_vector(_direction(model))
+    n = tracers.n_layers(model)
+    inputs = next(lirefs.collect.prompt_batches(model, prompts, 8)).inputs
+    outs: list[Any] = []
+    with torch.inference_mode(), model.trace(inputs):
+        for i in range(n):
+            tracers.ablate(model, u, layers=[i])
+            outs.append(tracers.block(model, i).output.save())
+    plain: list[Any] = []
+    with torch.inference_mode(), model.trace(inputs):
+        for i in range(n):
+            plain.append(tracers.block(model, i).output.save())
+    for i in range(n):
+        along = outs[i] @ u.float()
+        scale = outs[i].abs().max()
+        assert along.abs().max() <= 1e-5 * scale, (i, float(along.abs().max()))
+        assert (plain[i] @ u.float()).abs().max() > 1e-2 * plain[i].abs().max()
+
+
+def test_position_restricted_edit_leaves_other_tokens(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    v = _direction(model)
+    inputs = next(lirefs.collect.prompt_batches(model, prompts, 8)).inputs
+    before: list[Any] = []
+    after: list[Any] = []
+    with torch.inference_mode(), model.trace(inputs):
+        before.append(tracers.block(model, 1).input.save())
+        tracers.add(model, 1, v, 5.0, positions=[-1])
+        after.append(tracers.block(model, 1).input.save())
+        after.append(tracers.residual(model, 3).save())
+    plain: list[Any] = []
+    with torch.inference_mode(), model.trace(inputs):
+        plain.append(tracers.residual(model, 3).save())
+    x, y = before[0], after[0]
+    assert torch.equal(y[:, :-1], x[:, :-1])
+    assert torch.equal(y[:, -1], x[:, -1] + 5.0 * v.float())
+    # causal attention: earlier tokens are unchanged downstream, the edited one is not
+    assert torch.equal(after[1][:, :-1], plain[0][:, :-1])
+    assert not torch.allclose(after[1][:, -1], plain[0][:, -1])
+
+
+def test_position_mask_table() -> None:
+    assert tracers.position_mask(4, "all", 3) is None
+    assert tracers.position_mask(4, "prompt", None) is None
+    assert not tracers.position_mask(1, "prompt", 2).any()
+    assert not tracers.position_mask(4, "generated", 0).any()
+    assert tracers.position_mask(1, "generated", 1) is None
+    assert tracers.position_mask(4, [-1, 0], 0).tolist() == [True, False, False, True]
+    assert not tracers.position_mask(1, [-1], 1).any()
+    with pytest.raises(tracers.PositionError, match="outside"):
+        tracers.position_mask(4, [4], 0)
+    with pytest.raises(tracers.PositionError, match="middle"):
+        tracers.position_mask(4, "middle", 0)
+
+
+def test_tensor_edits_cast_and_scale() -> None:
+    x = torch.randn(2, 3, 8, dtype=torch.bfloat16)
+    u = tracers.unit_vector(torch.randn(8, dtype=torch.float64))
+    y = tracers.scale_component(x, u, 0.5)
+    assert y.dtype == torch.bfloat16 and y.shape == x.shape
+    x32 = torch.randn(2, 3, 8)
+    u32 = u.float()
+    along = x32 @ u32
+    y32 = tracers.scale_component(x32, u, 0.5)
+    assert torch.allclose(y32 @ u32, 1.5 * along, atol=1e-5)
+    assert torch.allclose(tracers.remove_component(x32, u) @ u32, torch.zeros(2, 3), atol=1e-5)
+    assert torch.equal(tracers.add_vector(x32, u, 2.0, "prompt", step=1), x32)
+
+
+# --------------------------------------------------------------------------------------------
+# persistent steering, remote path
+
+
+def test_persistent_steering_restores_exactly(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    r = _direction(model)
+    plain = lirefs.generate(model, prompts, max_new_tokens=NEW).token_ids
+    once = lirefs.generate(model, prompts, direction=r, alpha=3.0, max_new_tokens=NEW).token_ids
+    assert once != plain
+    handle = lirefs.steered(model, r, alpha=3.0)
+    with handle as steered_model:
+        assert lirefs.generate(steered_model, prompts, max_new_tokens=NEW).token_ids == once
+        assert lirefs.generate(steered_model, prompts, max_new_tokens=NEW).token_ids == once
+        assert lirefs.generate(model, prompts, max_new_tokens=NEW).token_ids == plain
+    assert not handle.active
+    assert lirefs.generate(handle.model, prompts, max_new_tokens=NEW).token_ids == plain
+    assert lirefs.generate(model, prompts, max_new_tokens=NEW).token_ids == plain
+
+
+@pytest.mark.remote
+def test_remote_local_equals_local(make_tiny: Callable[[str], Any], prompts: list[str]) -> None:
+    model = make_tiny("gpt2")
+    r = _direction(model)
+    kw: dict[str, Any] = {"direction": r, "alpha": 3.0, "max_new_tokens": NEW}
+    local = lirefs.generate(model, prompts[:3], **kw)
+    via = lirefs.generate(model, prompts[:3], remote="local", **kw)
+    assert via.token_ids == local.token_ids
+
+
+# --------------------------------------------------------------------------------------------
+# compounding
+
+
+def test_effective_scale_and_table() -> None:
+    assert lirefs.effective_scale(0.1, 30) == pytest.approx(1.1**30)
+    assert lirefs.effective_scale(0.1, 30) > 17
+    table = lirefs.scale_table([0.1, -0.1], 30)
+    assert len(table) == 30
+    assert table[-1]["0.1"] == pytest.approx(1.1**30)
+    assert table[0]["-0.1"] == pytest.approx(0.9)
+    calibrated = lirefs.scale_table([0.1], 30, mode="project-calibrated")
+    assert calibrated[-1]["0.1"] == pytest.approx(1.1)
+    assert lirefs.calibrated_alpha(-1.0, 30) == -1.0
+    with pytest.raises(SteeringError, match=">= -1"):
+        lirefs.calibrated_alpha(-2.0, 30)
+
+
+# --------------------------------------------------------------------------------------------
+# bad input
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"mode": "boost", "alpha": 0.1}, SteeringError, "boost"),
+        ({"positions": "middle", "alpha": 0.1}, SteeringError, "middle"),
+        ({"positions": [0], "alpha": 0.1}, SteeringError, "negative"),
+        ({"alpha": math.nan}, SteeringError, "finite"),
+        ({"alpha": math.inf}, SteeringError, "finite"),
+        ({"alpha": 0.1, "layer": 9}, lirefs.LayerError, "0..3"),
+        ({"alpha": 0.1, "mode": "add"}, lirefs.LayerError, "layer="),
+        ({"alpha": 0.1, "layers": [3]}, lirefs.LayerError, "blocks 0..2"),
+        ({"alpha": -2.0, "mode": "project-calibrated"}, SteeringError, ">= -1"),
+        ({"alpha": 0.1, "max_new_tokens": 0}, SteeringError, "max_new_tokens"),
+    ],
+)
+def test_bad_settings_raise(
+    make_tiny: Callable[[str], Any],
+    prompts: list[str],
+    kwargs: dict[str, Any],
+    error: type,
+    match: str,
+) -> None:
+    model = make_tiny("llama")
+    with pytest.raises(error, match=match):
+        lirefs.generate(model, prompts, direction=_direction(model), **kwargs)
+
+
+def test_bad_directions_raise(make_tiny: Callable[[str], Any], prompts: list[str]) -> None:
+    llama, gpt2 = make_tiny("llama"), make_tiny("gpt2")
+    with pytest.raises(lirefs.DirectionError, match=r"\[64\]"):
+        lirefs.generate(llama, prompts, direction=torch.ones(65), alpha=0.1)
+    with pytest.raises(lirefs.DirectionError, match="norm"):
+        lirefs.generate(llama, prompts, direction=torch.zeros(64), alpha=0.1)
+    with pytest.raises(SteeringError, match="needs direction"):
+        lirefs.generate(llama, prompts, alpha=0.1)
+    acts = torch.randn(4, 4, 64)
+    liref = lirefs.Direction.from_activations(acts[:2], acts[2:] + 1, model=llama)
+    with pytest.raises(lirefs.LayerError, match="layer="):
+        lirefs.generate(llama, prompts, direction=liref, alpha=0.1)
+    with pytest.raises((lirefs.DirectionError, lirefs.MetadataMismatchError)):
+        lirefs.generate(gpt2, prompts, direction=liref, layer=2, alpha=0.1)
+    with pytest.raises(lirefs.DataError, match="single string"):
+        lirefs.generate(llama, "Q: hi\nA: ", direction=liref, layer=2, alpha=0.1)
+
+
+# --------------------------------------------------------------------------------------------
+# the real model
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(("mode", "alpha"), [("project", 0.1), ("project", -0.1), ("ablate", 0.0)])
+def test_smollm2_matches_reference(
+    smollm2: Any, prompts: list[str], mode: str, alpha: float
+) -> None:
+    r = _direction(smollm2, seed=3)
+    got = _run(smollm2, prompts[:3], r, alpha=alpha, mode=mode, max_new_tokens=10)
+    want = _ref(smollm2, prompts[:3], vector=r, alpha=alpha, mode=mode, max_new_tokens=10)
+    assert got == want
+
+
+@pytest.mark.slow
+def test_smollm2_add_and_plain(smollm2: Any, prompts: list[str]) -> None:
+    r = _direction(smollm2, seed=3)
+    got = _run(smollm2, prompts[:3], r, alpha=20.0, mode="add", layer=15, max_new_tokens=10)
+    want = _ref(smollm2, prompts[:3], vector=r, alpha=20.0, mode="add", layer=15, max_new_tokens=10)
+    assert got == want
+    plain = _run(smollm2, prompts[:3], None, max_new_tokens=10)
+    assert plain == _ref(
+        smollm2, prompts[:3], vector=None, alpha=0.0, mode="add", max_new_tokens=10
+    )
+    assert got != plain  # adding 20 r̂ at layer 15 changes the generations
+
+
+# --------------------------------------------------------------------------------------------
+# command line
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Any:
+    """A tiny random Llama saved as an HF folder, so the CLI can load it by path."""
+    from tiny_models import tiny_config
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    torch.manual_seed(0)
+    AutoModelForCausalLM.from_config(tiny_config("llama")).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    model = lirefs.load_model(str(folder), device="cpu")
+    acts = torch.randn(6, 4, 64, generator=torch.Generator().manual_seed(2))
+    liref = lirefs.Direction.from_activations(acts[:3] + 1, acts[3:], model=model)
+    path = tmp_path_factory.mktemp("direction") / "liref.safetensors"
+    liref.save(path)  # outside the model folder: its weight files are part of its fingerprint
+    return folder, model, liref, path
+
+
+def test_cli_json_matches_api(tiny_folder: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    folder, model, liref, path = tiny_folder
+    questions = ["Who wrote Hamlet?", "What is 12 times 7?"]
+    args = ["steer", *questions, "--model", str(folder), "-d", str(path)]
+    args += ["-l", "2", "-a", "0", "--alpha", "3", "-n", "5", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [run["alpha"] for run in report["runs"]] == [0.0, 3.0]
+    assert report["runs"][1]["effective_scale"] == pytest.approx(4.0**3)
+    prompts = [f"Q: {q}\nA: " for q in questions]
+    for run in report["runs"]:
+        api = lirefs.generate(
+            model, prompts, direction=liref, layer=2, alpha=run["alpha"], max_new_tokens=5
+        )
+        assert [o["token_ids"] for o in run["outputs"]] == api.token_ids
+        assert [o["prompt"] for o in run["outputs"]] == prompts
+
+
+def test_cli_bad_input_is_one_line(tiny_folder: Any) -> None:
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    folder, _, _, path = tiny_folder
+    liref = str(path)
+    runner = CliRunner()
+    for extra, words in [
+        (["--positions", "middle"], "middle"),
+        (["-l", "9"], "out of range"),
+        (["-l", "2", "-a", "nan"], "finite"),
+    ]:
+        result = runner.invoke(main, ["steer", "hi", "--model", str(folder), "-d", liref, *extra])
+        assert result.exit_code == 2, result.output
+        assert words in result.stderr and "Traceback" not in result.output
