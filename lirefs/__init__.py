@@ -37,10 +37,12 @@ _check_tracers()
 
 from . import data  # noqa: E402
 from .analysis import LayerReport, layer_report  # noqa: E402
+from .benchmarks import Benchmark, benchmarks  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
+from .evaluate import EvalResult, evaluate  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
 from .steer import (  # noqa: E402
     GenerationOutput,
@@ -57,17 +59,21 @@ from .steer import (  # noqa: E402
 __all__ = [
     "DEFAULT_MODEL",
     "ActivationCache",
+    "Benchmark",
     "Direction",
+    "EvalResult",
     "GenerationOutput",
     "LayerReport",
     "ModelInfo",
     "Steered",
     "SteeringError",
     "__version__",
+    "benchmarks",
     "calibrated_alpha",
     "collect_activations",
     "data",
     "effective_scale",
+    "evaluate",
     "generate",
     "layer_report",
     "load_model",

@@ -1,0 +1,267 @@
+"""``lirefs evaluate``: benchmark accuracy per steering strength, with intervals and paired tests."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..console import console
+from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option, load, model_options
+
+#: ``--paper-alphas``: the paper's sweep (METHOD.md section 4) plus the unsteered baseline and the
+#: directional ablation alpha = -1.
+PAPER_ALPHAS = (-1.0, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15)
+
+
+def parse_alphas(values: tuple[str, ...], paper: bool, has_direction: bool) -> list[float]:
+    """``--alpha`` values (repeatable, comma lists allowed) plus ``--paper-alphas``.
+
+    Default: ``0, 0.1`` with a direction (baseline and the paper's default alpha), ``0`` without.
+    """
+    alphas: list[float] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                alpha = float(part)
+            except ValueError:
+                raise click.BadParameter(
+                    f"{part!r} is not a number; e.g. --alpha 0 --alpha 0.1 or --alpha 0,0.1",
+                    param_hint="--alpha",
+                ) from None
+            if not math.isfinite(alpha):
+                raise click.BadParameter(f"{part!r} is not finite", param_hint="--alpha")
+            alphas.append(alpha + 0.0)
+    if paper:
+        alphas += PAPER_ALPHAS
+    if not alphas:
+        alphas = [0.0, 0.1] if has_direction else [0.0]
+    return sorted(dict.fromkeys(alphas))
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}"
+
+
+def _ci(ci: Any, signed: bool = False) -> str:
+    if signed:
+        return f"[{100 * ci[0]:+.1f},{100 * ci[1]:+.1f}]"
+    return f"[{100 * ci[0]:.1f},{100 * ci[1]:.1f}]"
+
+
+def print_result_table(result: Any) -> None:
+    """A rich table: alpha, accuracy, 95% CI, no-answer rate, difference vs 0 with CI, p."""
+    from rich import box
+    from rich.table import Table
+
+    from ..steer import effective_scale
+
+    settings = result.metadata.get("settings", {})
+    mode = settings.get("mode")
+    n_layers = (result.metadata.get("model") or {}).get("n_layers")
+    layer = f", layer {result.layer} ({result.layer_source})" if result.layer is not None else ""
+    table = Table(
+        title=f"{result.benchmark}: {result.n_items} items, mode {mode}{layer}",
+        caption="acc, no ans (no extractable answer), Δ in %; 95% CI: percentile bootstrap over "
+        "items; Δ: paired difference against alpha 0; p: exact McNemar test; (1+α)^L: how much "
+        "paper mode scales the direction's component",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("alpha", "acc", "95% CI", "no ans", "Δ vs 0", "Δ 95% CI", "p"):
+        table.add_column(name, justify="right", no_wrap=True)
+    show_scale = mode == "project" and isinstance(n_layers, int)
+    depth = int(n_layers) if isinstance(n_layers, int) else 0
+    if show_scale:
+        table.add_column("(1+α)^L", justify="right", no_wrap=True)
+    for alpha in result.alphas:
+        paired = result.paired.get(alpha)
+        row = [
+            f"{alpha:+g}",
+            _pct(result.accuracy[alpha]),
+            _ci(result.ci[alpha]),
+            _pct(result.no_answer_rate[alpha]),
+            f"{100 * paired.diff:+.1f}" if paired else "",
+            _ci(paired.ci, signed=True) if paired else "",
+            f"{paired.p_value:.3g}" if paired else "",
+        ]
+        if show_scale:
+            row.append("ablated" if alpha == -1.0 else f"{effective_scale(alpha, depth):.3g}")
+        table.add_row(*row, style="bold" if alpha == 0.0 else None)
+    console.print(table)
+    skipped = (result.metadata.get("data") or {}).get("skipped_rows") or []
+    if skipped:
+        console.print(f"[yellow]skipped {len(skipped)} malformed rows[/] (listed in result.json)")
+
+
+def _print_benchmarks() -> None:
+    from rich.table import Table
+
+    from ..benchmarks import benchmarks, get_benchmark
+
+    table = Table(title="benchmarks", header_style="bold")
+    for name in ("name", "kind", "source", "items", "shots (split)", "description"):
+        table.add_column(name)
+    for name in benchmarks():
+        b = get_benchmark(name)
+        shots = f"{b.n_shots} ({b.shot_split})" if b.n_shots else "0"
+        table.add_row(name, b.kind, b.source, b.eval_split, shots, b.description)
+    console.print(table)
+
+
+@click.command("evaluate", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--benchmark",
+    "-B",
+    default=None,
+    help="Benchmark name (see --list-benchmarks), e.g. gsm8k, mgsm-zh, builtin-arithmetic.",
+)
+@click.option(
+    "--list-benchmarks", is_flag=True, help="List the benchmarks with their sources and exit."
+)
+@click.option(
+    "--direction",
+    "-d",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Direction file (.safetensors) from `lirefs direction`.",
+)
+@click.option(
+    "--layer",
+    type=int,
+    default=None,
+    help="Source layer of the direction (default: the layer it records as chosen on held-out data).",
+)
+@click.option(
+    "--alpha",
+    "-a",
+    "alpha_values",
+    multiple=True,
+    help="Steering strength; repeat or give a comma list (default 0,0.1 with --direction).",
+)
+@click.option(
+    "--paper-alphas",
+    is_flag=True,
+    help="Add the paper's sweep: 0, ±0.05, ±0.10, ±0.15 and the ablation -1.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["project", "project-calibrated", "add", "ablate"]),
+    default="project",
+    show_default=True,
+    help="How the direction is applied (see `lirefs steer --help`).",
+)
+@click.option("--limit", type=int, default=None, help="Score only the first N items.")
+@click.option(
+    "--max-new-tokens",
+    type=int,
+    default=None,
+    help="Generation length (default: the benchmark's; 200 for the paper's benchmarks).",
+)
+@click.option(
+    "--data-path",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Local file or folder in the benchmark's columns instead of the Hugging Face Hub.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for result.json, records.jsonl (resumable) and accuracy_vs_alpha.png.",
+)
+@click.option("--skip-bad-rows", is_flag=True, help="Leave malformed data rows out (listed).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
+@model_options
+@json_option
+@handle_errors
+def command(
+    benchmark: str | None,
+    list_benchmarks: bool,
+    direction: Path | None,
+    layer: int | None,
+    alpha_values: tuple[str, ...],
+    paper_alphas: bool,
+    mode: str,
+    limit: int | None,
+    max_new_tokens: int | None,
+    data_path: Path | None,
+    out: Path | None,
+    skip_bad_rows: bool,
+    seed: int,
+    n_boot: int,
+    model: str,
+    device: str | None,
+    dtype: str | None,
+    device_map: str | None,
+    remote: bool,
+    batch_size: int,
+    as_json: bool,
+) -> None:
+    """Accuracy on a benchmark for each steering strength alpha, with 95% bootstrap intervals,
+    the no-answer rate, and the paired difference against alpha = 0 (bootstrap CI, McNemar p).
+
+    Greedy decoding; an output with no extractable answer counts as wrong. With --out the run
+    is resumable: rerun the same command and it continues from records.jsonl.
+
+    \b
+    Examples:
+      lirefs evaluate --benchmark builtin-arithmetic --direction liref.safetensors \\
+          --alpha 0,0.1,-0.1 --limit 50 --out eval/
+      lirefs evaluate -B gsm8k -m meta-llama/Meta-Llama-3-8B -d liref.safetensors \\
+          --layer 21 --paper-alphas --out gsm8k-llama3/
+      lirefs evaluate -B mgsm-zh --data-path mgsm/mgsm_zh.tsv -d liref.safetensors
+      lirefs evaluate --list-benchmarks
+    """
+    from ..benchmarks import get_benchmark
+    from ..evaluate import evaluate
+
+    if list_benchmarks:
+        _print_benchmarks()
+        return
+    if benchmark is None:
+        raise click.UsageError("--benchmark is required (see --list-benchmarks)")
+    get_benchmark(benchmark)  # fail on a typo before loading the model
+    alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
+    nn_model = load(model, device, dtype, device_map, remote)
+    result = evaluate(
+        nn_model,
+        benchmark,
+        direction=direction,
+        layer=layer,
+        alphas=alphas,
+        mode=mode,
+        limit=limit,
+        remote=remote,
+        batch_size=batch_size,
+        max_new_tokens=max_new_tokens,
+        data_path=data_path,
+        records_path=out / "records.jsonl" if out is not None else None,
+        seed=seed,
+        n_boot=n_boot,
+        skip_bad_rows=skip_bad_rows,
+    )
+    files: list[str] = []
+    if out is not None:
+        result.save(out)
+        files += [str(out / "result.json"), str(out / "records.jsonl")]
+        try:
+            files.append(str(result.plot(out / "accuracy_vs_alpha.png")))
+        except ImportError:
+            console.print(
+                "matplotlib is not installed: skipped accuracy_vs_alpha.png "
+                "(pip install 'lirefs[plots]')"
+            )
+    if as_json:
+        echo_json({**result.to_dict(), "files": files})
+        return
+    print_result_table(result)
+    if files:
+        console.print(f"wrote {', '.join(files)}")

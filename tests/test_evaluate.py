@@ -1,0 +1,519 @@
+"""lirefs.evaluate: scoring per alpha, bootstrap intervals, McNemar, layer choice, records, resume.
+
+Most tests replace ``lirefs.steer.generate`` with a scripted generator (outputs fixed per alpha and
+item), so the numbers can be checked by hand; the last test runs the real SmolLM2 model.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+
+import lirefs
+from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatchError
+from lirefs.models import ModelInfo
+
+ev = importlib.import_module("lirefs.evaluate")  # the module (lirefs.evaluate is the function)
+steer = importlib.import_module("lirefs.steer")
+
+DATA = Path(__file__).parent / "data"
+GSM8K = DATA / "gsm8k"
+INFO = ModelInfo(
+    name="fake", source="wrapped", fingerprint="f" * 16, architecture="llama",
+    n_layers=3, d_model=8, dtype="float32",
+)  # fmt: skip
+QUESTIONS = [json.loads(x)["question"] for x in (GSM8K / "test.jsonl").read_text().splitlines()]
+# gold answers: 18, 1250, -5
+SCRIPT = {
+    0.0: ["The final answer is 18.", "The final answer is 1,250.", "I do not know."],
+    0.1: ["The final answer is 18.", "The final answer is 7.", "The final answer is -5."],
+    -0.1: ["???", "???", "???"],
+}
+
+
+def _question(prompt: str) -> str:
+    return prompt.rsplit("Q: ", 1)[1].split("\nA: ")[0]
+
+
+class ScriptedGenerate:
+    """Stands in for ``lirefs.steer.generate``: answers from ``SCRIPT``; can fail after N calls."""
+
+    def __init__(self, fail_after: int | None = None) -> None:
+        self.calls: list[dict[str, Any]] = []
+        self.fail_after = fail_after
+
+    def __call__(self, model: Any, prompts: list[str], **kw: Any) -> Any:
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise RuntimeError("interrupted")
+        self.calls.append({**kw, "questions": [_question(p) for p in prompts]})
+        texts = [SCRIPT[kw["alpha"]][QUESTIONS.index(_question(p))] for p in prompts]
+        return SimpleNamespace(texts=texts, token_ids=[[7] * len(t) for t in texts])
+
+
+@pytest.fixture
+def fake_model() -> Any:
+    return SimpleNamespace(lirefs_info=INFO)
+
+
+@pytest.fixture
+def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerate:
+    gen = ScriptedGenerate()
+    monkeypatch.setattr(steer, "generate", gen)
+    return gen
+
+
+def _direction(best_layer: int | None = 2) -> lirefs.Direction:
+    torch.manual_seed(0)
+    settings = {"best_layer": best_layer} if best_layer is not None else {}
+    return lirefs.Direction.from_activations(
+        torch.randn(4, 4, 8) + 1.0, torch.randn(5, 4, 8), model=INFO, settings=settings
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# statistics against hand-computed values
+
+
+@pytest.mark.parametrize(
+    ("lost", "gained", "p"),
+    [
+        (0, 0, 1.0),
+        (1, 5, 2 * (1 + 6) / 64),  # 0.21875
+        (0, 6, 2 / 64),
+        (3, 3, 1.0),
+        (2, 10, 2 * (1 + 12 + 66) / 4096),
+        (10, 2, 2 * (1 + 12 + 66) / 4096),
+    ],
+)
+def test_mcnemar_exact(lost: int, gained: int, p: float) -> None:
+    assert ev.mcnemar_exact(lost, gained) == pytest.approx(p, abs=1e-15)
+
+
+def test_bootstrap_ci_matches_exact_binomial_quantiles() -> None:
+    # 5 of 10 correct: the bootstrap mean is Binomial(10, 0.5) / 10. P(X <= 1) = 1.07%,
+    # P(X <= 2) = 5.47%, P(X <= 7) = 94.5%, P(X <= 8) = 98.9%: the 2.5% and 97.5% points are 0.2, 0.8.
+    assert ev.bootstrap_ci([1] * 5 + [0] * 5, n_boot=20000, seed=1) == (0.2, 0.8)
+
+
+def test_bootstrap_ci_degenerate_and_seeded() -> None:
+    assert ev.bootstrap_ci([1, 1, 1]) == (1.0, 1.0)
+    assert ev.bootstrap_ci([0]) == (0.0, 0.0)
+    x = np.random.default_rng(0).integers(0, 2, 50)
+    assert ev.bootstrap_ci(x, seed=3) == ev.bootstrap_ci(x, seed=3)
+    low, high = ev.bootstrap_ci(x, seed=3)
+    assert low < x.mean() < high
+
+
+def test_bootstrap_ci_width_near_normal_approximation() -> None:
+    x = np.array([1, 0] * 200)  # p = 0.5, n = 400: 95% width ~ 2 * 1.96 * 0.025 = 0.098
+    low, high = ev.bootstrap_ci(x, n_boot=4000, seed=0)
+    assert 0.085 < high - low < 0.11
+
+
+def test_paired_bootstrap_ci() -> None:
+    a = [1, 0, 1, 1, 0]
+    assert ev.paired_bootstrap_ci(a, a) == (0.0, 0.0)
+    assert ev.paired_bootstrap_ci([1, 1, 1], [0, 0, 0]) == (1.0, 1.0)
+    with pytest.raises(DataError, match="one length"):
+        ev.paired_bootstrap_ci([1, 0], [1])
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluate with scripted outputs
+
+
+def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedGenerate) -> None:
+    res = lirefs.evaluate(
+        fake_model, "gsm8k", data_path=GSM8K, direction=_direction(), alphas=(0.0, 0.1, -0.1)
+    )
+    assert res.n_items == 3 and res.alphas == [0.0, 0.1, -0.1]
+    assert res.accuracy == pytest.approx({0.0: 2 / 3, 0.1: 2 / 3, -0.1: 0.0})
+    assert res.no_answer_rate == pytest.approx({0.0: 1 / 3, 0.1: 0.0, -0.1: 1.0})
+    up, down = res.paired[0.1], res.paired[-0.1]
+    assert (up.diff, up.n_gained, up.n_lost, up.p_value) == (0.0, 1, 1, 1.0)
+    assert down.diff == pytest.approx(-2 / 3)
+    assert (down.n_gained, down.n_lost, down.p_value) == (0, 2, 0.5)
+    assert 0.0 not in res.paired
+    assert res.ci[-0.1] == (0.0, 0.0)
+    # every alpha uses the same resamples: the intervals equal the standalone functions'
+    correct = {a: [r["correct"] for r in res.records if r["alpha"] == a] for a in res.alphas}
+    assert res.ci[0.1] == ev.bootstrap_ci(correct[0.1], n_boot=2000, seed=0)
+    assert down.ci == ev.paired_bootstrap_ci(correct[-0.1], correct[0.0], n_boot=2000, seed=0)
+
+
+def test_records(fake_model: Any, scripted: ScriptedGenerate) -> None:
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
+                          alphas=(0.0, 0.1))  # fmt: skip
+    assert [(r["alpha"], r["index"]) for r in res.records] == [
+        (0.0, 0), (0.0, 1), (0.0, 2), (0.1, 0), (0.1, 1), (0.1, 2),
+    ]  # fmt: skip
+    first, third = res.records[1], res.records[2]
+    assert first["output"] == "The final answer is 1,250."
+    assert (first["extracted"], first["gold"], first["correct"]) == ("1250", "1250", True)
+    assert (third["extracted"], third["correct"]) == (None, False)
+    assert res.records[4]["extracted"] == "7" and res.records[4]["correct"] is False
+    assert {"id", "output", "batch", "n_tokens"} <= set(first)
+
+
+def test_generate_calls(fake_model: Any, scripted: ScriptedGenerate) -> None:
+    liref = _direction()
+    lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=liref, alphas=(0.0, 0.1),
+                    batch_size=2, max_new_tokens=33)  # fmt: skip
+    calls = [(c["alpha"], len(c["questions"]), c["layer"], c["direction"] is liref)
+             for c in scripted.calls]  # fmt: skip
+    # alpha 0 is plain greedy generation: no direction, no layer
+    assert calls == [(0.0, 2, None, False), (0.0, 1, None, False),
+                     (0.1, 2, 2, True), (0.1, 1, 2, True)]  # fmt: skip
+    assert all(c["max_new_tokens"] == 33 for c in scripted.calls)
+    assert scripted.calls[2]["mode"] == "project"
+
+
+def test_ablate_mode(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    gen = ScriptedGenerate()
+    monkeypatch.setattr(steer, "generate", lambda model, prompts, **kw: gen(
+        model, prompts, **{**kw, "alpha": {0.0: 0.0, -1.0: -0.1}[kw["alpha"]]}, mode_seen=kw["mode"]
+    ))  # fmt: skip
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
+                          alphas=(0.0, -1.0), mode="ablate")  # fmt: skip
+    assert [c["mode_seen"] for c in gen.calls] == ["project", "ablate"]  # alpha 0: no edit
+    assert res.accuracy == {0.0: pytest.approx(2 / 3), -1.0: 0.0}
+
+
+def test_skipped_rows_are_recorded(
+    fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path
+) -> None:
+    lines = (GSM8K / "test.jsonl").read_text().splitlines()
+    (tmp_path / "test.jsonl").write_text("\n".join([*lines, '{"question": "x?"}']) + "\n")
+    shutil.copy(GSM8K / "train.jsonl", tmp_path)
+    with pytest.raises(DataError, match="row 4"):
+        lirefs.evaluate(fake_model, "gsm8k", data_path=tmp_path)
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=tmp_path, skip_bad_rows=True)
+    assert res.n_items == 3
+    [skipped] = res.metadata["data"]["skipped_rows"]
+    assert "row 4" in skipped and "'answer' is missing" in skipped
+
+
+def test_limit_and_default_max_new_tokens(fake_model: Any, scripted: ScriptedGenerate) -> None:
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, limit=2)
+    assert res.n_items == 2 and res.accuracy[0.0] == 1.0
+    assert scripted.calls[0]["max_new_tokens"] == 200  # METHOD.md: 200 by default
+    assert res.paired == {}
+    assert res.metadata["settings"]["limit"] == 2
+
+
+def test_metadata(fake_model: Any, scripted: ScriptedGenerate) -> None:
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
+                          alphas=(0.0, 0.1))  # fmt: skip
+    meta = res.metadata
+    assert meta["kind"] == "evaluation" and meta["model"]["fingerprint"] == "f" * 16
+    assert meta["data"]["benchmark"] == "gsm8k" and len(meta["data"]["hash"]) == 16
+    s = meta["settings"]
+    assert (s["alphas"], s["layer"], s["mode"], s["max_new_tokens"]) == (
+        [0.0, 0.1],
+        2,
+        "project",
+        200,
+    )
+    assert s["layer_source"] == "chosen on the direction's held-out split"
+    assert s["direction"]["best_layer"] == 2 and s["direction"]["n_reasoning"] == 4
+    json.dumps(res.to_dict(records=True))  # JSON-ready
+
+
+# ---------------------------------------------------------------------------------------------
+# layer choice and argument errors
+
+
+def test_layer_given_by_user(fake_model: Any, scripted: ScriptedGenerate) -> None:
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
+                          layer=1, alphas=(0.1,))  # fmt: skip
+    assert res.layer == 1 and res.layer_source == "given by the user"
+    assert scripted.calls[0]["layer"] == 1
+
+
+def test_direction_without_chosen_layer_needs_layer(fake_model: Any, scripted: Any) -> None:
+    with pytest.raises(LayerError, match=r"no chosen layer.*--layer"):
+        lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(None),
+                        alphas=(0.1,))  # fmt: skip
+
+
+def test_direction_file_is_loaded_and_checked(
+    fake_model: Any, scripted: Any, tmp_path: Path
+) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
+    assert res.metadata["settings"]["direction"]["path"] == str(path)
+    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    with pytest.raises(MetadataMismatchError, match="fingerprint"):
+        lirefs.evaluate(other, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"limit": 0}, DataError, "limit must be a positive integer, got 0"),
+        ({"limit": -3}, DataError, "limit must be a positive integer, got -3"),
+        ({"alphas": (0.1,)}, DirectionError, r"no direction was given.*--direction"),
+        ({"alphas": ()}, DataError, "alphas is empty"),
+        ({"alphas": (0.1, 0.1), "direction": "D"}, DataError, "more than once"),
+        ({"alphas": (float("nan"),)}, DataError, "finite"),
+        ({"mode": "scale"}, DataError, "mode 'scale' is not one of"),
+        ({"mode": "ablate", "alphas": (0.0, 0.1), "direction": "D"}, DataError, "ambiguous"),
+        ({"layer": 1}, LayerError, "without a direction"),
+        ({"layer": 9, "direction": "D", "alphas": (0.1,)}, LayerError, "out of range"),
+        ({"batch_size": 0}, DataError, "batch_size must be a positive integer"),
+    ],
+)
+def test_argument_errors(
+    fake_model: Any, scripted: Any, kwargs: dict[str, Any], error: type, message: str
+) -> None:
+    if kwargs.get("direction") == "D":
+        kwargs = {**kwargs, "direction": _direction()}
+    with pytest.raises(error, match=message):
+        lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, **kwargs)
+    assert scripted.calls == []
+
+
+def test_unknown_benchmark(fake_model: Any) -> None:
+    with pytest.raises(DataError, match="known benchmarks: builtin-arithmetic"):
+        lirefs.evaluate(fake_model, "gsm-8k")
+
+
+# ---------------------------------------------------------------------------------------------
+# records file: save, resume
+
+
+def _run(model: Any, records: Path | None, **kw: Any) -> Any:
+    kw.setdefault("alphas", (0.0, 0.1))
+    kw.setdefault("batch_size", 1)
+    return lirefs.evaluate(model, "gsm8k", data_path=GSM8K, direction=_direction(),
+                           records_path=records, **kw)  # fmt: skip
+
+
+def test_resume_after_interruption_gives_same_records(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    fresh = ScriptedGenerate()
+    monkeypatch.setattr(steer, "generate", fresh)
+    reference = _run(fake_model, None)
+    assert len(fresh.calls) == 6
+
+    records = tmp_path / "records.jsonl"
+    monkeypatch.setattr(steer, "generate", ScriptedGenerate(fail_after=4))
+    with pytest.raises(RuntimeError, match="interrupted"):
+        _run(fake_model, records)
+    lines = records.read_text().splitlines()
+    assert json.loads(lines[0])["format"] == ev.RECORDS_FORMAT and len(lines) == 1 + 4
+
+    rest = ScriptedGenerate()
+    monkeypatch.setattr(steer, "generate", rest)
+    resumed = _run(fake_model, records)
+    assert [(c["alpha"], c["questions"]) for c in rest.calls] == [
+        (0.1, [QUESTIONS[1]]), (0.1, [QUESTIONS[2]])
+    ]  # fmt: skip
+    assert resumed.records == reference.records
+    assert resumed.accuracy == reference.accuracy and resumed.ci == reference.ci
+
+    again = ScriptedGenerate()
+    monkeypatch.setattr(steer, "generate", again)
+    assert _run(fake_model, records).records == reference.records
+    assert again.calls == []  # everything was on disk
+
+
+def test_resume_with_larger_limit(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(steer, "generate", ScriptedGenerate())
+    reference = _run(fake_model, None, batch_size=2)
+    records = tmp_path / "r.jsonl"
+    _run(fake_model, records, batch_size=2, limit=2)
+    rest = ScriptedGenerate()
+    monkeypatch.setattr(steer, "generate", rest)
+    resumed = _run(fake_model, records, batch_size=2)
+    assert [len(c["questions"]) for c in rest.calls] == [1, 1]  # only the missing batch [2, 3)
+    assert resumed.records == reference.records
+
+
+def test_resume_drops_a_line_cut_short(fake_model: Any, scripted: Any, tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    reference = _run(fake_model, records)
+    text = records.read_text()
+    records.write_text(text[: text.rstrip("\n").rfind("\n") + 1] + '{"alpha": 0.1, "ind')
+    n_before = len(scripted.calls)
+    resumed = _run(fake_model, records)
+    assert len(scripted.calls) == n_before + 1  # only the lost batch again
+    assert resumed.records == reference.records
+    assert all(json.loads(line) for line in records.read_text().splitlines())
+
+
+def test_resume_with_an_extra_alpha_and_a_moved_direction_file(
+    fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path
+) -> None:
+    first = _direction().save(tmp_path / "a.safetensors")
+    records = tmp_path / "r.jsonl"
+    lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=first, alphas=(0.0,),
+                    records_path=records)  # fmt: skip
+    n = len(scripted.calls)
+    moved = Path(shutil.copy(first, tmp_path / "b.safetensors"))
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=moved,
+                          alphas=(0.0, -0.1), records_path=records)  # fmt: skip
+    assert [c["alpha"] for c in scripted.calls[n:]] == [-0.1]  # alpha 0 came from the file
+    assert res.accuracy == {0.0: pytest.approx(2 / 3), -0.1: 0.0}
+
+
+def test_resume_refuses_other_settings(fake_model: Any, scripted: Any, tmp_path: Path) -> None:
+    records = tmp_path / "r.jsonl"
+    _run(fake_model, records)
+    with pytest.raises(MetadataMismatchError, match=r"max_new_tokens=200.*max_new_tokens=50"):
+        _run(fake_model, records, max_new_tokens=50)
+    with pytest.raises(MetadataMismatchError, match="layer=2, now layer=1"):
+        _run(fake_model, records, layer=1)
+    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    with pytest.raises(MetadataMismatchError, match="fingerprint"):
+        lirefs.evaluate(other, "gsm8k", data_path=GSM8K, batch_size=1, records_path=records)
+    (tmp_path / "x.jsonl").write_text('{"something": 1}\n')
+    with pytest.raises(MetadataMismatchError, match="not a lirefs evaluation records file"):
+        _run(fake_model, tmp_path / "x.jsonl")
+
+
+def test_save(fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path) -> None:
+    res = _run(fake_model, None)
+    folder = res.save(tmp_path / "out")
+    saved = json.loads((folder / "result.json").read_text())
+    assert saved["benchmark"] == "gsm8k" and saved["alphas"] == [0.0, 0.1]
+    assert saved["results"][0]["accuracy"] == pytest.approx(2 / 3)
+    assert saved["results"][1]["paired"]["n_gained"] == 1
+    lines = (folder / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 6
+    # the saved records resume: nothing is generated again
+    n = len(scripted.calls)
+    assert _run(fake_model, folder / "records.jsonl").records == res.records
+    assert len(scripted.calls) == n
+
+
+# ---------------------------------------------------------------------------------------------
+# end to end on the real model
+
+
+@pytest.mark.slow
+def test_end_to_end_smollm2(smollm2: Any) -> None:
+    sets = lirefs.data.load("builtin")
+    r = lirefs.collect_activations(smollm2, sets.reasoning_prompts()[:2], batch_size=2)
+    m = lirefs.collect_activations(smollm2, sets.memory_prompts()[:2], batch_size=2)
+    liref = lirefs.Direction.from_activations(r, m, model=smollm2, settings={"best_layer": 15})
+    # 8-shot prompts are about 700 tokens: keep the run to 2 items and 8 new tokens
+    res = lirefs.evaluate(smollm2, "builtin-arithmetic", direction=liref, alphas=(0.0, 0.1),
+                          limit=2, max_new_tokens=8, batch_size=2)  # fmt: skip
+    assert res.layer == 15 and res.layer_source == "chosen on the direction's held-out split"
+    assert [(r["alpha"], r["index"]) for r in res.records] == [
+        (0.0, 0),
+        (0.0, 1),
+        (0.1, 0),
+        (0.1, 1),
+    ]
+    assert set(res.accuracy) == {0.0, 0.1} and all(0 <= a <= 1 for a in res.accuracy.values())
+    assert 0.1 in res.paired
+    # alpha 0 is exactly plain greedy generation of the same prompts
+    from lirefs.benchmarks import get_benchmark
+
+    data = get_benchmark("builtin-arithmetic").load()
+    prompts = [data.prompt(i) for i in data.items[:2]]
+    plain = lirefs.generate(smollm2, prompts, max_new_tokens=8, batch_size=2)
+    assert [r["output"] for r in res.records[:2]] == plain.texts
+    for record in res.records:
+        extracted = record["extracted"]
+        assert record["correct"] == (extracted is not None and extracted == record["gold"])
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, fake_model: Any, scripted: ScriptedGenerate) -> Any:
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    cli_module = importlib.import_module("lirefs.cli.evaluate")
+    monkeypatch.setattr(cli_module, "load", lambda *args: fake_model)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, ["evaluate", *args])
+
+
+def test_cli_help_has_example(cli: Any) -> None:
+    res = cli("--help")
+    assert res.exit_code == 0
+    assert "lirefs evaluate --benchmark builtin-arithmetic" in res.output
+    assert "--paper-alphas" in res.output
+
+
+def test_cli_writes_result_records_and_plot(cli: Any, tmp_path: Path) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    out = tmp_path / "eval"
+    res = cli("-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1",
+              "--alpha", "-0.1", "--out", str(out), "--json")  # fmt: skip
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    assert payload["alphas"] == [-0.1, 0.0, 0.1]
+    assert [r["accuracy"] for r in payload["results"]] == pytest.approx([0.0, 2 / 3, 2 / 3])
+    assert (out / "result.json").is_file() and (out / "records.jsonl").is_file()
+    pytest.importorskip("matplotlib")
+    assert (out / "accuracy_vs_alpha.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_cli_table(cli: Any, tmp_path: Path) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    res = cli("-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path))
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "95% CI" in text and "McNemar" in text
+    assert "+0.1 66.7 [0.0,100.0] 0.0 +0.0 [-100.0,+100.0] 1 1.33" in text
+
+
+def test_cli_without_matplotlib(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_matplotlib(self: Any, path: Any) -> None:
+        raise ImportError("No module named 'matplotlib'")
+
+    monkeypatch.setattr(ev.EvalResult, "plot", no_matplotlib)
+    res = cli("-B", "gsm8k", "--data-path", str(GSM8K), "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    assert "matplotlib is not installed" in res.output
+    assert (tmp_path / "o" / "result.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-B", "gsm9k"], "unknown benchmark 'gsm9k'"),
+        (["-B", "gsm8k", "--data-path", str(GSM8K), "--limit", "0"], "limit must be a positive"),
+        (["-B", "gsm8k", "--data-path", str(GSM8K), "--alpha", "0.1"], "no direction was given"),
+        (["-B", "gsm8k", "--alpha", "x"], "'x' is not a number"),
+        ([], "--benchmark is required"),
+    ],
+)
+def test_cli_errors(cli: Any, args: list[str], message: str) -> None:
+    res = cli(*args)
+    assert res.exit_code == 2
+    assert message in " ".join(res.output.split())
+
+
+def test_paper_alphas() -> None:
+    cli_module = importlib.import_module("lirefs.cli.evaluate")
+    got = cli_module.parse_alphas((), True, True)
+    assert got == [-1.0, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15]
+    assert cli_module.parse_alphas(("0.2, 0",), True, True)[-1] == 0.2
+    assert cli_module.parse_alphas((), False, True) == [0.0, 0.1]
+    assert cli_module.parse_alphas((), False, False) == [0.0]
+
+
+def test_cli_list_benchmarks(cli: Any) -> None:
+    res = cli("--list-benchmarks")
+    assert res.exit_code == 0 and "mgsm-zh" in res.output and "openai/gsm8k" in res.output
