@@ -205,13 +205,23 @@ def _gguf_digest(gguf: Path) -> str:
     return digest
 
 
+#: Weight files of a Hugging Face folder (what ``from_pretrained`` reads); other files in the folder,
+#: such as a direction saved beside the model, do not change its fingerprint.
+_WEIGHT_FILES = (
+    "model*.safetensors",
+    "pytorch_model*.bin",
+    "*.safetensors.index.json",
+    "*.bin.index.json",
+)
+
+
 def _folder_fingerprint(folder: Path) -> str:
+    """sha256 of ``config.json`` and of the weight files' names and sizes (fast, no weight reads)."""
     h = hashlib.sha256()
-    config = folder / "config.json"
-    h.update(config.read_bytes())
-    for f in sorted(folder.iterdir()):
-        if f.suffix in (".safetensors", ".bin", ".pt", ".pth"):
-            h.update(f"{f.name}:{f.stat().st_size}".encode())
+    h.update((folder / "config.json").read_bytes())
+    weights = sorted({f for pattern in _WEIGHT_FILES for f in folder.glob(pattern)})
+    for f in weights:
+        h.update(f"{f.name}:{f.stat().st_size}".encode())
     return h.hexdigest()[:16]
 
 
