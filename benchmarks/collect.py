@@ -5,6 +5,7 @@ batches, timed in alternation:
 
 * ``hf_forward``: ``model(**batch, output_hidden_states=True)`` then ``hidden_states[l][:, -1]`` for
   every layer (the floor a user would write by hand: full forward, LM head included);
+* ``hf_headless``: the base model without LM head, ``output_hidden_states=True`` (the real floor);
 * ``nnsight_full``: one nnsight trace per batch saving every layer's full ``[b, t, d]`` output;
 * ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm).
 
@@ -59,6 +60,12 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
                 hs = hf(**batch, output_hidden_states=True).hidden_states
                 torch.stack([h[:, -1] for h in hs], 1).cpu()
 
+    def hf_headless() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                hs = hf.model(**batch, output_hidden_states=True).hidden_states
+                torch.stack([h[:, -1] for h in hs], 1).cpu()
+
     def nnsight_full() -> None:
         with torch.inference_mode():
             for batch in batches:
@@ -70,9 +77,18 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
         lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
 
     times = interleaved_times(
-        {"hf_forward": hf_forward, "nnsight_full": nnsight_full, "lirefs": lirefs_collect},
+        {
+            "hf_forward": hf_forward,
+            "hf_headless": hf_headless,
+            "nnsight_full": nnsight_full,
+            "lirefs": lirefs_collect,
+        },
         repeats=repeats,
     )
+    t = time.perf_counter()
+    for _ in range(repeats):
+        list(prompt_batches(model, prompts, batch_size))
+    tokenize_s = (time.perf_counter() - t) / repeats
     tokens = sum(int(b["attention_mask"].sum()) for b in batches)
     padded = sum(b["attention_mask"].numel() for b in batches)
     return {
@@ -85,6 +101,13 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
         "prompts_per_second": {k: n_prompts / v for k, v in times.items()},
         "ratio_vs_hf_forward": times["hf_forward"] / times["lirefs"],
         "ratio_vs_nnsight_full": times["nnsight_full"] / times["lirefs"],
+        "ratio_vs_hf_headless": times["hf_headless"] / times["lirefs"],
+        "breakdown_s": {
+            "tokenize_and_pad": tokenize_s,
+            "headless_forward": times["hf_headless"],
+            "lirefs_total": times["lirefs"],
+            "remaining_overhead": times["lirefs"] - times["hf_headless"] - tokenize_s,
+        },
     }
 
 

@@ -24,6 +24,7 @@ from rich.progress import (
 
 __all__ = ["console", "progress_bar"]
 
+
 def _make_console() -> Console:
     # Piped or logged output gets a wide fixed width (tables stay readable in log files); a
     # terminal keeps its own width; COLUMNS still wins when the user sets it.

@@ -1,0 +1,186 @@
+"""Rebuild docs/benchmarks.md from the JSON files in benchmarks/results/.
+
+python -m benchmarks.report
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from .common import RESULTS, markdown_table
+
+DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
+
+HEADER = """# Benchmarks
+
+Figures are ratios measured side by side in one run (variants interleaved, medians of repeats), by
+the scripts in `benchmarks/` (`python -m benchmarks` reruns all of them and rewrites this page).
+They are not timed tests. Each section names the machine, device, dtype and batch size it ran on.
+"""
+
+
+def _load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def _env_line(env: dict[str, Any]) -> str:
+    keys = (
+        "device",
+        "dtype",
+        "cpu",
+        "cpu_count",
+        "torch_threads",
+        "gpu",
+        "torch",
+        "transformers",
+        "nnsight",
+    )
+    return ", ".join(f"{k} {env[k]}" for k in keys if k in env)
+
+
+def collect_section(res: dict[str, Any]) -> str:
+    tp = res["throughput"]
+    rows = [
+        {
+            "method": name,
+            "seconds": secs,
+            "prompts/s": tp["prompts_per_second"][name],
+            "lirefs speed-up": secs / tp["seconds"]["lirefs"],
+        }
+        for name, secs in tp["seconds"].items()
+    ]
+    out = [
+        "## Activation collection",
+        "",
+        f"Measured {res['measured']} on {_env_line(res['environment'])}; {tp['model']}, "
+        f"{tp['n_prompts']} built-in prompts, batch size {tp['batch_size']}, "
+        f"{tp['real_tokens']} real / {tp['padded_tokens']} padded tokens.",
+        "",
+        markdown_table(rows),
+        "",
+        f"- lirefs vs a plain HF forward with `output_hidden_states` (target >= 1.1x): "
+        f"**{tp['ratio_vs_hf_forward']:.2f}x**",
+        f"- lirefs vs nnsight saving full sequences: **{tp['ratio_vs_nnsight_full']:.2f}x**",
+        f"- lirefs vs the headless forward (no LM head, the floor): "
+        f"**{tp['ratio_vs_hf_headless']:.2f}x**",
+    ]
+    if "breakdown_s" in tp:
+        b = tp["breakdown_s"]
+        total = b["lirefs_total"]
+        out += [
+            "",
+            "Where the time goes (seconds for the whole set):",
+            "",
+            markdown_table(
+                [
+                    {
+                        "part": "tokenize + pad + sort",
+                        "seconds": b["tokenize_and_pad"],
+                        "share": b["tokenize_and_pad"] / total,
+                    },
+                    {
+                        "part": "forward through the blocks (headless floor)",
+                        "seconds": b["headless_forward"],
+                        "share": b["headless_forward"] / total,
+                    },
+                    {
+                        "part": "nnsight tracing, copies to CPU, checks",
+                        "seconds": b["remaining_overhead"],
+                        "share": b["remaining_overhead"] / total,
+                    },
+                ]
+            ),
+        ]
+    if "scaling" in res:
+        out += [
+            "",
+            "Scaling with the number of prompts (random Llama, d_model 256, 4 blocks, fresh process "
+            "per size; peak RSS includes the returned `[n, L + 1, d]` tensor, shown as output MB):",
+            "",
+            markdown_table(
+                [
+                    {
+                        "prompts": r["n_prompts"],
+                        "seconds": r["seconds"],
+                        "ms/prompt": r["ms_per_prompt"],
+                        "peak RSS MB": r["peak_rss_mb"],
+                        "output MB": r["output_mb"],
+                    }
+                    for r in res["scaling"]
+                ]
+            ),
+        ]
+    return "\n".join(out)
+
+
+def steer_section(res: dict[str, Any]) -> str:
+    rows = [
+        {"variant": name, "wall median s": r["wall_median_s"], "cpu median s": r["cpu_median_s"]}
+        for name, r in res["results"].items()
+    ]
+    ratios = [{"ratio": k, "value": v} for k, v in res["ratios"].items()]
+    same = ", ".join(f"{k}: {v}" for k, v in res.get("same_tokens", {}).items())
+    return "\n".join(
+        [
+            "## Steered generation",
+            "",
+            f"Measured {res.get('measured', '')} on {res['device']}, torch {res['torch']}, "
+            f"{res['threads']} thread(s); {res['model']} ({res['n_layers']} blocks), {res['prompts']} "
+            f"prompts in one batch, {res['max_new_tokens']} new tokens, paper mode alpha {res['alpha']}, "
+            f"{res['repeats']} repeats. Identical tokens: {same}.",
+            "",
+            markdown_table(rows),
+            "",
+            markdown_table(ratios),
+            "",
+            "Targets: steered/unsteered <= 1.05 (issue) / 1.10 (design), steered/hooks <= 1.05.",
+        ]
+    )
+
+
+def evaluation_section(res: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            "## Evaluation throughput",
+            "",
+            f"Measured {res['measured']} on {_env_line(res['environment'])}; {res['benchmark_name']}, "
+            f"8-shot prompts, batch size {res['batch_size']}, {res['max_new_tokens']} new tokens, "
+            f"direction layer {res['layer']}.",
+            "",
+            markdown_table(res["rows"]),
+        ]
+    )
+
+
+def render() -> str:
+    parts = [HEADER]
+    for name, section in (
+        ("collect", collect_section),
+        ("steer", steer_section),
+        ("evaluation", evaluation_section),
+    ):
+        res = _load(name)
+        if res is not None:
+            parts.append(section(res))
+    gpu = sorted(RESULTS.glob("*-cuda*.json"))
+    if not gpu:
+        parts.append(
+            "## GPU\n\nNo GPU figures yet: the suite records them (`--device cuda`) whenever "
+            "it runs on a machine with one."
+        )
+    notes = Path(__file__).resolve().parent / "NOTES.md"
+    if notes.is_file():
+        parts.append(notes.read_text().strip())
+    return "\n\n".join(parts) + "\n"
+
+
+def main() -> None:
+    DOC.write_text(render())
+    print(f"wrote {DOC}")
+
+
+if __name__ == "__main__":
+    main()
