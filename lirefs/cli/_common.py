@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import math
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from ..console import console
-from ..errors import LirefsError
+from ..errors import DataError, LirefsError
 
 __all__ = [
     "CONTEXT_SETTINGS",
@@ -20,6 +21,7 @@ __all__ = [
     "handle_errors",
     "json_option",
     "model_options",
+    "parse_alpha_list",
     "remote_value",
 ]
 
@@ -100,6 +102,28 @@ def json_option(fn: F) -> F:
 def remote_value(remote: bool) -> bool | str:
     """``--remote`` as the ``remote=`` argument of the API."""
     return bool(remote)
+
+
+def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
+    """``--alpha`` values, repeatable and with comma lists (``-a 0 -a 0.1`` or ``-a 0,0.1``).
+
+    Raises:
+        DataError: a value that is not a finite number (one line in the CLI, not a usage block).
+    """
+    out: list[float] = []
+    for value in values:
+        for part in value.split(","):
+            part = part.strip()
+            if not part:
+                continue
+            try:
+                alpha = float(part)
+            except ValueError:
+                raise DataError(f"--alpha {part!r} is not a number (e.g. --alpha 0,0.1)") from None
+            if not math.isfinite(alpha):
+                raise DataError(f"--alpha {part!r} is not finite; give a finite number")
+            out.append(alpha + 0.0)  # -0.0 -> 0.0
+    return out
 
 
 def echo_json(obj: Any) -> None:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 import click
 
 from ..console import console
-from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option, load, model_options
+from ._common import (
+    CONTEXT_SETTINGS,
+    echo_json,
+    handle_errors,
+    json_option,
+    load,
+    model_options,
+    parse_alpha_list,
+)
 
 #: ``--paper-alphas``: the paper's sweep (METHOD.md section 4) plus the unsteered baseline and the
 #: directional ablation alpha = -1.
@@ -21,22 +28,7 @@ def parse_alphas(values: tuple[str, ...], paper: bool, has_direction: bool) -> l
 
     Default: ``0, 0.1`` with a direction (baseline and the paper's default alpha), ``0`` without.
     """
-    alphas: list[float] = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                alpha = float(part)
-            except ValueError:
-                raise click.BadParameter(
-                    f"{part!r} is not a number; e.g. --alpha 0 --alpha 0.1 or --alpha 0,0.1",
-                    param_hint="--alpha",
-                ) from None
-            if not math.isfinite(alpha):
-                raise click.BadParameter(f"{part!r} is not finite", param_hint="--alpha")
-            alphas.append(alpha + 0.0)
+    alphas = parse_alpha_list(values)
     if paper:
         alphas += PAPER_ALPHAS
     if not alphas:

@@ -11,7 +11,16 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import DataError
-from ._common import echo_json, handle_errors, json_option, load, model_options, remote_value
+from ._common import (
+    CONTEXT_SETTINGS,
+    echo_json,
+    handle_errors,
+    json_option,
+    load,
+    model_options,
+    parse_alpha_list,
+    remote_value,
+)
 
 __all__ = ["command"]
 
@@ -32,19 +41,6 @@ def _read_file(path: Path) -> list[str]:
         if not isinstance(row, dict) or not isinstance(row.get("question"), str):
             raise DataError(f'{path} line {number} has no string "question" field')
         out.append(row["question"])
-    return out
-
-
-def _alphas(values: tuple[str, ...]) -> list[float]:
-    out = []
-    for value in values:
-        for part in value.split(","):
-            if not part.strip():
-                continue
-            try:
-                out.append(float(part))
-            except ValueError:
-                raise DataError(f"--alpha {part!r} is not a number (e.g. --alpha 0,0.1)") from None
     return out
 
 
@@ -73,7 +69,7 @@ def _blocks(value: str | None) -> list[int] | None:
         ) from None
 
 
-@click.command("steer")
+@click.command("steer", context_settings=CONTEXT_SETTINGS)
 @click.argument("questions", nargs=-1)
 @click.option(
     "--file",
@@ -169,7 +165,7 @@ def command(
     texts = list(questions) + (_read_file(file) if file is not None else [])
     if not texts:
         raise DataError("no questions: pass them as arguments or with --file")
-    alphas = _alphas(alpha) or ([0.0] if direction_path is None else [0.0, 0.1])
+    alphas = parse_alpha_list(alpha) or ([0.0] if direction_path is None else [0.0, 0.1])
     where = _positions(positions)
     chosen_blocks = _blocks(blocks)
 
