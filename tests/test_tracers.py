@@ -87,3 +87,16 @@ def test_last_token_in_a_users_own_trace(make_tiny: Any, prompts: list[str]) -> 
     for col, layer in enumerate([3, 0, 2]):
         torch.testing.assert_close(states[:, col], hs[layer][:, -1], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(also[:, 0], hs[1][:, -1], rtol=1e-5, atol=1e-5)
+
+
+def test_layout_is_immutable_hashable_and_picklable() -> None:
+    import pickle
+
+    lay = tracers.Layout("transformer.h", "transformer.ln_f", attn="attn")
+    assert lay == tracers.Layout("transformer.h", "transformer.ln_f", "attn", "mlp")
+    assert hash(lay) == hash(tracers.ARCHITECTURES["gpt2"])
+    assert pickle.loads(pickle.dumps(lay)) == lay
+    with pytest.raises(AttributeError, match="immutable"):
+        lay.blocks = "x"  # type: ignore[misc]
+    with pytest.raises(tracers.TracerError, match="non-empty"):
+        tracers.Layout("", "model.norm")

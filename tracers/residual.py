@@ -12,7 +12,6 @@ and the standard library, and never calls ``.save()``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -44,9 +43,12 @@ class LayerOutOfRangeError(TracerError, IndexError):
     """A residual index outside ``0..L``."""
 
 
-@dataclass(frozen=True)
 class Layout:
     """Paths (dotted attribute names) of the modules that carry the residual stream.
+
+    A plain immutable class rather than a dataclass: generated dataclass methods have no source
+    file, so sending a ``Layout`` to NDIF by value would ship them as bytecode, which breaks on a
+    server running another Python version.
 
     Attributes:
         blocks: path from the model root to the list of decoder blocks, e.g. ``"model.layers"``.
@@ -55,10 +57,43 @@ class Layout:
         mlp: name of a block's MLP sub-module (its output is a ``[b, t, d]`` tensor).
     """
 
+    __slots__ = ("attn", "blocks", "final_norm", "mlp")
+
     blocks: str
     final_norm: str
-    attn: str = "self_attn"
-    mlp: str = "mlp"
+    attn: str
+    mlp: str
+
+    def __init__(
+        self, blocks: str, final_norm: str, attn: str = "self_attn", mlp: str = "mlp"
+    ) -> None:
+        for name, value in (
+            ("blocks", blocks),
+            ("final_norm", final_norm),
+            ("attn", attn),
+            ("mlp", mlp),
+        ):
+            if not isinstance(value, str) or not value:
+                raise TracerError(f"Layout.{name} must be a non-empty module path, got {value!r}")
+            object.__setattr__(self, name, value)
+
+    def _key(self) -> tuple[str, str, str, str]:
+        return (self.blocks, self.final_norm, self.attn, self.mlp)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"Layout is immutable; build a new one instead of setting {name!r}")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Layout) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return "Layout(blocks={!r}, final_norm={!r}, attn={!r}, mlp={!r})".format(*self._key())
+
+    def __reduce__(self) -> tuple[type[Layout], tuple[str, str, str, str]]:
+        return (Layout, self._key())
 
 
 _DECODER = Layout("model.layers", "model.norm")
