@@ -121,6 +121,13 @@ class Direction:
     def d_model(self) -> int:
         return int(self.vectors.shape[1])
 
+    @property
+    def chosen_layer(self) -> int | None:
+        """The layer chosen on held-out data when the direction was built (``lirefs direction``,
+        ``lirefs demo``, ``pipeline.find_direction``), or ``None`` if none was recorded."""
+        value = (self.metadata.get("settings") or {}).get("best_layer")
+        return None if value is None else int(value)
+
     def _layer(self, layer: int) -> int:
         if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= self.n_layers:
             raise LayerError(

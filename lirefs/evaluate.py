@@ -356,8 +356,8 @@ def _resolve_direction(
     settings = direction.metadata.get("settings") or {}
     if layer is not None:
         source = LAYER_FROM_USER
-    elif settings.get("best_layer") is not None:
-        layer, source = int(settings["best_layer"]), LAYER_FROM_DIRECTION
+    elif direction.chosen_layer is not None:
+        layer, source = direction.chosen_layer, LAYER_FROM_DIRECTION
     else:
         raise LayerError(
             "the direction records no chosen layer (settings.best_layer); pass layer= "

@@ -200,9 +200,11 @@ def _unit(direction: Direction | torch.Tensor, layer: int | None, model: Any) ->
     if isinstance(direction, Direction):
         direction.check_model(model)
         if layer is None:
+            layer = direction.chosen_layer
+        if layer is None:
             raise LayerError(
-                f"a Direction has one vector per residual index 0..{direction.n_layers}; pass "
-                "layer=... to say which one to steer with (e.g. report.best_layer)"
+                f"a Direction has one vector per residual index 0..{direction.n_layers} and this "
+                "one records no chosen layer; pass layer=... (e.g. report.best_layer)"
             )
         vector = direction.vector(layer)
     elif isinstance(direction, torch.Tensor):
@@ -507,7 +509,8 @@ def generate(
         model: an nnsight model from ``lirefs.load_model`` / ``lirefs.wrap`` (or a ``Steered.model``).
         prompts: texts exactly as they enter the model (``"Q: ...\\nA: "`` for the paper's format).
         direction: a ``Direction`` (checked against the model) or a ``[d_model]`` tensor.
-        layer: residual index ``0..L`` whose direction is used (``"add"``: also where it is added).
+        layer: residual index ``0..L`` whose direction is used (``"add"``: also where it is added);
+            default: the layer the direction recorded as chosen on held-out data.
         alpha: scale (see the module docstring for each mode); a list runs ``sweep``.
         mode: ``"project"`` (paper), ``"project-calibrated"``, ``"add"`` or ``"ablate"``.
         positions: ``"all"``, ``"prompt"``, ``"generated"`` or negative prompt-token indices.

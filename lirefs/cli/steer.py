@@ -85,7 +85,12 @@ def _blocks(value: str | None) -> list[int] | None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="A direction file from `lirefs direction` (.safetensors).",
 )
-@click.option("--layer", "-l", type=int, help="Residual index whose direction is used (0..L).")
+@click.option(
+    "--layer",
+    "-l",
+    type=int,
+    help="Residual index whose direction is used (0..L; default: the layer the direction file records).",
+)
 @click.option(
     "--alpha",
     "-a",
@@ -179,6 +184,8 @@ def command(
         else [format_prompt(q, chat_template=chat_template, tokenizer=tok) for q in texts]
     )
     direction = Direction.load(direction_path, model=nn_model) if direction_path else None
+    if layer is None and direction is not None:
+        layer = direction.chosen_layer  # None still raises a clear error in generate
     info = model_info(nn_model)
     common: dict[str, Any] = {
         "direction": direction,
