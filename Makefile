@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck pytest bench clean
+.PHONY: install demo test lint typecheck pytest ndif bench clean
 
 install: $(STAMP)
 
@@ -31,10 +31,14 @@ typecheck: $(STAMP)
 
 # pytest exits 5 when it collects no test: report that as a failure of its own kind.
 pytest: $(STAMP)
-	@$(BIN)/python -m pytest -q; rc=$$?; \
+	@$(BIN)/python -m pytest -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 test: lint typecheck pytest
+
+# The real NDIF server on loopback (its own venv, Redis, Ray; needs root for a network namespace).
+ndif: $(STAMP)
+	LIREFS_CLIENT_PYTHON=$(abspath $(BIN))/python bash scripts/ndif/run_suite.sh
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
