@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 import torch
 
-from .common import environment, interleaved_times, markdown_table, write_result
+from .common import RESULTS, environment, interleaved_times, markdown_table, write_result
 
 
 def _prompts(n: int) -> list[str]:
@@ -69,6 +68,9 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
     def nnsight_full() -> None:
         with torch.inference_mode():
             for batch in batches:
+                saved: list[
+                    torch.Tensor
+                ] = []  # bound before the trace so the saved values land here
                 with model.trace(batch):
                     saved = [tracers.residual(model, layer).save() for layer in range(L + 1)]
                 [s.cpu() for s in saved]
@@ -111,8 +113,22 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
     }
 
 
+def _rss_mb() -> float:
+    """Current resident set size of this process in MB (Linux /proc)."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
 def _scaling_child(n: int, batch_size: int) -> None:
-    """Run in a subprocess: collect n prompts on a random d=256 Llama, print time and peak RSS."""
+    """Run in a subprocess: collect n prompts on a random d=256 Llama, print time and memory.
+
+    Every size uses prompts of the same length distribution (built-in prompts with a numbered
+    suffix). A warm-up batch runs first; a thread samples the resident set every 50 ms, so the
+    reported peak is the growth during collection itself, not the model load.
+    """
+    import threading
+
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     import lirefs
@@ -133,22 +149,31 @@ def _scaling_child(n: int, batch_size: int) -> None:
         name="random-llama-d256",
     )
     base = _prompts(800)
-    prompts = [
-        f"{base[i % len(base)]}" if i < len(base) else f"{base[i % len(base)]} ({i})"
-        for i in range(n)
-    ]
-    rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    prompts = [f"{base[i % len(base)]}(#{i})" for i in range(n)]
+    lirefs.collect_activations(model, prompts[:batch_size], batch_size=batch_size, progress=False)
+    before = _rss_mb()
+    peak = [before]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_mb())
+            time.sleep(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     t = time.perf_counter()
     acts = lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
     seconds = time.perf_counter() - t
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    done.set()
+    sampler.join()
     print(
         json.dumps(
             {
                 "n_prompts": n,
                 "seconds": seconds,
-                "peak_rss_mb": peak / 1024,
-                "rss_before_mb": rss0 / 1024,
+                "rss_before_mb": before,
+                "peak_rss_mb": max(peak[0], _rss_mb()),
                 "output_mb": acts.numel() * 4 / 2**20,
             }
         )
@@ -190,18 +215,25 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--sizes", default="100,1000,10000")
     parser.add_argument("--no-scaling", action="store_true")
+    parser.add_argument(
+        "--no-throughput",
+        action="store_true",
+        help="Keep the throughput part of the last result file.",
+    )
     parser.add_argument("--scaling-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scaling_child is not None:
         _scaling_child(args.scaling_child, args.batch_size)
         return {}
     result: dict[str, Any] = {"environment": environment(args.device, "float32")}
-    result["throughput"] = throughput(args.prompts, args.batch_size, args.device, args.repeats)
+    name = "collect" if args.device == "cpu" else f"collect-{args.device.replace(':', '')}"
+    if args.no_throughput:
+        result["throughput"] = json.loads((RESULTS / f"{name}.json").read_text())["throughput"]
+    else:
+        result["throughput"] = throughput(args.prompts, args.batch_size, args.device, args.repeats)
     if not args.no_scaling:
         result["scaling"] = scaling([int(s) for s in args.sizes.split(",")], args.batch_size)
-    path = write_result(
-        "collect" if args.device == "cpu" else f"collect-{args.device.replace(':', '')}", result
-    )
+    path = write_result(name, result)
     tp = result["throughput"]
     print(
         markdown_table(

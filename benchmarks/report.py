@@ -97,8 +97,10 @@ def collect_section(res: dict[str, Any]) -> str:
     if "scaling" in res:
         out += [
             "",
-            "Scaling with the number of prompts (random Llama, d_model 256, 4 blocks, fresh process "
-            "per size; peak RSS includes the returned `[n, L + 1, d]` tensor, shown as output MB):",
+            "Scaling with the number of prompts (random Llama, d_model 256, 4 blocks, a fresh process "
+            "per size, after a warm-up batch). Memory growth is the peak resident set during "
+            "collection minus the resident set before it; it includes the returned "
+            "`[n, L + 1, d]` tensor (output MB):",
             "",
             markdown_table(
                 [
@@ -106,8 +108,9 @@ def collect_section(res: dict[str, Any]) -> str:
                         "prompts": r["n_prompts"],
                         "seconds": r["seconds"],
                         "ms/prompt": r["ms_per_prompt"],
-                        "peak RSS MB": r["peak_rss_mb"],
+                        "growth MB": r["growth_mb"],
                         "output MB": r["output_mb"],
+                        "growth minus output MB": r["growth_mb"] - r["output_mb"],
                     }
                     for r in res["scaling"]
                 ]
@@ -127,7 +130,7 @@ def steer_section(res: dict[str, Any]) -> str:
         [
             "## Steered generation",
             "",
-            f"Measured {res.get('measured', '')} on {res['device']}, torch {res['torch']}, "
+            f"Measured on {res['device']}, torch {res['torch']}, "
             f"{res['threads']} thread(s); {res['model']} ({res['n_layers']} blocks), {res['prompts']} "
             f"prompts in one batch, {res['max_new_tokens']} new tokens, paper mode alpha {res['alpha']}, "
             f"{res['repeats']} repeats. Identical tokens: {same}.",
