@@ -40,6 +40,9 @@ __all__ = ["ActivationCache", "collect_activations", "prompt_batches"]
 
 MANIFEST = "manifest.json"
 
+#: Prompts tokenized and length-sorted together when no ``cache_dir`` is given.
+UNCACHED_CHUNK = 4096
+
 #: Padded tokens per batch when no batch size is given (``batch_size=None``).
 DEFAULT_TOKEN_BUDGET = 2048
 
@@ -304,7 +307,6 @@ def collect_activations(
     layout = model_layout(model)
     wanted = _check_layers(layers, info.n_layers)
     n = len(prompts)
-    token_ids = _tokenize(model, prompts)
 
     cache = ActivationCache(cache_dir) if cache_dir is not None else None
     manifest: dict[str, Any] | None = None
@@ -321,7 +323,9 @@ def collect_activations(
             },
         )
         manifest = cache.open(meta)
-    step = chunk_size if cache is not None else n
+    # Prompts are tokenized, sorted and batched one chunk at a time, so the token ids held at once
+    # do not grow with the number of prompts.
+    step = chunk_size if cache is not None else UNCACHED_CHUNK
     n_chunks = math.ceil(n / step)
     out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
 
@@ -332,7 +336,7 @@ def collect_activations(
                 out[lo:hi] = cache.read_chunk(c)
                 bar.advance(hi - lo)
                 continue
-            chunk_ids = token_ids[lo:hi]
+            chunk_ids = _tokenize(model, prompts[lo:hi])
             batches = prompt_batches(
                 model, prompts[lo:hi], batch_size, token_ids=chunk_ids, token_budget=token_budget
             )

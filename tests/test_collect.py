@@ -201,3 +201,15 @@ def test_token_budget_batches_fit_the_budget_and_give_the_same_states(
     fixed = lirefs.collect_activations(model, many, batch_size=4)
     budget = lirefs.collect_activations(model, many, batch_size=None, token_budget=64)
     assert_close_to_reference(budget, fixed)
+
+
+def test_uncached_collection_in_chunks_equals_one_chunk(
+    make_tiny: Any, prompts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lirefs import collect
+
+    model = make_tiny("gpt2")
+    whole = lirefs.collect_activations(model, prompts, batch_size=2)
+    monkeypatch.setattr(collect, "UNCACHED_CHUNK", 2)  # tokenize and sort 2 prompts at a time
+    chunked = lirefs.collect_activations(model, prompts, batch_size=2)
+    assert_close_to_reference(chunked, whole)
