@@ -11,7 +11,6 @@ convention, class sizes, data hash, settings, lirefs version).
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,11 +19,11 @@ from typing import Any
 import torch
 
 from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
-from .store import atomic_path, check_metadata, make_metadata
+from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["Direction"]
 
-_META_KEY = "lirefs"
+_TENSORS = ("vectors", "mean_reasoning", "mean_memory")
 
 
 def _check_acts(acts: torch.Tensor, name: str) -> None:
@@ -207,20 +206,13 @@ class Direction:
 
     def save(self, path: str | Path) -> Path:
         """Write one ``.safetensors`` file (tensors + JSON metadata in its header), atomically."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        meta = dict(self.metadata)
-        meta["n_reasoning"] = self.n_reasoning
-        meta["n_memory"] = self.n_memory
+        meta = {**self.metadata, "n_reasoning": self.n_reasoning, "n_memory": self.n_memory}
         tensors = {
-            "vectors": self.vectors.contiguous(),
-            "mean_reasoning": self.mean_reasoning.contiguous(),
-            "mean_memory": self.mean_memory.contiguous(),
+            "vectors": self.vectors,
+            "mean_reasoning": self.mean_reasoning,
+            "mean_memory": self.mean_memory,
         }
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={_META_KEY: json.dumps(meta)})
-        return path
+        return save_tensors(path, tensors, meta)
 
     @classmethod
     def load(cls, path: str | Path, *, model: Any = None) -> Direction:
@@ -230,20 +222,10 @@ class Direction:
             DirectionError: the file is missing or not a lirefs direction file.
             MetadataMismatchError: another layer convention, or (with ``model``) another model.
         """
-        from safetensors import safe_open
-
         path = Path(path)
-        if not path.is_file():
-            raise DirectionError(f"direction file {str(path)!r} does not exist")
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                header = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        except Exception as exc:  # safetensors raises several types for corrupt files
-            raise DirectionError(f"{path} is not a safetensors file: {exc}") from None
-        if _META_KEY not in header or "vectors" not in tensors:
-            raise DirectionError(f"{path} is a safetensors file but not a lirefs direction")
-        meta = json.loads(header[_META_KEY])
+        tensors, meta = load_tensors(
+            path, required=_TENSORS, error=DirectionError, what="direction"
+        )
         check_metadata(meta, what=str(path), kind="direction")
         direction = cls(
             tensors["vectors"].to(torch.float64),

@@ -9,7 +9,6 @@ steering and evaluation use a layer never chosen on a benchmark.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +21,7 @@ from .data import QuestionSets
 from .direction import Direction
 from .errors import ActivationError, DataError
 from .models import model_info
-from .store import atomic_path, check_metadata, make_metadata
+from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["ActivationSplit", "collect_split", "find_direction"]
 
@@ -60,35 +59,19 @@ class ActivationSplit:
 
     def save(self, path: str | Path) -> Path:
         """One safetensors file (tensors + JSON metadata header), written atomically."""
-        from safetensors.torch import save_file
-
-        path = Path(path)
-        tensors = {name: getattr(self, name).contiguous() for name in _TENSORS}
-        with atomic_path(path) as tmp:
-            save_file(tensors, str(tmp), metadata={"lirefs": json.dumps(self.metadata)})
-        return path
+        return save_tensors(path, {name: getattr(self, name) for name in _TENSORS}, self.metadata)
 
     @classmethod
     def load(cls, path: str | Path, *, model: Any = None) -> ActivationSplit:
         """Read a file from ``save``; with ``model``, refuse states of another model."""
-        from safetensors import safe_open
-
         path = Path(path)
-        if not path.is_file():
-            raise ActivationError(
-                f"activation file {str(path)!r} does not exist; make it with `lirefs collect`"
-            )
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                header = fh.metadata() or {}
-                tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
-        except Exception as exc:  # safetensors raises several types for corrupt files
-            raise ActivationError(f"{path} is not a safetensors file: {exc}") from None
-        if "lirefs" not in header or set(_TENSORS) - set(tensors):
-            raise ActivationError(
-                f"{path} is not a lirefs activation split (made by `lirefs collect`)"
-            )
-        meta = json.loads(header["lirefs"])
+        tensors, meta = load_tensors(
+            path,
+            required=_TENSORS,
+            error=ActivationError,
+            what="activation split",
+            hint="; make it with `lirefs collect`",
+        )
         check_metadata(
             meta,
             what=str(path),

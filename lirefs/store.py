@@ -30,7 +30,9 @@ __all__ = [
     "atomic_write_text",
     "check_metadata",
     "hash_texts",
+    "load_tensors",
     "make_metadata",
+    "save_tensors",
     "version",
 ]
 
@@ -147,6 +149,55 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     """Write ``text`` to ``path`` atomically (UTF-8)."""
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
+
+
+#: Key of the JSON metadata in the header of every safetensors file lirefs writes.
+SAFETENSORS_META_KEY = "lirefs"
+
+
+def save_tensors(
+    path: str | os.PathLike[str], tensors: Mapping[str, Any], meta: Mapping[str, Any]
+) -> Path:
+    """Write ``tensors`` as one safetensors file with ``meta`` as JSON in its header, atomically."""
+    from safetensors.torch import save_file
+
+    path = Path(path)
+    contiguous = {name: t.contiguous() for name, t in tensors.items()}
+    with atomic_path(path) as tmp:
+        save_file(contiguous, str(tmp), metadata={SAFETENSORS_META_KEY: json.dumps(dict(meta))})
+    return path
+
+
+def load_tensors(
+    path: str | os.PathLike[str],
+    *,
+    required: Iterable[str],
+    error: type[Exception],
+    what: str,
+    hint: str = "",
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Read a file written by ``save_tensors``: ``(tensors, metadata)``.
+
+    Args:
+        required: tensor names the file must hold.
+        error: exception type raised for a missing, corrupt or foreign file.
+        what: how to name the file's kind in messages (e.g. ``"direction"``).
+        hint: appended to the "does not exist" message (how to make one).
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} file {str(path)!r} does not exist{hint}")
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            header = fh.metadata() or {}
+            tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
+    except Exception as exc:  # safetensors raises several types for corrupt files
+        raise error(f"{path} is not a safetensors file: {exc}") from None
+    if SAFETENSORS_META_KEY not in header or set(required) - set(tensors):
+        raise error(f"{path} is a safetensors file but not a lirefs {what}")
+    return tensors, json.loads(header[SAFETENSORS_META_KEY])
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
