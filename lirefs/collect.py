@@ -137,7 +137,8 @@ def _input_device(model: Any) -> torch.device:
     return torch.device("cpu") if device.type == "meta" else device
 
 
-def _check_prompts(prompts: Sequence[str]) -> list[str]:
+def check_prompts(prompts: Sequence[str]) -> list[str]:
+    """``prompts`` as a list, or ``DataError`` if it is a lone string, empty, or has empty entries."""
     if isinstance(prompts, str):
         raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
     prompts = list(prompts)
@@ -298,7 +299,7 @@ def collect_activations(
         ActivationError: the model produced NaN or inf.
         CacheMismatchError: ``cache_dir`` holds states of another model, prompt set or layer set.
     """
-    prompts = _check_prompts(prompts)
+    prompts = check_prompts(prompts)
     if batch_size is not None and batch_size < 1:
         raise DataError(f"batch_size must be >= 1 (or None for a token budget), got {batch_size}")
     if token_budget < 1:

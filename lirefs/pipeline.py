@@ -23,7 +23,7 @@ from .errors import ActivationError, DataError
 from .models import model_info
 from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
-__all__ = ["ActivationSplit", "collect_split", "find_direction"]
+__all__ = ["ActivationSplit", "collect_split", "find_direction", "split_report"]
 
 _TENSORS = (
     "train_reasoning",
@@ -160,6 +160,35 @@ def collect_split(
     )
 
 
+def split_report(
+    liref: Direction,
+    split: ActivationSplit,
+    *,
+    n_permutations: int = 200,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> Any:
+    """``lirefs.layer_report`` of ``liref`` on the held-out half of ``split``, with its baselines.
+
+    The train half feeds the in-sample AUROC column; the test prompts' token lengths feed the
+    prompt-length baselines.
+    """
+    from .analysis import layer_report
+
+    return layer_report(
+        liref,
+        split.test_reasoning,
+        split.test_memory,
+        train_reasoning_acts=split.train_reasoning,
+        train_memory_acts=split.train_memory,
+        test_reasoning_lengths=split.test_reasoning_lengths.tolist(),
+        test_memory_lengths=split.test_memory_lengths.tolist(),
+        n_permutations=n_permutations,
+        seed=seed,
+        progress=progress,
+    )
+
+
 def find_direction(
     split: ActivationSplit,
     *,
@@ -173,8 +202,6 @@ def find_direction(
         ``(direction, report)``: ``direction.metadata["settings"]["best_layer"]`` holds the layer
         chosen by held-out AUROC (``report.best_layer``), with how it was chosen.
     """
-    from .analysis import layer_report
-
     data = dict(split.metadata.get("data") or {})
     liref = Direction.from_activations(
         split.train_reasoning,
@@ -187,18 +214,7 @@ def find_direction(
         },
         settings={**(split.metadata.get("settings") or {}), "source": "train half"},
     )
-    report = layer_report(
-        liref,
-        split.test_reasoning,
-        split.test_memory,
-        train_reasoning_acts=split.train_reasoning,
-        train_memory_acts=split.train_memory,
-        test_reasoning_lengths=split.test_reasoning_lengths.tolist(),
-        test_memory_lengths=split.test_memory_lengths.tolist(),
-        n_permutations=n_permutations,
-        seed=seed,
-        progress=progress,
-    )
+    report = split_report(liref, split, n_permutations=n_permutations, seed=seed, progress=progress)
     liref.metadata["settings"]["best_layer"] = int(report.best_layer)
     liref.metadata["settings"]["layer_choice"] = (
         f"highest AUROC of the projection score on the held-out test half "

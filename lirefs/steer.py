@@ -35,7 +35,7 @@ import torch
 
 import tracers
 
-from .collect import _input_device, _tokenize, prompt_batches
+from .collect import _input_device, _tokenize, check_prompts, prompt_batches
 from .console import progress_bar
 from .direction import Direction
 from .errors import DataError, DirectionError, LayerError, LirefsError
@@ -357,14 +357,7 @@ def _trim(row: torch.Tensor, eos: set[int]) -> tuple[list[int], bool]:
 
 
 def _check_run(prompts: Any, max_new_tokens: int, batch_size: int) -> list[str]:
-    if isinstance(prompts, str):
-        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
-    prompts = list(prompts)
-    if not prompts:
-        raise DataError("no prompts given: pass at least one prompt")
-    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
-    if bad:
-        raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
+    prompts = check_prompts(prompts)
     if (
         isinstance(max_new_tokens, bool)
         or int(max_new_tokens) != max_new_tokens

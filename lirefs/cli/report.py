@@ -65,23 +65,13 @@ def command(
     Example:
       lirefs report liref.safetensors acts.safetensors --out report/
     """
-    from ..analysis import layer_report
     from ..direction import Direction
-    from ..pipeline import ActivationSplit
+    from ..pipeline import ActivationSplit, split_report
 
     liref = Direction.load(direction)
     split = ActivationSplit.load(activations)
     liref.check_model(split.metadata.get("model"))
-    report = layer_report(
-        liref,
-        split.test_reasoning,
-        split.test_memory,
-        train_reasoning_acts=split.train_reasoning,
-        train_memory_acts=split.train_memory,
-        test_reasoning_lengths=split.test_reasoning_lengths.tolist(),
-        test_memory_lengths=split.test_memory_lengths.tolist(),
-        n_permutations=permutations,
-    )
+    report = split_report(liref, split, n_permutations=permutations)
     out.mkdir(parents=True, exist_ok=True)
     report.save(out / "report.json")
     plots: list[Path] = []
