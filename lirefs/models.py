@@ -249,6 +249,20 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: str | None) -> torch
     return table[dtype]
 
 
+def _map_device(device_map: str | dict[str, Any]) -> str:
+    """``"cuda"`` when ``device_map`` puts any module on a GPU, else ``"cpu"`` (picks the dtype).
+
+    A named strategy (``"auto"``, ``"balanced"``...) uses the GPUs when there are any; a dict
+    names devices as GPU indices, ``"cuda:i"``, ``"cpu"`` or ``"disk"``.
+    """
+    if isinstance(device_map, str):
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    for where in device_map.values():
+        if isinstance(where, int) or str(where).startswith("cuda"):
+            return "cuda"
+    return "cpu"
+
+
 def wrap(
     hf_model: torch.nn.Module,
     tokenizer: Any,
@@ -367,7 +381,7 @@ def load_model(
 
     if device is None and device_map is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    torch_dtype = _resolve_dtype(dtype, device if device_map is None else "cuda")
+    torch_dtype = _resolve_dtype(dtype, device if device_map is None else _map_device(device_map))
 
     path = Path(os.path.expanduser(name_or_path))
     repo_id: str | None = None
