@@ -40,8 +40,10 @@ __all__ = ["ActivationCache", "collect_activations", "prompt_batches"]
 
 MANIFEST = "manifest.json"
 
-#: Prompts tokenized and length-sorted together when no ``cache_dir`` is given.
-UNCACHED_CHUNK = 4096
+#: Prompts tokenized and length-sorted together when no ``cache_dir`` is given. Large enough that
+#: sorting removes almost all padding, small enough that the tokenizer's output for one chunk stays
+#: a few MB.
+UNCACHED_CHUNK = 1024
 
 #: Padded tokens per batch when no batch size is given (``batch_size=None``).
 DEFAULT_TOKEN_BUDGET = 2048
