@@ -9,10 +9,15 @@ batches, timed in alternation:
 * ``nnsight_full``: one nnsight trace per batch saving every layer's full ``[b, t, d]`` output;
 * ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm).
 
-Scaling (a random Llama of d_model 256, 4 blocks, in fresh subprocesses): wall time and peak RSS for
-100, 1,000 and 10,000 prompts, to show time linear and memory flat in the number of prompts.
+Scaling (a random Llama of d_model 256, 4 blocks, in fresh subprocesses): wall time and resident
+memory for 100 to 30,000 prompts, to show time linear and memory beyond the returned tensor flat in
+the number of prompts.
+
+Leak check (same model, one fresh subprocess): 20 rounds of collecting 1,000 prompts plus a steered
+generation, thousands of traces; live Python objects and memory after each round must not climb.
 
     python -m benchmarks.collect [--prompts 64] [--batch-size 8] [--device cpu] [--no-scaling]
+                                 [--no-leak] [--sizes 100,1000,10000,30000]
 """
 
 from __future__ import annotations
@@ -120,15 +125,8 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-def _scaling_child(n: int, batch_size: int) -> None:
-    """Run in a subprocess: collect n prompts on a random d=256 Llama, print time and memory.
-
-    Every size uses prompts of the same length distribution (built-in prompts with a numbered
-    suffix). A warm-up batch runs first; a thread samples the resident set every 50 ms, so the
-    reported peak is the growth during collection itself, not the model load.
-    """
-    import threading
-
+def _random_llama() -> Any:
+    """A random Llama (d_model 256, 4 blocks) with SmolLM2's tokenizer: fast, real shapes."""
     from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
 
     import lirefs
@@ -143,66 +141,161 @@ def _scaling_child(n: int, batch_size: int) -> None:
         num_key_value_heads=4,
         vocab_size=49152,
     )
-    model = lirefs.wrap(
+    return lirefs.wrap(
         LlamaForCausalLM(config).eval(),
         AutoTokenizer.from_pretrained(smollm2_folder()),
         name="random-llama-d256",
     )
+
+
+def _numbered_prompts(n: int) -> list[str]:
+    """n distinct prompts with the built-in sets' length distribution (numbered suffixes)."""
     base = _prompts(800)
-    prompts = [f"{base[i % len(base)]}(#{i})" for i in range(n)]
+    return [f"{base[i % len(base)]}(#{i})" for i in range(n)]
+
+
+def _scaling_child(n: int, batch_size: int) -> None:
+    """Run in a subprocess: collect n prompts on a random d=256 Llama, print time and memory.
+
+    A warm-up batch runs first. A thread samples the resident set every 20 ms together with the
+    number of prompts finished so far (counted by wrapping the per-batch call), so each sample
+    splits into the rows of the returned ``[n, L + 1, d]`` tensor filled so far and everything
+    else ("beyond the output"): the part that must stay flat as n grows.
+    """
+    import statistics
+    import threading
+
+    import lirefs
+    import lirefs.collect as collect
+
+    model = _random_llama()
+    prompts = _numbered_prompts(n)
     lirefs.collect_activations(model, prompts[:batch_size], batch_size=batch_size, progress=False)
+    info = lirefs.model_info(model)
+    row_mb = (info.n_layers + 1) * info.d_model * 4 / 2**20
+    done = [0]
+    inner = collect.run_remote
+
+    def counted(fn: Any, **kw: Any) -> Any:
+        out = inner(fn, **kw)
+        done[0] += int(out.shape[0])
+        return out
+
+    collect.run_remote = counted  # type: ignore[assignment]
     before = _rss_mb()
-    peak = [before]
-    done = threading.Event()
+    samples: list[tuple[int, float]] = []
+    finished = threading.Event()
 
     def sample() -> None:
-        while not done.is_set():
-            peak[0] = max(peak[0], _rss_mb())
-            time.sleep(0.05)
+        while not finished.is_set():
+            samples.append((done[0], _rss_mb() - before))
+            time.sleep(0.02)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t = time.perf_counter()
     acts = lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
     seconds = time.perf_counter() - t
-    done.set()
+    finished.set()
     sampler.join()
+    samples.append((n, _rss_mb() - before))
+    beyond = [growth - k * row_mb for k, growth in samples]
     print(
         json.dumps(
             {
                 "n_prompts": n,
+                "traces": -(-n // batch_size),
                 "seconds": seconds,
-                "rss_before_mb": before,
-                "peak_rss_mb": max(peak[0], _rss_mb()),
+                "peak_growth_mb": max(g for _, g in samples),
                 "output_mb": acts.numel() * 4 / 2**20,
+                "beyond_output_median_mb": statistics.median(beyond),
+                "beyond_output_max_mb": max(beyond),
+                "beyond_output_end_mb": beyond[-1],
+                "samples": len(samples),
             }
         )
     )
 
 
+def _leak_child(rounds: int, n: int, batch_size: int) -> None:
+    """Run in a subprocess: the same collection and steered generation, round after round.
+
+    After each round (results dropped, ``gc.collect()``), records the number of live Python
+    objects, the resident set, and the resident set after glibc's ``malloc_trim(0)`` hands free
+    heap pages back (what is really still allocated, without the allocator's spare pages).
+    nnsight objects kept alive by a trace would show up as a rising object count.
+    """
+    import ctypes
+    import gc
+
+    import lirefs
+
+    model = _random_llama()
+    prompts = _numbered_prompts(n)
+    r = torch.randn(256, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    libc = ctypes.CDLL("libc.so.6")
+    gen_prompts = prompts[: 2 * batch_size]
+
+    def one_round() -> None:
+        lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
+        lirefs.generate(
+            model, gen_prompts, direction=r, layer=2, alpha=0.1, max_new_tokens=8, progress=False
+        )
+
+    one_round()  # warm-up: nnsight's and torch's first-use caches
+    rows = []
+    t = time.perf_counter()
+    for i in range(rounds):
+        one_round()
+        gc.collect()
+        raw = _rss_mb()
+        libc.malloc_trim(0)
+        rows.append(
+            {"round": i + 1, "objects": len(gc.get_objects()), "rss_mb": raw, "live_mb": _rss_mb()}
+        )
+    traces = rounds * (-(-n // batch_size) + 2)
+    print(
+        json.dumps(
+            {
+                "rounds": rounds,
+                "prompts_per_round": n,
+                "traces": traces,
+                "seconds": time.perf_counter() - t,
+                "rows": rows,
+            }
+        )
+    )
+
+
+def _child(args: list[str]) -> dict[str, Any]:
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.collect", *args],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LIREFS_PROGRESS": "0"},
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
+
+
 def scaling(sizes: list[int], batch_size: int) -> list[dict[str, Any]]:
     rows = []
     for n in sizes:
-        out = subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "benchmarks.collect",
-                "--scaling-child",
-                str(n),
-                "--batch-size",
-                str(batch_size),
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-            env={**os.environ, "LIREFS_PROGRESS": "0"},
-        )
-        row = json.loads(out.stdout.strip().splitlines()[-1])
+        row = _child(["--scaling-child", str(n), "--batch-size", str(batch_size)])
         row["ms_per_prompt"] = 1000 * row["seconds"] / n
-        row["growth_mb"] = row["peak_rss_mb"] - row["rss_before_mb"]
         rows.append(row)
     return rows
+
+
+def leak(rounds: int, n: int, batch_size: int) -> dict[str, Any]:
+    res = _child(
+        ["--leak-child", str(rounds), "--leak-prompts", str(n), "--batch-size", str(batch_size)]
+    )
+    first, last = res["rows"][0], res["rows"][-1]
+    res["objects_change"] = last["objects"] - first["objects"]
+    res["live_change_mb"] = last["live_mb"] - first["live_mb"]
+    res["live_max_minus_first_mb"] = max(r["live_mb"] for r in res["rows"]) - first["live_mb"]
+    return res
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -213,17 +306,24 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--sizes", default="100,1000,10000")
+    parser.add_argument("--sizes", default="100,1000,10000,30000")
     parser.add_argument("--no-scaling", action="store_true")
     parser.add_argument(
         "--no-throughput",
         action="store_true",
         help="Keep the throughput part of the last result file.",
     )
+    parser.add_argument("--leak-rounds", type=int, default=20)
+    parser.add_argument("--leak-prompts", type=int, default=1000)
+    parser.add_argument("--no-leak", action="store_true")
     parser.add_argument("--scaling-child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--leak-child", type=int, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.scaling_child is not None:
         _scaling_child(args.scaling_child, args.batch_size)
+        return {}
+    if args.leak_child is not None:
+        _leak_child(args.leak_child, args.leak_prompts, args.batch_size)
         return {}
     result: dict[str, Any] = {"environment": environment(args.device, "float32")}
     name = "collect" if args.device == "cpu" else f"collect-{args.device.replace(':', '')}"
@@ -233,6 +333,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["throughput"] = throughput(args.prompts, args.batch_size, args.device, args.repeats)
     if not args.no_scaling:
         result["scaling"] = scaling([int(s) for s in args.sizes.split(",")], args.batch_size)
+    if not args.no_leak:
+        result["leak"] = leak(args.leak_rounds, args.leak_prompts, args.batch_size)
     path = write_result(name, result)
     tp = result["throughput"]
     print(
@@ -248,6 +350,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     )
     if "scaling" in result:
         print(markdown_table(result["scaling"]))
+    if "leak" in result:
+        print(markdown_table(result["leak"]["rows"]))
     print(f"wrote {path}")
     return result
 

@@ -97,24 +97,55 @@ def collect_section(res: dict[str, Any]) -> str:
     if "scaling" in res:
         out += [
             "",
-            "Scaling with the number of prompts (random Llama, d_model 256, 4 blocks, a fresh process "
-            "per size, after a warm-up batch). Memory growth is the peak resident set during "
-            "collection minus the resident set before it; it includes the returned "
-            "`[n, L + 1, d]` tensor (output MB):",
+            "Scaling with the number of prompts (random Llama, d_model 256, 4 blocks, batch size "
+            f"{tp['batch_size']}, a fresh process per size, after a warm-up batch). The resident set "
+            "is sampled every 20 ms during collection; each sample minus the rows of the returned "
+            "`[n, L + 1, d]` tensor filled so far is the memory *beyond the output*, which must not "
+            "grow with the number of prompts:",
             "",
             markdown_table(
                 [
                     {
                         "prompts": r["n_prompts"],
+                        "traces": r["traces"],
                         "seconds": r["seconds"],
                         "ms/prompt": r["ms_per_prompt"],
-                        "growth MB": r["growth_mb"],
                         "output MB": r["output_mb"],
-                        "growth minus output MB": r["growth_mb"] - r["output_mb"],
+                        "peak growth MB": r["peak_growth_mb"],
+                        "beyond output, median MB": r["beyond_output_median_mb"],
+                        "beyond output, max MB": r["beyond_output_max_mb"],
                     }
                     for r in res["scaling"]
                 ]
             ),
+        ]
+    if "leak" in res:
+        lk = res["leak"]
+        rows = lk["rows"]
+        shown = [rows[0], *rows[len(rows) // 4 : -1 : max(1, len(rows) // 4)], rows[-1]]
+        out += [
+            "",
+            f"Repeated traces in one process: {lk['rounds']} rounds, each collecting "
+            f"{lk['prompts_per_round']} prompts and running a steered generation, "
+            f"{lk['traces']} traces in all ({lk['seconds']:.0f} s). After each round: live Python "
+            "objects, the resident set, and the resident set after `malloc_trim(0)` (live "
+            "memory without the allocator's spare pages):",
+            "",
+            markdown_table(
+                [
+                    {
+                        "round": r["round"],
+                        "Python objects": r["objects"],
+                        "RSS MB": r["rss_mb"],
+                        "live MB": r["live_mb"],
+                    }
+                    for r in shown
+                ]
+            ),
+            "",
+            f"- Python objects, last round minus first: **{lk['objects_change']:+d}**",
+            f"- live memory, last round minus first: **{lk['live_change_mb']:+.1f} MB** "
+            f"(largest rise over the first round: {lk['live_max_minus_first_mb']:+.1f} MB)",
         ]
     return "\n".join(out)
 
