@@ -67,6 +67,11 @@ def collect_section(res: dict[str, Any]) -> str:
         f"- lirefs vs the headless forward (no LM head, the floor): "
         f"**{tp['ratio_vs_hf_headless']:.2f}x**",
     ]
+    if "ratio_token_budget_vs_fixed" in tp:
+        out.append(
+            f"- the default token-budget batching ({tp['token_budget_batches']} batches) vs batches "
+            f"of {tp['batch_size']}: **{tp['ratio_token_budget_vs_fixed']:.2f}x**"
+        )
     if "breakdown_s" in tp:
         b = tp["breakdown_s"]
         total = b["lirefs_total"]
@@ -176,17 +181,33 @@ def steer_section(res: dict[str, Any]) -> str:
 
 
 def evaluation_section(res: dict[str, Any]) -> str:
-    return "\n".join(
-        [
-            "## Evaluation throughput",
+    out = [
+        "## Evaluation throughput",
+        "",
+        f"Measured {res['measured']} on {_env_line(res['environment'])}; {res['benchmark_name']}, "
+        f"8-shot prompts, batch size {res['batch_size']}, {res['max_new_tokens']} new tokens, "
+        f"direction layer {res['layer']}.",
+        "",
+        markdown_table(res["rows"]),
+    ]
+    if "stop" in res:
+        st = res["stop"]
+        out += [
             "",
-            f"Measured {res['measured']} on {_env_line(res['environment'])}; {res['benchmark_name']}, "
-            f"8-shot prompts, batch size {res['batch_size']}, {res['max_new_tokens']} new tokens, "
-            f"direction layer {res['layer']}.",
+            "Stopping at the benchmark's `\\nQ:` marker, side by side on the same prompts "
+            "(unsteered `lirefs.generate`):",
             "",
-            markdown_table(res["rows"]),
+            markdown_table(
+                [
+                    {"variant": k, "seconds": v, "new tokens": st["new_tokens"][k]}
+                    for k, v in st["seconds"].items()
+                ]
+            ),
+            "",
+            f"- speed-up from the stop string: **{st['speedup']:.2f}x**; tokens before the stop "
+            f"identical: {st['same_tokens_before_stop']}",
         ]
-    )
+    return "\n".join(out)
 
 
 def render() -> str:

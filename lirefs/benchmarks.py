@@ -173,6 +173,8 @@ class BenchmarkData:
 _NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _FINAL_ANSWER = re.compile(r"the final answer is[:\s]*\$?\s*(" + _NUMBER + r")", re.IGNORECASE)
 _CHOICE = re.compile(r"(?i:answer is)\s*\(?([A-J])(?![A-Za-z0-9])")
+#: Where a C-Eval continuation starts a question of its own.
+CEVAL_STOP = "\n问题："
 _CEVAL = re.compile(r"所以答案是\s*[:：]?\s*([ABCD])(?![A-Za-z0-9])")
 
 
@@ -237,7 +239,7 @@ def extract_choice(output: str, letters: str = _LETTERS) -> str | None:
 
 def extract_ceval(output: str) -> str | None:
     """The letter of the first ``所以答案是X`` (spaces or a colon allowed before the letter)."""
-    match = _CEVAL.search(answer_region(output, "\n问题："))
+    match = _CEVAL.search(answer_region(output, CEVAL_STOP))
     return None if match is None else match.group(1)
 
 
@@ -436,6 +438,8 @@ class Benchmark:
         answer_type: ``"numeric"``, ``"choice"`` or ``"contains"``.
         grouped: exemplars must share the item's group (MMLU-Pro category, C-Eval subject).
         columns: header of headerless TSV files (MGSM's original files), else ``None``.
+        stop: where the model starts a question of its own; generation stops there and the
+            answer is searched before it (``"\nQ:"``, C-Eval ``"\n问题："``).
     """
 
     name: str
@@ -455,6 +459,7 @@ class Benchmark:
     is_correct: Callable[[str | None, Item], bool]
     grouped: bool = False
     columns: tuple[str, ...] | None = None
+    stop: str = "\nQ:"
     loader: Callable[[Benchmark, Path | None, bool], BenchmarkData] | None = None
 
     def load(
@@ -1072,6 +1077,7 @@ register(
         extract=extract_ceval,
         is_correct=_choice_correct,
         grouped=True,
+        stop=CEVAL_STOP,
         loader=_load_ceval,
     )
 )

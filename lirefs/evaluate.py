@@ -29,7 +29,7 @@ import numpy as np
 from .benchmarks import Benchmark, BenchmarkData, get_benchmark
 from .console import progress_bar
 from .errors import DataError, DirectionError, LayerError, MetadataMismatchError
-from .steer import MODES
+from .steer import GENERATE_BATCH_SIZE, MODES
 from .store import atomic_path, check_metadata, dump_jsonl_line, make_metadata, write_json
 
 __all__ = [
@@ -481,7 +481,7 @@ def evaluate(
     mode: str = "project",
     limit: int | None = None,
     remote: bool | str = False,
-    batch_size: int = 8,
+    batch_size: int | None = GENERATE_BATCH_SIZE,
     max_new_tokens: int | None = None,
     data_path: str | Path | None = None,
     records_path: str | Path | None = None,
@@ -533,7 +533,9 @@ def evaluate(
             "are ambiguous; use alphas=(0.0, -1.0) (0 = unsteered baseline, -1 = ablated)"
         )
     limit = _check_positive(limit, "limit", "pass a number of items >= 1, or None for all")
-    batch_size = _check_positive(batch_size, "batch_size", "e.g. batch_size=8") or 8
+    batch_size = (
+        _check_positive(batch_size, "batch_size", "e.g. batch_size=8") or GENERATE_BATCH_SIZE
+    )
     n_boot = _check_positive(n_boot, "n_boot", "e.g. n_boot=2000") or 2000
     new_tokens = (
         _check_positive(max_new_tokens, "max_new_tokens", f"e.g. {bench.max_new_tokens}")
@@ -569,6 +571,7 @@ def evaluate(
             "layer_source": layer_source,
             "mode": mode,
             "max_new_tokens": new_tokens,
+            "stop": bench.stop,
             "limit": limit,
             "n_items": len(items),
             "n_shots": bench.n_shots,
@@ -656,6 +659,7 @@ def _run_batch(
         alpha=alpha,
         mode=mode if steered else "project",  # alpha 0: plain greedy generation, no edit
         max_new_tokens=max_new_tokens,
+        stop=[bench.stop],
         remote=remote,
         batch_size=hi - lo,
         progress=False,

@@ -61,6 +61,10 @@ _PROJECTING = ("project", "project-calibrated", "ablate")
 Positions = str | Sequence[int]
 
 
+#: Prompts per generate call when none is given.
+GENERATE_BATCH_SIZE = 8
+
+
 class SteeringError(LirefsError, ValueError):
     """A steering setting is invalid: unknown mode or positions, non-finite alpha, no direction."""
 
@@ -150,8 +154,9 @@ class GenerationOutput:
         texts: decoded generated text (special tokens skipped).
         token_ids: generated token ids only: no prompt, no left padding, and nothing from the first
             end-of-sequence token on (the EOS itself is dropped too).
-        stopped: ``True`` where the row produced an end-of-sequence token before ``max_new_tokens``.
-        settings: mode, alpha, per-edit alpha, layer, blocks, positions, max_new_tokens.
+        stopped: ``True`` where the row produced an end-of-sequence token or a stop string before
+            ``max_new_tokens``.
+        settings: mode, alpha, per-edit alpha, layer, blocks, positions, max_new_tokens, stop.
     """
 
     prompts: list[str]
@@ -310,10 +315,16 @@ def _generate_batch(
     inputs: dict[str, torch.Tensor],
     plan: _Plan,
     max_new_tokens: int,
+    stop: list[str],
     remote: bool | str,
     layout: tracers.Layout,
 ) -> torch.Tensor:
-    """One ``model.generate`` trace: ``[b, t + new]`` token ids (prompt columns included)."""
+    """One ``model.generate`` trace: ``[b, t + new]`` token ids (prompt columns included).
+
+    Locally, ``stop`` goes to HF ``stop_strings`` so the batch ends once every row has stopped;
+    a remote request leaves it out (the server would need this tokenizer) and runs to
+    ``max_new_tokens``; ``_cut_at_stop`` then cuts both the same way.
+    """
     kwargs = trace_kwargs(remote)
     pad = model.tokenizer.pad_token_id
     unit, alpha, where = plan.unit, plan.alpha, plan.positions
@@ -324,7 +335,13 @@ def _generate_batch(
         # Bound before the block and assigned a saved value inside it: on NDIF the body runs on
         # the server and only saved values come back, pushed into this name.
         tokens: torch.Tensor | None = None
-        gen_kwargs = {"max_new_tokens": max_new_tokens, "do_sample": False, "pad_token_id": pad}
+        gen_kwargs: dict[str, Any] = {
+            "max_new_tokens": max_new_tokens,
+            "do_sample": False,
+            "pad_token_id": pad,
+        }
+        if stop and remote is False:
+            gen_kwargs.update(stop_strings=stop, tokenizer=model.tokenizer)
         with warnings.catch_warnings(), torch.inference_mode():
             # An open `tr.all()` loop ends by asking for one step the run never makes; nnsight
             # reports that as a warning by design (the tokens are read in the second invoke).
@@ -356,6 +373,42 @@ def _trim(row: torch.Tensor, eos: set[int]) -> tuple[list[int], bool]:
     return ids, False
 
 
+def _cut_at_stop(
+    ids: list[int], stopped: bool, stop: Sequence[str], tokenizer: Any
+) -> tuple[list[int], bool]:
+    """``ids`` up to the first token whose decoded prefix contains a stop string.
+
+    Containment only grows with the prefix, so the cut is found by bisection (about log2(len)
+    decodes per row). Applied to local and remote outputs alike, so both end at the same token
+    whether or not HF stopped the row early.
+    """
+    if not stop or not ids:
+        return ids, stopped
+
+    def hit(k: int) -> bool:
+        text = tokenizer.decode(ids[:k], skip_special_tokens=True)
+        return any(s in text for s in stop)
+
+    if not hit(len(ids)):
+        return ids, stopped
+    lo, hi = 1, len(ids)  # hit(hi) is true; find the smallest such k
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if hit(mid):
+            hi = mid
+        else:
+            lo = mid + 1
+    return ids[:lo], True
+
+
+def _check_stop(stop: Any) -> list[str]:
+    """``stop`` as a list of non-empty strings (``None`` -> ``[]``), or ``SteeringError``."""
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if not all(isinstance(s, str) and s for s in stops):
+        raise SteeringError(f"stop must be a non-empty string or a list of them, got {stop!r}")
+    return stops
+
+
 def _check_run(prompts: Any, max_new_tokens: int, batch_size: int) -> list[str]:
     prompts = check_prompts(prompts)
     if (
@@ -380,8 +433,9 @@ def sweep(
     positions: Positions = "all",
     layers: Sequence[int] | None = None,
     max_new_tokens: int = 64,
+    stop: Sequence[str] | None = None,
     remote: bool | str = False,
-    batch_size: int = 8,
+    batch_size: int = GENERATE_BATCH_SIZE,
     progress: bool | None = None,
 ) -> dict[float, GenerationOutput]:
     """``generate`` for several alphas, tokenizing and batching the prompts once.
@@ -390,6 +444,7 @@ def sweep(
         ``{alpha: GenerationOutput}`` in the order of ``alphas`` (repeats collapse).
     """
     prompts = _check_run(prompts, max_new_tokens, batch_size)
+    stops = _check_stop(stop)
     alphas = [_check_alpha(a) for a in alphas]
     if not alphas:
         raise SteeringError("alphas is empty: pass at least one alpha (0.0 is plain generation)")
@@ -413,10 +468,12 @@ def sweep(
             inputs = {k: v.to(device) for k, v in batch.inputs.items()}
             t = inputs["input_ids"].shape[1]
             for a in alphas:
-                out = _generate_batch(model, inputs, plans[a], max_new_tokens, remote, layout)
+                out = _generate_batch(
+                    model, inputs, plans[a], max_new_tokens, stops, remote, layout
+                )
                 assert out.dim() == 2 and out.shape[0] == len(batch.index), tuple(out.shape)
                 for r, i in enumerate(batch.index):
-                    rows[a][i] = _trim(out[r, t:], eos)
+                    rows[a][i] = _cut_at_stop(*_trim(out[r, t:], eos), stops, model.tokenizer)
                 bar.advance(len(batch.index))
     tok = model.tokenizer
     result = {}
@@ -433,6 +490,7 @@ def sweep(
             if isinstance(plan.positions, str)
             else list(plan.positions),
             "max_new_tokens": int(max_new_tokens),
+            "stop": stops,
             "model": model_info(model).name,
         }
         result[a] = GenerationOutput(
@@ -457,6 +515,7 @@ def generate(
     positions: Positions = ...,
     layers: Sequence[int] | None = ...,
     max_new_tokens: int = ...,
+    stop: Sequence[str] | None = ...,
     remote: bool | str = ...,
     batch_size: int = ...,
     progress: bool | None = ...,
@@ -475,6 +534,7 @@ def generate(
     positions: Positions = ...,
     layers: Sequence[int] | None = ...,
     max_new_tokens: int = ...,
+    stop: Sequence[str] | None = ...,
     remote: bool | str = ...,
     batch_size: int = ...,
     progress: bool | None = ...,
@@ -492,8 +552,9 @@ def generate(
     positions: Positions = "all",
     layers: Sequence[int] | None = None,
     max_new_tokens: int = 64,
+    stop: Sequence[str] | None = None,
     remote: bool | str = False,
-    batch_size: int = 8,
+    batch_size: int = GENERATE_BATCH_SIZE,
     progress: bool | None = None,
 ) -> GenerationOutput | dict[float, GenerationOutput]:
     """Greedy generation, optionally steered along ``direction``.
@@ -509,13 +570,18 @@ def generate(
         positions: ``"all"``, ``"prompt"``, ``"generated"`` or negative prompt-token indices.
         layers: blocks the projection modes edit (default all).
         max_new_tokens: generation length limit.
+        stop: strings that end a row's generation once its generated text contains one (kept
+            at the end of the text, as with HF ``stop_strings``). Locally a batch stops computing
+            when every row has stopped; on NDIF the server generates to ``max_new_tokens`` and
+            the rows are cut here, so both give the same tokens.
         remote: ``False``, ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
         batch_size: prompts per generate call (left-padded, sorted by length).
         progress: progress bar (default: when stderr is a terminal).
 
     Returns:
         ``GenerationOutput`` (``.texts``, ``.token_ids``: generated tokens only, cut before the
-        first EOS), or ``{alpha: GenerationOutput}`` when ``alpha`` is a list.
+        first EOS and after the token that completes the first stop string), or
+        ``{alpha: GenerationOutput}`` when ``alpha`` is a list.
 
     Raises:
         SteeringError: unknown mode or positions, non-finite alpha, no direction where one is
@@ -536,6 +602,7 @@ def generate(
         positions=positions,
         layers=layers,
         max_new_tokens=max_new_tokens,
+        stop=stop,
         remote=remote,
         batch_size=batch_size,
         progress=progress,

@@ -230,6 +230,46 @@ def test_remote_local_equals_local(make_tiny: Callable[[str], Any], prompts: lis
     local = lirefs.generate(model, prompts[:3], **kw)
     via = lirefs.generate(model, prompts[:3], remote="local", **kw)
     assert via.token_ids == local.token_ids
+    # remote requests leave the stop to the client: the rows must still end at the same token
+    stop = _stop_inside(model, local.token_ids[0])
+    local = lirefs.generate(model, prompts[:3], stop=stop, **kw)
+    via = lirefs.generate(model, prompts[:3], stop=stop, remote="local", **kw)
+    assert via.token_ids == local.token_ids and local.stopped[0]
+
+
+# --------------------------------------------------------------------------------------------
+# stop strings
+
+
+def _stop_inside(model: Any, ids: list[int]) -> str:
+    """Three characters from the middle of the text of ``ids``: a stop string the row reaches."""
+    text = model.tokenizer.decode(ids, skip_special_tokens=True)
+    assert len(text) >= 6, text
+    return text[len(text) // 2 : len(text) // 2 + 3]
+
+
+@pytest.mark.parametrize("family", ["llama", "gpt2"])
+def test_stop_cuts_at_the_first_token_that_completes_it(
+    make_tiny: Callable[[str], Any], prompts: list[str], family: str
+) -> None:
+    model = make_tiny(family)
+    free = lirefs.generate(model, prompts, max_new_tokens=2 * NEW, batch_size=len(prompts))
+    stop = _stop_inside(model, free.token_ids[1])
+    got = lirefs.generate(
+        model, prompts, max_new_tokens=2 * NEW, batch_size=len(prompts), stop=[stop]
+    )
+    tok = model.tokenizer
+    for f_ids, g_ids, g_text, g_stopped in zip(
+        free.token_ids, got.token_ids, got.texts, got.stopped, strict=True
+    ):
+        assert f_ids[: len(g_ids)] == g_ids  # stopping never changes the tokens before the stop
+        if stop in tok.decode(f_ids, skip_special_tokens=True):
+            assert stop in g_text and g_stopped
+            assert stop not in tok.decode(g_ids[:-1], skip_special_tokens=True)
+        else:
+            assert g_ids == f_ids
+    assert len(got.token_ids[1]) < len(free.token_ids[1])
+    assert got.settings["stop"] == [stop]
 
 
 # --------------------------------------------------------------------------------------------
@@ -267,6 +307,8 @@ def test_effective_scale_and_table() -> None:
         ({"alpha": 0.1, "layers": [3]}, lirefs.LayerError, "blocks 0..2"),
         ({"alpha": -2.0, "mode": "project-calibrated"}, SteeringError, ">= -1"),
         ({"alpha": 0.1, "max_new_tokens": 0}, SteeringError, "max_new_tokens"),
+        ({"alpha": 0.1, "stop": [""]}, SteeringError, "stop"),
+        ({"alpha": 0.1, "stop": [3]}, SteeringError, "stop"),
     ],
 )
 def test_bad_settings_raise(

@@ -194,7 +194,7 @@ def command(
     dtype: str | None,
     device_map: str | None,
     remote: bool,
-    batch_size: int,
+    batch_size: int | None,
     as_json: bool,
 ) -> None:
     """Accuracy on a benchmark for each steering strength alpha, with 95% bootstrap intervals,

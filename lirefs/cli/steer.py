@@ -121,6 +121,12 @@ def _blocks(value: str | None) -> list[int] | None:
     type=click.IntRange(min=1),
     help="Generation length limit (rows also stop at end-of-sequence).",
 )
+@click.option(
+    "--stop",
+    "stops",
+    multiple=True,
+    help="End a row once its text contains this string (repeatable), e.g. --stop $'\\nQ:'.",
+)
 @click.option("--raw", is_flag=True, help="Use the questions as given, without 'Q: ...\\nA: '.")
 @click.option(
     "--chat-template",
@@ -140,6 +146,7 @@ def command(
     positions: str,
     blocks: str | None,
     max_new_tokens: int,
+    stops: tuple[str, ...],
     raw: bool,
     chat_template: bool,
     model: str,
@@ -147,7 +154,7 @@ def command(
     dtype: str | None,
     device_map: str | None,
     remote: bool,
-    batch_size: int,
+    batch_size: int | None,
     as_json: bool,
 ) -> None:
     """Generate greedily with and without steering, side by side.
@@ -165,7 +172,7 @@ def command(
     from ..data import format_prompt
     from ..direction import Direction
     from ..models import model_info
-    from ..steer import effective_scale, generate
+    from ..steer import GENERATE_BATCH_SIZE, effective_scale, generate
 
     texts = list(questions) + (_read_file(file) if file is not None else [])
     if not texts:
@@ -193,8 +200,9 @@ def command(
         "positions": where,
         "layers": chosen_blocks,
         "max_new_tokens": max_new_tokens,
+        "stop": list(stops),
         "remote": remote_value(remote),
-        "batch_size": batch_size,
+        "batch_size": batch_size if batch_size is not None else GENERATE_BATCH_SIZE,
     }
     columns: list[tuple[str, float, Any]] = []
     if mode == "ablate":
