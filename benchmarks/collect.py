@@ -7,7 +7,10 @@ batches, timed in alternation:
   every layer (the floor a user would write by hand: full forward, LM head included);
 * ``hf_headless``: the base model without LM head, ``output_hidden_states=True`` (the real floor);
 * ``nnsight_full``: one nnsight trace per batch saving every layer's full ``[b, t, d]`` output;
-* ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm).
+* ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm)
+  with the same batch size as the baselines;
+* ``lirefs_token_budget``: the same with the default ``batch_size=None`` (batches filled up to
+  2,048 padded tokens).
 
 Scaling (a random Llama of d_model 256, 4 blocks, in fresh subprocesses): wall time and resident
 memory for 100 to 30,000 prompts, to show time linear and memory beyond the returned tensor flat in
@@ -83,12 +86,16 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
     def lirefs_collect() -> None:
         lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
 
+    def lirefs_budget() -> None:
+        lirefs.collect_activations(model, prompts, batch_size=None, progress=False)
+
     times = interleaved_times(
         {
             "hf_forward": hf_forward,
             "hf_headless": hf_headless,
             "nnsight_full": nnsight_full,
             "lirefs": lirefs_collect,
+            "lirefs_token_budget": lirefs_budget,
         },
         repeats=repeats,
     )
@@ -109,6 +116,8 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
         "ratio_vs_hf_forward": times["hf_forward"] / times["lirefs"],
         "ratio_vs_nnsight_full": times["nnsight_full"] / times["lirefs"],
         "ratio_vs_hf_headless": times["hf_headless"] / times["lirefs"],
+        "token_budget_batches": len(list(prompt_batches(model, prompts, None))),
+        "ratio_token_budget_vs_fixed": times["lirefs"] / times["lirefs_token_budget"],
         "breakdown_s": {
             "tokenize_and_pad": tokenize_s,
             "headless_forward": times["hf_headless"],

@@ -48,6 +48,11 @@ UNCACHED_CHUNK = 1024
 #: Padded tokens per batch when no batch size is given (``batch_size=None``).
 DEFAULT_TOKEN_BUDGET = 2048
 
+#: Largest result (states in the model's dtype) one remote request returns when no batch size is
+#: given: NDIF sends results up to its inline cap (8 MiB with stock Redis) on the websocket,
+#: larger ones through object storage.
+REMOTE_RESULT_BYTES = 8 * 2**20
+
 
 @dataclass(frozen=True)
 class Batch:
@@ -93,12 +98,14 @@ def prompt_batches(
     token_ids: list[list[int]] | None = None,
     sort_by_length: bool = True,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
+    max_rows: int | None = None,
 ) -> Iterator[Batch]:
     """Split ``prompts`` into left-padded batches, longest first when ``sort_by_length``.
 
     Sorting by token length keeps padding (wasted compute) low; ``Batch.index`` maps rows back.
     With ``batch_size=None`` a batch takes as many prompts as fit in ``token_budget`` padded tokens
-    (rows x longest row), so short prompts go in large batches and long ones in small batches.
+    (rows x longest row), so short prompts go in large batches and long ones in small batches,
+    and never more than ``max_rows`` prompts.
     """
     ids = token_ids if token_ids is not None else _tokenize(model, prompts)
     order = list(range(len(ids)))
@@ -107,12 +114,16 @@ def prompt_batches(
     pad_id = model.tokenizer.pad_token_id
     if pad_id is None:
         pad_id = model.tokenizer.eos_token_id or 0
-    for idx in _group(order, ids, batch_size, token_budget):
+    for idx in _group(order, ids, batch_size, token_budget, max_rows):
         yield Batch(idx, _pad_left([ids[i] for i in idx], pad_id))
 
 
 def _group(
-    order: list[int], ids: list[list[int]], batch_size: int | None, token_budget: int
+    order: list[int],
+    ids: list[list[int]],
+    batch_size: int | None,
+    token_budget: int,
+    max_rows: int | None = None,
 ) -> Iterator[list[int]]:
     if batch_size is not None:
         for start in range(0, len(order), batch_size):
@@ -122,7 +133,8 @@ def _group(
     longest = 0
     for i in order:
         width = max(longest, len(ids[i]))
-        if batch and width * (len(batch) + 1) > token_budget:
+        full = max_rows is not None and len(batch) >= max_rows
+        if batch and (full or width * (len(batch) + 1) > token_budget):
             yield batch
             batch, width = [], len(ids[i])
         batch.append(i)
@@ -268,7 +280,7 @@ def collect_activations(
     model: Any,
     prompts: Sequence[str],
     *,
-    batch_size: int | None = 8,
+    batch_size: int | None = None,
     remote: bool | str = False,
     cache_dir: str | Path | None = None,
     layers: Sequence[int] | None = None,
@@ -282,7 +294,8 @@ def collect_activations(
         model: an nnsight model from ``lirefs.load_model`` (or ``lirefs.wrap``).
         prompts: the texts exactly as they enter the model (use ``lirefs.data.format_prompt`` for the
             paper's ``"Q: ...\\nA: "`` format).
-        batch_size: prompts per trace; ``None`` sizes each batch to ``token_budget`` padded tokens.
+        batch_size: prompts per trace. ``None`` (default) sizes each batch to ``token_budget``
+            padded tokens; remotely also to at most ``REMOTE_RESULT_BYTES`` of states per request.
         remote: ``False`` (local), ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
         cache_dir: stream chunks here (resumable; refuses another model or prompt set).
         layers: residual indices to keep (default all ``0..L``).
@@ -329,6 +342,11 @@ def collect_activations(
     # Prompts are tokenized, sorted and batched one chunk at a time, so the token ids held at once
     # do not grow with the number of prompts.
     step = chunk_size if cache is not None else UNCACHED_CHUNK
+    max_rows = None
+    if remote is not False:  # states travel in the model's dtype (bfloat16 for the big models)
+        dtype = getattr(torch, info.dtype, None)
+        size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
+        max_rows = max(1, REMOTE_RESULT_BYTES // (len(wanted) * info.d_model * size))
     n_chunks = math.ceil(n / step)
     out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
 
@@ -341,13 +359,18 @@ def collect_activations(
                 continue
             chunk_ids = _tokenize(model, prompts[lo:hi])
             batches = prompt_batches(
-                model, prompts[lo:hi], batch_size, token_ids=chunk_ids, token_budget=token_budget
+                model,
+                prompts[lo:hi],
+                batch_size,
+                token_ids=chunk_ids,
+                token_budget=token_budget,
+                max_rows=max_rows,
             )
             for batch in batches:
                 states = run_remote(
                     functools.partial(_run_batch, model, batch, wanted, remote, layout),
                     remote=remote,
-                    batch_size=batch_size,
+                    batch_size=len(batch.index),
                     what=f"a batch of {len(batch.index)} prompts",
                 )
                 if not torch.isfinite(states).all():

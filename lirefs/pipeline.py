@@ -87,7 +87,7 @@ def collect_split(
     *,
     test_fraction: float = 0.3,
     seed: int = 0,
-    batch_size: int = 8,
+    batch_size: int | None = None,
     remote: bool | str = False,
     cache_dir: str | Path | None = None,
     chat_template: bool = False,

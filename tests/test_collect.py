@@ -201,6 +201,35 @@ def test_token_budget_batches_fit_the_budget_and_give_the_same_states(
     fixed = lirefs.collect_activations(model, many, batch_size=4)
     budget = lirefs.collect_activations(model, many, batch_size=None, token_budget=64)
     assert_close_to_reference(budget, fixed)
+    capped = list(prompt_batches(model, many, None, token_budget=10_000, max_rows=3))
+    assert max(len(b.index) for b in capped) == 3
+    assert sorted(i for b in capped for i in b.index) == list(range(len(many)))
+
+
+def test_default_batches_fill_the_token_budget_and_remote_ones_are_capped(
+    make_tiny: Any, prompts: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lirefs import collect
+
+    model = make_tiny("llama")
+    many = prompts * 8  # 40 short prompts: one default batch of up to 2,048 padded tokens
+    sizes: list[tuple[int, bool | str]] = []
+    run = collect._run_batch
+
+    def spy(model: Any, batch: Any, layers: Any, remote: Any, layout: Any) -> Any:
+        sizes.append((len(batch.index), remote))
+        return run(model, batch, layers, remote, layout)
+
+    monkeypatch.setattr(collect, "_run_batch", spy)
+    local = lirefs.collect_activations(model, many)
+    assert [s for s, _ in sizes] == [len(many)]
+    # remotely, no more prompts per request than keep the result under REMOTE_RESULT_BYTES
+    row = 4 * 4 * 64  # (L + 1) * d_model * float32 bytes of the tiny model
+    monkeypatch.setattr(collect, "REMOTE_RESULT_BYTES", 7 * row)
+    sizes.clear()
+    via = lirefs.collect_activations(model, many, remote="local")
+    assert max(s for s, _ in sizes) == 7 and sum(s for s, _ in sizes) == len(many)
+    assert_close_to_reference(via, local)
 
 
 def test_uncached_collection_in_chunks_equals_one_chunk(

@@ -81,10 +81,10 @@ def model_options(fn: F) -> F:
         click.option(
             "--batch-size",
             "-b",
-            default=8,
-            show_default=True,
+            default=None,
             type=click.IntRange(min=1),
-            help="Prompts per forward pass.",
+            help="Prompts per forward pass [default: collection fills batches up to 2,048 padded "
+            "tokens; generation and evaluation use 8].",
         ),
     ]
     for option in reversed(options):

@@ -64,7 +64,7 @@ def command(
     dtype: str | None,
     device_map: str | None,
     remote: bool,
-    batch_size: int,
+    batch_size: int | None,
     as_json: bool,
 ) -> None:
     """Collect last-token residual states at every layer (l == HF hidden_states[l]).

@@ -55,7 +55,7 @@ def command(
     dtype: str | None,
     device_map: str | None,
     remote: bool,
-    batch_size: int,
+    batch_size: int | None,
     as_json: bool,
 ) -> None:
     """Find the reasoning direction end to end and write a report folder.
