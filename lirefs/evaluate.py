@@ -4,7 +4,8 @@
 generates greedily with ``lirefs.generate`` once per alpha and batch, extracts each answer with the
 benchmark's strict rule (no answer = wrong, never a guess) and reports per alpha:
 
-* ``accuracy[alpha]`` and ``ci[alpha]``: the 95% percentile bootstrap interval over items;
+* ``accuracy[alpha]`` and ``ci[alpha]``: the 95% percentile bootstrap interval over items (the exact
+  Clopper-Pearson interval when every item has the same outcome: the bootstrap has no spread then);
 * ``no_answer_rate[alpha]``: the share of outputs with no extractable answer;
 * ``paired[alpha]`` (when 0 is among the alphas): the accuracy difference against alpha = 0 with a
   paired bootstrap interval (the same resampled items for both) and McNemar's exact p-value.
@@ -84,10 +85,28 @@ def _percentile_ci(samples: np.ndarray, level: float) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def _accuracy_ci(samples: np.ndarray, correct: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap ``samples``; exact at 0/n and n/n, where they are one point.
+
+    With every outcome equal each resample has the same mean, so the percentile interval is
+    ``[0, 0]`` or ``[1, 1]``. The Clopper-Pearson interval has a closed form there: 0/n gives
+    ``[0, 1 - (tail)^(1/n)]`` and n/n gives ``[(tail)^(1/n), 1]`` with ``tail = (1 - level) / 2``.
+    """
+    n, k = correct.size, float(correct.sum())
+    tail = (1.0 - level) / 2.0
+    if k == 0:
+        return 0.0, float(1.0 - tail ** (1.0 / n))
+    if k == n:
+        return float(tail ** (1.0 / n)), 1.0
+    return _percentile_ci(samples, level)
+
+
 def bootstrap_ci(
     correct: Sequence[bool] | np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``correct`` (resampling items).
+
+    At 0/n and n/n, where every resample has the same mean, the exact Clopper-Pearson interval.
 
     Args:
         correct: one 0/1 outcome per item, ``[n]``.
@@ -98,7 +117,7 @@ def bootstrap_ci(
     arr = np.asarray(correct, dtype=np.float64)
     if arr.ndim != 1 or arr.size == 0:
         raise DataError(f"bootstrap_ci needs a non-empty 1-D sequence, got shape {arr.shape}")
-    return _percentile_ci(_bootstrap_means(arr[None, :], n_boot, seed)[:, 0], level)
+    return _accuracy_ci(_bootstrap_means(arr[None, :], n_boot, seed)[:, 0], arr, level)
 
 
 def paired_bootstrap_ci(
@@ -179,7 +198,8 @@ class EvalResult:
         alphas: the alphas, in the order given.
         n_items: items scored per alpha.
         accuracy: ``{alpha: share correct}``.
-        ci: ``{alpha: (low, high)}`` 95% percentile bootstrap interval over items.
+        ci: ``{alpha: (low, high)}`` 95% percentile bootstrap interval over items (exact
+            Clopper-Pearson at 0/n and n/n).
         no_answer_rate: ``{alpha: share of outputs with no extractable answer}``.
         paired: ``{alpha: PairedResult}`` for every alpha != 0, when 0 is among the alphas.
         records: one dict per (alpha, item): ``alpha, index, id, output, extracted, gold, correct``
@@ -706,7 +726,7 @@ def _summarise(
     accuracy, ci, rate = {}, {}, {}
     for a, alpha in enumerate(alphas):
         accuracy[alpha] = float(correct[a].mean())
-        ci[alpha] = _percentile_ci(means[:, a], 0.95)
+        ci[alpha] = _accuracy_ci(means[:, a], correct[a], 0.95)
         rate[alpha] = float(no_answer[a].mean())
     paired: dict[float, PairedResult] = {}
     if 0.0 in alphas:

@@ -103,9 +103,13 @@ def test_bootstrap_ci_matches_exact_binomial_quantiles() -> None:
     assert ev.bootstrap_ci([1] * 5 + [0] * 5, n_boot=20000, seed=1) == (0.2, 0.8)
 
 
-def test_bootstrap_ci_degenerate_and_seeded() -> None:
-    assert ev.bootstrap_ci([1, 1, 1]) == (1.0, 1.0)
-    assert ev.bootstrap_ci([0]) == (0.0, 0.0)
+def test_bootstrap_ci_degenerate_is_exact_and_seeded() -> None:
+    # 0/24 and 24/24: the bootstrap has no spread; Clopper-Pearson gives 1 - 0.025^(1/24) = 14.2%
+    low, high = ev.bootstrap_ci([0] * 24)
+    assert low == 0.0 and high == pytest.approx(0.14247, abs=1e-5)
+    low, high = ev.bootstrap_ci([1] * 24)
+    assert high == 1.0 and low == pytest.approx(1 - 0.14247, abs=1e-5)
+    assert ev.bootstrap_ci([0]) == (0.0, 0.975)
     x = np.random.default_rng(0).integers(0, 2, 50)
     assert ev.bootstrap_ci(x, seed=3) == ev.bootstrap_ci(x, seed=3)
     low, high = ev.bootstrap_ci(x, seed=3)
@@ -142,7 +146,8 @@ def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedGenera
     assert down.diff == pytest.approx(-2 / 3)
     assert (down.n_gained, down.n_lost, down.p_value) == (0, 2, 0.5)
     assert 0.0 not in res.paired
-    assert res.ci[-0.1] == (0.0, 0.0)
+    assert res.ci[-0.1] == ev.bootstrap_ci([0, 0, 0])  # 0/3: exact, [0, 70.8%]
+    assert res.ci[-0.1][1] == pytest.approx(1 - 0.025 ** (1 / 3))
     # every alpha uses the same resamples: the intervals equal the standalone functions'
     correct = {a: [r["correct"] for r in res.records if r["alpha"] == a] for a in res.alphas}
     assert res.ci[0.1] == ev.bootstrap_ci(correct[0.1], n_boot=2000, seed=0)
