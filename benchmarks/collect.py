@@ -10,7 +10,7 @@ batches, timed in alternation:
 * ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm)
   with the same batch size as the baselines;
 * ``lirefs_token_budget``: the same with the default ``batch_size=None`` (batches filled up to
-  2,048 padded tokens).
+  1,024 padded tokens).
 
 Scaling (a random Llama of d_model 256, 4 blocks, in fresh subprocesses): wall time and resident
 memory for 100 to 30,000 prompts, to show time linear and memory beyond the returned tensor flat in
@@ -320,7 +320,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument(
         "--no-throughput",
         action="store_true",
-        help="Keep the throughput part of the last result file.",
+        help="Keep the throughput part of the last result file (--no-scaling and --no-leak "
+        "keep theirs too).",
     )
     parser.add_argument("--leak-rounds", type=int, default=20)
     parser.add_argument("--leak-prompts", type=int, default=1000)
@@ -336,8 +337,19 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         return {}
     result: dict[str, Any] = {"environment": environment(args.device, "float32")}
     name = "collect" if args.device == "cpu" else f"collect-{args.device.replace(':', '')}"
+    previous = RESULTS / f"{name}.json"
+    old = json.loads(previous.read_text()) if previous.is_file() else {}
+    # a part that is skipped keeps its figures from the last result file
+    for part, skipped in (
+        ("throughput", args.no_throughput),
+        ("scaling", args.no_scaling),
+        ("leak", args.no_leak),
+    ):
+        if skipped and part in old:
+            result[part] = old[part]
     if args.no_throughput:
-        result["throughput"] = json.loads((RESULTS / f"{name}.json").read_text())["throughput"]
+        if "throughput" not in result:
+            parser.error(f"--no-throughput needs an earlier {previous}")
     else:
         result["throughput"] = throughput(args.prompts, args.batch_size, args.device, args.repeats)
     if not args.no_scaling:

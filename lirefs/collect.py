@@ -45,8 +45,10 @@ MANIFEST = "manifest.json"
 #: a few MB.
 UNCACHED_CHUNK = 1024
 
-#: Padded tokens per batch when no batch size is given (``batch_size=None``).
-DEFAULT_TOKEN_BUDGET = 2048
+#: Padded tokens per batch when no batch size is given (``batch_size=None``). On CPU, SmolLM2 on
+#: the built-in prompts ran fastest at 512-1,024 (``benchmarks/NOTES.md``); on a GPU a larger
+#: budget keeps the device busier.
+DEFAULT_TOKEN_BUDGET = 1024
 
 #: Largest result (states in the model's dtype) one remote request returns when no batch size is
 #: given: NDIF sends results up to its inline cap (8 MiB with stock Redis) on the websocket,

@@ -212,7 +212,7 @@ def test_default_batches_fill_the_token_budget_and_remote_ones_are_capped(
     from lirefs import collect
 
     model = make_tiny("llama")
-    many = prompts * 8  # 40 short prompts: one default batch of up to 2,048 padded tokens
+    many = prompts * 4  # 20 short prompts: one default batch of up to 1,024 padded tokens
     sizes: list[tuple[int, bool | str]] = []
     run = collect._run_batch
 

@@ -83,7 +83,7 @@ def model_options(fn: F) -> F:
             "-b",
             default=None,
             type=click.IntRange(min=1),
-            help="Prompts per forward pass [default: collection fills batches up to 2,048 padded "
+            help="Prompts per forward pass [default: collection fills batches up to 1,024 padded "
             "tokens; generation and evaluation use 8].",
         ),
     ]
