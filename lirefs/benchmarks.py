@@ -243,11 +243,20 @@ def extract_ceval(output: str) -> str | None:
     return None if match is None else match.group(1)
 
 
+def _says_something(text: str) -> bool:
+    """Whether ``text`` has a letter or digit (any script): ``"$$$$"`` or ``"..."`` answers nothing."""
+    return any(ch.isalnum() for ch in text)
+
+
 def extract_first_line(output: str) -> str | None:
-    """The first non-empty line of the answer region, stripped; ``None`` if there is none."""
+    """The first non-empty line of the answer region, stripped.
+
+    ``None`` (no answer) when there is no such line, or when it has no letter or digit: a
+    collapsed output like ``"$$$$"`` is not an answer, so it counts in the no-answer rate.
+    """
     for line in answer_region(output).splitlines():
         if line.strip():
-            return line.strip()
+            return line.strip() if _says_something(line) else None
     return None
 
 
@@ -877,7 +886,7 @@ def _contains_correct(extracted: str | None, item: Item) -> bool:
 
 def _extract_region(output: str) -> str | None:
     region = answer_region(output).strip()
-    return region or None
+    return region if _says_something(region) else None
 
 
 # -- C-Eval: one Hub config (and one official CSV pair) per subject -------------------------------

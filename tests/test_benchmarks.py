@@ -139,6 +139,9 @@ def test_choice_scoring() -> None:
 def test_extract_first_line() -> None:
     assert extract_first_line("\n  The answer is Paris.\nQ: more") == "The answer is Paris."
     assert extract_first_line("   \n\n") is None
+    assert extract_first_line("$$$$\nParis") is None  # a collapsed first line answers nothing
+    assert extract_first_line("...") is None
+    assert extract_first_line("巴黎") == "巴黎"
     assert extract_first_line("") is None
 
 
