@@ -100,6 +100,24 @@ def test_generate_equals_local(
     assert got.texts == local.texts
 
 
+def test_generate_with_a_stop_string_equals_local(remote_model: Any, smollm2: Any) -> None:
+    """The server generates to max_new_tokens (it has no tokenizer for stop strings); the rows
+    must still end where the local run, which stopped early, ended them."""
+    free = lirefs.generate(smollm2, PROMPTS[:3], max_new_tokens=12)
+    text = free.texts[0]
+    stop = text[len(text) // 2 : len(text) // 2 + 2]
+    local = lirefs.generate(smollm2, PROMPTS[:3], max_new_tokens=12, stop=[stop])
+    got = lirefs.generate(remote_model, PROMPTS[:3], max_new_tokens=12, stop=[stop], remote=True)
+    assert local.stopped[0] and len(local.token_ids[0]) < len(free.token_ids[0])
+    assert got.token_ids == local.token_ids and got.stopped == local.stopped
+
+
+def test_collect_with_the_default_batches_equals_local(remote_model: Any, smollm2: Any) -> None:
+    local = lirefs.collect_activations(smollm2, PROMPTS)
+    got = lirefs.collect_activations(remote_model, PROMPTS, remote=True)
+    torch.testing.assert_close(got, local, rtol=0, atol=0)
+
+
 def _liref(model: Any, remote: bool) -> Any:
     """The direction of ``model`` from its own (local or remote) activations."""
     acts = lirefs.collect_activations(model, PROMPTS, batch_size=6, remote=remote)
