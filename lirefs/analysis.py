@@ -39,7 +39,7 @@ import torch
 
 from .console import progress_bar
 from .direction import Direction
-from .errors import ActivationError, DataError, DirectionError, LayerError
+from .errors import ActivationError, DataError, DirectionError, LayerError, residual_index
 from .store import check_metadata, make_metadata, write_json
 
 __all__ = [
@@ -747,12 +747,7 @@ def _layer_states(acts_r: Any, acts_m: Any, layer: int | None) -> tuple[np.ndarr
                 raise LayerError(
                     f"{name} is [n, L + 1, d_model]: pass layer= (0..{acts.shape[1] - 1})"
                 )
-            if isinstance(layer, bool) or int(layer) != layer or not 0 <= layer < acts.shape[1]:
-                raise LayerError(
-                    f"layer {layer!r} is out of range: these states have residual indices "
-                    f"0..{acts.shape[1] - 1}"
-                )
-            acts = acts[:, int(layer)]
+            acts = acts[:, residual_index(layer, acts.shape[1] - 1, "these states have")]
         if acts.dim() != 2:
             raise ActivationError(
                 f"{name} must be [n, L + 1, d_model] or [n, d_model], got {tuple(acts.shape)}"

@@ -31,6 +31,7 @@ from .errors import (
     DataError,
     LayerError,
     MetadataMismatchError,
+    residual_index,
 )
 from .models import model_info, model_layout
 from .remote import run_remote, trace_kwargs
@@ -171,11 +172,7 @@ def _check_layers(layers: Sequence[int] | None, n: int) -> list[int]:
         return list(range(n + 1))
     out = []
     for layer in layers:
-        if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= n:
-            raise LayerError(
-                f"layer {layer!r} is out of range: this model has residual indices 0..{n}"
-            )
-        out.append(int(layer))
+        out.append(residual_index(layer, n))
     if len(set(out)) != len(out):
         raise LayerError(f"layers {list(layers)} contain repeats")
     if not out:

@@ -18,7 +18,13 @@ from typing import Any
 
 import torch
 
-from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
+from .errors import (
+    ActivationError,
+    DataError,
+    DirectionError,
+    MetadataMismatchError,
+    residual_index,
+)
 from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["Direction"]
@@ -128,11 +134,7 @@ class Direction:
         return None if value is None else int(value)
 
     def _layer(self, layer: int) -> int:
-        if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= self.n_layers:
-            raise LayerError(
-                f"layer {layer!r} is out of range: this direction has residual indices 0..{self.n_layers}"
-            )
-        return int(layer)
+        return residual_index(layer, self.n_layers, "this direction has")
 
     # -- projections ---------------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ import tracers
 from .collect import _input_device, _tokenize, check_prompts, prompt_batches
 from .console import progress_bar
 from .direction import Direction
-from .errors import DataError, DirectionError, LayerError, LirefsError
+from .errors import DataError, DirectionError, LayerError, LirefsError, residual_index
 from .models import model_info, model_layout
 from .remote import run_remote, trace_kwargs
 
@@ -265,11 +265,7 @@ def _plan(
     positions = _check_positions(positions)
     info = model_info(model)
     n = info.n_layers
-    if layer is not None and (
-        isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= n
-    ):
-        raise LayerError(f"layer {layer!r} is out of range: this model has residual indices 0..{n}")
-    layer = None if layer is None else int(layer)
+    layer = None if layer is None else residual_index(layer, n)
     if mode == "add":
         if layers is not None:
             raise SteeringError("layers= applies to the projection modes; 'add' edits one layer=")

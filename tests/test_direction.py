@@ -68,8 +68,14 @@ def test_bad_activations_are_refused() -> None:
     with pytest.raises(ActivationError, match=r"\[n, L \+ 1, d_model\]"):
         lirefs.Direction.from_activations(good[0], good)
     liref = lirefs.Direction.from_activations(good, random_acts(3, 6))
-    with pytest.raises(LayerError, match=r"0\.\.3"):
+    with pytest.raises(
+        LayerError, match=r"out of range: this direction has residual indices 0\.\.3"
+    ):
         liref.unit(4)
+    for bad_layer in ("a", None, True, 1.5):
+        with pytest.raises(LayerError, match="not a whole number"):
+            liref.unit(bad_layer)  # type: ignore[arg-type]
+    assert torch.equal(liref.unit(2.0), liref.unit(2))  # type: ignore[arg-type]
     with pytest.raises(DirectionError, match="do not match"):
         liref.scores(torch.zeros(2, 4, 9), 1)
 
