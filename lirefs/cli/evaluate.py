@@ -60,8 +60,8 @@ def print_result_table(result: Any) -> None:
     table = Table(
         title=f"{result.benchmark}: {result.n_items} items, mode {mode}{layer}",
         caption="acc, no ans (no extractable answer), Δ in %; 95% CI: percentile bootstrap over "
-        "items; Δ: paired difference against alpha 0; p: exact McNemar test; (1+α)^L: how much "
-        "paper mode scales the direction's component",
+        "items (exact Clopper-Pearson at 0/N and N/N); Δ: paired difference against alpha 0; "
+        "p: exact McNemar test; (1+α)^L: how much paper mode scales the direction's component",
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
