@@ -105,8 +105,8 @@ def collect_section(res: dict[str, Any]) -> str:
             "Scaling with the number of prompts (random Llama, d_model 256, 4 blocks, batch size "
             f"{tp['batch_size']}, a fresh process per size, after a warm-up batch). The resident set "
             "is sampled every 20 ms during collection; each sample minus the rows of the returned "
-            "`[n, L + 1, d]` tensor filled so far is the memory *beyond the output*, which must not "
-            "grow with the number of prompts:",
+            "`[n, L + 1, d]` tensor filled so far is the memory *beyond the output*, which must "
+            "level off rather than grow with the number of prompts:",
             "",
             markdown_table(
                 [
