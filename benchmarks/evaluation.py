@@ -5,7 +5,7 @@ held-out half), then ``lirefs.evaluate`` runs ``builtin-arithmetic`` once per al
 each run gives items/s (few-shot prompts of about 800 tokens, greedy decoding).
 
 Side by side, the same prompts go through ``lirefs.generate`` unsteered with and without the
-benchmark's stop string (``"\nQ:"``): the speed-up of ending a batch once every row has started a
+benchmark's stop string (``"\\nQ:"``): the speed-up of ending a batch once every row has started a
 question of its own, with the tokens before the stop checked identical.
 
     python -m benchmarks.evaluation [--limit 8] [--max-new-tokens 128] [--device cpu]
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     kw: dict[str, Any] = {"max_new_tokens": new_tokens, "batch_size": args.batch_size}
     times: dict[str, float] = {}
     outputs = {}
-    for name, stop in (("no stop", None), ("stop", ["\nQ:"])):
+    for name, stop in (("no stop", None), ("stop", [bench.stop])):
         t = time.perf_counter()
         outputs[name] = lirefs.generate(model, prompts, stop=stop, progress=False, **kw)
         times[name] = time.perf_counter() - t

@@ -173,12 +173,13 @@ class BenchmarkData:
 _NUMBER = r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _FINAL_ANSWER = re.compile(r"the final answer is[:\s]*\$?\s*(" + _NUMBER + r")", re.IGNORECASE)
 _CHOICE = re.compile(r"(?i:answer is)\s*\(?([A-J])(?![A-Za-z0-9])")
-#: Where a C-Eval continuation starts a question of its own.
+#: Where a continuation starts a question of its own (C-Eval prompts are framed in Chinese).
+QA_STOP = "\nQ:"
 CEVAL_STOP = "\n问题："
 _CEVAL = re.compile(r"所以答案是\s*[:：]?\s*([ABCD])(?![A-Za-z0-9])")
 
 
-def answer_region(output: str, stop: str = "\nQ:") -> str:
+def answer_region(output: str, stop: str = QA_STOP) -> str:
     """``output`` up to where the model starts a new question of its own (``stop``)."""
     cut = output.find(stop)
     return output if cut < 0 else output[:cut]
@@ -448,7 +449,7 @@ class Benchmark:
         grouped: exemplars must share the item's group (MMLU-Pro category, C-Eval subject).
         columns: header of headerless TSV files (MGSM's original files), else ``None``.
         stop: where the model starts a question of its own; generation stops there and the
-            answer is searched before it (``"\nQ:"``, C-Eval ``"\n问题："``).
+            answer is searched before it (``"\\nQ:"``, C-Eval ``"\\n问题："``).
     """
 
     name: str
@@ -468,7 +469,7 @@ class Benchmark:
     is_correct: Callable[[str | None, Item], bool]
     grouped: bool = False
     columns: tuple[str, ...] | None = None
-    stop: str = "\nQ:"
+    stop: str = QA_STOP
     loader: Callable[[Benchmark, Path | None, bool], BenchmarkData] | None = None
 
     def load(

@@ -170,9 +170,7 @@ def check_prompts(prompts: Sequence[str]) -> list[str]:
 def _check_layers(layers: Sequence[int] | None, n: int) -> list[int]:
     if layers is None:
         return list(range(n + 1))
-    out = []
-    for layer in layers:
-        out.append(residual_index(layer, n))
+    out = [residual_index(layer, n) for layer in layers]
     if len(set(out)) != len(out):
         raise LayerError(f"layers {list(layers)} contain repeats")
     if not out:
