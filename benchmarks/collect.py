@@ -50,7 +50,7 @@ def _prompts(n: int) -> list[str]:
 def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> dict[str, Any]:
     import lirefs
     import tracers
-    from lirefs.collect import prompt_batches
+    from lirefs.batching import prompt_batches
 
     model = lirefs.load_model("smollm2-135m", device=device, dtype="float32")
     hf = model._module

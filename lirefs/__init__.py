@@ -38,6 +38,7 @@ _check_tracers()
 from . import data  # noqa: E402
 from .analysis import LayerReport, layer_report  # noqa: E402
 from .benchmarks import Benchmark, benchmarks  # noqa: E402
+from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
@@ -78,6 +79,7 @@ __all__ = [
     "layer_report",
     "load_model",
     "model_info",
+    "residual_index",
     "scale_table",
     "steered",
     "sweep",

@@ -37,9 +37,11 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from .batching import token_lengths
+from .checks import residual_index
 from .console import progress_bar
 from .direction import Direction
-from .errors import ActivationError, DataError, DirectionError, LayerError, residual_index
+from .errors import ActivationError, DataError, DirectionError, LayerError
 from .store import check_metadata, make_metadata, write_json
 
 __all__ = [
@@ -556,26 +558,6 @@ def length_matched_pairs(
         else:
             j += 1
     return pairs
-
-
-def token_lengths(model: Any, prompts: Sequence[str]) -> list[int]:
-    """Token count of each prompt as the model's tokenizer sees it (with special tokens).
-
-    Args:
-        model: a model from ``lirefs.load_model`` (anything with ``.tokenizer``) or a tokenizer.
-        prompts: ``[n]`` texts exactly as they enter the model.
-
-    Returns:
-        ``[n]`` token counts, for ``layer_report``'s length baselines.
-    """
-    tok = getattr(model, "tokenizer", model)
-    if not callable(tok):
-        raise DataError(
-            f"expected a model with .tokenizer or a tokenizer, got {type(model).__name__}"
-        )
-    if isinstance(prompts, str):
-        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
-    return [len(ids) for ids in tok(list(prompts), add_special_tokens=True)["input_ids"]]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import functools
 import json
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,20 +23,15 @@ import torch
 
 import tracers
 
+from .batching import DEFAULT_TOKEN_BUDGET, Batch, input_device, prompt_batches, tokenize
+from .checks import check_prompts, residual_indices
 from .console import progress_bar
-from .errors import (
-    ActivationError,
-    CacheMismatchError,
-    DataError,
-    LayerError,
-    MetadataMismatchError,
-    residual_index,
-)
+from .errors import ActivationError, CacheMismatchError, DataError, MetadataMismatchError
 from .models import model_info, model_layout
 from .remote import run_remote, trace_kwargs
 from .store import atomic_path, check_metadata, hash_texts, make_metadata, write_json
 
-__all__ = ["ActivationCache", "collect_activations", "prompt_batches"]
+__all__ = ["ActivationCache", "collect_activations"]
 
 MANIFEST = "manifest.json"
 
@@ -46,143 +40,17 @@ MANIFEST = "manifest.json"
 #: a few MB.
 UNCACHED_CHUNK = 1024
 
-#: Padded tokens per batch when no batch size is given (``batch_size=None``). On CPU, SmolLM2 on
-#: the built-in prompts ran fastest at 512-1,024 (``benchmarks/NOTES.md``); on a GPU a larger
-#: budget keeps the device busier.
-DEFAULT_TOKEN_BUDGET = 1024
-
 #: Largest result (states in the model's dtype) one remote request returns when no batch size is
 #: given: NDIF sends results up to its inline cap (8 MiB with stock Redis) on the websocket,
 #: larger ones through object storage.
 REMOTE_RESULT_BYTES = 8 * 2**20
 
 
-@dataclass(frozen=True)
-class Batch:
-    """One batch of prompts, ready for a trace.
-
-    Attributes:
-        index: positions of these prompts in the caller's list, ``[b]``.
-        inputs: ``input_ids``, ``attention_mask`` and ``position_ids``, each ``[b, t]``, left-padded.
-    """
-
-    index: list[int]
-    inputs: dict[str, torch.Tensor]
-
-
-def _tokenize(model: Any, prompts: Sequence[str]) -> list[list[int]]:
-    tok = model.tokenizer
-    return [list(ids) for ids in tok(list(prompts), add_special_tokens=True)["input_ids"]]
-
-
-def _pad_left(ids: list[list[int]], pad_id: int) -> dict[str, torch.Tensor]:
-    """Left-pad token lists into ``input_ids``/``attention_mask``/``position_ids``, each ``[b, t]``.
-
-    Position ids count real tokens only (``mask.cumsum - 1``), so a padded row sees the same
-    positions as it would alone: this matters for absolute position embeddings (GPT-2) and keeps
-    RoPE models within rounding of the unpadded result.
-    """
-    t = max(len(x) for x in ids)
-    input_ids = torch.full((len(ids), t), pad_id, dtype=torch.long)
-    mask = torch.zeros((len(ids), t), dtype=torch.long)
-    for row, x in enumerate(ids):
-        if x:
-            input_ids[row, t - len(x) :] = torch.tensor(x, dtype=torch.long)
-            mask[row, t - len(x) :] = 1
-    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
-    return {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids}
-
-
-def prompt_batches(
-    model: Any,
-    prompts: Sequence[str],
-    batch_size: int | None,
-    *,
-    token_ids: list[list[int]] | None = None,
-    sort_by_length: bool = True,
-    token_budget: int = DEFAULT_TOKEN_BUDGET,
-    max_rows: int | None = None,
-) -> Iterator[Batch]:
-    """Split ``prompts`` into left-padded batches, longest first when ``sort_by_length``.
-
-    Sorting by token length keeps padding (wasted compute) low; ``Batch.index`` maps rows back.
-    With ``batch_size=None`` a batch takes as many prompts as fit in ``token_budget`` padded tokens
-    (rows x longest row), so short prompts go in large batches and long ones in small batches,
-    and never more than ``max_rows`` prompts.
-    """
-    ids = token_ids if token_ids is not None else _tokenize(model, prompts)
-    order = list(range(len(ids)))
-    if sort_by_length:
-        order.sort(key=lambda i: -len(ids[i]))
-    pad_id = model.tokenizer.pad_token_id
-    if pad_id is None:
-        pad_id = model.tokenizer.eos_token_id or 0
-    for idx in _group(order, ids, batch_size, token_budget, max_rows):
-        yield Batch(idx, _pad_left([ids[i] for i in idx], pad_id))
-
-
-def _group(
-    order: list[int],
-    ids: list[list[int]],
-    batch_size: int | None,
-    token_budget: int,
-    max_rows: int | None = None,
-) -> Iterator[list[int]]:
-    if batch_size is not None:
-        for start in range(0, len(order), batch_size):
-            yield order[start : start + batch_size]
-        return
-    batch: list[int] = []
-    longest = 0
-    for i in order:
-        width = max(longest, len(ids[i]))
-        full = max_rows is not None and len(batch) >= max_rows
-        if batch and (full or width * (len(batch) + 1) > token_budget):
-            yield batch
-            batch, width = [], len(ids[i])
-        batch.append(i)
-        longest = width
-    if batch:
-        yield batch
-
-
-def _input_device(model: Any) -> torch.device:
-    try:
-        device = next(model._module.parameters()).device
-    except (AttributeError, StopIteration):
-        return torch.device("cpu")
-    return torch.device("cpu") if device.type == "meta" else device
-
-
-def check_prompts(prompts: Sequence[str]) -> list[str]:
-    """``prompts`` as a list, or ``DataError`` if it is a lone string, empty, or has empty entries."""
-    if isinstance(prompts, str):
-        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
-    prompts = list(prompts)
-    if not prompts:
-        raise DataError("no prompts given: pass at least one prompt")
-    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
-    if bad:
-        raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
-    return prompts
-
-
-def _check_layers(layers: Sequence[int] | None, n: int) -> list[int]:
-    if layers is None:
-        return list(range(n + 1))
-    out = [residual_index(layer, n) for layer in layers]
-    if len(set(out)) != len(out):
-        raise LayerError(f"layers {list(layers)} contain repeats")
-    if not out:
-        raise LayerError("layers is empty: pass at least one residual index")
-    return out
-
-
 def _run_batch(
     model: Any, batch: Batch, layers: list[int], remote: bool | str, layout: tracers.Layout
 ) -> torch.Tensor:
     """One trace: ``[b, len(layers), d_model]`` float32 on CPU, rows in ``batch.index`` order."""
-    device = _input_device(model)
+    device = input_device(model)
     inputs = {k: v.to(device) for k, v in batch.inputs.items()}
     # Bound before the block and assigned a saved value inside it: on NDIF the body runs on the
     # server and only saved values come back, pushed into these names (appending to a list made
@@ -318,7 +186,7 @@ def collect_activations(
         raise DataError(f"token_budget must be >= 1, got {token_budget}")
     info = model_info(model)
     layout = model_layout(model)
-    wanted = _check_layers(layers, info.n_layers)
+    wanted = residual_indices(layers, info.n_layers)
     n = len(prompts)
 
     cache = ActivationCache(cache_dir) if cache_dir is not None else None
@@ -354,7 +222,7 @@ def collect_activations(
                 out[lo:hi] = cache.read_chunk(c)
                 bar.advance(hi - lo)
                 continue
-            chunk_ids = _tokenize(model, prompts[lo:hi])
+            chunk_ids = tokenize(model, prompts[lo:hi])
             batches = prompt_batches(
                 model,
                 prompts[lo:hi],

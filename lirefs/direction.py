@@ -18,13 +18,8 @@ from typing import Any
 
 import torch
 
-from .errors import (
-    ActivationError,
-    DataError,
-    DirectionError,
-    MetadataMismatchError,
-    residual_index,
-)
+from .checks import residual_index
+from .errors import ActivationError, DataError, DirectionError, MetadataMismatchError
 from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["Direction"]

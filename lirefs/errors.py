@@ -1,12 +1,10 @@
-"""Exceptions raised by lirefs, and the residual-index check every module shares.
+"""Exceptions raised by lirefs.
 
 Every error a user can cause by giving bad input is one of these types. The message names the value
 that was given, what was expected, and how to fix it; the CLI prints it as one line and exits non-zero.
 """
 
 from __future__ import annotations
-
-from typing import Any
 
 __all__ = [
     "ActivationError",
@@ -20,7 +18,6 @@ __all__ = [
     "ModelNotFoundError",
     "RemoteError",
     "TracersClashError",
-    "residual_index",
 ]
 
 
@@ -38,24 +35,6 @@ class ArchitectureError(LirefsError, ValueError):
 
 class LayerError(LirefsError, IndexError):
     """A layer index is outside 0..L (l == HF ``output_hidden_states[l]``)."""
-
-
-def residual_index(layer: Any, n: int, owner: str = "this model has") -> int:
-    """``layer`` as an int if it is a whole number in ``0..n``, else ``LayerError``.
-
-    ``n`` is L (the number of blocks): residual indices run 0 (embeddings) to L (after the final
-    norm), l == HF ``output_hidden_states[l]``. ``owner`` starts the message's second half
-    (``"this direction has"``, ``"these states have"``).
-    """
-    try:
-        whole = not isinstance(layer, bool) and int(layer) == layer
-    except (TypeError, ValueError):
-        whole = False
-    if not whole:
-        raise LayerError(f"layer {layer!r} is not a whole number: {owner} residual indices 0..{n}")
-    if not 0 <= int(layer) <= n:
-        raise LayerError(f"layer {layer!r} is out of range: {owner} residual indices 0..{n}")
-    return int(layer)
 
 
 class DataError(LirefsError, ValueError):

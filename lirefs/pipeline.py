@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from .analysis import token_lengths
+from .batching import token_lengths
 from .collect import collect_activations
 from .data import QuestionSets
 from .direction import Direction

@@ -35,10 +35,11 @@ import torch
 
 import tracers
 
-from .collect import _input_device, _tokenize, check_prompts, prompt_batches
+from .batching import input_device, prompt_batches, tokenize
+from .checks import block_indices, check_prompts, residual_index
 from .console import progress_bar
 from .direction import Direction
-from .errors import DataError, DirectionError, LayerError, LirefsError, residual_index
+from .errors import DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
 from .remote import run_remote, trace_kwargs
 
@@ -233,23 +234,6 @@ def _unit(direction: Direction | torch.Tensor, layer: int | None, model: Any) ->
     return tracers.unit_vector(vector)
 
 
-def _check_blocks(layers: Sequence[int] | None, n: int) -> list[int] | None:
-    if layers is None:
-        return None
-    out = []
-    for i in layers:
-        if isinstance(i, bool) or int(i) != i or not 0 <= int(i) < n:
-            raise LayerError(
-                f"block {i!r} in layers= is out of range: this model has blocks 0..{n - 1}"
-            )
-        out.append(int(i))
-    if not out:
-        raise LayerError("layers= is empty: pass at least one block number, or None for all")
-    if len(set(out)) != len(out):
-        raise LayerError(f"layers= {list(layers)} contains repeats")
-    return sorted(out)
-
-
 def _plan(
     model: Any,
     direction: Direction | torch.Tensor | None,
@@ -273,7 +257,7 @@ def _plan(
             raise LayerError(f"mode 'add' needs layer=: the residual index 0..{n} to add r̂ at")
         blocks = None
     else:
-        blocks = _check_blocks(layers, n)
+        blocks = block_indices(layers, n, "layers")
     per_edit = alpha
     if mode == "ablate":
         per_edit = -1.0
@@ -448,7 +432,7 @@ def sweep(
     plans = {a: _plan(model, direction, layer, a, mode, positions, layers) for a in alphas}
     layout = model_layout(model)
     eos = _eos_ids(model)
-    token_ids = _tokenize(model, prompts)
+    token_ids = tokenize(model, prompts)
     shortest = min(len(t) for t in token_ids)
     for plan in plans.values():
         if not isinstance(plan.positions, str) and min(plan.positions) < -shortest:
@@ -458,7 +442,7 @@ def sweep(
             )
     n = len(prompts)
     rows: dict[float, list[tuple[list[int], bool]]] = {a: [([], False)] * n for a in alphas}
-    device = _input_device(model)
+    device = input_device(model)
     with progress_bar("generating", n * len(alphas), progress) as bar:
         for batch in prompt_batches(model, prompts, batch_size, token_ids=token_ids):
             inputs = {k: v.to(device) for k, v in batch.inputs.items()}

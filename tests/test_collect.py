@@ -188,7 +188,7 @@ def test_cache_refuses_another_model_or_prompt_set(
 def test_token_budget_batches_fit_the_budget_and_give_the_same_states(
     make_tiny: Any, prompts: list[str]
 ) -> None:
-    from lirefs.collect import prompt_batches
+    from lirefs.batching import prompt_batches
 
     model = make_tiny("llama")
     many = prompts * 4

@@ -131,7 +131,7 @@ def test_ablation_leaves_no_component(
     model = make_tiny(family)
     u = tracers.unit_vector(_direction(model))
     n = tracers.n_layers(model)
-    inputs = next(lirefs.collect.prompt_batches(model, prompts, 8)).inputs
+    inputs = next(lirefs.batching.prompt_batches(model, prompts, 8)).inputs
     outs: list[Any] = []
     with torch.inference_mode(), model.trace(inputs):
         for i in range(n):
@@ -153,7 +153,7 @@ def test_position_restricted_edit_leaves_other_tokens(
 ) -> None:
     model = make_tiny("llama")
     v = _direction(model)
-    inputs = next(lirefs.collect.prompt_batches(model, prompts, 8)).inputs
+    inputs = next(lirefs.batching.prompt_batches(model, prompts, 8)).inputs
     before: list[Any] = []
     after: list[Any] = []
     with torch.inference_mode(), model.trace(inputs):

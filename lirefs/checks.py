@@ -1,0 +1,98 @@
+"""Validation of user input shared by every module: one implementation of each check.
+
+Each check returns the value in its canonical form or raises one of the package's own errors whose
+message names the value given, what was expected and the fix. Layer words: a *layer* is a residual
+index ``0..L`` (l == HF ``output_hidden_states[l]``); a *block* is a decoder block number
+``0..L-1``; block ``b`` reads residual index ``b`` and writes ``b + 1``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from .errors import DataError, LayerError
+
+__all__ = [
+    "block_indices",
+    "check_prompts",
+    "residual_index",
+    "residual_indices",
+]
+
+
+def residual_index(layer: Any, n: int, owner: str = "this model has") -> int:
+    """``layer`` as an int if it is a whole number in ``0..n``, else ``LayerError``.
+
+    ``n`` is L (the number of blocks): residual indices run 0 (embeddings) to L (after the final
+    norm), l == HF ``output_hidden_states[l]``. ``owner`` starts the message's second half
+    (``"this direction has"``, ``"these states have"``).
+    """
+    try:
+        whole = not isinstance(layer, bool) and int(layer) == layer
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole:
+        raise LayerError(f"layer {layer!r} is not a whole number: {owner} residual indices 0..{n}")
+    if not 0 <= int(layer) <= n:
+        raise LayerError(f"layer {layer!r} is out of range: {owner} residual indices 0..{n}")
+    return int(layer)
+
+
+def residual_indices(layers: Sequence[int] | None, n: int) -> list[int]:
+    """``layers`` as a list of distinct residual indices in ``0..n``; ``None`` means all of them."""
+    if layers is None:
+        return list(range(n + 1))
+    out = [residual_index(layer, n) for layer in layers]
+    if len(set(out)) != len(out):
+        raise LayerError(f"layers {list(layers)} contain repeats")
+    if not out:
+        raise LayerError("layers is empty: pass at least one residual index")
+    return out
+
+
+def block_indices(blocks: Sequence[int] | None, n: int, name: str = "blocks") -> list[int] | None:
+    """``blocks`` as a sorted list of distinct block numbers in ``0..n-1``; ``None`` stays ``None``.
+
+    ``n`` is L, the number of decoder blocks. ``name`` is the argument's name in messages.
+    """
+    if blocks is None:
+        return None
+    if isinstance(blocks, (str, bytes)):
+        raise LayerError(f"{name}= must be a list of block numbers 0..{n - 1}, got {blocks!r}")
+    out = []
+    for i in blocks:
+        try:
+            whole = not isinstance(i, bool) and int(i) == i
+        except (TypeError, ValueError, OverflowError):
+            whole = False
+        if not whole or not 0 <= int(i) < n:
+            raise LayerError(
+                f"block {i!r} in {name}= is out of range: this model has blocks 0..{n - 1}"
+            )
+        out.append(int(i))
+    if not out:
+        raise LayerError(f"{name}= is empty: pass at least one block number, or None for all")
+    if len(set(out)) != len(out):
+        raise LayerError(f"{name}= {list(blocks)} contains repeats")
+    return sorted(out)
+
+
+def check_prompts(prompts: Sequence[str]) -> list[str]:
+    """``prompts`` as a list, or ``DataError`` if it is a lone string, empty, or has empty entries."""
+    if isinstance(prompts, str):
+        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
+    if prompts is None:
+        raise DataError("prompts is None: pass a list of non-empty strings")
+    try:
+        prompts = list(prompts)
+    except TypeError:
+        raise DataError(
+            f"prompts must be a list of strings, got {type(prompts).__name__}"
+        ) from None
+    if not prompts:
+        raise DataError("no prompts given: pass at least one prompt")
+    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
+    if bad:
+        raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
+    return prompts
