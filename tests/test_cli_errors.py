@@ -106,3 +106,10 @@ def test_console_script_bad_utf8_argument_is_one_line(tmp_path: Path) -> None:
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_top_level_help_examples_name_files_the_commands_write() -> None:
+    from lirefs.cli import main
+
+    text = CliRunner().invoke(main, ["--help"]).output
+    assert "--out acts.safetensors" in text and "acts/" not in text
