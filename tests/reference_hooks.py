@@ -20,6 +20,7 @@ MODULES: dict[str, tuple[str, str, str, str]] = {
     "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
     "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gemma2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "gemma3_text": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gpt2": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
     "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "attention", "mlp"),
 }
