@@ -61,6 +61,11 @@ def _save(fig: Any, path: str | Path) -> Path:
     return path
 
 
+#: The two helpers under public names, for the other figures of the package (evaluation).
+figure = _figure
+save_figure = _save
+
+
 def plot_layer_auroc(report: LayerReport, path: str | Path) -> Path:
     """AUROC of the held-out scores per layer against the chance band and the length baseline.
 

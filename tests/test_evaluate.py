@@ -1,4 +1,4 @@
-"""lirefs.evaluate: scoring per alpha, bootstrap intervals, McNemar, layer choice, records, resume.
+"""lirefs.evaluation: scoring per alpha, bootstrap intervals, McNemar, layer choice, records, resume.
 
 Most tests replace ``lirefs.steer.generate`` with a scripted generator (outputs fixed per alpha and
 item), so the numbers can be checked by hand; the last test runs the real SmolLM2 model.
@@ -18,10 +18,10 @@ import pytest
 import torch
 
 import lirefs
+from lirefs import evaluation as ev
 from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatchError
 from lirefs.models import ModelInfo
 
-ev = importlib.import_module("lirefs.evaluate")  # the module (lirefs.evaluate is the function)
 steer = importlib.import_module("lirefs.steer")
 
 DATA = Path(__file__).parent / "data"
@@ -426,9 +426,7 @@ def test_end_to_end_smollm2(smollm2: Any) -> None:
     assert set(res.accuracy) == {0.0, 0.1} and all(0 <= a <= 1 for a in res.accuracy.values())
     assert 0.1 in res.paired
     # alpha 0 is exactly plain greedy generation of the same prompts
-    from lirefs.benchmarks import get_benchmark
-
-    data = get_benchmark("builtin-arithmetic").load()
+    data = lirefs.get_benchmark("builtin-arithmetic").load()
     prompts = [data.prompt(i) for i in data.items[:2]]
     plain = lirefs.generate(smollm2, prompts, max_new_tokens=8, batch_size=2)
     assert [r["output"] for r in res.records[:2]] == plain.texts

@@ -18,7 +18,7 @@ from ._common import (
     parse_alpha_list,
 )
 
-#: ``--paper-alphas``: the paper's sweep (METHOD.md section 4) plus the unsteered baseline and the
+#: ``--paper-alphas``: the paper's sweep (docs/method.md) plus the unsteered baseline and the
 #: directional ablation alpha = -1.
 PAPER_ALPHAS = (-1.0, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15)
 
@@ -94,7 +94,7 @@ def print_result_table(result: Any) -> None:
 def _print_benchmarks() -> None:
     from rich.table import Table
 
-    from ..benchmarks import benchmarks, get_benchmark
+    from ..evaluation import benchmarks, get_benchmark
 
     table = Table(title="benchmarks", header_style="bold")
     for name in ("name", "kind", "source", "items", "shots (split)", "description"):
@@ -212,8 +212,7 @@ def command(
       lirefs evaluate -B mgsm-zh --data-path mgsm/mgsm_zh.tsv -d liref.safetensors
       lirefs evaluate --list-benchmarks
     """
-    from ..benchmarks import get_benchmark
-    from ..evaluate import evaluate
+    from ..evaluation import evaluate, get_benchmark
 
     if list_benchmarks:
         _print_benchmarks()
