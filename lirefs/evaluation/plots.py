@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..plots import figure, save_figure
+from ..analysis.plots import figure, save_figure
 
 if TYPE_CHECKING:
     from .result import EvalResult
