@@ -146,11 +146,14 @@ def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedGenera
     assert down.diff == pytest.approx(-2 / 3)
     assert (down.n_gained, down.n_lost, down.p_value) == (0, 2, 0.5)
     assert 0.0 not in res.paired
-    assert res.ci[-0.1] == ev.bootstrap_ci([0, 0, 0])  # 0/3: exact, [0, 70.8%]
-    assert res.ci[-0.1][1] == pytest.approx(1 - 0.025 ** (1 / 3))
-    # every alpha uses the same resamples: the intervals equal the standalone functions'
+    assert res.ci[-0.1] == (0.0, pytest.approx(1 - 0.025 ** (1 / 3)))  # 0/3: [0, 70.8%]
+    # single accuracies: the exact Clopper-Pearson interval (scipy's binomtest as reference)
+    from scipy.stats import binomtest
+
+    exact = binomtest(2, 3).proportion_ci(confidence_level=0.95, method="exact")
+    assert res.ci[0.1] == (pytest.approx(exact.low), pytest.approx(exact.high))
+    # paired differences: every alpha uses the same resamples, as the standalone function does
     correct = {a: [r["correct"] for r in res.records if r["alpha"] == a] for a in res.alphas}
-    assert res.ci[0.1] == ev.bootstrap_ci(correct[0.1], n_boot=2000, seed=0)
     assert down.ci == ev.paired_bootstrap_ci(correct[-0.1], correct[0.0], n_boot=2000, seed=0)
 
 
@@ -208,10 +211,15 @@ def test_skipped_rows_are_recorded(
 
 def test_limit_and_default_max_new_tokens(fake_model: Any, scripted: ScriptedGenerate) -> None:
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, limit=2)
-    assert res.n_items == 2 and res.accuracy[0.0] == 1.0
-    assert scripted.calls[0]["max_new_tokens"] == 200  # METHOD.md: 200 by default
+    assert res.n_items == 2
+    ids = [r["id"] for r in res.records]
+    assert len(set(ids)) == 2 and set(ids) <= {"0", "1", "2"}
+    gold = {"0": True, "1": True, "2": False}  # SCRIPT at alpha 0 answers items 0 and 1 right
+    assert res.accuracy[0.0] == pytest.approx(sum(gold[i] for i in ids) / 2)
+    assert scripted.calls[0]["max_new_tokens"] == 200  # the benchmark's default length
     assert res.paired == {}
     assert res.metadata["settings"]["limit"] == 2
+    assert res.metadata["settings"]["sample"]["seed"] == 0
 
 
 def test_metadata(fake_model: Any, scripted: ScriptedGenerate) -> None:
@@ -336,12 +344,12 @@ def test_resume_with_larger_limit(
     fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(steer, "generate", ScriptedGenerate())
-    reference = _run(fake_model, None, batch_size=2)
+    reference = _run(fake_model, None, batch_size=2, limit=3)
     records = tmp_path / "r.jsonl"
     _run(fake_model, records, batch_size=2, limit=2)
     rest = ScriptedGenerate()
     monkeypatch.setattr(steer, "generate", rest)
-    resumed = _run(fake_model, records, batch_size=2)
+    resumed = _run(fake_model, records, batch_size=2, limit=3)  # the sample of 2, extended
     assert [len(c["questions"]) for c in rest.calls] == [1, 1]  # only the missing batch [2, 3)
     assert resumed.records == reference.records
 
@@ -478,7 +486,8 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "95% CI" in text and "McNemar" in text
-    assert "+0.1 66.7 [0.0,100.0] 0.0 +0.0 [-100.0,+100.0] 1 1.33" in text
+    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, (1+a)^L
+    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 1.33" in text
 
 
 def test_cli_without_matplotlib(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

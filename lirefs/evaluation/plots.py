@@ -29,7 +29,16 @@ def plot_accuracy(result: EvalResult, path: str | Path) -> Path:
     ax = fig.add_subplot()
     # evenly spaced alphas: the ablation (-1) would squash the paper's +-0.05..0.15 sweep
     xs = np.arange(len(order))
-    ax.errorbar(xs, acc, yerr=[low, high], fmt="o-", capsize=4)
+    ax.errorbar(xs, acc, yerr=[low, high], fmt="o-", capsize=4, label="strict")
+    if result.flexible_accuracy:
+        flex = np.array([result.flexible_accuracy[a] for a in order])
+        f_low = flex - np.array([result.flexible_ci[a][0] for a in order])
+        f_high = np.array([result.flexible_ci[a][1] for a in order]) - flex
+        ax.errorbar(
+            xs + 0.08, flex, yerr=[f_low, f_high], fmt="s--", capsize=3, alpha=0.8,
+            label="flexible",
+        )  # fmt: skip
+        ax.legend(fontsize=8)
     ax.set_xticks(xs, [f"{a:+g}" + (" (ablate)" if a == -1.0 else "") for a in order])
     if 0.0 in result.accuracy:
         ax.axhline(result.accuracy[0.0], color="grey", linestyle=":", linewidth=1)
@@ -37,7 +46,7 @@ def plot_accuracy(result: EvalResult, path: str | Path) -> Path:
     layer = f", layer {result.layer}" if result.layer is not None else ""
     ax.set_title(f"{result.benchmark} ({result.n_items} items{layer}, mode {mode})", fontsize=10)
     ax.set_xlabel("alpha")
-    ax.set_ylabel("accuracy (95% CI)")
+    ax.set_ylabel("accuracy (95% Clopper-Pearson CI)")
     ax.set_ylim(-0.02, 1.02)
     ax.grid(alpha=0.3)
     return save_figure(fig, path)

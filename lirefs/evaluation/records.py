@@ -17,6 +17,7 @@ from ..tables import jsonl_lines
 
 __all__ = [
     "RECORDS_FORMAT",
+    "RESUME_DEFAULTS",
     "RESUME_KEYS",
     "header",
     "open_records",
@@ -29,7 +30,20 @@ RECORDS_FORMAT = "lirefs-eval-records/1"
 
 #: Settings that must match for a records file to be resumed (alphas and limit may change:
 #: records are keyed by alpha and item, and batches are compared one by one).
-RESUME_KEYS = ("layer", "mode", "max_new_tokens", "batch_size", "direction", "n_shots")
+RESUME_KEYS = (
+    "layer",
+    "mode",
+    "max_new_tokens",
+    "batch_size",
+    "direction",
+    "n_shots",
+    "chat_template",
+    "system_prompt",
+    "thinking",
+)
+
+#: What a records file made before a setting existed used (it was resumable with it).
+RESUME_DEFAULTS: dict[str, Any] = {"chat_template": False, "system_prompt": None, "thinking": False}
 
 
 def header(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -46,8 +60,9 @@ def write_records(path: Path, metadata: dict[str, Any], records: list[dict[str, 
 
 
 def _without_path(summary: Any) -> Any:
+    # the same vector may sit in another file; prompt_format was not recorded by older runs
     if isinstance(summary, dict):
-        return {k: v for k, v in summary.items() if k != "path"}
+        return {k: v for k, v in summary.items() if k not in ("path", "prompt_format")}
     return summary
 
 
@@ -86,7 +101,8 @@ def read_records(path: Path, metadata: dict[str, Any]) -> list[dict[str, Any]]:
             f"{metadata['data']['benchmark']!r}; use another records path"
         )
     for key in RESUME_KEYS:
-        was, now = (old.get("settings") or {}).get(key), metadata["settings"].get(key)
+        was = (old.get("settings") or {}).get(key, RESUME_DEFAULTS.get(key))
+        now = metadata["settings"].get(key)
         if key == "direction":  # the same vector may be read from a moved or copied file
             was, now = _without_path(was), _without_path(now)
         if was != now:

@@ -1,12 +1,15 @@
 """Intervals and tests for benchmark accuracy (docs/method.md, "Evaluation").
 
-Every alpha of a run is scored on the same items, and :func:`bootstrap_means` draws the SAME item
-resamples for all of them, so intervals and differences are comparable across alphas.
+* One accuracy: the exact Clopper-Pearson interval (:func:`clopper_pearson`). The percentile
+  bootstrap is too narrow at small N (at 0/N and N/N it is a single point).
+* A paired difference (steered against alpha = 0 on the same items): the paired percentile
+  bootstrap (:func:`paired_ci`; every alpha uses the SAME item resamples, drawn by
+  :func:`bootstrap_means`), and an exact interval when no item changes its outcome.
+* McNemar's exact test on the discordant items (:func:`mcnemar_exact`, scipy's ``binomtest``).
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -17,9 +20,12 @@ __all__ = [
     "accuracy_ci",
     "bootstrap_ci",
     "bootstrap_means",
+    "clopper_pearson",
     "mcnemar_exact",
     "paired_bootstrap_ci",
+    "paired_ci",
     "percentile_ci",
+    "sample_stderr",
 ]
 
 
@@ -108,18 +114,64 @@ def paired_bootstrap_ci(
     return percentile_ci(means[:, 0] - means[:, 1], level)
 
 
+def clopper_pearson(n_correct: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of a binomial share ``n_correct / n``.
+
+    ``low = Beta(level_tail; k, n - k + 1)``, ``high = Beta(1 - level_tail; k + 1, n - k)`` with
+    ``level_tail = (1 - level) / 2``; 0/n gives ``[0, 1 - tail^(1/n)]`` and n/n gives
+    ``[tail^(1/n), 1]``. Coverage is at least ``level`` for every true share.
+    """
+    if n < 1 or not 0 <= n_correct <= n:
+        raise DataError(
+            f"clopper_pearson needs 0 <= n_correct <= n and n >= 1, got {n_correct}/{n}"
+        )
+    from scipy.stats import beta
+
+    tail = (1.0 - level) / 2.0
+    low = 0.0 if n_correct == 0 else float(beta.ppf(tail, n_correct, n - n_correct + 1))
+    high = 1.0 if n_correct == n else float(beta.ppf(1.0 - tail, n_correct + 1, n - n_correct))
+    return low, high
+
+
+def paired_ci(
+    samples: np.ndarray, correct: np.ndarray, baseline: np.ndarray, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval of ``mean(correct) - mean(baseline)`` from paired bootstrap ``samples``
+    ``[n_boot]`` of that difference; exact when no item changes its outcome.
+
+    With no discordant item every resample gives 0 and the percentile interval would be the point
+    ``[0, 0]``. The difference is bounded by the share of discordant items, whose exact
+    (Clopper-Pearson) upper limit at 0/n is ``1 - tail^(1/n)``: the interval is ``[-u, u]``.
+    """
+    n = correct.size
+    if not np.any(correct != baseline):
+        tail = (1.0 - level) / 2.0
+        u = float(1.0 - tail ** (1.0 / n))
+        return -u, u
+    return percentile_ci(samples, level)
+
+
+def sample_stderr(correct: np.ndarray) -> float:
+    """Standard error of a mean of 0/1 outcomes as lm-eval reports it: sample sd (n - 1) / sqrt(n)."""
+    n = correct.size
+    if n < 2:
+        return float("nan")
+    return float(np.std(correct, ddof=1) / np.sqrt(n))
+
+
 def mcnemar_exact(n_lost: int, n_gained: int) -> float:
     """Two-sided exact McNemar p-value from the discordant pairs.
 
     ``n_lost``: items right at baseline and wrong when steered; ``n_gained``: the reverse. Under
     the null both are Binomial(n_lost + n_gained, 1/2):
-    ``p = min(1, 2 * P[X <= min(n_lost, n_gained)])``; 1.0 when there are no discordant pairs.
+    ``p = min(1, 2 * P[X <= min(n_lost, n_gained)])``; 1.0 when there are no discordant pairs
+    (``scipy.stats.binomtest``, two-sided).
     """
     if n_lost < 0 or n_gained < 0:
         raise DataError(f"discordant counts must be >= 0, got {n_lost} and {n_gained}")
     n = n_lost + n_gained
     if n == 0:
         return 1.0
-    k = min(n_lost, n_gained)
-    tail = sum(math.comb(n, i) for i in range(k + 1)) / 2**n
-    return float(min(1.0, 2.0 * tail))
+    from scipy.stats import binomtest
+
+    return float(min(1.0, binomtest(min(n_lost, n_gained), n, 0.5).pvalue))

@@ -23,13 +23,15 @@ from typing import Any
 
 from ...errors import DataError
 from ...store import hash_texts
-from .extract import QA_STOP
+from .extract import QA_STOP, split_thinking
 
 __all__ = [
     "BadRow",
     "Benchmark",
     "BenchmarkData",
     "Item",
+    "MissingColumn",
+    "PromptParts",
     "RowParser",
     "benchmarks",
     "get_benchmark",
@@ -73,6 +75,54 @@ class BadRow(Exception):
     """
 
 
+class MissingColumn(BadRow):
+    """A row without a column the benchmark needs (``column``): usually the whole file lacks it."""
+
+    def __init__(self, message: str, column: str) -> None:
+        super().__init__(message)
+        self.column = column
+
+
+@dataclass(frozen=True)
+class PromptParts:
+    """A k-shot prompt in its pieces, so it can be written as plain text or as chat turns.
+
+    The plain prompt is ``preamble + (shot question + shot answer + sep) * k + question``
+    (the paper's framing). As chat turns (lm-eval's multi-turn few-shot convention), each exemplar
+    is a user turn (its question) and an assistant turn (its worked answer), the preamble opens the
+    first user turn, and the item's question is the last user turn.
+
+    Attributes:
+        preamble: text before the first exemplar (an instruction line), possibly empty.
+        shots: ``(question text, answer text)`` per exemplar, as written in the plain prompt.
+        question: the item's question text (ends where the model's answer starts).
+        sep: what follows each exemplar's answer in the plain prompt.
+    """
+
+    preamble: str
+    shots: tuple[tuple[str, str], ...]
+    question: str
+    sep: str = "\n\n"
+
+    def text(self) -> str:
+        """The plain prompt."""
+        body = "".join(q + a + self.sep for q, a in self.shots)
+        return self.preamble + body + self.question
+
+    def messages(self, system_prompt: str | None = None) -> list[dict[str, str]]:
+        """The prompt as chat messages (``[{"role": ..., "content": ...}, ...]``)."""
+        out: list[dict[str, str]] = []
+        if system_prompt:
+            out.append({"role": "system", "content": system_prompt})
+        preamble = self.preamble
+        for question, answer in self.shots:
+            out.append({"role": "user", "content": (preamble + question).strip()})
+            out.append({"role": "assistant", "content": answer.strip()})
+            preamble = ""
+        out.append({"role": "user", "content": (preamble + self.question).strip()})
+        return out
+
+
 @dataclass
 class BenchmarkData:
     """Loaded items and exemplars of one benchmark.
@@ -107,8 +157,15 @@ class BenchmarkData:
         return pool[:k]
 
     def prompt(self, item: Item) -> str:
-        """The full k-shot prompt for ``item``."""
-        return self.benchmark.build_prompt(item, self.shots_for(item))
+        """The full k-shot plain prompt for ``item``."""
+        return self.parts(item).text()
+
+    def parts(self, item: Item, n_shots: int | None = None) -> PromptParts:
+        """The pieces of ``item``'s prompt, with its first ``n_shots`` exemplars (default all)."""
+        shots = self.shots_for(item)
+        if n_shots is not None:
+            shots = shots[:n_shots]
+        return self.benchmark.prompt_parts(item, shots)
 
     def prompts(self) -> list[str]:
         """Every item's prompt, in item order."""
@@ -148,7 +205,7 @@ class Benchmark:
         answer_type: ``"numeric"``, ``"choice"`` or ``"contains"``.
         parse_eval: row parser of the scored split.
         parse_shot: row parser of the exemplar split (``None`` for zero-shot).
-        build_prompt: ``(item, exemplars) -> prompt``.
+        prompt_parts: ``(item, exemplars) -> PromptParts`` (plain text or chat turns).
         extractor: ``(output, stop) -> answer or None`` (strict reading).
         is_correct: ``(extracted answer, item) -> bool``.
         loader: reads the items and exemplars (see :data:`Loader`).
@@ -156,7 +213,11 @@ class Benchmark:
         columns: header of headerless TSV files (MGSM's original files), else ``None``.
         stop: where the model starts a question of its own; generation stops there and the
             answer is searched before it (``"\\nQ:"``, C-Eval ``"\\n问题："``). The one place a
-            benchmark's stop is set: the extractor is given it.
+            benchmark's stop is set: the extractors are given it.
+        flexible_extractor: ``(output, stop) -> answer or None``, the flexible reading
+            (``\\boxed{}`` first, else the last number / letter); ``None``: the strict one.
+        thinking_max_new_tokens: default generation length for thinking models (the think block
+            comes before the answer).
     """
 
     name: str
@@ -171,13 +232,15 @@ class Benchmark:
     answer_type: str
     parse_eval: RowParser
     parse_shot: RowParser | None
-    build_prompt: Callable[[Item, Sequence[Item]], str]
+    prompt_parts: Callable[[Item, Sequence[Item]], PromptParts]
     extractor: Callable[[str, str], str | None]
     is_correct: Callable[[str | None, Item], bool]
     loader: Loader
     grouped: bool = False
     columns: tuple[str, ...] | None = None
     stop: str = QA_STOP
+    flexible_extractor: Callable[[str, str], str | None] | None = None
+    thinking_max_new_tokens: int = 4096
 
     def load(
         self, data_path: str | Path | None = None, *, skip_bad_rows: bool = False
@@ -201,14 +264,43 @@ class Benchmark:
             data.shots_for(item)  # fail early when exemplars are missing
         return data
 
+    def build_prompt(self, item: Item, shots: Sequence[Item]) -> str:
+        """The plain prompt of ``item`` after the exemplars ``shots``."""
+        return self.prompt_parts(item, shots).text()
+
     def extract(self, output: str) -> str | None:
-        """The strict reading of ``output``: the benchmark's own answer phrase, else ``None``."""
-        return self.extractor(output, self.stop)
+        """The strict reading of ``output``: the benchmark's own answer phrase, else ``None``.
+
+        A think block (``<think>...</think>``) is skipped: the answer is read after it, and an
+        output that opens one without closing it has no answer.
+        """
+        _, answer = split_thinking(output)
+        return None if answer is None else self.extractor(answer, self.stop)
+
+    def extract_flexible(self, output: str) -> str | None:
+        """The flexible reading of ``output`` (lm-eval's "flexible-extract"): the last
+        ``\\boxed{...}`` when there is one, else the last number (numeric benchmarks; read whole
+        or not at all) or option letter (multiple choice) of the answer region; the whole answer
+        region for containment benchmarks. Think blocks are skipped as in :meth:`extract`."""
+        _, answer = split_thinking(output)
+        if answer is None:
+            return None
+        reader = self.flexible_extractor or self.extractor
+        return reader(answer, self.stop)
+
+    def correct(self, extracted: str | None, item: Item) -> bool:
+        """Whether an extracted answer is right for ``item`` (``None`` is wrong)."""
+        return bool(extracted is not None and self.is_correct(extracted, item))
 
     def score(self, output: str, item: Item) -> tuple[str | None, bool]:
-        """``(extracted, correct)`` for one model output."""
+        """``(extracted, correct)`` for one model output, strict reading."""
         extracted = self.extract(output)
-        return extracted, bool(extracted is not None and self.is_correct(extracted, item))
+        return extracted, self.correct(extracted, item)
+
+    def score_flexible(self, output: str, item: Item) -> tuple[str | None, bool]:
+        """``(extracted, correct)`` for one model output, flexible reading."""
+        extracted = self.extract_flexible(output)
+        return extracted, self.correct(extracted, item)
 
 
 _REGISTRY: dict[str, Benchmark] = {}

@@ -13,7 +13,7 @@ from ...data import Question, builtin_questions, builtin_text
 from ...errors import DataError
 from ...tables import jsonl_lines
 from .base import Benchmark, BenchmarkData, Item, register
-from .extract import extract_first_line, extract_number
+from .extract import extract_first_line, extract_number, flexible_number, flexible_region
 from .gsm8k import numeric_correct, numeric_prompt
 from .mgsm import parse_mgsm_row
 from .popqa import contains_correct, parse_popqa_row, qa_prompt
@@ -121,9 +121,10 @@ register(
         answer_type="numeric",
         parse_eval=parse_mgsm_row,
         parse_shot=None,
-        build_prompt=numeric_prompt,
+        prompt_parts=numeric_prompt,
         extractor=extract_number,
         is_correct=numeric_correct,
+        flexible_extractor=flexible_number,
         loader=load_builtin,
     )
 )
@@ -142,9 +143,10 @@ register(
         answer_type="contains",
         parse_eval=parse_popqa_row,
         parse_shot=None,
-        build_prompt=qa_prompt,
+        prompt_parts=qa_prompt,
         extractor=extract_first_line,
         is_correct=contains_correct,
+        flexible_extractor=flexible_region,
         loader=load_builtin,
     )
 )

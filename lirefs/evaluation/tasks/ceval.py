@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
-from .base import BadRow, Benchmark, BenchmarkData, Item, register
-from .extract import CEVAL_STOP, extract_ceval
+from .base import BadRow, Benchmark, BenchmarkData, Item, PromptParts, register
+from .extract import CEVAL_STOP, extract_ceval, flexible_letter_abcd
 from .loading import (
     TABLE_SUFFIXES,
     Rows,
@@ -72,9 +72,9 @@ def parse_ceval_row(row: Mapping[str, Any], where: str, n: int) -> Item:
     )
 
 
-def _prompt(item: Item, shots: Sequence[Item]) -> str:
+def _prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
     subject = CEVAL_HUMANITIES.get(item.group or "", item.group or "")
-    parts = [f"以下是中国关于{subject}考试的单项选择题，请选出其中的正确答案。\n\n"]
+    preamble = f"以下是中国关于{subject}考试的单项选择题，请选出其中的正确答案。\n\n"
 
     def block(q: Item) -> str:
         opts = "\n".join(
@@ -82,11 +82,11 @@ def _prompt(item: Item, shots: Sequence[Item]) -> str:
         )
         return f"问题：{q.question}\n{opts}\n答案：让我们一步一步思考，\n"
 
+    turns = []
     for shot in shots:
         worked = f"{shot.rationale.strip()}\n" if shot.rationale else ""
-        parts.append(f"{block(shot)}{worked}所以答案是{shot.answer}。\n\n")
-    parts.append(block(item))
-    return "".join(parts)
+        turns.append((block(shot), f"{worked}所以答案是{shot.answer}。"))
+    return PromptParts(preamble, tuple(turns), block(item))
 
 
 def _with_subject(rows: Rows, subject: str) -> Rows:
@@ -176,9 +176,10 @@ CEVAL = register(
         answer_type="choice",
         parse_eval=parse_ceval_row,
         parse_shot=parse_ceval_row,
-        build_prompt=_prompt,
+        prompt_parts=_prompt,
         extractor=extract_ceval,
         is_correct=choice_correct,
+        flexible_extractor=flexible_letter_abcd,
         loader=load_ceval,
         grouped=True,
         stop=CEVAL_STOP,

@@ -11,8 +11,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, register
-from .extract import extract_number, numbers_equal
+from .base import BadRow, Benchmark, Item, PromptParts, register
+from .extract import extract_number, flexible_number, numbers_equal
 from .loading import cell_number, cell_text, load_standard
 
 __all__ = ["GSM8K", "numeric_correct", "numeric_prompt", "parse_gsm8k_row"]
@@ -33,16 +33,15 @@ def parse_gsm8k_row(row: Mapping[str, Any], where: str, n: int) -> Item:
     return Item(id=ident, question=question, answer=gold, rationale=rationale)
 
 
-def numeric_prompt(item: Item, shots: Sequence[Item]) -> str:
+def numeric_prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
     """``Q: ...\\nA: <worked answer> The final answer is N.`` exemplars, then ``Q: item\\nA: ``."""
-    parts = []
+    turns = []
     for shot in shots:
         worked = (shot.rationale or "").strip()
         if extract_number(worked) is None:  # the exemplar states its answer in the paper's words
             worked = f"{worked} The final answer is {shot.answer}.".strip()
-        parts.append(f"Q: {shot.question}\nA: {worked}\n\n")
-    parts.append(f"Q: {item.question}\nA: ")
-    return "".join(parts)
+        turns.append((f"Q: {shot.question}\nA: ", worked))
+    return PromptParts("", tuple(turns), f"Q: {item.question}\nA: ")
 
 
 def numeric_correct(extracted: str | None, item: Item) -> bool:
@@ -64,9 +63,10 @@ GSM8K = register(
         answer_type="numeric",
         parse_eval=parse_gsm8k_row,
         parse_shot=parse_gsm8k_row,
-        build_prompt=numeric_prompt,
+        prompt_parts=numeric_prompt,
         extractor=extract_number,
         is_correct=numeric_correct,
+        flexible_extractor=flexible_number,
         loader=load_standard,
     )
 )

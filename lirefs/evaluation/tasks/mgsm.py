@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .base import BadRow, Benchmark, Item, register
-from .extract import extract_number
+from .extract import extract_number, flexible_number
 from .gsm8k import numeric_correct, numeric_prompt
 from .loading import cell_number, cell_text, load_standard
 
@@ -62,9 +62,10 @@ for _lang in MGSM_LANGUAGES:
             answer_type="numeric",
             parse_eval=parse_mgsm_row,
             parse_shot=parse_mgsm_shot,
-            build_prompt=numeric_prompt,
+            prompt_parts=numeric_prompt,
             extractor=extract_number,
             is_correct=numeric_correct,
+            flexible_extractor=flexible_number,
             loader=load_standard,
             columns=("question", "answer_number"),
         )

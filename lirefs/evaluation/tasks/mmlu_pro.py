@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, register
-from .extract import LETTERS, extract_choice
+from .base import BadRow, Benchmark, Item, PromptParts, register
+from .extract import LETTERS, extract_choice, flexible_choice
 from .loading import cell_list, cell_text, load_standard
 
 __all__ = ["MMLU_PRO", "choice_correct", "options_block", "parse_mmlu_pro_row"]
@@ -51,21 +51,22 @@ def options_block(choices: Sequence[str]) -> str:
     return "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
-def _prompt(item: Item, shots: Sequence[Item]) -> str:
-    parts = [
+def _prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
+    preamble = (
         f"The following are multiple choice questions (with answers) about {item.group}. "
         'Think step by step and then finish your answer with "the answer is (X)" where X is '
         "the correct letter choice.\n\n"
-    ]
+    )
+    turns = []
     for shot in shots:
         cot = (shot.rationale or "").strip()
         if not cot.startswith("A:"):
             cot = f"A: {cot}"
-        parts.append(f"Q: {shot.question}\nOptions:\n{options_block(shot.choices)}\n{cot}\n\n")
-    parts.append(
+        turns.append((f"Q: {shot.question}\nOptions:\n{options_block(shot.choices)}\n", cot))
+    question = (
         f"Q: {item.question}\nOptions:\n{options_block(item.choices)}\nA: Let's think step by step."
     )
-    return "".join(parts)
+    return PromptParts(preamble, tuple(turns), question)
 
 
 def choice_correct(extracted: str | None, item: Item) -> bool:
@@ -87,9 +88,10 @@ MMLU_PRO = register(
         answer_type="choice",
         parse_eval=parse_mmlu_pro_row,
         parse_shot=_parse_shot,
-        build_prompt=_prompt,
+        prompt_parts=_prompt,
         extractor=extract_choice,
         is_correct=choice_correct,
+        flexible_extractor=flexible_choice,
         loader=load_standard,
         grouped=True,
     )

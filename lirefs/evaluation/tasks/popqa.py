@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, register
-from .extract import contains_any, extract_region
+from .base import BadRow, Benchmark, Item, PromptParts, register
+from .extract import contains_any, extract_region, flexible_region
 from .loading import cell_list, cell_text, load_standard
 
 __all__ = ["POPQA", "contains_correct", "parse_popqa_row", "qa_prompt"]
@@ -24,11 +24,10 @@ def parse_popqa_row(row: Mapping[str, Any], where: str, n: int) -> Item:
     return Item(id=ident, question=question, answer=answers[0], aliases=tuple(answers[1:]))
 
 
-def qa_prompt(item: Item, shots: Sequence[Item]) -> str:
+def qa_prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
     """``Q: ...\\nA: ...`` exemplars (worked solution or answer), then ``Q: item\\nA: ``."""
-    parts = [f"Q: {shot.question}\nA: {shot.rationale or shot.answer}\n\n" for shot in shots]
-    parts.append(f"Q: {item.question}\nA: ")
-    return "".join(parts)
+    turns = tuple((f"Q: {shot.question}\nA: ", shot.rationale or shot.answer) for shot in shots)
+    return PromptParts("", turns, f"Q: {item.question}\nA: ")
 
 
 def contains_correct(extracted: str | None, item: Item) -> bool:
@@ -50,9 +49,10 @@ POPQA = register(
         answer_type="contains",
         parse_eval=parse_popqa_row,
         parse_shot=None,
-        build_prompt=qa_prompt,
+        prompt_parts=qa_prompt,
         extractor=extract_region,
         is_correct=contains_correct,
+        flexible_extractor=flexible_region,
         loader=load_standard,
     )
 )
