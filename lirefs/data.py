@@ -13,6 +13,9 @@ Sources for :func:`load`:
 - ``"builtin"``: frozen JSONL shipped in ``lirefs/builtin/`` (made once by
   ``scripts/make_builtin_data.py``): multi-step arithmetic word problems from 28 project-written
   templates, and factual recall over countryinfo, periodictable and us data. See docs/data.md.
+- ``"builtin-matched"``: 300 + 300 questions of the same surface form and answer type in both
+  classes (frozen ``lirefs/builtin/matched.jsonl``): short numeric and text questions over the same
+  facts, solvable from the prompt (reasoning) or only from memory (memory), matched in length.
 - a path to a ``.jsonl`` or ``.csv`` file with a text column and a label column.
 - ``"reasoning-gym"``: GSM-Symbolic problems from the optional ``reasoning-gym`` package, paired
   with the built-in memory questions.
@@ -31,6 +34,7 @@ import importlib.resources
 import io
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -46,12 +50,18 @@ __all__ = [
     "REASONING",
     "Question",
     "QuestionSets",
+    "answer_type",
+    "check_matched",
     "format_prompt",
     "load",
 ]
 
 REASONING = "reasoning"
 MEMORY = "memory"
+
+#: Answer types of a matched set (see :func:`answer_type`).
+NUMBER, TEXT = "number", "text"
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 #: The optional reasoning-gym release the ``"reasoning-gym"`` source was written against.
 REASONING_GYM_PIN = "reasoning-gym==0.1.25"
@@ -381,6 +391,51 @@ class QuestionSets:
         )
 
 
+def answer_type(answer: str) -> str:
+    """``"number"`` when ``answer`` is a plain number (``42``, ``-3``, ``2.5``, ``+33``), else ``"text"``.
+
+    The two answer types of a matched set (:func:`check_matched`): a model answering "42" and one
+    answering "Lima" produce different kinds of tokens, so a set whose classes differ in answer
+    type lets a direction read the answer format instead of the kind of question.
+    """
+    return NUMBER if _NUMBER.fullmatch(answer.strip()) else TEXT
+
+
+#: Largest difference, in share of a class, between the classes' answer-type mixes of a matched set.
+MATCHED_TOLERANCE = 0.05
+
+
+def check_matched(sets: QuestionSets, where: str = "") -> None:
+    """Refuse a set declared matched whose classes differ in answer type.
+
+    Every question needs an answer; :func:`answer_type` sorts it into ``"number"`` or ``"text"``;
+    each type must make up the same share of both classes within :data:`MATCHED_TOLERANCE`.
+
+    Raises:
+        DataError: a question without an answer, or classes with different answer-type mixes.
+    """
+    where = where or f"question set {sets.name!r}"
+    shares = []
+    for label, questions in ((REASONING, sets.reasoning), (MEMORY, sets.memory)):
+        missing = next((q for q in questions if not q.answer.strip()), None)
+        if missing is not None:
+            raise DataError(
+                f"{where} is loaded as matched, but {label} question {missing.id!r} has no "
+                "answer; a matched set compares answer types, so give every question an answer"
+            )
+        shares.append(sum(answer_type(q.answer) == NUMBER for q in questions) / len(questions))
+    if abs(shares[0] - shares[1]) > MATCHED_TOLERANCE:
+        mix = ", ".join(
+            f"{label} {share:.0%} number / {1 - share:.0%} text"
+            for label, share in zip((REASONING, MEMORY), shares, strict=True)
+        )
+        raise DataError(
+            f"{where} is loaded as matched, but its classes differ in answer type: {mix} "
+            "('number' = a plain number such as 42 or +33, 'text' = anything else); give both "
+            f"classes the same mix (within {MATCHED_TOLERANCE:.0%}) or load it with matched=False"
+        )
+
+
 def _groups(questions: Sequence[Question]) -> dict[str, list[int]]:
     """Indices per group, groups in sorted order (independent of the input order)."""
     out: dict[str, list[int]] = {}
@@ -679,6 +734,14 @@ def builtin_questions(filename: str) -> list[Question]:
     ]
 
 
+def _load_builtin_matched() -> QuestionSets:
+    sets = _sets_from_questions(
+        builtin_questions("matched.jsonl"), "built-in data", "builtin-matched"
+    )
+    check_matched(sets, "built-in file lirefs/builtin/matched.jsonl")
+    return sets
+
+
 def _load_reasoning_gym(seed: int = 0) -> QuestionSets:
     """GSM-Symbolic problems (reasoning) paired with the built-in memory questions.
 
@@ -735,19 +798,25 @@ def load(
     answer_column: str = "answer",
     reasoning_values: Sequence[str] = ("reasoning", "1", "true"),
     memory_values: Sequence[str] = ("memory", "0", "false"),
+    matched: bool = False,
 ) -> QuestionSets:
     """Load labelled questions for building a direction.
 
     Args:
-        source: ``"builtin"`` (the frozen built-in direction sets), ``"reasoning-gym"``
-            (GSM-Symbolic problems from the optional ``reasoning-gym`` package plus the built-in
-            memory set), or a path to a ``.jsonl`` / ``.csv`` / ``.tsv`` file.
+        source: ``"builtin"`` (the frozen built-in direction sets), ``"builtin-matched"`` (both
+            classes in the same surface form and answer type; see docs/data.md),
+            ``"reasoning-gym"`` (GSM-Symbolic problems from the optional ``reasoning-gym``
+            package plus the built-in memory set), or a path to a ``.jsonl`` / ``.csv`` /
+            ``.tsv`` file.
         text_column: field or column holding the question (files only).
         label_column: field or column holding the class (files only).
         answer_column: optional field or column holding the answer (files only).
         reasoning_values: label values meaning "reasoning", compared case-insensitively after
             stripping (JSON ``1``/``true`` match ``"1"``/``"true"``).
         memory_values: label values meaning "memory", likewise.
+        matched: declare the set format-matched: every question must have an answer and each
+            answer type (:func:`answer_type`: number or text) must make up the same share of both
+            classes (:func:`check_matched`). ``"builtin-matched"`` is always checked.
 
     Files may also carry ``id``, ``group``, ``source``, ``license`` and ``aliases`` (JSON list, or
     ``|``-separated in CSV). Without ``group`` each question is its own group; without ``id`` the
@@ -756,22 +825,49 @@ def load(
     Raises:
         DataError: unknown source, unreadable or malformed file (the message names the file, the
             1-based line and the problem: bad JSON, missing column, unknown label, empty text),
-            an empty or one-class file, a duplicate id, or a question given both labels.
+            an empty or one-class file, a duplicate id, a question given both labels, or (with
+            ``matched=True``) classes that differ in answer type.
     """
+    if str(source) == "builtin-matched":
+        return _load_builtin_matched()
     if str(source) == "builtin":
-        return _load_builtin()
-    if str(source) == "reasoning-gym":
-        return _load_reasoning_gym()
+        sets = _load_builtin()
+    elif str(source) == "reasoning-gym":
+        sets = _load_reasoning_gym()
+    else:
+        sets = _load_path(
+            source,
+            text_column=text_column,
+            label_column=label_column,
+            answer_column=answer_column,
+            labels=_label_map(reasoning_values, memory_values),
+        )
+    if matched:
+        where = f"data file {str(source)!r}" if Path(source).is_file() else f"source {source!r}"
+        check_matched(sets, where)
+    return sets
+
+
+def _load_path(
+    source: str | Path,
+    *,
+    text_column: str,
+    label_column: str,
+    answer_column: str,
+    labels: dict[str, str],
+) -> QuestionSets:
+    """The questions of a user file (``load`` for anything that is not a built-in name)."""
     path = Path(source)
     if not path.is_file():
         raise DataError(
-            f"data source {str(source)!r} is neither 'builtin', 'reasoning-gym' nor an existing "
-            "file; give one of those names or the path to a .jsonl or .csv file"
+            f"data source {str(source)!r} is neither 'builtin', 'builtin-matched', "
+            "'reasoning-gym' nor an existing file; give one of those names or the path to a "
+            ".jsonl or .csv file"
         )
     return _load_file(
         path,
         text_column=text_column,
         label_column=label_column,
         answer_column=answer_column,
-        labels=_label_map(reasoning_values, memory_values),
+        labels=labels,
     )
