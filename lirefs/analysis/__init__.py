@@ -10,6 +10,7 @@ Data flow: data -> collect -> ``Direction`` -> **analysis** -> steer / evaluatio
 * ``transfer``: ``transfer_report``, every direction scored on every test source.
 * ``splits``: the held-out split pipeline (``collect_split``, ``find_direction``, ``split_report``,
   ``split_transfer``, ``ActivationSplit``).
+* ``html``: one self-contained ``report.html`` of all of it (``write_html_report``).
 * ``states``: the checks of states given to any of these.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 from ..batching import token_lengths
 from .geometry import PCAProjection, cosine_matrix, pc_cosines, pca_2d
+from .html import EvaluationSummary, load_evaluation, write_html_report
 from .lengths import LengthBaseline, length_baseline, length_matched_pairs
 from .plots import (
     PlotsUnavailableError,
@@ -38,6 +40,7 @@ from .transfer import TransferReport, transfer_report
 
 __all__ = [
     "ActivationSplit",
+    "EvaluationSummary",
     "LayerReport",
     "LengthBaseline",
     "PCAProjection",
@@ -54,6 +57,7 @@ __all__ = [
     "layer_report",
     "length_baseline",
     "length_matched_pairs",
+    "load_evaluation",
     "pc_cosines",
     "pca_2d",
     "permuted_aurocs",
@@ -70,5 +74,6 @@ __all__ = [
     "split_transfer",
     "token_lengths",
     "transfer_report",
+    "write_html_report",
     "write_report_plots",
 ]

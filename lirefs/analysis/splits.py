@@ -92,7 +92,7 @@ def collect_split(
     test_fraction: float = 0.3,
     seed: int = 0,
     batch_size: int | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     cache_dir: str | Path | None = None,
     chat_template: bool = False,
     progress: bool | None = None,

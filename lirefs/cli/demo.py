@@ -106,6 +106,7 @@ def transfer_on_sets(
     "half (repeatable) [default: builtin-matched, when this lirefs has it].",
 )
 @click.option("--no-transfer", is_flag=True, help="Skip the cross-source transfer test.")
+@click.option("--no-html", is_flag=True, help="Skip the self-contained report.html.")
 @model_options
 @json_option
 @handle_errors
@@ -120,6 +121,7 @@ def command(
     no_plots: bool,
     transfer_sets: tuple[str, ...],
     no_transfer: bool,
+    no_html: bool,
     model: str,
     device: str | None,
     dtype: str | None,
@@ -178,6 +180,8 @@ def command(
 
     out.mkdir(parents=True, exist_ok=True)
     written = [liref.save(out / "direction.safetensors")]
+    plots: list[Path] = []
+    transfer_plots: list[Path] = []
     report.save(out / "report.json")
     written.append(out / "report.json")
     if save_activations:
@@ -185,12 +189,29 @@ def command(
     if not no_plots:
         from ..analysis import write_report_plots
 
-        written += write_report_plots(report, liref, split.test_reasoning, split.test_memory, out)
+        plots = write_report_plots(report, liref, split.test_reasoning, split.test_memory, out)
+        written += plots
     if transfer is not None:
         for name, other in directions.items():
             if name != data_set:
                 written.append(other.save(out / f"direction-{_file_part(name)}.safetensors"))
-        written += write_transfer(transfer, out, plots=not no_plots)
+        transfer_files = write_transfer(transfer, out, plots=not no_plots)
+        transfer_plots = [p for p in transfer_files if p.suffix == ".png"]
+        written += transfer_files
+    if not no_html:
+        from ..analysis import write_html_report
+
+        written.append(
+            write_html_report(
+                out / "report.html",
+                report,
+                liref,
+                plots=plots,
+                transfer=transfer,
+                transfer_plots=transfer_plots,
+                title=f"lirefs demo: {lm_name(lm)} on {data_set}",
+            )
+        )
     seconds = time.perf_counter() - start
     if as_json:
         echo_json(
@@ -215,6 +236,13 @@ def command(
     console.print(f"\nwrote {len(written)} files to [bold]{out}/[/] in {seconds:.0f} s:")
     for path in written:
         console.print(f"  {path}")
+
+
+def lm_name(lm: Any) -> str:
+    """The model's name as lirefs records it."""
+    from ..models import model_info
+
+    return str(model_info(lm).name)
 
 
 def _file_part(name: str) -> str:
