@@ -36,7 +36,7 @@ def _check_tracers() -> None:
 _check_tracers()
 
 from . import data  # noqa: E402
-from .analysis import LayerReport, layer_report  # noqa: E402
+from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
 from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
@@ -67,6 +67,7 @@ __all__ = [
     "ModelInfo",
     "Steered",
     "SteeringError",
+    "TransferReport",
     "__version__",
     "benchmarks",
     "calibrated_alpha",
@@ -83,6 +84,7 @@ __all__ = [
     "scale_table",
     "steered",
     "sweep",
+    "transfer_report",
     "wrap",
     *_errors_all,
 ]
