@@ -20,6 +20,7 @@ __all__ = [
     "TRACER_ERRORS",
     "block_indices",
     "check_prompts",
+    "positive_int",
     "residual_index",
     "residual_indices",
     "translate_tracer_errors",
@@ -126,3 +127,16 @@ def check_prompts(prompts: Sequence[str]) -> list[str]:
     if bad:
         raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
     return prompts
+
+
+def positive_int(value: Any, name: str, hint: str = "") -> int:
+    """``value`` as an int if it is a whole number ``>= 1`` (numpy ints too), else ``DataError``.
+
+    ``name`` is the argument's name in the message; ``hint`` ends it (e.g. ``"or None for a token
+    budget"``).
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise DataError(f"{name} must be a whole number >= 1{hint}, got {value!r}")
+    return int(value)

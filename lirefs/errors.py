@@ -14,6 +14,7 @@ __all__ = [
     "DirectionError",
     "LayerError",
     "LirefsError",
+    "LockError",
     "MetadataMismatchError",
     "ModelNotFoundError",
     "RemoteError",
@@ -55,6 +56,10 @@ class MetadataMismatchError(LirefsError, ValueError):
 
 class CacheMismatchError(MetadataMismatchError):
     """An activation cache folder belongs to another model, prompt set or setting."""
+
+
+class LockError(LirefsError, RuntimeError):
+    """Another run holds the lock on the same cache folder or output file."""
 
 
 class RemoteError(LirefsError, RuntimeError):

@@ -404,7 +404,7 @@ def hub_fingerprint(repo_id: str, revision: str | None) -> str:
 
 
 def load_model(
-    name_or_path: str = DEFAULT_MODEL,
+    name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
     *,
     remote: bool | str = False,
     device: str | None = None,
@@ -436,6 +436,12 @@ def load_model(
         ModelNotFoundError: the name is not an alias, file, folder or reachable Hub id.
         ArchitectureError: the architecture has no known layout and none was given.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise ModelNotFoundError(
+            f"model must be a name, folder, .gguf file or Hub id (a string), got {name_or_path!r}; "
+            f"e.g. lirefs.load_model({DEFAULT_MODEL!r})"
+        )
+    name_or_path = str(name_or_path)
     if remote is True:
         return load_remote_model(name_or_path, layout=layout, revision=revision)
     if remote not in (False, None, "local"):
@@ -561,6 +567,11 @@ def looks_like_hub_id(name: str) -> bool:
 
 def model_info(model: Any) -> ModelInfo:
     """The ``ModelInfo`` of a model from ``load_model``/``wrap``; built on the fly for others."""
+    if model is None or isinstance(model, (str, bytes)) or not hasattr(model, "_module"):
+        raise ModelNotFoundError(
+            f"expected a model from lirefs.load_model (or lirefs.wrap), got "
+            f"{type(model).__name__}; load one first: model = lirefs.load_model('smollm2-135m')"
+        )
     info = getattr(model, INFO_ATTR, None)
     if isinstance(info, ModelInfo):
         return info
