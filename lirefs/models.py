@@ -53,6 +53,8 @@ __all__ = [
     "cache_dir",
     "configure_padding",
     "dtype_name",
+    "file_digest",
+    "folder_fingerprint",
     "hidden_size",
     "hub_fingerprint",
     "load_model",
@@ -62,6 +64,7 @@ __all__ = [
     "model_layout",
     "remote_setting",
     "smollm2_folder",
+    "weights_fingerprint",
     "wrap",
 ]
 
@@ -89,8 +92,9 @@ class ModelInfo:
     Attributes:
         name: what the user asked for (alias, path or Hub id).
         source: ``"builtin"``, ``"folder"``, ``"gguf"``, ``"hub"``, ``"remote"`` or ``"wrapped"``.
-        fingerprint: identifies the weights: sha256 of the GGUF file, of a folder's config and weight
-            file sizes, or of a Hub id + revision. Artifacts are refused across fingerprints.
+        fingerprint: identifies the weights: sha256 of the GGUF file, of a folder's config and
+            weight files' content, of an in-memory model's parameters, or of a Hub id + the commit
+            its files came from. Artifacts are refused across fingerprints.
         architecture: ``config.model_type`` (e.g. ``"llama"``).
         n_layers: number of decoder blocks ``L``; residual indices run ``0..L``.
         d_model: width of the residual stream.
@@ -206,23 +210,33 @@ def smollm2_folder() -> Path:
 
 
 def _gguf_folder(gguf: Path, label: str) -> Path:
-    digest = _gguf_digest(gguf)
+    digest = file_digest(gguf)
     target = cache_dir() / "models" / f"{label}-{digest[:16]}"
     if not (target / "config.json").is_file():
         _dequantize_gguf(gguf, target)
     return target
 
 
-def _gguf_digest(gguf: Path) -> str:
-    """sha256 of a GGUF file, memoised on disk by (path, size, mtime) to skip re-reading 90+ MB."""
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, memoised in the user cache by (path, size, mtime).
+
+    A model's weights are read once per change: a later load of the same unchanged file costs a
+    ``stat``. A file rewritten in place (same name and size, new content) has a new mtime, so it
+    is hashed again.
+    """
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
     memo = cache_dir() / "hashes" / f"{key[:32]}.txt"
     if memo.is_file():
-        return memo.read_text().strip()
-    digest = _sha256_file(gguf)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(digest + "\n")
+        known = memo.read_text().strip()
+        if len(known) == 64:
+            return known
+    digest = _sha256_file(path)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(digest + "\n")
+    except OSError:  # a read-only cache only costs speed
+        pass
     return digest
 
 
@@ -236,13 +250,50 @@ _WEIGHT_FILES = (
 )
 
 
-def _folder_fingerprint(folder: Path) -> str:
-    """sha256 of ``config.json`` and of the weight files' names and sizes (fast, no weight reads)."""
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 of ``config.json`` and of every weight file's content (``file_digest``, memoised).
+
+    Follows the weights themselves: a folder fine-tuned in place (same names, shapes and sizes)
+    gets a new fingerprint, so caches and directions made on the old weights are refused.
+    """
     h = hashlib.sha256()
     h.update((folder / "config.json").read_bytes())
     weights = sorted({f for pattern in _WEIGHT_FILES for f in folder.glob(pattern)})
     for f in weights:
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+        h.update(f"{f.name}:{file_digest(f)}".encode())
+    return h.hexdigest()[:16]
+
+
+#: Elements of one tensor hashed in full by ``weights_fingerprint``; a larger tensor is sampled
+#: at an even stride to about this many elements.
+_HASH_ELEMENTS = 1 << 16
+#: Below this many parameters in all, ``weights_fingerprint`` hashes every element.
+_HASH_ALL_BELOW = 1 << 24
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """Fingerprint of an in-memory model: its config and its parameters' values (16 hex).
+
+    Every parameter contributes its name, shape, dtype and values: all of them for models under
+    16M parameters, an even-strided sample of about 65k values per tensor above (so a 70B model
+    hashes in about a second; an edit that changes a whole tensor, such as fine-tuning, is seen,
+    while one changed element of a large tensor may not be). Meta tensors contribute their shape.
+    """
+    h = hashlib.sha256()
+    config = getattr(module, "config", None)
+    if config is not None and hasattr(config, "to_json_string"):
+        h.update(config.to_json_string().encode())
+    params = list(module.named_parameters())
+    total = sum(p.numel() for _, p in params)
+    with torch.no_grad():
+        for name, p in params:
+            h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
+            if p.device.type == "meta" or p.numel() == 0:
+                continue
+            flat = p.detach().reshape(-1)
+            if total >= _HASH_ALL_BELOW and flat.numel() > _HASH_ELEMENTS:
+                flat = flat[:: flat.numel() // _HASH_ELEMENTS]
+            h.update(flat.to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -298,20 +349,16 @@ def wrap(
     """Wrap an already-built HF causal LM in nnsight and attach its ``ModelInfo``.
 
     Use it for models built in-process (tests build tiny random ones). The fingerprint defaults to a
-    hash of the config and of the weights themselves, so two random models differ. ``remote`` is
+    hash of the config and of the weights themselves (``weights_fingerprint``), so two random models
+    differ, and so do a model and its fine-tuned copy. ``remote`` is
     where later traces run when a call does not say (``"local"``: nnsight's in-process remote path).
     """
     from nnsight.modeling.transformers import TransformersModel
 
-    config: Any = getattr(hf_model, "config")  # noqa: B009
     with translate_tracer_errors():
         tracers.layout_of(hf_model, layout)  # refuse an unknown architecture before wrapping
     if fingerprint is None:
-        h = hashlib.sha256(config.to_json_string().encode())
-        for p in list(hf_model.parameters())[:4]:
-            if p.device.type != "meta":
-                h.update(p.detach().float().cpu().numpy().tobytes()[:4096])
-        fingerprint = h.hexdigest()[:16]
+        fingerprint = weights_fingerprint(hf_model)
     model = TransformersModel(hf_model, tokenizer=tokenizer)
     dtype = next(hf_model.parameters()).dtype
     return _finish(
@@ -398,9 +445,13 @@ def configure_padding(tokenizer: Any) -> None:
     tokenizer.padding_side = "left"
 
 
-def hub_fingerprint(repo_id: str, revision: str | None) -> str:
-    """Fingerprint of a Hub model known only by id: sha256 of ``repo_id@revision`` (16 hex)."""
-    return hashlib.sha256(f"{repo_id}@{revision or 'main'}".encode()).hexdigest()[:16]
+def hub_fingerprint(repo_id: str, revision: str | None, commit: str | None = None) -> str:
+    """Fingerprint of a Hub model: sha256 of ``repo_id@commit`` (16 hex).
+
+    ``commit`` is the Hub commit the files were read from (``config._commit_hash``); it changes
+    when the weights are pushed again. Without it, the requested ``revision`` (default ``main``).
+    """
+    return hashlib.sha256(f"{repo_id}@{commit or revision or 'main'}".encode()).hexdigest()[:16]
 
 
 def load_model(
@@ -469,7 +520,7 @@ def load_model(
             raise ModelNotFoundError(
                 f"folder {name_or_path!r} has no config.json; point to a Hugging Face model folder"
             )
-        folder, source, fingerprint = path, "folder", _folder_fingerprint(path)
+        folder, source, fingerprint = path, "folder", folder_fingerprint(path)
     elif looks_like_hub_id(name_or_path):
         folder, source, repo_id = None, "hub", name_or_path
         fingerprint = hub_fingerprint(name_or_path, revision)
@@ -498,6 +549,8 @@ def load_model(
             f"could not load {name_or_path!r}: {str(exc).splitlines()[0]} "
             "(a Hub id needs the network or its files in the Hugging Face cache)"
         ) from None
+    if source == "hub":
+        fingerprint = hub_fingerprint(name_or_path, revision, _commit_of(hf.config))
     if device_map is None and device is not None:
         hf = hf.to(device)  # type: ignore[arg-type]
     hf.eval()
@@ -551,12 +604,17 @@ def load_remote_model(
         model,
         name=repo_id,
         source="remote",
-        fingerprint=hub_fingerprint(repo_id, revision),
+        fingerprint=hub_fingerprint(repo_id, revision, _commit_of(model.config)),
         repo_id=repo_id,
         layout=layout,
         dtype=dtype_name(getattr(model.config, "dtype", None)),
         remote=True,
     )
+
+
+def _commit_of(config: Any) -> str | None:
+    commit = getattr(config, "_commit_hash", None)
+    return commit if isinstance(commit, str) and commit else None
 
 
 def looks_like_hub_id(name: str) -> bool:
@@ -582,7 +640,7 @@ def model_info(model: Any) -> ModelInfo:
         model,
         name=name,
         source="wrapped",
-        fingerprint=hashlib.sha256(config.to_json_string().encode()).hexdigest()[:16],
+        fingerprint=weights_fingerprint(model._module),
         repo_id=name if looks_like_hub_id(name) else None,
         layout=None,
         dtype=dtype_name(getattr(config, "dtype", None)),
