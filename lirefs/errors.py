@@ -11,6 +11,7 @@ __all__ = [
     "ArchitectureError",
     "CacheMismatchError",
     "DataError",
+    "DeviceError",
     "DirectionError",
     "LayerError",
     "LirefsError",
@@ -44,6 +45,10 @@ class DataError(LirefsError, ValueError):
 
 class ActivationError(LirefsError, ValueError):
     """Activations have the wrong shape or contain NaN/inf."""
+
+
+class DeviceError(LirefsError, ValueError):
+    """The device or device map asked for does not exist or is not available here."""
 
 
 class DirectionError(LirefsError, ValueError):

@@ -40,20 +40,24 @@ import torch
 import tracers
 
 from .checks import translate_tracer_errors
-from .errors import LirefsError, ModelNotFoundError, RemoteError
+from .errors import DeviceError, LirefsError, ModelNotFoundError, RemoteError
 
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_MODEL",
+    "DEVICE_MAP_STRATEGIES",
     "INFO_ATTR",
     "LAYOUT_ATTR",
     "REMOTE_ATTR",
     "ModelInfo",
     "attach",
     "cache_dir",
+    "check_device",
+    "check_device_map",
     "configure_padding",
     "dtype_name",
     "file_digest",
+    "first_line",
     "folder_fingerprint",
     "hidden_size",
     "hub_fingerprint",
@@ -181,11 +185,17 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        with _quiet_loading():
-            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            hf = AutoModelForCausalLM.from_pretrained(
-                gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-            )
+        try:
+            with _quiet_loading():
+                tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                hf = AutoModelForCausalLM.from_pretrained(
+                    gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+                )
+        except Exception as exc:  # gguf and transformers raise many types for a bad file
+            raise ModelNotFoundError(
+                f"could not read GGUF file {str(gguf)!r}: {first_line(exc)}; check that it is a "
+                "complete GGUF model of an architecture transformers reads"
+            ) from None
         hf.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(hf.config, "quantization_config"):
             del hf.config.quantization_config
@@ -319,6 +329,66 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: str | None) -> torch
     if dtype not in table:
         raise LirefsError(f"dtype {dtype!r} is not one of {sorted(table)}")
     return table[dtype]
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's first non-empty line (its class name when it has none), at most ``limit``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+#: ``device_map`` strategies ``from_pretrained`` accepts by name.
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def check_device(device: Any) -> str:
+    """``device`` as a string if this machine has it, else ``DeviceError`` naming what it has.
+
+    Refused before any weight is read: an unknown type (``"tpu"``), ``"cuda"`` without a CUDA
+    build or GPU, a GPU index beyond the ones present, ``"mps"`` off Apple silicon.
+    """
+    have = "cpu" + (", cuda" if torch.cuda.is_available() else "")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(
+            f"device {device!r} is not a torch device; this machine has: {have} "
+            "(e.g. device='cpu' or 'cuda:0')"
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(
+                f"device {device!r} needs CUDA, but torch here has no usable GPU "
+                "(torch.cuda.is_available() is False); use device='cpu'"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise DeviceError(f"device {device!r}: this machine has GPUs cuda:0..cuda:{count - 1}")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"device {device!r} needs Apple's MPS, which is not available here")
+    elif parsed.type not in ("cpu", "meta"):
+        raise DeviceError(f"device {device!r} is not supported by lirefs; this machine has: {have}")
+    return str(device)
+
+
+def check_device_map(device_map: Any) -> None:
+    """Refuse a ``device_map`` that is neither a strategy name, a device, nor a dict."""
+    if isinstance(device_map, dict):
+        return
+    if isinstance(device_map, str) and device_map in DEVICE_MAP_STRATEGIES:
+        return
+    if isinstance(device_map, str):
+        try:
+            check_device(device_map)
+            return
+        except DeviceError:
+            pass
+    raise DeviceError(
+        f"device_map {device_map!r} is not one of {', '.join(DEVICE_MAP_STRATEGIES)}, a device "
+        "name or a dict of module -> device; e.g. device_map='auto'"
+    )
 
 
 def _map_device(device_map: str | dict[str, Any]) -> str:
@@ -502,6 +572,10 @@ def load_model(
 
     if device is None and device_map is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_map is not None:
+        check_device_map(device_map)
+    elif device is not None:
+        device = check_device(device)
     torch_dtype = _resolve_dtype(dtype, device if device_map is None else _map_device(device_map))
 
     path = Path(os.path.expanduser(name_or_path))
@@ -544,10 +618,15 @@ def load_model(
                 where, **({"revision": revision} if revision and folder is None else {})
             )
             hf = AutoModelForCausalLM.from_pretrained(where, **kwargs)
-    except OSError as exc:
+    except Exception as exc:  # transformers, tokenizers and safetensors raise many types
+        hint = (
+            "a Hub id needs the network or its files in the Hugging Face cache"
+            if folder is None
+            else "a model folder needs config.json, tokenizer files and complete weights "
+            "(*.safetensors); is one missing, truncated or of an architecture transformers lacks?"
+        )
         raise ModelNotFoundError(
-            f"could not load {name_or_path!r}: {str(exc).splitlines()[0]} "
-            "(a Hub id needs the network or its files in the Hugging Face cache)"
+            f"could not load {name_or_path!r}: {first_line(exc)} ({hint})"
         ) from None
     if source == "hub":
         fingerprint = hub_fingerprint(name_or_path, revision, _commit_of(hf.config))

@@ -552,19 +552,32 @@ def _is_network_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is not None
 
 
+def _is_hub_error(exc: BaseException) -> bool:
+    """Raised by ``huggingface_hub`` (offline mode, unknown or gated repo): not NDIF's doing.
+
+    nnsight asks the Hub for a model's canonical id before its first request; an offline Hub
+    raises a ``ConnectionError`` subclass there, which must not be retried as an NDIF failure.
+    """
+    return any(t.__module__.startswith("huggingface_hub") for t in type(exc).__mro__)
+
+
 def _is_nnsight_remote_error(exc: BaseException) -> bool:
     return type(exc).__name__ == "RemoteError" and type(exc).__module__.startswith("nnsight")
 
 
 def classify(exc: BaseException) -> str:
-    """Sort a failure of a remote trace: ``"transient"``, ``"size"``, ``"auth"``, ``"server"``, ``"fatal"``.
+    """Sort a failure of a remote trace: ``"transient"``, ``"size"``, ``"auth"``, ``"server"``,
+    ``"hub"``, ``"fatal"``.
 
     ``"transient"``: the request did not get through (network, 5xx) or the job was preempted: retry.
     ``"size"``: refused or failed for its size. ``"auth"``: the key was refused. ``"server"``: any other
-    NDIF job error (e.g. the traced code failed there). ``"fatal"``: not an NDIF error at all (a bug
+    NDIF job error (e.g. the traced code failed there). ``"hub"``: the Hugging Face Hub (asked for
+    the model's id before the request) did not answer: not retried. ``"fatal"``: not an NDIF error at all (a bug
     here); it propagates unchanged.
     """
     text = str(exc).lower()
+    if _is_hub_error(exc):
+        return "hub"
     if _is_network_error(exc):
         return "transient"
     if not _is_nnsight_remote_error(exc):
@@ -664,6 +677,12 @@ def run_remote(
                 raise RemoteError(
                     f"NDIF at {url} refused {what} as too large ({_short(exc)}); lower "
                     f"{size}{smaller} so each request carries fewer prompts"
+                ) from None
+            if kind == "hub":
+                raise RemoteError(
+                    f"the Hugging Face Hub did not answer before {what} could go to NDIF "
+                    f"({_short(exc)}): nnsight asks it for the model's id; check the network, or "
+                    "unset HF_HUB_OFFLINE (the request was not sent, so it was not retried)"
                 ) from None
             if kind == "auth":
                 raise RemoteError(

@@ -244,3 +244,80 @@ def test_in_memory_models_differ_by_any_weight(make_tiny: Any) -> None:
         hf.model.layers[-1].mlp.down_proj.weight.add_(1e-3)  # the last block: not in the first 4
     copy = lirefs.wrap(hf, deepcopy(tiny.tokenizer))
     assert lirefs.model_info(copy).fingerprint != lirefs.model_info(tiny).fingerprint
+
+
+# ---------------------------------------------------------------------------------------------
+# broken model files and devices: the package's own error, one line, before any compute
+
+
+def _broken_folder(make_tiny: Any, root: Path, how: str) -> Path:
+    folder = _saved_tiny(make_tiny, root / how)
+    weights = folder / "model.safetensors"
+    if how == "only-config":
+        for f in folder.iterdir():
+            if f.name != "config.json":
+                f.unlink()
+    elif how == "truncated":
+        weights.write_bytes(weights.read_bytes()[:5000])
+    elif how == "truncated-end":
+        weights.write_bytes(weights.read_bytes()[:-1000])
+    return folder
+
+
+@pytest.mark.parametrize("how", ["only-config", "truncated", "truncated-end"])
+def test_a_broken_model_folder_is_one_clear_error(make_tiny: Any, tmp_path: Path, how: str) -> None:
+    folder = _broken_folder(make_tiny, tmp_path, how)
+    with pytest.raises(ModelNotFoundError, match="could not load") as err:
+        lirefs.load_model(str(folder), device="cpu")
+    assert "\n" not in str(err.value) and str(folder) in str(err.value)
+
+
+def test_a_file_that_is_not_gguf_is_one_clear_error(tmp_path: Path) -> None:
+    bad = tmp_path / "model.gguf"
+    bad.write_bytes(b"not a gguf file" * 64)
+    with pytest.raises(ModelNotFoundError, match="could not read GGUF file") as err:
+        lirefs.load_model(str(bad), device="cpu")
+    assert "\n" not in str(err.value)
+
+
+def test_a_hostile_pytorch_model_bin_is_refused_without_running(
+    make_tiny: Any, tmp_path: Path
+) -> None:
+    folder = _saved_tiny(make_tiny, tmp_path / "m")
+    (folder / "model.safetensors").unlink()
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple[Any, tuple[str]]:
+            return (exec, (f"open({str(marker)!r}, 'w').write('ran')",))
+
+    torch.save({"model.embed_tokens.weight": Payload()}, folder / "pytorch_model.bin")
+    with pytest.raises(ModelNotFoundError, match="could not load") as err:
+        lirefs.load_model(str(folder), device="cpu")
+    assert not marker.exists()
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "says"),
+    [
+        ({"device": "tpu"}, "not a torch device"),
+        ({"device": "cuda"}, "needs CUDA"),
+        ({"device": "cuda:7"}, "cuda"),
+        ({"device": 3.5}, "not a torch device"),
+        ({"device_map": "nonsense"}, "device_map 'nonsense' is not one of auto"),
+        ({"device_map": 5}, "device_map 5 is not one of"),
+    ],
+)
+def test_unusable_devices_are_refused_before_loading(kwargs: dict[str, Any], says: str) -> None:
+    if torch.cuda.is_available() and kwargs.get("device") == "cuda":
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(lirefs.DeviceError, match=says) as err:
+        lirefs.load_model("/nonexistent/never-read", **kwargs)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [123, None, "", "   ", b"smollm2-135m"])
+def test_a_model_name_that_is_not_a_string_is_refused(bad: Any) -> None:
+    with pytest.raises(ModelNotFoundError, match="must be a name, folder"):
+        lirefs.load_model(bad)

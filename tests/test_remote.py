@@ -784,3 +784,48 @@ def test_plain_http_off_this_machine_is_refused(keyed: str, url: str) -> None:
         assert "\n" not in str(err.value) and rm.ALLOW_HTTP_ENV in str(err.value)
         mp.setenv(rm.ALLOW_HTTP_ENV, "1")
         assert rm.trace_kwargs(True) == {"remote": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# lirefs.ndif: failures that are not NDIF's
+
+
+def test_an_offline_hub_is_not_retried_as_an_ndif_failure(keyed: str) -> None:
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    waits: list[float] = []
+    fn = Flaky(5, OfflineModeIsEnabled("Cannot reach https://huggingface.co/api/models/x/y"))
+    with pytest.raises(RemoteError, match="Hugging Face Hub did not answer") as err:
+        rm.run_remote(fn, sleep=waits.append, what="a batch of 2 prompts")
+    assert fn.calls == 1 and waits == []
+    assert "\n" not in str(err.value) and "NDIF at" not in str(err.value)
+
+
+def test_an_unsupported_architecture_on_the_remote_path_is_one_error(
+    tmp_path: Path, smollm2_dir: Path
+) -> None:
+    """A Hub id whose config (read from the offline HF cache) names an architecture lirefs lacks."""
+    from transformers import CTRLConfig
+
+    commit = "0" * 40
+    snapshot = tmp_path / "hub" / "models--org--odd" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (tmp_path / "hub" / "models--org--odd" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--odd" / "refs" / "main").write_text(commit)
+    CTRLConfig(n_layer=2, n_embd=64, n_head=4, vocab_size=49152).save_pretrained(snapshot)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(smollm2_dir / name, snapshot / name)
+    script = tmp_path / "load.py"
+    script.write_text(
+        "import lirefs\ntry:\n    lirefs.load_model('org/odd', remote=True)\n"
+        "except lirefs.LirefsError as exc:\n    print(type(exc).__name__, '|', exc)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    kind, _, message = done.stdout.strip().partition(" | ")
+    assert kind == "ArchitectureError", done.stdout + done.stderr[-2000:]
+    assert "ctrl" in message.lower() and "\n" not in message
