@@ -60,7 +60,7 @@ class ScriptedGenerate:
 
 @pytest.fixture
 def fake_model() -> Any:
-    return SimpleNamespace(lirefs_info=INFO)
+    return SimpleNamespace(lirefs_info=INFO, _module=None)  # what model_info checks for
 
 
 @pytest.fixture
@@ -277,7 +277,9 @@ def test_direction_file_is_loaded_and_checked(
     path = _direction().save(tmp_path / "liref.safetensors")
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
     assert res.metadata["settings"]["direction"]["path"] == str(path)
-    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    other = SimpleNamespace(
+        lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}), _module=None
+    )
     with pytest.raises(MetadataMismatchError, match="fingerprint"):
         lirefs.evaluate(other, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
 
@@ -402,7 +404,9 @@ def test_resume_refuses_other_settings(fake_model: Any, scripted: Any, tmp_path:
         _run(fake_model, records, max_new_tokens=50)
     with pytest.raises(MetadataMismatchError, match="layer=2, now layer=1"):
         _run(fake_model, records, layer=1)
-    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    other = SimpleNamespace(
+        lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}), _module=None
+    )
     with pytest.raises(MetadataMismatchError, match="fingerprint"):
         lirefs.evaluate(other, "gsm8k", data_path=GSM8K, batch_size=1, records_path=records)
     (tmp_path / "x.jsonl").write_text('{"something": 1}\n')
