@@ -9,8 +9,10 @@ index ``0..L`` (l == HF ``output_hidden_states[l]``); a *block* is a decoder blo
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator, Sequence
-from typing import Any
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import tracers
 
@@ -21,10 +23,13 @@ __all__ = [
     "block_indices",
     "check_prompts",
     "positive_int",
+    "renamed_keywords",
     "residual_index",
     "residual_indices",
     "translate_tracer_errors",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 #: The lirefs error each ``tracers`` error becomes (most specific first); any other
 #: ``tracers.TracerError`` becomes a plain ``LirefsError``. ``tracers`` cannot raise lirefs' types
@@ -127,6 +132,38 @@ def check_prompts(prompts: Sequence[str]) -> list[str]:
     if bad:
         raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
     return prompts
+
+
+def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
+    """Keep an old keyword argument working for one release, with a ``DeprecationWarning``.
+
+    ``@renamed_keywords(liref="direction")`` lets callers still write ``f(liref=d)``: the value is
+    passed on as ``direction=d`` and the warning names the new keyword. Giving both is an error.
+    """
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(
+                        f"{func.__name__}() got both {old}= and {new}=; pass only {new}= "
+                        f"({old}= is its old name)"
+                    )
+                warnings.warn(
+                    f"{func.__name__}({old}=...) is deprecated: use {new}=...; {old}= will be "
+                    "removed in the next release",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
 
 
 def positive_int(value: Any, name: str, hint: str = "") -> int:
