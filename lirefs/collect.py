@@ -24,11 +24,11 @@ import torch
 import tracers
 
 from .batching import DEFAULT_TOKEN_BUDGET, Batch, input_device, prompt_batches, tokenize
-from .checks import check_prompts, residual_indices
+from .checks import check_prompts, residual_indices, translate_tracer_errors
 from .console import progress_bar
 from .errors import ActivationError, CacheMismatchError, DataError, MetadataMismatchError
 from .models import model_info, model_layout
-from .remote import run_remote, trace_kwargs
+from .ndif import resolve_remote, run_remote, trace_kwargs
 from .store import atomic_path, check_metadata, hash_texts, make_metadata, write_json
 
 __all__ = ["ActivationCache", "collect_activations"]
@@ -146,7 +146,7 @@ def collect_activations(
     prompts: Sequence[str],
     *,
     batch_size: int | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     cache_dir: str | Path | None = None,
     layers: Sequence[int] | None = None,
     chunk_size: int = 256,
@@ -161,7 +161,9 @@ def collect_activations(
             paper's ``"Q: ...\\nA: "`` format).
         batch_size: prompts per trace. ``None`` (default) sizes each batch to ``token_budget``
             padded tokens; remotely also to at most ``REMOTE_RESULT_BYTES`` of states per request.
-        remote: ``False`` (local), ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
+        remote: ``False`` (local), ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path);
+            ``None`` (default): the model's own setting (``True`` after ``load_model(...,
+            remote=True)``).
         cache_dir: stream chunks here (resumable; refuses another model or prompt set).
         layers: residual indices to keep (default all ``0..L``).
         chunk_size: prompts per cache chunk (a kill loses at most one chunk of work).
@@ -180,6 +182,7 @@ def collect_activations(
         CacheMismatchError: ``cache_dir`` holds states of another model, prompt set or layer set.
     """
     prompts = check_prompts(prompts)
+    remote = resolve_remote(model, remote)
     if batch_size is not None and batch_size < 1:
         raise DataError(f"batch_size must be >= 1 (or None for a token budget), got {batch_size}")
     if token_budget < 1:
@@ -232,12 +235,13 @@ def collect_activations(
                 max_rows=max_rows,
             )
             for batch in batches:
-                states = run_remote(
-                    functools.partial(_run_batch, model, batch, wanted, remote, layout),
-                    remote=remote,
-                    batch_size=len(batch.index),
-                    what=f"a batch of {len(batch.index)} prompts",
-                )
+                with translate_tracer_errors():
+                    states = run_remote(
+                        functools.partial(_run_batch, model, batch, wanted, remote, layout),
+                        remote=remote,
+                        batch_size=len(batch.index),
+                        what=f"a batch of {len(batch.index)} prompts",
+                    )
                 if not torch.isfinite(states).all():
                     rows = [
                         lo + batch.index[r]

@@ -124,7 +124,7 @@ class Direction:
     @property
     def chosen_layer(self) -> int | None:
         """The layer chosen on held-out data when the direction was built (``lirefs direction``,
-        ``lirefs demo``, ``pipeline.find_direction``), or ``None`` if none was recorded."""
+        ``lirefs demo``, ``lirefs.analysis.find_direction``), or ``None`` if none was recorded."""
         value = (self.metadata.get("settings") or {}).get("best_layer")
         return None if value is None else int(value)
 

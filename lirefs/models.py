@@ -12,6 +12,11 @@
 
 Every loaded model carries a ``ModelInfo`` (``lirefs.model_info(model)``): its name, architecture,
 ``n_layers`` (L), ``d_model`` and a fingerprint that saved directions and caches are checked against.
+A model also remembers where its traces run (``remote_setting(model)``): one loaded with
+``remote=True`` sends every later trace to NDIF unless a call says otherwise.
+
+This module builds models; sending requests to NDIF (keys, hosts, retries) is ``lirefs.ndif``,
+which imports this module and never the reverse.
 """
 
 from __future__ import annotations
@@ -28,21 +33,34 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import torch
 
 import tracers
 
-from .errors import ArchitectureError, LirefsError, ModelNotFoundError
+from .checks import translate_tracer_errors
+from .errors import LirefsError, ModelNotFoundError, RemoteError
 
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_MODEL",
+    "INFO_ATTR",
+    "LAYOUT_ATTR",
+    "REMOTE_ATTR",
     "ModelInfo",
+    "attach",
     "cache_dir",
+    "configure_padding",
+    "dtype_name",
+    "hidden_size",
+    "hub_fingerprint",
     "load_model",
+    "load_remote_model",
+    "looks_like_hub_id",
     "model_info",
+    "model_layout",
+    "remote_setting",
     "smollm2_folder",
     "wrap",
 ]
@@ -58,7 +76,10 @@ BUILTIN_MODELS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-_INFO_ATTR = "lirefs_info"
+#: Names of what lirefs hangs on a loaded model (see ``attach``).
+INFO_ATTR = "lirefs_info"
+LAYOUT_ATTR = "lirefs_layout"
+REMOTE_ATTR = "lirefs_remote"
 
 
 @dataclass(frozen=True)
@@ -272,19 +293,19 @@ def wrap(
     fingerprint: str | None = None,
     repo_id: str | None = None,
     layout: tracers.Layout | None = None,
+    remote: bool | str = False,
 ) -> Any:
     """Wrap an already-built HF causal LM in nnsight and attach its ``ModelInfo``.
 
     Use it for models built in-process (tests build tiny random ones). The fingerprint defaults to a
-    hash of the config and of the weights themselves, so two random models differ.
+    hash of the config and of the weights themselves, so two random models differ. ``remote`` is
+    where later traces run when a call does not say (``"local"``: nnsight's in-process remote path).
     """
     from nnsight.modeling.transformers import TransformersModel
 
     config: Any = getattr(hf_model, "config")  # noqa: B009
-    try:
-        lay = tracers.layout_of(hf_model, layout)
-    except tracers.UnsupportedArchitectureError as exc:
-        raise ArchitectureError(str(exc)) from None
+    with translate_tracer_errors():
+        tracers.layout_of(hf_model, layout)  # refuse an unknown architecture before wrapping
     if fingerprint is None:
         h = hashlib.sha256(config.to_json_string().encode())
         for p in list(hf_model.parameters())[:4]:
@@ -292,26 +313,63 @@ def wrap(
                 h.update(p.detach().float().cpu().numpy().tobytes()[:4096])
         fingerprint = h.hexdigest()[:16]
     model = TransformersModel(hf_model, tokenizer=tokenizer)
-    _configure_padding(model)
-    n = len(_get(hf_model, lay.blocks))
     dtype = next(hf_model.parameters()).dtype
+    return _finish(
+        model,
+        name=name,
+        source=source,
+        fingerprint=fingerprint,
+        repo_id=repo_id,
+        layout=layout,
+        dtype=dtype_name(dtype),
+        remote=remote,
+    )
+
+
+def _finish(
+    model: Any,
+    *,
+    name: str,
+    source: str,
+    fingerprint: str,
+    repo_id: str | None,
+    layout: tracers.Layout | None,
+    dtype: str,
+    remote: bool | str,
+    padding: bool = True,
+) -> Any:
+    """The one place a ``ModelInfo`` is built: padding, layout, info and remote setting attached.
+
+    ``padding=False`` leaves the tokenizer of a model lirefs did not load as its owner set it.
+    """
+    if padding:
+        configure_padding(model.tokenizer)
+    if layout is not None:
+        attach(model, LAYOUT_ATTR, layout)
+    lay = model_layout(model)
+    with translate_tracer_errors():
+        n = tracers.n_layers(model, lay)
     info = ModelInfo(
         name=name,
         source=source,
         fingerprint=fingerprint,
-        architecture=str(config.model_type),
+        architecture=str(model.config.model_type),
         n_layers=n,
-        d_model=int(_hidden_size(config)),
-        dtype=str(dtype).replace("torch.", ""),
+        d_model=hidden_size(model.config),
+        dtype=dtype,
         repo_id=repo_id,
     )
-    _attach(model, _INFO_ATTR, info)
-    if layout is not None:
-        _attach(model, "lirefs_layout", layout)
+    attach(model, INFO_ATTR, info)
+    attach(model, REMOTE_ATTR, remote)
     return model
 
 
-def _attach(model: Any, name: str, value: Any) -> None:
+def dtype_name(dtype: Any) -> str:
+    """``torch.float32`` / ``"torch.bfloat16"`` -> ``"float32"`` / ``"bfloat16"``."""
+    return str(dtype if dtype is not None else "unknown").replace("torch.", "")
+
+
+def attach(model: Any, name: str, value: Any) -> None:
     """Hang ``value`` on the wrapped torch module, where ``model.<name>`` still finds it.
 
     Not on the envoy itself: a trace body that uses ``model`` pickles the envoy's ``__dict__`` into
@@ -321,32 +379,34 @@ def _attach(model: Any, name: str, value: Any) -> None:
     setattr(model._module, name, value)
 
 
-def _get(root: Any, path: str) -> Any:
-    for part in path.split("."):
-        root = getattr(root, part)
-    return root
-
-
-def _hidden_size(config: Any) -> int:
+def hidden_size(config: Any) -> int:
+    """Width of the residual stream from an HF config (``hidden_size``, ``n_embd`` or ``d_model``)."""
     for key in ("hidden_size", "n_embd", "d_model"):
         if getattr(config, key, None) is not None:
             return int(getattr(config, key))
+    from .errors import ArchitectureError
+
     raise ArchitectureError(f"cannot read the residual width from a {type(config).__name__}")
 
 
-def _configure_padding(model: Any) -> None:
-    tok = model.tokenizer
-    if tok is None:
+def configure_padding(tokenizer: Any) -> None:
+    """Left padding, and pad = EOS when the tokenizer has no pad token (what batching expects)."""
+    if tokenizer is None:
         raise ModelNotFoundError("the model has no tokenizer; pass one to lirefs.wrap(...)")
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    tok.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left"
+
+
+def hub_fingerprint(repo_id: str, revision: str | None) -> str:
+    """Fingerprint of a Hub model known only by id: sha256 of ``repo_id@revision`` (16 hex)."""
+    return hashlib.sha256(f"{repo_id}@{revision or 'main'}".encode()).hexdigest()[:16]
 
 
 def load_model(
     name_or_path: str = DEFAULT_MODEL,
     *,
-    remote: bool = False,
+    remote: bool | str = False,
     device: str | None = None,
     dtype: str | torch.dtype | None = None,
     device_map: str | dict[str, Any] | None = None,
@@ -358,7 +418,9 @@ def load_model(
     Args:
         name_or_path: ``"smollm2-135m"`` (default, offline), a local HF folder, a ``.gguf`` file, or
             a Hub id.
-        remote: build the model without weights and run every trace on NDIF (Hub ids only).
+        remote: ``True``: build the model without weights and run every trace on NDIF (Hub ids
+            only). ``"local"``: load it here and run its traces through nnsight's in-process
+            remote path. The model remembers it: later calls need not repeat ``remote``.
         device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``... (default: cuda if available, else cpu).
         dtype: ``"float32"``, ``"bfloat16"``, ``"float16"`` or a torch dtype. Default: float32 on CPU,
             bfloat16 on GPU.
@@ -374,10 +436,12 @@ def load_model(
         ModelNotFoundError: the name is not an alias, file, folder or reachable Hub id.
         ArchitectureError: the architecture has no known layout and none was given.
     """
-    if remote:
-        from .remote import load_remote_model
-
+    if remote is True:
         return load_remote_model(name_or_path, layout=layout, revision=revision)
+    if remote not in (False, None, "local"):
+        raise RemoteError(
+            f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
+        )
 
     if device is None and device_map is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -400,11 +464,9 @@ def load_model(
                 f"folder {name_or_path!r} has no config.json; point to a Hugging Face model folder"
             )
         folder, source, fingerprint = path, "folder", _folder_fingerprint(path)
-    elif _looks_like_hub_id(name_or_path):
+    elif looks_like_hub_id(name_or_path):
         folder, source, repo_id = None, "hub", name_or_path
-        fingerprint = hashlib.sha256(f"{name_or_path}@{revision or 'main'}".encode()).hexdigest()[
-            :16
-        ]
+        fingerprint = hub_fingerprint(name_or_path, revision)
     else:
         raise ModelNotFoundError(
             f"model {name_or_path!r} is not a built-in alias ({', '.join(BUILTIN_MODELS)}), an "
@@ -441,43 +503,96 @@ def load_model(
         fingerprint=fingerprint,
         repo_id=repo_id,
         layout=layout,
+        remote="local" if remote == "local" else False,
     )
 
 
-def _looks_like_hub_id(name: str) -> bool:
+def load_remote_model(
+    repo_id: str, *, layout: tracers.Layout | None = None, revision: str | None = None
+) -> Any:
+    """An nnsight model for ``repo_id`` built on the meta device (no weights) for NDIF traces.
+
+    Only the config and the tokenizer are read (from the Hub, or the local HF cache when
+    ``HF_HUB_OFFLINE=1``); the weights stay on the server. The tokenizer is passed explicitly: with
+    transformers >= 5.23 nnsight 0.8 cannot guess it for a meta model. The model remembers
+    ``remote=True``, so later calls send their traces to NDIF without being told.
+
+    Raises:
+        RemoteError: ``repo_id`` is not a Hub id, or its config/tokenizer cannot be read.
+        ArchitectureError: the architecture has no known layout and none was given.
+    """
+    from nnsight.modeling.transformers import TransformersModel
+    from transformers import AutoTokenizer
+
+    if not looks_like_hub_id(repo_id):
+        raise RemoteError(
+            f"remote models are Hub ids like 'meta-llama/Llama-3.1-70B', got {repo_id!r}; "
+            "pass the Hub id of a model NDIF hosts (see nnsight.ndif.status())"
+        )
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=revision)
+        # The task is part of the model key NDIF matches deployments by; causal LMs are deployed
+        # as "text-generation" (naming it also spares a Hub call to infer it).
+        model = TransformersModel(
+            repo_id, tokenizer=tokenizer, revision=revision, task="text-generation"
+        )
+    except OSError as exc:
+        raise RemoteError(
+            f"could not read the config of {repo_id!r} from the Hub: {str(exc).splitlines()[0]}; "
+            "check the id and the network (or HF_HOME for an offline cache)"
+        ) from None
+    return _finish(
+        model,
+        name=repo_id,
+        source="remote",
+        fingerprint=hub_fingerprint(repo_id, revision),
+        repo_id=repo_id,
+        layout=layout,
+        dtype=dtype_name(getattr(model.config, "dtype", None)),
+        remote=True,
+    )
+
+
+def looks_like_hub_id(name: str) -> bool:
+    """``True`` for a string of the form ``org/name`` (not a relative or absolute path)."""
     parts = name.split("/")
     return len(parts) == 2 and all(parts) and not name.startswith((".", "/", "~"))
 
 
 def model_info(model: Any) -> ModelInfo:
     """The ``ModelInfo`` of a model from ``load_model``/``wrap``; built on the fly for others."""
-    info = getattr(model, _INFO_ATTR, None)
+    info = getattr(model, INFO_ATTR, None)
     if isinstance(info, ModelInfo):
         return info
     # A plain nnsight model the user wrapped themselves: describe it from its config.
     config = model.config
-    lay = model_layout(model)
-    n = tracers.n_layers(model, lay)
-    fingerprint = hashlib.sha256(config.to_json_string().encode()).hexdigest()[:16]
     name = getattr(config, "_name_or_path", "") or "unnamed"
-    info = ModelInfo(
+    _finish(
+        model,
         name=name,
         source="wrapped",
-        fingerprint=fingerprint,
-        architecture=str(config.model_type),
-        n_layers=n,
-        d_model=_hidden_size(config),
-        dtype=str(getattr(config, "dtype", "unknown")).replace("torch.", ""),
-        repo_id=name if _looks_like_hub_id(name) else None,
+        fingerprint=hashlib.sha256(config.to_json_string().encode()).hexdigest()[:16],
+        repo_id=name if looks_like_hub_id(name) else None,
+        layout=None,
+        dtype=dtype_name(getattr(config, "dtype", None)),
+        remote=False,
+        padding=False,
     )
-    _attach(model, _INFO_ATTR, info)
-    return info
+    return cast(ModelInfo, getattr(model, INFO_ATTR))
 
 
 def model_layout(model: Any) -> tracers.Layout:
     """The residual-stream layout of ``model``; ``ArchitectureError`` if unknown."""
-    given = getattr(model, "lirefs_layout", None)
-    try:
+    given = getattr(model, LAYOUT_ATTR, None)
+    with translate_tracer_errors():
         return tracers.layout_of(model, given if isinstance(given, tracers.Layout) else None)
-    except tracers.UnsupportedArchitectureError as exc:
-        raise ArchitectureError(str(exc)) from None
+
+
+def remote_setting(model: Any) -> bool | str:
+    """Where ``model``'s traces run when a call does not say: ``False``, ``True`` or ``"local"``.
+
+    ``True`` for a model from ``load_model(..., remote=True)``; what ``wrap``/``load_model`` were
+    given otherwise; ``False`` for a model lirefs did not load.
+    """
+    value = getattr(model, REMOTE_ATTR, False)
+    return value if value is True or value == "local" else False

@@ -41,7 +41,7 @@ from .console import progress_bar
 from .direction import Direction
 from .errors import DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
-from .remote import run_remote, trace_kwargs
+from .ndif import run_remote, trace_kwargs
 
 __all__ = [
     "MODES",

@@ -29,6 +29,8 @@ __all__ = [
     "atomic_path",
     "atomic_write_text",
     "check_metadata",
+    "file_mode",
+    "fsync_path",
     "hash_texts",
     "load_tensors",
     "make_metadata",
@@ -139,10 +141,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # The data reaches the disk before the name does: after a crash or power loss the path
+        # holds the old file or the whole new one, never a torn one.
+        fsync_path(tmp_path)
+        os.chmod(tmp_path, file_mode())  # mkstemp makes 0600; respect the user's umask instead
         os.replace(tmp_path, target)
+        fsync_path(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk; a no-op where unsupported."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:

@@ -59,3 +59,107 @@ def test_offline_default_model_and_local_folder(
     first = lirefs.model_info(local).fingerprint
     (folder / "liref.safetensors").write_bytes(b"saved beside the model")
     assert lirefs.model_info(lirefs.load_model(str(folder))).fingerprint == first
+
+
+# ---------------------------------------------------------------------------------------------
+# where traces run: the model remembers ``remote``
+
+
+def test_models_does_not_import_the_ndif_plumbing() -> None:
+    import ast
+
+    source = Path(lirefs.models.__file__).read_text()
+    imported = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            imported.add(("." * node.level) + (node.module or ""))
+        elif isinstance(node, ast.Import):
+            imported.update(a.name for a in node.names)
+    assert not {".ndif", "lirefs.ndif", ".remote", "lirefs.remote"} & imported
+
+
+def test_a_model_remembers_remote_and_an_explicit_argument_wins(
+    make_tiny: Any, tokenizer: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from copy import deepcopy
+
+    from tiny_models import tiny_config
+    from transformers import AutoModelForCausalLM
+
+    import lirefs.collect as collect
+    from lirefs.ndif import resolve_remote
+
+    plain = make_tiny("llama")
+    hf = AutoModelForCausalLM.from_config(tiny_config("llama")).eval()
+    remembered = lirefs.wrap(hf, deepcopy(tokenizer), name="tiny", remote="local")
+    assert resolve_remote(plain) is False
+    assert resolve_remote(remembered) == "local"
+    assert resolve_remote(remembered, False) is False
+    assert resolve_remote(plain, True) is True
+    with pytest.raises(lirefs.RemoteError, match="remote must be False, True or 'local'"):
+        resolve_remote(plain, "yes")
+
+    asked: list[object] = []
+
+    def spy(remote: object) -> dict[str, Any]:
+        asked.append(remote)
+        return {}  # run locally: only the resolved setting is under test here
+
+    monkeypatch.setattr(collect, "trace_kwargs", spy)
+    lirefs.collect_activations(remembered, ["Q: 2+2?\nA: "], batch_size=1)
+    lirefs.collect_activations(remembered, ["Q: 2+2?\nA: "], batch_size=1, remote=False)
+    lirefs.collect_activations(plain, ["Q: 2+2?\nA: "], batch_size=1)
+    assert asked == ["local", False, False]
+
+
+def test_load_model_remembers_remote_local(make_tiny: Any, tmp_path: Path) -> None:
+    from lirefs.ndif import resolve_remote
+
+    tiny = make_tiny("gpt2")
+    tiny._module.save_pretrained(tmp_path)
+    tiny.tokenizer.save_pretrained(tmp_path)
+    model = lirefs.load_model(str(tmp_path), remote="local", device="cpu")
+    assert resolve_remote(model) == "local"
+    assert resolve_remote(lirefs.load_model(str(tmp_path), device="cpu")) is False
+    with pytest.raises(lirefs.RemoteError, match="remote must be"):
+        lirefs.load_model(str(tmp_path), remote="sometimes")  # type: ignore[arg-type]
+
+
+def test_load_model_remote_needs_a_hub_id() -> None:
+    with pytest.raises(lirefs.RemoteError, match="Hub ids like"):
+        lirefs.load_model("./some/folder", remote=True)
+
+
+@pytest.mark.parametrize(
+    ("theirs", "ours"),
+    [
+        ("UnsupportedArchitectureError", lirefs.ArchitectureError),
+        ("LayerOutOfRangeError", lirefs.LayerError),
+        ("PositionError", lirefs.DataError),
+        ("TracerError", lirefs.LirefsError),
+    ],
+)
+def test_tracer_errors_become_the_packages_own(theirs: str, ours: type[Exception]) -> None:
+    import tracers
+    from lirefs.checks import translate_tracer_errors
+
+    with pytest.raises(ours, match=r"^the tracer's message$") as err, translate_tracer_errors():
+        raise getattr(tracers, theirs)("the tracer's message")
+    assert not isinstance(err.value, tracers.TracerError)
+    assert err.value.__cause__ is None and err.value.__suppress_context__
+
+
+def test_unknown_architecture_is_an_architecture_error(tokenizer: Any) -> None:
+    from copy import deepcopy
+
+    class Odd(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            from transformers import PretrainedConfig
+
+            self.config = PretrainedConfig()
+            self.config.model_type = "odd"
+            self.w = torch.nn.Linear(2, 2)
+
+    with pytest.raises(lirefs.ArchitectureError):
+        lirefs.wrap(Odd(), deepcopy(tokenizer))

@@ -5,7 +5,7 @@
 * Payload: the request nnsight builds for each public trace (collect; generate in every mode and
   evaluate once they exist), made from a NON-editable install of the repository, loads with
   ``lirefs`` and ``tracers`` unimportable, and ``remote="local"`` gives the same numbers as local.
-* ``lirefs.remote``: key and host rules, key redaction, retries with backoff, clear errors.
+* ``lirefs.ndif``: key and host rules, key redaction, retries with backoff, clear errors.
 
 The real-server suite is tests/ndif (``bash scripts/ndif/run_suite.sh``).
 """
@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 import lirefs
-from lirefs import remote as rm
+from lirefs import ndif as rm
 from lirefs.errors import RemoteError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -373,7 +373,7 @@ def test_payload_carries_no_bytecode(probe_report: dict[str, Any]) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# lirefs.remote: key, host, versions
+# lirefs.ndif: key, host, versions
 
 
 @pytest.fixture
@@ -521,7 +521,7 @@ def test_unreachable_server_version_check_warns(monkeypatch: pytest.MonkeyPatch)
 
 
 # ---------------------------------------------------------------------------------------------
-# lirefs.remote: failures and retries
+# lirefs.ndif: failures and retries
 
 
 def _nnsight_remote_error(text: str) -> Exception:
@@ -652,7 +652,7 @@ def test_redact() -> None:
 
 def test_load_remote_model_refuses_a_non_hub_id() -> None:
     with pytest.raises(RemoteError, match="Hub ids like"):
-        rm.load_remote_model("./some/folder")
+        lirefs.models.load_remote_model("./some/folder")
 
 
 def test_only_delivery_failures_and_preemption_are_retried(keyed: str) -> None:

@@ -26,9 +26,9 @@ def main() -> None:
     Quick start (offline, SmolLM2-135M, built-in data):
       lirefs demo
     The paper's pipeline step by step:
-      lirefs collect --set builtin --out acts/
-      lirefs direction acts/ --out liref.safetensors
-      lirefs report liref.safetensors acts/ --out report/
+      lirefs collect --set builtin --out acts.safetensors
+      lirefs direction acts.safetensors --out liref.safetensors
+      lirefs report liref.safetensors acts.safetensors --out report/
     """
 
 

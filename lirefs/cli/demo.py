@@ -71,7 +71,7 @@ def command(
       lirefs demo --limit 100 --out quick-report/
     """
     from .. import data
-    from ..pipeline import collect_split, find_direction
+    from ..analysis import collect_split, find_direction
     from .report import print_layer_table
 
     start = time.perf_counter()
@@ -91,7 +91,7 @@ def command(
     if save_activations:
         written.append(split.save(out / "activations.safetensors"))
     if not no_plots:
-        from ..plots import write_report_plots
+        from ..analysis import write_report_plots
 
         written += write_report_plots(report, liref, split.test_reasoning, split.test_memory, out)
     seconds = time.perf_counter() - start

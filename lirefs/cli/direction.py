@@ -38,7 +38,7 @@ def command(activations: Path, out: Path, permutations: int, as_json: bool) -> N
     Example:
       lirefs direction acts.safetensors --out liref.safetensors
     """
-    from ..pipeline import ActivationSplit, find_direction
+    from ..analysis import ActivationSplit, find_direction
 
     split = ActivationSplit.load(activations)
     liref, report = find_direction(split, n_permutations=permutations)

@@ -65,8 +65,8 @@ def command(
     Example:
       lirefs report liref.safetensors acts.safetensors --out report/
     """
+    from ..analysis import ActivationSplit, split_report
     from ..direction import Direction
-    from ..pipeline import ActivationSplit, split_report
 
     liref = Direction.load(direction)
     split = ActivationSplit.load(activations)
@@ -76,7 +76,7 @@ def command(
     report.save(out / "report.json")
     plots: list[Path] = []
     if not no_plots:
-        from ..plots import write_report_plots
+        from ..analysis import write_report_plots
 
         plots = write_report_plots(
             report, liref, split.test_reasoning, split.test_memory, out, layer=layer

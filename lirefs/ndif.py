@@ -1,7 +1,10 @@
-"""NDIF access: remote models, trace options, the API key and host, retries.
+"""NDIF request plumbing: trace options, the API key and host, versions, retries, payload checks.
 
-Every lirefs function that runs a trace takes ``remote``:
+Models (remote ones included) are built by ``lirefs.models``; this module only sends their traces,
+and imports ``models``, never the reverse. Every lirefs function that runs a trace takes ``remote``:
 
+* ``None`` (the default where it is accepted): the model's own setting, :func:`resolve_remote`
+  (``True`` for a model from ``load_model(..., remote=True)``, else ``False``);
 * ``False``: run locally;
 * ``True``: send the trace to NDIF (key: ``NDIF_API_KEY`` or nnsight's config; host: ``NDIF_HOST``,
   default ``https://api.ndif.us``);
@@ -46,6 +49,7 @@ from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from .errors import RemoteError
+from .models import remote_setting
 
 __all__ = [
     "DEFAULT_HOST",
@@ -54,12 +58,13 @@ __all__ = [
     "api_key",
     "check_remote",
     "check_versions",
+    "classify",
     "host",
     "is_local_host",
-    "load_remote_model",
     "prepare_remote",
     "redact",
     "register_trace_modules",
+    "resolve_remote",
     "run_remote",
     "trace_kwargs",
 ]
@@ -145,6 +150,21 @@ def check_remote(remote: object) -> bool | str:
     raise RemoteError(
         f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
     )
+
+
+def resolve_remote(model: Any, remote: object = None) -> bool | str:
+    """The ``remote`` a call runs with: an explicit argument wins, ``None`` takes the model's own.
+
+    A model from ``load_model(..., remote=True)`` remembers it (``models.remote_setting``), so
+    ``collect_activations(model, prompts)`` runs on NDIF without repeating ``remote=True``, while
+    ``remote=False`` still runs locally (which a meta model cannot do: the trace then fails).
+
+    Raises:
+        RemoteError: ``remote`` is not ``None``, ``False``, ``True`` or ``"local"``.
+    """
+    if remote is None:
+        return remote_setting(model)
+    return check_remote(remote)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,64 +515,3 @@ def run_remote(
                 stacklevel=2,
             )
             sleep(delay)
-
-
-# ---------------------------------------------------------------------------------------------
-# remote models
-
-
-def load_remote_model(repo_id: str, *, layout: Any = None, revision: str | None = None) -> Any:
-    """An nnsight model for ``repo_id`` built on the meta device (no weights) for NDIF traces.
-
-    Only the config and the tokenizer are read (from the Hub, or the local HF cache when
-    ``HF_HUB_OFFLINE=1``); the weights stay on the server. The tokenizer is passed explicitly: with
-    transformers >= 5.23 nnsight 0.8 cannot guess it for a meta model.
-
-    Raises:
-        RemoteError: ``repo_id`` is not a Hub id, or its config/tokenizer cannot be read.
-    """
-    import hashlib
-
-    from nnsight.modeling.transformers import TransformersModel
-    from transformers import AutoTokenizer
-
-    import tracers
-
-    from .models import ModelInfo, _attach, _hidden_size, _looks_like_hub_id
-
-    if not _looks_like_hub_id(repo_id):
-        raise RemoteError(
-            f"remote models are Hub ids like 'meta-llama/Llama-3.1-70B', got {repo_id!r}; "
-            "pass the Hub id of a model NDIF hosts (see nnsight.ndif.status())"
-        )
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=revision)
-        # The task is part of the model key NDIF matches deployments by; causal LMs are deployed
-        # as "text-generation" (naming it also spares a Hub call to infer it).
-        model = TransformersModel(
-            repo_id, tokenizer=tokenizer, revision=revision, task="text-generation"
-        )
-    except OSError as exc:
-        raise RemoteError(
-            f"could not read the config of {repo_id!r} from the Hub: {str(exc).splitlines()[0]}; "
-            "check the id and the network (or HF_HOME for an offline cache)"
-        ) from None
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    config = model.config
-    lay = tracers.layout_of(model, layout)
-    info = ModelInfo(
-        name=repo_id,
-        source="remote",
-        fingerprint=hashlib.sha256(f"{repo_id}@{revision or 'main'}".encode()).hexdigest()[:16],
-        architecture=str(config.model_type),
-        n_layers=tracers.n_layers(model, lay),
-        d_model=_hidden_size(config),
-        dtype=str(getattr(config, "dtype", "unknown")).replace("torch.", ""),
-        repo_id=repo_id,
-    )
-    _attach(model, "lirefs_info", info)
-    if layout is not None:
-        _attach(model, "lirefs_layout", layout)
-    return model

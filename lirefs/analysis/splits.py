@@ -1,4 +1,4 @@
-"""The paper's pipeline as a few calls: split -> collect -> direction -> held-out layer choice.
+"""The held-out split pipeline: split -> collect -> direction -> held-out layer choice.
 
 ``collect_split`` reads the last-token states of a question set's train and test halves and keeps
 them, with the test prompts' token lengths (for the length baseline), in an ``ActivationSplit``;
@@ -15,13 +15,15 @@ from typing import Any
 
 import torch
 
-from .batching import token_lengths
-from .collect import collect_activations
-from .data import QuestionSets
-from .direction import Direction
-from .errors import ActivationError, DataError
-from .models import model_info
-from .store import check_metadata, load_tensors, make_metadata, save_tensors
+from ..batching import token_lengths
+from ..checks import renamed_keywords
+from ..collect import collect_activations
+from ..data import QuestionSets
+from ..direction import Direction
+from ..errors import ActivationError, DataError
+from ..models import model_info
+from ..store import check_metadata, load_tensors, make_metadata, save_tensors
+from .report import LayerReport, layer_report
 
 __all__ = ["ActivationSplit", "collect_split", "find_direction", "split_report"]
 
@@ -160,23 +162,22 @@ def collect_split(
     )
 
 
+@renamed_keywords(liref="direction")
 def split_report(
-    liref: Direction,
+    direction: Direction,
     split: ActivationSplit,
     *,
     n_permutations: int = 200,
     seed: int = 0,
     progress: bool | None = None,
-) -> Any:
-    """``lirefs.layer_report`` of ``liref`` on the held-out half of ``split``, with its baselines.
+) -> LayerReport:
+    """``lirefs.layer_report`` of ``direction`` on the held-out half of ``split``, with its baselines.
 
     The train half feeds the in-sample AUROC column; the test prompts' token lengths feed the
     prompt-length baselines.
     """
-    from .analysis import layer_report
-
     return layer_report(
-        liref,
+        direction,
         split.test_reasoning,
         split.test_memory,
         train_reasoning_acts=split.train_reasoning,
@@ -195,7 +196,7 @@ def find_direction(
     n_permutations: int = 200,
     seed: int = 0,
     progress: bool | None = None,
-) -> tuple[Direction, Any]:
+) -> tuple[Direction, LayerReport]:
     """The direction from the train half, its layer chosen on the test half.
 
     Returns:
@@ -203,7 +204,7 @@ def find_direction(
         chosen by held-out AUROC (``report.best_layer``), with how it was chosen.
     """
     data = dict(split.metadata.get("data") or {})
-    liref = Direction.from_activations(
+    direction = Direction.from_activations(
         split.train_reasoning,
         split.train_memory,
         model=split.metadata.get("model"),
@@ -214,10 +215,12 @@ def find_direction(
         },
         settings={**(split.metadata.get("settings") or {}), "source": "train half"},
     )
-    report = split_report(liref, split, n_permutations=n_permutations, seed=seed, progress=progress)
-    liref.metadata["settings"]["best_layer"] = int(report.best_layer)
-    liref.metadata["settings"]["layer_choice"] = (
+    report = split_report(
+        direction, split, n_permutations=n_permutations, seed=seed, progress=progress
+    )
+    direction.metadata["settings"]["best_layer"] = int(report.best_layer)
+    direction.metadata["settings"]["layer_choice"] = (
         f"highest AUROC of the projection score on the held-out test half "
         f"(hash {data.get('test_hash')}), never on an evaluation benchmark"
     )
-    return liref, report
+    return direction, report
