@@ -37,13 +37,12 @@ _check_tracers()
 
 from . import data  # noqa: E402
 from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
-from .benchmarks import Benchmark, benchmarks  # noqa: E402
 from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
-from .evaluate import EvalResult, evaluate  # noqa: E402
+from .evaluation import Benchmark, EvalResult, benchmarks, evaluate, get_benchmark  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
 from .steer import (  # noqa: E402
     GenerationOutput,
@@ -77,6 +76,7 @@ __all__ = [
     "effective_scale",
     "evaluate",
     "generate",
+    "get_benchmark",
     "layer_report",
     "load_model",
     "model_info",

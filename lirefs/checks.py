@@ -22,6 +22,7 @@ __all__ = [
     "TRACER_ERRORS",
     "block_indices",
     "check_prompts",
+    "positive_int",
     "renamed_keywords",
     "residual_index",
     "residual_indices",
@@ -163,3 +164,16 @@ def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def positive_int(value: Any, name: str, hint: str = "") -> int:
+    """``value`` as an int if it is a whole number ``>= 1`` (numpy ints too), else ``DataError``.
+
+    ``name`` is the argument's name in the message; ``hint`` ends it (e.g. ``"or None for a token
+    budget"``).
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise DataError(f"{name} must be a whole number >= 1{hint}, got {value!r}")
+    return int(value)

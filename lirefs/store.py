@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import MetadataMismatchError
+from .errors import LockError, MetadataMismatchError
 
 __all__ = [
     "LAYER_CONVENTION",
@@ -33,6 +33,7 @@ __all__ = [
     "fsync_path",
     "hash_texts",
     "load_tensors",
+    "lock",
     "make_metadata",
     "save_tensors",
     "version",
@@ -249,3 +250,51 @@ def dump_jsonl_line(fh: IO[str], obj: Any) -> None:
     fh.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
     fh.flush()
     os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (a folder or an output file) for one run.
+
+    The lock is ``<folder>/.lirefs.lock`` for a folder and ``<path>.lock`` beside a file; it is an
+    OS lock (``flock``) on that file, so it is released when the holder exits or is killed,
+    whatever state it left. A second run on the same path gets one line instead of doing the
+    same work at the same time. Where ``fcntl`` is missing (Windows) no lock is taken.
+
+    Args:
+        path: the cache folder or output file the run writes.
+        what: how to name ``path`` in the message (default: the path itself).
+        fix: the end of the message (default: wait, or write elsewhere).
+
+    Raises:
+        LockError: another process holds the lock.
+    """
+    target = Path(path)
+    lock_path = (
+        target / ".lirefs.lock" if target.is_dir() else target.with_name(target.name + ".lock")
+    )
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield lock_path
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise LockError(
+                f"another run (pid {holder}) holds the lock on {what or target}; "
+                f"{fix or 'wait for it to finish, or write somewhere else'}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield lock_path
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -221,6 +221,7 @@ def find_direction(
         direction, split, n_permutations=n_permutations, seed=seed, progress=progress
     )
     direction.metadata["settings"]["best_layer"] = int(report.best_layer)
+    direction.metadata["settings"]["layer_rule"] = "auroc"
     direction.metadata["settings"]["layer_choice"] = (
         f"highest AUROC of the projection score on the held-out test half "
         f"(hash {data.get('test_hash')}), never on an evaluation benchmark"
