@@ -397,7 +397,8 @@ def _evaluation_section(summary: EvaluationSummary, images: list[str]) -> list[s
         f"{summary.folder}"
     )
     rows = [
-        {k: v for k, v in row.items() if not isinstance(v, Mapping)} for row in result["results"]
+        {k: v for k, v in row.items() if k != "paired" and not isinstance(v, Mapping)}
+        for row in result["results"]
     ]
     paired = [row.get("paired") for row in result["results"]]
     parts = [f"<h3>{e(header)}</h3>", _table(rows)]

@@ -379,6 +379,7 @@ def plot_transfer_layers(report: TransferReport, path: str | Path) -> Path:
                    label=f"chosen layer {report.layer[train]}")  # fmt: skip
         ax.axhline(0.5, color="0.6", lw=0.6)
         ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.get_major_locator().set_params(integer=True)
         ax.set_ylabel("AUROC")
         ax.set_title(f"direction built on {train!r} (dotted: shuffled-label 95th percentile)")
         ax.grid(alpha=0.3)
