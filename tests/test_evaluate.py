@@ -23,6 +23,7 @@ from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatc
 from lirefs.models import ModelInfo
 
 steer = importlib.import_module("lirefs.steer")
+outcomes = importlib.import_module("lirefs.evaluation.outcomes")
 
 DATA = Path(__file__).parent / "data"
 GSM8K = DATA / "gsm8k"
@@ -56,6 +57,24 @@ class ScriptedGenerate:
         self.calls.append({**kw, "questions": [_question(p) for p in prompts]})
         texts = [SCRIPT[kw["alpha"]][QUESTIONS.index(_question(p))] for p in prompts]
         return SimpleNamespace(texts=texts, token_ids=[[7] * len(t) for t in texts])
+
+
+@pytest.fixture(autouse=True)
+def scripted_gold(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Stands in for the gold scorer on the fake model (no tokenizer): ``-(len(gold) + 10 alpha)``;
+    real models (with a tokenizer) are scored for real."""
+    calls: list[dict[str, Any]] = []
+    real = outcomes.gold_logprobs
+
+    def fake(model: Any, prompts: list[str], golds: list[str], **kw: Any) -> list[float]:
+        if hasattr(model, "tokenizer"):
+            return real(model, prompts, golds, **kw)
+        calls.append({**kw, "golds": list(golds)})
+        alpha = (kw.get("steering") or {}).get("alpha", 0.0)
+        return [-(len(g) + 10.0 * alpha) for g in golds]
+
+    monkeypatch.setattr(outcomes, "gold_logprobs", fake)
+    return calls
 
 
 @pytest.fixture
