@@ -53,10 +53,8 @@ def _wanted(tokens: int, positions: str | Sequence[int], step: int) -> list[int]
     return sorted({p % tokens for p in positions}) if step == 0 else []
 
 
-def reference_generate(
+def install_hooks(
     hf: Any,
-    tokenizer: Any,
-    prompts: list[str],
     *,
     vector: torch.Tensor | None,
     alpha: float,
@@ -64,13 +62,14 @@ def reference_generate(
     layer: int | None = None,
     positions: str | Sequence[int] = "all",
     blocks: Sequence[int] | None = None,
-    max_new_tokens: int = 12,
-) -> list[list[int]]:
-    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+) -> list[Any]:
+    """Register the steering hooks on ``hf``; returns the handles (call ``.remove()`` on each).
+
+    Forward passes of the whole model are counted from 0 (the prompt pass), which is what
+    ``positions`` refers to.
 
     Args:
         hf: the HF causal LM (not the nnsight wrapper).
-        tokenizer: its tokenizer (left padding is set here).
         vector: raw ``[d_model]`` direction ``r`` (normalised here), or ``None`` for no edit.
         alpha: projection scale (``mode="project"``) or added multiple (``mode="add"``).
         mode: ``"project"`` (block input + attention output + MLP output of each block in
@@ -132,8 +131,36 @@ def reference_generate(
         else:
             handles.append(_path(hf, norm_path).register_forward_hook(out_hook(alpha, True)))
     elif r_hat is not None:
+        for h in handles:
+            h.remove()
         raise ValueError(mode)
+    return handles
 
+
+def reference_generate(
+    hf: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+    max_new_tokens: int = 12,
+) -> list[list[int]]:
+    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+
+    Args:
+        hf: the HF causal LM (not the nnsight wrapper).
+        tokenizer: its tokenizer (left padding is set here).
+        vector, alpha, mode, layer, positions, blocks: the edit (see ``install_hooks``).
+        max_new_tokens: generation length.
+    """
+    handles = install_hooks(
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+    )
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     device = next(hf.parameters()).device
@@ -156,3 +183,35 @@ def reference_generate(
         cut = next((i for i, t in enumerate(row) if t in eos), len(row))
         result.append(row[:cut])
     return result
+
+
+def reference_forward(
+    hf: Any,
+    inputs: dict[str, torch.Tensor],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+) -> Any:
+    """The HF output (``.logits`` ``[b, t, vocab]``, ``.hidden_states``) of ONE forward pass.
+
+    ``inputs`` holds ``input_ids``, ``attention_mask`` and ``position_ids`` (``[b, t]``); the pass
+    is a prompt pass (step 0) for ``positions``.
+    """
+    handles = install_hooks(
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+    )
+    try:
+        with torch.inference_mode():
+            return hf(**inputs, output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def reference_logits(hf: Any, inputs: dict[str, torch.Tensor], **edit: Any) -> torch.Tensor:
+    """Logits ``[b, t, vocab]`` of ``reference_forward``."""
+    return reference_forward(hf, inputs, **edit).logits
