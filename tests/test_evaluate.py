@@ -700,11 +700,16 @@ def test_chat_template_prompts_are_multi_turn(make_tiny: Any, scripted_any: Any)
     )
     assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"]
     assert len(messages) == 2 + 2 * len(parts.shots)
-    assert res.records[0]["prompt"] in (reference, reference.removeprefix(model.tokenizer.bos_token or ""))
+    assert res.records[0]["prompt"] in (
+        reference,
+        reference.removeprefix(model.tokenizer.bos_token or ""),
+    )
     assert res.metadata["settings"]["prompt_format"] == "chat_template"
 
 
-def test_thinking_reads_after_the_think_block(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thinking_reads_after_the_think_block(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outputs = ["x is 3, so 18</think>The final answer is 18.", "I keep thinking 1,250", "7</think>"]
     monkeypatch.setattr(
         steer, "generate",
@@ -736,7 +741,9 @@ def test_direction_format_mismatch_warns(fake_model: Any, scripted: Any) -> None
     assert "chat_template" in res.metadata["settings"]["format_warning"]
 
 
-def test_short_context_drops_exemplars_never_the_question(make_tiny: Any, scripted_any: Any) -> None:
+def test_short_context_drops_exemplars_never_the_question(
+    make_tiny: Any, scripted_any: Any
+) -> None:
     model = make_tiny("gpt2")  # n_positions = 256: 8-shot prompts do not fit
     with pytest.warns(UserWarning, match="fewer exemplars"):
         res = lirefs.evaluate(model, "builtin-arithmetic", limit=2, max_new_tokens=16)

@@ -19,7 +19,6 @@ from .edit import (
     EDITS,
     POSITIONS,
     PositionError,
-    ShapeError,
     ablate,
     add,
     add_vector,
