@@ -301,7 +301,7 @@ class SteeringPlan:
 
         steering = lirefs.steer.plan(model, liref, layer=15, alpha=-0.1, mode="project")
         kw = steering.tracer_kwargs()
-        with model.trace(inputs, **lirefs.remote.trace_kwargs(remote)):
+        with model.trace(inputs, **lirefs.ndif.trace_kwargs(remote)):
             tracers.apply_edit(model, step=None, **kw)   # step=None: a plain (prompt) pass
             logits = model.output.logits.save()
     """
