@@ -51,7 +51,7 @@ from .console import progress_bar
 from .direction import Direction
 from .errors import DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
-from .ndif import run_remote, trace_kwargs
+from .ndif import resolve_remote, run_remote, trace_kwargs
 
 __all__ = [
     "MODES",
@@ -681,7 +681,7 @@ def sweep(
     blocks: Sequence[int] | None = None,
     max_new_tokens: int = 64,
     stop: Sequence[str] | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     batch_size: int = GENERATE_BATCH_SIZE,
     progress: bool | None = None,
     layers: Sequence[int] | None = None,
@@ -723,10 +723,11 @@ def _sweep(
     blocks: Sequence[int] | None,
     max_new_tokens: int,
     stop: Sequence[str] | None,
-    remote: bool | str,
+    remote: bool | str | None,
     batch_size: int,
     progress: bool | None,
 ) -> dict[float, GenerationOutput]:
+    remote = resolve_remote(model, remote)
     prompts = _check_run(prompts, max_new_tokens, batch_size)
     stops = _check_stop(stop)
     if isinstance(alphas, (str, bytes)) or not isinstance(alphas, Sequence):
@@ -801,7 +802,7 @@ def generate(
     blocks: Sequence[int] | None = ...,
     max_new_tokens: int = ...,
     stop: Sequence[str] | None = ...,
-    remote: bool | str = ...,
+    remote: bool | str | None = ...,
     batch_size: int = ...,
     progress: bool | None = ...,
     layers: Sequence[int] | None = ...,
@@ -821,7 +822,7 @@ def generate(
     blocks: Sequence[int] | None = ...,
     max_new_tokens: int = ...,
     stop: Sequence[str] | None = ...,
-    remote: bool | str = ...,
+    remote: bool | str | None = ...,
     batch_size: int = ...,
     progress: bool | None = ...,
     layers: Sequence[int] | None = ...,
@@ -840,7 +841,7 @@ def generate(
     blocks: Sequence[int] | None = None,
     max_new_tokens: int = 64,
     stop: Sequence[str] | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     batch_size: int = GENERATE_BATCH_SIZE,
     progress: bool | None = None,
     layers: Sequence[int] | None = None,
@@ -863,7 +864,8 @@ def generate(
             at the end of the text, as with HF ``stop_strings``). Locally a batch stops computing
             when every row has stopped; on NDIF the server generates to ``max_new_tokens`` and
             the rows are cut here, so both give the same tokens.
-        remote: ``False``, ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
+        remote: ``False``, ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path);
+            ``None`` (default): what the model was loaded with (``load_model(remote=...)``).
         batch_size: prompts per generate call (left-padded, sorted by length).
         progress: progress bar (default: when stderr is a terminal).
         layers: deprecated old name of ``blocks`` (they are block numbers, not residual
