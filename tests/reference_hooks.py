@@ -15,13 +15,35 @@ from typing import Any
 
 import torch
 
-#: model_type -> (blocks path, final norm path, attention name, MLP name)
-MODULES: dict[str, tuple[str, str, str, str]] = {
-    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+#: Written from each family's transformers source, independently of ``tracers.ARCHITECTURES``:
+#: model_type -> (blocks, final norm, attention contribution, MLP contribution), dotted paths.
+#: Bloom's attention and MLP modules return residual + contribution, so its contributions are
+#: their output projections. OPT's MLP has no [batch, tokens, d] output (None: not editable).
+MODULES: dict[str, tuple[str, str, str | None, str | None]] = {
+    "bloom": ("transformer.h", "transformer.ln_f", "self_attention.dense", "mlp.dense_4h_to_h"),
+    "cohere": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "cohere2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "falcon": ("transformer.h", "transformer.ln_f", "self_attention", "mlp"),
+    "gemma": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gemma2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "gemma3_text": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gpt2": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
     "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "attention", "mlp"),
+    "gptj": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
+    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "mistral": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "mixtral": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmoe": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "opt": ("model.decoder.layers", "model.decoder.final_layer_norm", "self_attn", None),
+    "phi": ("model.layers", "model.final_layernorm", "self_attn", "mlp"),
+    "phi3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen3_moe": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "smollm3": ("model.layers", "model.norm", "self_attn", "mlp"),
 }
 
 
@@ -120,8 +142,12 @@ def install_hooks(
             handles.append(
                 block.register_forward_pre_hook(pre_hook(scale, False), with_kwargs=True)
             )
-            handles.append(getattr(block, attn_name).register_forward_hook(out_hook(scale, False)))
-            handles.append(getattr(block, mlp_name).register_forward_hook(out_hook(scale, False)))
+            handles.append(
+                _path(block, str(attn_name)).register_forward_hook(out_hook(scale, False))
+            )
+            handles.append(
+                _path(block, str(mlp_name)).register_forward_hook(out_hook(scale, False))
+            )
     elif r_hat is not None and mode == "add":
         assert layer is not None
         if layer < n:
