@@ -22,6 +22,7 @@ __all__ = [
     "TRACER_ERRORS",
     "block_indices",
     "check_prompts",
+    "finite_number",
     "positive_int",
     "renamed_keywords",
     "residual_index",
@@ -177,3 +178,25 @@ def positive_int(value: Any, name: str, hint: str = "") -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
         raise DataError(f"{name} must be a whole number >= 1{hint}, got {value!r}")
     return int(value)
+
+
+def finite_number(
+    value: Any, name: str, error: type[LirefsError] = DataError, hint: str = ""
+) -> float:
+    """``value`` as a float if it is a finite real number (numpy scalars too), else ``error``.
+
+    ``np.float32(0.1)`` and ``np.int64(2)`` are numbers; ``None``, strings, booleans, NaN and
+    infinities are not. ``name`` is the argument's name in the message; ``hint`` ends it.
+    """
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(f"{name} must be a number{hint}, got {value!r}")
+    try:
+        out = float(value)
+    except (OverflowError, ValueError):
+        out = math.inf
+    if not math.isfinite(out):
+        raise error(f"{name} must be a finite number{hint}, got {value!r}")
+    return out

@@ -33,6 +33,7 @@ import csv
 import importlib.resources
 import io
 import math
+import os
 import random
 import re
 from collections import Counter
@@ -828,6 +829,11 @@ def load(
             an empty or one-class file, a duplicate id, a question given both labels, or (with
             ``matched=True``) classes that differ in answer type.
     """
+    if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
+        raise DataError(
+            f"source must be 'builtin', 'builtin-matched', 'reasoning-gym' or a path to a .jsonl, "
+            f".csv or .tsv file, got {source!r}"
+        )
     if str(source) == "builtin-matched":
         return _load_builtin_matched()
     if str(source) == "builtin":

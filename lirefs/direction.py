@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .checks import residual_index
-from .errors import ActivationError, DataError, DirectionError, MetadataMismatchError
+from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
 from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["Direction"]
@@ -102,6 +102,14 @@ class Direction:
         assert vectors.shape == reasoning_acts.shape[1:]
         assert not vectors.isnan().any()
         model_dict = _model_dict(model)
+        if model_dict is not None:
+            want = (model_dict.get("n_layers", -1) + 1, model_dict.get("d_model"))
+            if tuple(reasoning_acts.shape[1:]) != want:
+                raise ActivationError(
+                    f"these states are [n, {reasoning_acts.shape[1]}, {reasoning_acts.shape[2]}] "
+                    f"but model {model_dict.get('name')!r} has [L + 1, d_model] = [{want[0]}, "
+                    f"{want[1]}]: pass the model the states were collected with"
+                )
         data = dict(data or {})
         data.setdefault("n_reasoning", int(reasoning_acts.shape[0]))
         data.setdefault("n_memory", int(memory_acts.shape[0]))
@@ -219,20 +227,31 @@ class Direction:
             DirectionError: the file is missing or not a lirefs direction file.
             MetadataMismatchError: another layer convention, or (with ``model``) another model.
         """
-        path = Path(path)
         tensors, meta = load_tensors(
             path, required=_TENSORS, error=DirectionError, what="direction"
         )
+        path = Path(path)
         check_metadata(meta, what=str(path), kind="direction")
-        direction = cls(
-            tensors["vectors"].to(torch.float64),
-            tensors["mean_reasoning"].to(torch.float64),
-            tensors["mean_memory"].to(torch.float64),
-            int(meta.pop("n_reasoning")),
-            int(meta.pop("n_memory")),
-            meta,
-        )
+        vectors, mean_r, mean_m = _checked_tensors(tensors, path)
+        n_reasoning = _count(meta.pop("n_reasoning", None), "n_reasoning", path)
+        n_memory = _count(meta.pop("n_memory", None), "n_memory", path)
+        if not isinstance(meta.get("settings") or {}, dict):
+            raise DirectionError(f"{path}: settings must be a JSON object; recreate the file")
+        best = (meta.get("settings") or {}).get("best_layer")
+        if best is not None:
+            try:
+                residual_index(best, vectors.shape[0] - 1, "this direction has")
+            except LayerError as exc:
+                raise DirectionError(f"{path}: best_layer {best!r} is unusable ({exc})") from None
+        direction = cls(vectors, mean_r, mean_m, n_reasoning, n_memory, meta)
         if model is not None:
+            if not meta.get("model"):
+                name = (_model_dict(model) or {}).get("name")
+                raise MetadataMismatchError(
+                    f'{path} records no model ("model": null), so it cannot be checked against '
+                    f"{name!r}; rebuild it on that model with Direction.from_activations(..., "
+                    "model=model)"
+                )
             try:
                 direction.check_model(model)
             except MetadataMismatchError as exc:
@@ -247,6 +266,41 @@ class Direction:
             f"Direction(model={name!r}, layers=0..{self.n_layers}, d_model={self.d_model}, "
             f"n_reasoning={self.n_reasoning}, n_memory={self.n_memory})"
         )
+
+
+def _checked_tensors(
+    tensors: dict[str, Any], path: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A file's ``vectors``/``mean_reasoning``/``mean_memory`` as float64, or ``DirectionError``.
+
+    Each must be a finite floating-point ``[L + 1, d_model]`` tensor (``L >= 1``), all three of one
+    shape.
+    """
+    got = [tensors[name] for name in _TENSORS]
+    for name, t in zip(_TENSORS, got, strict=True):
+        if not t.is_floating_point() or t.dim() != 2 or t.shape[0] < 2 or t.shape[1] < 1:
+            raise DirectionError(
+                f"{path}: {name} is {t.dtype} {tuple(t.shape)}, expected a float [L + 1, d_model] "
+                "tensor; recreate the file"
+            )
+        if not torch.isfinite(t).all():
+            raise DirectionError(f"{path}: {name} holds NaN or inf; recreate the file")
+    if not got[0].shape == got[1].shape == got[2].shape:
+        raise DirectionError(
+            f"{path}: vectors {tuple(got[0].shape)}, mean_reasoning {tuple(got[1].shape)} and "
+            f"mean_memory {tuple(got[2].shape)} disagree; recreate the file"
+        )
+    vectors, mean_r, mean_m = (t.to(torch.float64) for t in got)
+    return vectors, mean_r, mean_m
+
+
+def _count(value: Any, name: str, path: Path) -> int:
+    """A class size from a file's metadata: a whole number >= 1, else ``DirectionError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DirectionError(
+            f"{path}: {name} is {value!r}, expected a whole number >= 1; recreate the file"
+        )
+    return value
 
 
 def _model_dict(model: Any) -> dict[str, Any] | None:

@@ -112,6 +112,10 @@ def check_metadata(
     if kind is not None and meta.get("kind") != kind:
         raise MetadataMismatchError(f"{what} holds a {meta.get('kind')!r}, expected a {kind!r}")
     saved = meta.get("model") or {}
+    if not isinstance(saved, Mapping):
+        raise MetadataMismatchError(
+            f"{what} records model {saved!r}, not a model description; recreate it"
+        )
     if model is not None and saved and saved.get("fingerprint") != model.get("fingerprint"):
         raise MetadataMismatchError(
             f"{what} was made with model {saved.get('name')!r} "
@@ -120,7 +124,8 @@ def check_metadata(
             "use the matching model, or recompute it for this one"
         )
     if data_hash is not None:
-        saved_hash = (meta.get("data") or {}).get("hash")
+        data = meta.get("data") or {}
+        saved_hash = data.get("hash") if isinstance(data, Mapping) else None
         if saved_hash != data_hash:
             raise MetadataMismatchError(
                 f"{what} was made from data with hash {saved_hash}, but the data given now hashes "
@@ -216,7 +221,11 @@ def load_tensors(
     """
     from safetensors import safe_open
 
+    if path is None or not isinstance(path, (str, os.PathLike)):
+        raise error(f"{what} path must be a file path, got {path!r}{hint}")
     path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} path {str(path)!r} is a folder; pass the file itself")
     if not path.is_file():
         raise error(f"{what} file {str(path)!r} does not exist{hint}")
     try:
@@ -224,10 +233,22 @@ def load_tensors(
             header = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
     except Exception as exc:  # safetensors raises several types for corrupt files
-        raise error(f"{path} is not a safetensors file: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise error(f"{path} is not a safetensors file: {first}") from None
     if SAFETENSORS_META_KEY not in header or set(required) - set(tensors):
         raise error(f"{path} is a safetensors file but not a lirefs {what}")
-    return tensors, json.loads(header[SAFETENSORS_META_KEY])
+    try:
+        meta = json.loads(header[SAFETENSORS_META_KEY])
+    except ValueError:
+        raise error(
+            f"{path} has a lirefs header that is not JSON (edited by hand?); recreate the file"
+        ) from None
+    if not isinstance(meta, dict):
+        raise error(
+            f"{path} has a lirefs header that is a {type(meta).__name__}, not a JSON object; "
+            "recreate the file"
+        )
+    return tensors, meta
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:

@@ -65,6 +65,9 @@ def install_hooks(
 ) -> list[Any]:
     """Register the steering hooks on ``hf``; returns the handles (call ``.remove()`` on each).
 
+    Forward passes of the whole model are counted from 0 (the prompt pass), which is what
+    ``positions`` refers to.
+
     Args:
         hf: the HF causal LM (not the nnsight wrapper).
         vector: raw ``[d_model]`` direction ``r`` (normalised here), or ``None`` for no edit.
@@ -147,15 +150,16 @@ def reference_generate(
     blocks: Sequence[int] | None = None,
     max_new_tokens: int = 12,
 ) -> list[list[int]]:
-    """Greedy generations with raw hooks (``install_hooks``); generated ids cut before the first EOS."""
+    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+
+    Args:
+        hf: the HF causal LM (not the nnsight wrapper).
+        tokenizer: its tokenizer (left padding is set here).
+        vector, alpha, mode, layer, positions, blocks: the edit (see ``install_hooks``).
+        max_new_tokens: generation length.
+    """
     handles = install_hooks(
-        hf,
-        vector=vector,
-        alpha=alpha,
-        mode=mode,
-        layer=layer,
-        positions=positions,
-        blocks=blocks,
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
     )
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
@@ -217,3 +221,35 @@ def reference_gold_logprobs(
         logp = torch.log_softmax(logits, dim=-1)
         out.append(sum(float(logp[len(p) - 1 + k, t]) for k, t in enumerate(g)))
     return out
+
+
+def reference_forward(
+    hf: Any,
+    inputs: dict[str, torch.Tensor],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+) -> Any:
+    """The HF output (``.logits`` ``[b, t, vocab]``, ``.hidden_states``) of ONE forward pass.
+
+    ``inputs`` holds ``input_ids``, ``attention_mask`` and ``position_ids`` (``[b, t]``); the pass
+    is a prompt pass (step 0) for ``positions``.
+    """
+    handles = install_hooks(
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+    )
+    try:
+        with torch.inference_mode():
+            return hf(**inputs, output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def reference_logits(hf: Any, inputs: dict[str, torch.Tensor], **edit: Any) -> torch.Tensor:
+    """Logits ``[b, t, vocab]`` of ``reference_forward``."""
+    return reference_forward(hf, inputs, **edit).logits

@@ -10,13 +10,13 @@ import pytest
 from lirefs.errors import DataError
 from lirefs.evaluation.compare import (
     compare_to_control,
-    mcnemar_exact,
     mean_ci,
     paired_binary_diff,
     paired_mean_diff,
     sign_flip_p,
     summarise_outcomes,
 )
+from lirefs.evaluation.stats import mcnemar_exact
 
 
 def test_mean_ci_brackets_the_mean_and_is_seeded() -> None:
@@ -68,7 +68,8 @@ def test_paired_binary_diff_counts_discordant_pairs() -> None:
     assert got.diff == pytest.approx(1 / 6)
     assert got.p_value == pytest.approx(mcnemar_exact(1, 2))
     same = paired_binary_diff(a, a)
-    assert same.diff == 0.0 and same.ci == (0.0, 0.0) and same.p_value == 1.0
+    assert same.diff == 0.0 and same.p_value == 1.0
+    assert same.ci == pytest.approx((-(1 - 0.025 ** (1 / 6)), 1 - 0.025 ** (1 / 6)))
 
 
 def test_bad_outcomes_are_a_clear_error() -> None:

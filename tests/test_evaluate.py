@@ -23,6 +23,7 @@ from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatc
 from lirefs.models import ModelInfo
 
 steer = importlib.import_module("lirefs.steer")
+outcomes = importlib.import_module("lirefs.evaluation.outcomes")
 
 DATA = Path(__file__).parent / "data"
 GSM8K = DATA / "gsm8k"
@@ -58,9 +59,27 @@ class ScriptedGenerate:
         return SimpleNamespace(texts=texts, token_ids=[[7] * len(t) for t in texts])
 
 
+@pytest.fixture(autouse=True)
+def scripted_gold(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Stands in for the gold scorer on the fake model (no tokenizer): ``-(len(gold) + 10 alpha)``;
+    real models (with a tokenizer) are scored for real."""
+    calls: list[dict[str, Any]] = []
+    real = outcomes.gold_logprobs
+
+    def fake(model: Any, prompts: list[str], golds: list[str], **kw: Any) -> list[float]:
+        if hasattr(model, "tokenizer"):
+            return real(model, prompts, golds, **kw)
+        calls.append({**kw, "golds": list(golds)})
+        alpha = (kw.get("steering") or {}).get("alpha", 0.0)
+        return [-(len(g) + 10.0 * alpha) for g in golds]
+
+    monkeypatch.setattr(outcomes, "gold_logprobs", fake)
+    return calls
+
+
 @pytest.fixture
 def fake_model() -> Any:
-    return SimpleNamespace(lirefs_info=INFO)
+    return SimpleNamespace(lirefs_info=INFO, _module=None)  # what model_info checks for
 
 
 @pytest.fixture
@@ -277,7 +296,9 @@ def test_direction_file_is_loaded_and_checked(
     path = _direction().save(tmp_path / "liref.safetensors")
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
     assert res.metadata["settings"]["direction"]["path"] == str(path)
-    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    other = SimpleNamespace(
+        lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}), _module=None
+    )
     with pytest.raises(MetadataMismatchError, match="fingerprint"):
         lirefs.evaluate(other, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
 
@@ -402,7 +423,9 @@ def test_resume_refuses_other_settings(fake_model: Any, scripted: Any, tmp_path:
         _run(fake_model, records, max_new_tokens=50)
     with pytest.raises(MetadataMismatchError, match="layer=2, now layer=1"):
         _run(fake_model, records, layer=1)
-    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    other = SimpleNamespace(
+        lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}), _module=None
+    )
     with pytest.raises(MetadataMismatchError, match="fingerprint"):
         lirefs.evaluate(other, "gsm8k", data_path=GSM8K, batch_size=1, records_path=records)
     (tmp_path / "x.jsonl").write_text('{"something": 1}\n')
@@ -677,11 +700,16 @@ def test_chat_template_prompts_are_multi_turn(make_tiny: Any, scripted_any: Any)
     )
     assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"]
     assert len(messages) == 2 + 2 * len(parts.shots)
-    assert res.records[0]["prompt"] in (reference, reference.removeprefix(model.tokenizer.bos_token or ""))
+    assert res.records[0]["prompt"] in (
+        reference,
+        reference.removeprefix(model.tokenizer.bos_token or ""),
+    )
     assert res.metadata["settings"]["prompt_format"] == "chat_template"
 
 
-def test_thinking_reads_after_the_think_block(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thinking_reads_after_the_think_block(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outputs = ["x is 3, so 18</think>The final answer is 18.", "I keep thinking 1,250", "7</think>"]
     monkeypatch.setattr(
         steer, "generate",
@@ -713,7 +741,9 @@ def test_direction_format_mismatch_warns(fake_model: Any, scripted: Any) -> None
     assert "chat_template" in res.metadata["settings"]["format_warning"]
 
 
-def test_short_context_drops_exemplars_never_the_question(make_tiny: Any, scripted_any: Any) -> None:
+def test_short_context_drops_exemplars_never_the_question(
+    make_tiny: Any, scripted_any: Any
+) -> None:
     model = make_tiny("gpt2")  # n_positions = 256: 8-shot prompts do not fit
     with pytest.warns(UserWarning, match="fewer exemplars"):
         res = lirefs.evaluate(model, "builtin-arithmetic", limit=2, max_new_tokens=16)

@@ -93,7 +93,9 @@ def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int
     return folder
 
 
-def test_page_holds_every_layer_the_baselines_plots_and_metadata(made: dict, tmp_path: Path) -> None:
+def test_page_holds_every_layer_the_baselines_plots_and_metadata(
+    made: dict, tmp_path: Path
+) -> None:
     report, direction = made["report"], made["direction"]
     page = write_html_report(tmp_path / "report.html", report, direction, plots=made["plots"])
     text = page.read_text(encoding="utf-8")
@@ -156,7 +158,13 @@ def test_cli_report_html_and_its_bad_input(made: dict, tmp_path: Path) -> None:
     direction.save(tmp_path / "d.safetensors")
     meta = make_metadata("activation-split", model=MODEL, data={"name": "toy", "hash": "x"})
     split = ActivationSplit(
-        r.clone(), m.clone(), r.clone(), m.clone(), torch.arange(20) + 20, torch.arange(20) + 5, meta
+        r.clone(),
+        m.clone(),
+        r.clone(),
+        m.clone(),
+        torch.arange(20) + 20,
+        torch.arange(20) + 5,
+        meta,
     )
     split.save(tmp_path / "a.safetensors")
     base = ["report", str(tmp_path / "d.safetensors"), str(tmp_path / "a.safetensors")]

@@ -9,7 +9,8 @@ sides), so item difficulty cancels:
   two-sided sign-flip permutation p-value (exact over all ``2^n`` flips for ``n <= 16``, else
   ``n_perm`` seeded random flips with the ``(k + 1) / (n_perm + 1)`` estimate);
 * ``paired_binary_diff(a, b)``: for 0/1 outcomes (correct, degenerate): the difference of shares,
-  its paired bootstrap interval and McNemar's exact p-value from the discordant pairs.
+  its paired bootstrap interval (exact when no item differs, ``stats.paired_ci``) and McNemar's
+  exact p-value from the discordant pairs.
 
 ``summarise_outcomes`` and ``compare_to_control`` apply these to evaluation records (one dict per
 alpha and item).
@@ -18,7 +19,6 @@ alpha and item).
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,13 +26,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
+from .stats import bootstrap_means, mcnemar_exact, paired_ci, percentile_ci
 
 __all__ = [
     "OutcomeSummary",
     "PairedDiff",
-    "bootstrap_means",
     "compare_to_control",
-    "mcnemar_exact",
     "mean_ci",
     "paired_binary_diff",
     "paired_mean_diff",
@@ -85,27 +84,12 @@ def _as_rows(*values: Sequence[float] | np.ndarray) -> np.ndarray:
     return np.stack(arr)
 
 
-def bootstrap_means(values: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
-    """Means of each row of ``values`` ``[k, n]`` over the SAME ``n_boot`` item resamples:
-    ``[n_boot, k]`` (resamples drawn as multinomial counts)."""
-    n = values.shape[1]
-    rng = np.random.default_rng(seed)
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=n_boot)  # [n_boot, n]
-    return counts @ values.T / n
-
-
-def _percentile(samples: np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    tail = (1.0 - level) / 2.0 * 100.0
-    low, high = np.percentile(samples, [tail, 100.0 - tail])
-    return float(low), float(high)
-
-
 def mean_ci(
     values: Sequence[float] | np.ndarray, *, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, tuple[float, float]]:
     """``(mean, (low, high))``: the mean of ``values`` ``[n]`` and its 95% bootstrap interval."""
     rows = _as_rows(values)
-    return float(rows[0].mean()), _percentile(bootstrap_means(rows, n_boot, seed)[:, 0])
+    return float(rows[0].mean()), percentile_ci(bootstrap_means(rows, n_boot, seed)[:, 0], 0.95)
 
 
 def sign_flip_p(
@@ -134,17 +118,6 @@ def sign_flip_p(
     return float((k + 1) / (n_perm + 1))
 
 
-def mcnemar_exact(n_lost: int, n_gained: int) -> float:
-    """Two-sided exact McNemar p-value from the discordant pairs (1.0 when there are none)."""
-    if n_lost < 0 or n_gained < 0:
-        raise DataError(f"discordant counts must be >= 0, got {n_lost} and {n_gained}")
-    n = n_lost + n_gained
-    if n == 0:
-        return 1.0
-    k = min(n_lost, n_gained)
-    return float(min(1.0, 2.0 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n))
-
-
 def paired_mean_diff(
     a: Sequence[float] | np.ndarray,
     b: Sequence[float] | np.ndarray,
@@ -157,7 +130,7 @@ def paired_mean_diff(
     means = bootstrap_means(rows, n_boot, seed)
     return PairedDiff(
         diff=float(rows[0].mean() - rows[1].mean()),
-        ci=_percentile(means[:, 0] - means[:, 1]),
+        ci=percentile_ci(means[:, 0] - means[:, 1], 0.95),
         p_value=sign_flip_p(rows[0] - rows[1], seed=seed),
         test="sign-flip",
         n=int(rows.shape[1]),
@@ -179,7 +152,7 @@ def paired_binary_diff(
     gained = int(((rows[0] == 1) & (rows[1] == 0)).sum())
     lost = int(((rows[0] == 0) & (rows[1] == 1)).sum())
     diff = float(rows[0].mean() - rows[1].mean())
-    ci = (diff, diff) if gained + lost == 0 else _percentile(means[:, 0] - means[:, 1])
+    ci = paired_ci(means[:, 0] - means[:, 1], rows[0], rows[1])
     return PairedDiff(
         diff=diff, ci=ci, p_value=mcnemar_exact(lost, gained), test="mcnemar", n=int(rows.shape[1])
     )
@@ -218,31 +191,43 @@ class OutcomeSummary:
 
 
 def summarise_outcomes(
-    alphas: Sequence[float], records: Sequence[dict[str, Any]], *, n_boot: int, seed: int
+    alphas: Sequence[float],
+    records: Sequence[dict[str, Any]],
+    *,
+    n_boot: int,
+    seed: int,
+    gold: bool = True,
 ) -> OutcomeSummary:
     """``OutcomeSummary`` of ``records`` (dicts with ``alpha``, ``index``, ``gold_logprob``,
-    ``degenerate``; the same items at every alpha)."""
-    gold, gold_ci, deg = {}, {}, {}
+    ``degenerate``; the same items at every alpha). ``gold=False``: the gold log-probability
+    fields stay empty (a run that did not score it)."""
+    gold_mean: dict[float, float] = {}
+    gold_ci: dict[float, tuple[float, float]] = {}
+    deg: dict[float, float] = {}
     gold_paired: dict[float, PairedDiff] = {}
     deg_paired: dict[float, PairedDiff] = {}
     for alpha in alphas:
-        gold[alpha], gold_ci[alpha] = mean_ci(
-            _column(records, alpha, "gold_logprob"), n_boot=n_boot, seed=seed
-        )
+        if gold:
+            gold_mean[alpha], gold_ci[alpha] = mean_ci(
+                _column(records, alpha, "gold_logprob"), n_boot=n_boot, seed=seed
+            )
         deg[alpha] = float(_column(records, alpha, "degenerate").mean())
     if 0.0 in alphas:
-        base_gold = _column(records, 0.0, "gold_logprob")
         base_deg = _column(records, 0.0, "degenerate")
         for alpha in alphas:
             if alpha == 0.0:
                 continue
-            gold_paired[alpha] = paired_mean_diff(
-                _column(records, alpha, "gold_logprob"), base_gold, n_boot=n_boot, seed=seed
-            )
+            if gold:
+                gold_paired[alpha] = paired_mean_diff(
+                    _column(records, alpha, "gold_logprob"),
+                    _column(records, 0.0, "gold_logprob"),
+                    n_boot=n_boot,
+                    seed=seed,
+                )
             deg_paired[alpha] = paired_binary_diff(
                 _column(records, alpha, "degenerate"), base_deg, n_boot=n_boot, seed=seed
             )
-    return OutcomeSummary(gold, gold_ci, gold_paired, deg, deg_paired)
+    return OutcomeSummary(gold_mean, gold_ci, gold_paired, deg, deg_paired)
 
 
 def compare_to_control(
@@ -252,13 +237,13 @@ def compare_to_control(
     *,
     n_boot: int,
     seed: int,
+    gold: bool = True,
 ) -> dict[float, dict[str, PairedDiff]]:
     """Real direction minus one control, per steered alpha, paired by item.
 
     Returns:
         ``{alpha: {"accuracy": ..., "gold_logprob": ..., "degenerate": ...}}`` for every alpha
-        != 0 (alpha 0 is the same unsteered run for both); ``gold_logprob`` only when both sides
-        have it.
+        != 0 (alpha 0 is the same unsteered run for both); ``gold_logprob`` only with ``gold``.
     """
     out: dict[float, dict[str, PairedDiff]] = {}
     for alpha in alphas:
@@ -278,11 +263,12 @@ def compare_to_control(
                 seed=seed,
             ),
         }
-        row["gold_logprob"] = paired_mean_diff(
-            _column(real, alpha, "gold_logprob"),
-            _column(control, alpha, "gold_logprob"),
-            n_boot=n_boot,
-            seed=seed,
-        )
+        if gold:
+            row["gold_logprob"] = paired_mean_diff(
+                _column(real, alpha, "gold_logprob"),
+                _column(control, alpha, "gold_logprob"),
+                n_boot=n_boot,
+                seed=seed,
+            )
         out[alpha] = row
     return out

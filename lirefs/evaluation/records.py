@@ -132,11 +132,11 @@ def read_records(path: Path, metadata: dict[str, Any]) -> list[dict[str, Any]]:
 def open_records(path: Path, metadata: dict[str, Any]) -> tuple[list[dict[str, Any]], IO[str]]:
     """Existing records (if any) and a handle to append new ones.
 
-    The file is rewritten first (atomically, keeping the latest record of each alpha and item) so
+    The file is rewritten first (atomically, keeping the latest record of each control, alpha and item) so
     a line cut short by a crash never sits before new records. The caller closes the handle.
     """
     old = read_records(path, metadata) if path.is_file() else []
-    latest = {(float(r["alpha"]), int(r["index"])): r for r in old}
+    latest = {(r.get("control"), float(r["alpha"]), int(r["index"])): r for r in old}
     kept = list(latest.values())
     write_records(path, metadata, kept)
     return kept, open(path, "a", encoding="utf-8")

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..store import atomic_path, write_json
+from .compare import PairedDiff
 from .records import write_records
 from .stats import sample_stderr
 
@@ -71,6 +72,17 @@ class EvalResult:
         layer: source layer of the direction (``None`` without a direction).
         layer_source: why that layer (``"given by the user"`` or chosen on the direction's
             held-out split).
+        gold_logprob: ``{alpha: mean over items of log p(gold_text | prompt)}`` (nats) under the
+            same steering as the generation; empty when the run skipped it.
+        gold_logprob_ci: ``{alpha: (low, high)}`` 95% bootstrap interval of that mean.
+        gold_logprob_paired: ``{alpha: PairedDiff}`` against alpha 0 (paired bootstrap interval,
+            sign-flip p-value).
+        degenerate: ``{alpha: share of outputs flagged degenerate}`` (``outcomes.is_degenerate``).
+        degenerate_paired: ``{alpha: PairedDiff}`` against alpha 0 (McNemar).
+        controls: ``{name: EvalResult}`` of each control direction over the same alphas and
+            items (alpha 0 is this run's own records).
+        vs_controls: ``{alpha: {control name: {"accuracy" | "gold_logprob" | "degenerate":
+            PairedDiff}}}``: this direction minus the control, paired by item.
     """
 
     benchmark: str
@@ -86,6 +98,15 @@ class EvalResult:
     metadata: dict[str, Any] = field(repr=False)
     layer: int | None = None
     layer_source: str | None = None
+    gold_logprob: dict[float, float] = field(default_factory=dict)
+    gold_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
+    gold_logprob_paired: dict[float, PairedDiff] = field(default_factory=dict)
+    degenerate: dict[float, float] = field(default_factory=dict)
+    degenerate_paired: dict[float, PairedDiff] = field(default_factory=dict)
+    controls: dict[str, EvalResult] = field(default_factory=dict, repr=False)
+    vs_controls: dict[float, dict[str, dict[str, PairedDiff]]] = field(
+        default_factory=dict, repr=False
+    )
 
     def rows(self) -> list[dict[str, Any]]:
         """One summary dict per alpha (what the CLI table and ``result.json`` show)."""
@@ -106,8 +127,31 @@ class EvalResult:
                     "n_correct_flexible": sum(bool(r.get("correct_flexible")) for r in recs),
                     "n_no_answer": sum(r["extracted"] is None for r in recs),
                     "paired": paired.to_dict() if paired is not None else None,
+                    "gold_logprob": self.gold_logprob.get(alpha),
+                    "gold_logprob_ci": _listed(self.gold_logprob_ci.get(alpha)),
+                    "gold_logprob_paired": _as_dict(self.gold_logprob_paired.get(alpha)),
+                    "degenerate": self.degenerate.get(alpha),
+                    "n_degenerate": sum(bool(r.get("degenerate")) for r in recs),
+                    "degenerate_paired": _as_dict(self.degenerate_paired.get(alpha)),
+                    "controls": self.control_rows(alpha),
                 }
             )
+        return out
+
+    def control_rows(self, alpha: float) -> dict[str, Any] | None:
+        """Each control at ``alpha``: its accuracy, gold log-prob, degeneration and the paired
+        real-minus-control tests (``None`` without controls)."""
+        if not self.controls:
+            return None
+        out: dict[str, Any] = {}
+        for name, control in self.controls.items():
+            tests = self.vs_controls.get(alpha, {}).get(name, {})
+            out[name] = {
+                "accuracy": control.accuracy[alpha],
+                "gold_logprob": control.gold_logprob.get(alpha),
+                "degenerate": control.degenerate.get(alpha),
+                "real_minus_control": {k: v.to_dict() for k, v in tests.items()} or None,
+            }
         return out
 
     def to_dict(self, *, records: bool = False) -> dict[str, Any]:
@@ -121,9 +165,19 @@ class EvalResult:
             "results": self.rows(),
             "metadata": self.metadata,
         }
+        if self.controls:
+            out["controls"] = {
+                name: (c.metadata.get("control") or {}) for name, c in self.controls.items()
+            }
         if records:
             out["records"] = self.records
         return out
+
+    def control_records(self) -> list[dict[str, Any]]:
+        """The controls' own records (their steered alphas; alpha 0 is shared with this run)."""
+        return [
+            r for c in self.controls.values() for r in c.records if r.get("control") is not None
+        ]
 
     def save(self, folder: str | Path, *, records: bool = True) -> Path:
         """Write ``result.json``, ``records.jsonl`` and the lm-eval layout under ``lm_eval/``.
@@ -137,7 +191,9 @@ class EvalResult:
         folder.mkdir(parents=True, exist_ok=True)
         write_json(folder / "result.json", self.to_dict())
         if records:
-            write_records(folder / "records.jsonl", self.metadata, self.records)
+            write_records(
+                folder / "records.jsonl", self.metadata, self.records + self.control_records()
+            )
         self.save_lm_eval(folder / "lm_eval")
         return folder
 
@@ -220,3 +276,11 @@ class EvalResult:
     def __repr__(self) -> str:
         accs = ", ".join(f"{a:+g}: {self.accuracy[a]:.3f}" for a in self.alphas)
         return f"EvalResult({self.benchmark!r}, n_items={self.n_items}, accuracy={{{accs}}})"
+
+
+def _listed(ci: tuple[float, float] | None) -> list[float] | None:
+    return None if ci is None else list(ci)
+
+
+def _as_dict(value: PairedDiff | None) -> dict[str, Any] | None:
+    return None if value is None else value.to_dict()

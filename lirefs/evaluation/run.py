@@ -8,7 +8,14 @@ benchmark's strict rule (no answer = wrong, never a guess) and reports per alpha
   Clopper-Pearson interval when every item has the same outcome: the bootstrap has no spread then);
 * ``no_answer_rate[alpha]``: the share of outputs with no extractable answer;
 * ``paired[alpha]`` (when 0 is among the alphas): the accuracy difference against alpha = 0 with a
-  paired bootstrap interval (the same resampled items for both) and McNemar's exact p-value.
+  paired bootstrap interval (the same resampled items for both) and McNemar's exact p-value;
+* ``gold_logprob[alpha]``: the mean over items of ``log p(gold_text | prompt)`` under the same
+  steering as the generation (:mod:`.outcomes`), with its interval and the paired difference
+  against alpha 0; ``degenerate[alpha]``: the share of collapsed outputs;
+* ``controls``: with ``controls=n`` every steered alpha is rerun along ``n`` seeded random unit
+  directions (and, with ``control_activations``, a shuffled-label direction), each an
+  ``EvalResult`` that reuses the alpha-0 records (alpha 0 is the identity for every direction),
+  and ``vs_controls[alpha][name]`` holds the paired real-minus-control tests (:mod:`.compare`).
 
 With ``records_path`` each finished batch is appended to a JSONL file (:mod:`.records`); a rerun
 with the same model, data and settings reuses those records and generates only what is missing.
@@ -30,6 +37,9 @@ from ..console import progress_bar
 from ..errors import DataError, DirectionError, LayerError
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from ..store import dump_jsonl_line, make_metadata
+from .compare import compare_to_control, summarise_outcomes
+from .controls import ControlDirection, control_directions
+from .outcomes import degeneration_reasons
 from .records import open_records
 from .result import EvalResult, PairedResult
 from .stats import bootstrap_means, clopper_pearson, mcnemar_exact, paired_ci
@@ -286,6 +296,9 @@ def evaluate(
     chat_template: bool = False,
     system_prompt: str | None = None,
     thinking: bool | None = None,
+    controls: int = 0,
+    control_activations: tuple[Any, Any] | None = None,
+    gold_logprob: bool = True,
 ) -> EvalResult:
     """Accuracy of ``model`` on ``benchmark`` for each steering strength in ``alphas``.
 
@@ -320,6 +333,14 @@ def evaluate(
             ``</think>``, an unclosed think block is no answer, records keep the thinking apart,
             and the default length is the benchmark's thinking budget. ``None``: detected from
             the chat template (a template with a think block).
+        controls: rerun every steered alpha along this many seeded random unit directions
+            (``seed``; control ``i`` is the same vector for the same seed and width), with the
+            same mode, layer and items; alpha 0 is reused. Results in ``result.controls``.
+        control_activations: ``(reasoning_acts, memory_acts)`` ``[n, L + 1, d_model]`` (e.g. the
+            direction's train half): adds a ``"shuffled"`` control, the difference of means at
+            the same layer after permuting the class labels.
+        gold_logprob: score ``log p(gold_text | prompt)`` per item under each steering (one
+            teacher-forced forward per batch); ``False`` skips it.
 
     Returns:
         An ``EvalResult``.
@@ -369,6 +390,23 @@ def evaluate(
     liref, layer, layer_source, direction_summary = _resolve_direction(
         direction, layer, alpha_list, info
     )
+    if isinstance(controls, bool) or not isinstance(controls, int) or controls < 0:
+        raise DataError(f"controls must be an int >= 0, got {controls!r}; e.g. controls=2")
+    steered_alphas = [a for a in alpha_list if a != 0.0]
+    control_list: list[ControlDirection] = []
+    if controls or control_activations is not None:
+        if liref is None or not steered_alphas:
+            raise DataError(
+                "controls compare the steered alphas of a direction with other directions; pass "
+                "direction= and at least one alpha != 0, or controls=0"
+            )
+        control_list = control_directions(
+            int(info["d_model"]),
+            controls,
+            seed=seed,
+            activations=control_activations,
+            layer=layer,
+        )
 
     data: BenchmarkData = bench.load(data_path, skip_bad_rows=skip_bad_rows)
     data_hash = data.hash()
@@ -437,65 +475,115 @@ def evaluate(
             "seed": seed,
             "n_boot": n_boot,
             "direction": direction_summary,
+            "gold_logprob": bool(gold_logprob),
+            "gold_text_example": bench.gold_text(items[0]) if items else None,
+            "controls": [{"name": c.name, **c.recipe} for c in control_list],
         },
     )
 
-    done: dict[tuple[float, int], dict[str, Any]] = {}
+    # key: (control name or None for the real direction, alpha, item index)
+    done: dict[tuple[str | None, float, int], dict[str, Any]] = {}
+    hashes = {c.name: c.recipe["unit_hash"] for c in control_list}
     fh = None
     if records_path is not None:
         old, fh = open_records(Path(records_path), metadata)
         by_index = {i: item for i, item in enumerate(data.items)}
         for record in old:
+            name = record.get("control")
+            if name is not None and record.get("control_hash") != hashes.get(name):
+                continue  # a control of another seed or width: not this run's direction
             if "extracted_flexible" not in record and int(record["index"]) in by_index:
                 # made before the flexible reading existed: read it from the kept output
                 item = by_index[int(record["index"])]
                 flex, ok = bench.score_flexible(record["output"], item)
                 record["extracted_flexible"], record["correct_flexible"] = flex, ok
-            done[(float(record["alpha"]), int(record["index"]))] = record
+            if "degenerate" not in record:
+                record["degenerate_reasons"] = degeneration_reasons(record["output"])
+                record["degenerate"] = bool(record["degenerate_reasons"])
+            done[(name, float(record["alpha"]), int(record["index"]))] = record
+    runs: list[tuple[str | None, Any, list[float]]] = [(None, liref, alpha_list)]
+    runs += [(c.name, c.vector, steered_alphas) for c in control_list]
     try:
         batches = [
             (lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)
         ]
-        for alpha in alpha_list:
-            with progress_bar(f"{bench.name} alpha={alpha:+g}", len(items), progress) as bar:
-                for lo, hi in batches:
-                    if all(
-                        (alpha, order[i]) in done
-                        and done[(alpha, order[i])].get("batch") == [lo, hi]
-                        for i in range(lo, hi)
-                    ):
+        for name, vector, run_alphas in runs:
+            for alpha in run_alphas:
+                what = f"{bench.name} alpha={alpha:+g}" + (f" ({name})" if name else "")
+                with progress_bar(what, len(items), progress) as bar:
+                    for lo, hi in batches:
+                        if all(
+                            _finished(done.get((name, alpha, order[i])), lo, hi, gold_logprob)
+                            for i in range(lo, hi)
+                        ):
+                            bar.advance(hi - lo)
+                            continue
+                        records = _run_batch(
+                            model,
+                            bench,
+                            items,
+                            prompts,
+                            order,
+                            shots_used,
+                            lo,
+                            hi,
+                            alpha,
+                            vector,
+                            layer,
+                            mode,
+                            new_tokens,
+                            remote,
+                            thinking,
+                            gold_logprob,
+                        )
+                        for record in records:
+                            if name is not None:
+                                record["control"], record["control_hash"] = name, hashes[name]
+                            done[(name, alpha, record["index"])] = record
+                            if fh is not None:
+                                dump_jsonl_line(fh, record)
                         bar.advance(hi - lo)
-                        continue
-                    records = _run_batch(
-                        model,
-                        bench,
-                        items,
-                        prompts,
-                        order,
-                        shots_used,
-                        lo,
-                        hi,
-                        alpha,
-                        liref,
-                        layer,
-                        mode,
-                        new_tokens,
-                        remote,
-                        thinking,
-                    )
-                    for record in records:
-                        done[(alpha, record["index"])] = record
-                        if fh is not None:
-                            dump_jsonl_line(fh, record)
-                    bar.advance(hi - lo)
     finally:
         if fh is not None:
             fh.close()
 
-    records = [done[(alpha, i)] for alpha in alpha_list for i in order]
-    return _summarise(
+    records = [done[(None, alpha, i)] for alpha in alpha_list for i in order]
+    result = _summarise(
         bench.name, alpha_list, len(items), records, metadata, n_boot, seed, layer, layer_source
     )
+    for control in control_list:
+        # alpha 0 is the identity for every direction: the control shares the real run's records
+        recs = [
+            done[(None, 0.0, i)] if alpha == 0.0 else done[(control.name, alpha, i)]
+            for alpha in alpha_list
+            for i in order
+        ]
+        sub_meta = {**metadata, "control": {"name": control.name, **control.recipe}}
+        result.controls[control.name] = _summarise(
+            bench.name, alpha_list, len(items), recs, sub_meta, n_boot, seed, layer, layer_source
+        )
+    if control_list:
+        for alpha in steered_alphas:
+            result.vs_controls[alpha] = {}
+        for control in control_list:
+            comparison = compare_to_control(
+                alpha_list,
+                records,
+                result.controls[control.name].records,
+                n_boot=n_boot,
+                seed=seed,
+                gold=gold_logprob,
+            )
+            for alpha, row in comparison.items():
+                result.vs_controls[alpha][control.name] = row
+    return result
+
+
+def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool) -> bool:
+    """Whether a resumed record can stand for this run's batch ``[lo, hi)``."""
+    if record is None or record.get("batch") != [lo, hi]:
+        return False
+    return not gold or record.get("gold_logprob") is not None
 
 
 def _run_batch(
@@ -514,9 +602,15 @@ def _run_batch(
     max_new_tokens: int,
     remote: bool | str,
     thinking: bool,
+    gold: bool,
 ) -> list[dict[str, Any]]:
-    """Generate and score positions ``lo..hi-1`` of the run at one alpha (alpha 0: no edit)."""
+    """Generate and score positions ``lo..hi-1`` of the run at one alpha (alpha 0: no edit).
+
+    ``liref`` is the real ``Direction`` or a control's ``[d_model]`` vector; the gold text's
+    log-probability is scored under the same steering as the generation.
+    """
     from .. import steer  # looked up at call time: tests stand a scripted generator in
+    from . import outcomes  # likewise for the gold scorer
 
     steered = alpha != 0.0
     out = steer.generate(
@@ -535,6 +629,23 @@ def _run_batch(
     )
     if len(out.texts) != hi - lo:
         raise DataError(f"generate returned {len(out.texts)} outputs for {hi - lo} prompts")
+    golds = [bench.gold_text(items[p]) for p in range(lo, hi)]
+    gold_lp: list[float | None] = [None] * (hi - lo)
+    if gold:
+        steering = (
+            {"direction": liref, "layer": layer, "alpha": alpha, "mode": mode} if steered else None
+        )
+        gold_lp = list(
+            outcomes.gold_logprobs(
+                model,
+                list(prompts[lo:hi]),
+                golds,
+                steering=steering,
+                remote=remote,
+                batch_size=hi - lo,
+                progress=False,
+            )
+        )
     records = []
     for offset, text in enumerate(out.texts):
         position = lo + offset
@@ -568,8 +679,12 @@ def _run_batch(
                 "batch": [lo, hi],
                 "n_tokens": len(out.token_ids[offset]),
                 "n_shots": shots_used[position],
+                "gold_text": golds[offset],
+                "gold_logprob": gold_lp[offset],
             }
         )
+        reasons = degeneration_reasons(text)
+        record["degenerate"], record["degenerate_reasons"] = bool(reasons), reasons
         if item.aliases:
             record["accepted"] = list(item.accepted)
         records.append(record)
@@ -618,6 +733,8 @@ def _summarise(
                 n_gained=gained,
                 n_lost=lost,
             )
+    has_gold = all(r.get("gold_logprob") is not None for r in records)
+    outcomes = summarise_outcomes(alphas, records, n_boot=n_boot, seed=seed, gold=has_gold)
     return EvalResult(
         benchmark=name,
         alphas=alphas,
@@ -632,4 +749,9 @@ def _summarise(
         metadata=metadata,
         layer=layer,
         layer_source=layer_source,
+        gold_logprob=outcomes.gold_logprob,
+        gold_logprob_ci=outcomes.gold_logprob_ci,
+        gold_logprob_paired=outcomes.gold_logprob_paired,
+        degenerate=outcomes.degenerate,
+        degenerate_paired=outcomes.degenerate_paired,
     )

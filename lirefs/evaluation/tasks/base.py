@@ -33,7 +33,9 @@ __all__ = [
     "MissingColumn",
     "PromptParts",
     "RowParser",
+    "answer_is_form",
     "benchmarks",
+    "final_answer_form",
     "get_benchmark",
     "register",
 ]
@@ -218,6 +220,9 @@ class Benchmark:
             (``\\boxed{}`` first, else the last number / letter); ``None``: the strict one.
         thinking_max_new_tokens: default generation length for thinking models (the think block
             comes before the answer).
+        gold_form: ``item -> gold continuation`` in the exemplars' answer form (e.g.
+            ``"The final answer is 42."``), whose log-probability after the prompt is the
+            ``gold_logprob`` outcome; ``None``: the gold answer itself.
     """
 
     name: str
@@ -241,6 +246,7 @@ class Benchmark:
     stop: str = QA_STOP
     flexible_extractor: Callable[[str, str], str | None] | None = None
     thinking_max_new_tokens: int = 4096
+    gold_form: Callable[[Item], str] | None = None
 
     def load(
         self, data_path: str | Path | None = None, *, skip_bad_rows: bool = False
@@ -301,6 +307,25 @@ class Benchmark:
         """``(extracted, correct)`` for one model output, flexible reading."""
         extracted = self.extract_flexible(output)
         return extracted, self.correct(extracted, item)
+
+    def gold_text(self, item: Item) -> str:
+        """The gold continuation of ``item``'s prompt, in the exemplars' answer form.
+
+        It is tokenized alone (no special tokens) and appended to the prompt's ids to score
+        ``log p(gold_text | prompt)``; see ``lirefs.evaluation.outcomes.gold_logprobs``.
+        """
+        return self.gold_form(item) if self.gold_form is not None else item.answer
+
+
+def final_answer_form(item: Item) -> str:
+    """``"The final answer is <answer>."``: how the numeric exemplars (GSM8K, MGSM, built-in
+    arithmetic) end, so the gold continuation skips the worked steps and states the answer."""
+    return f"The final answer is {item.answer}."
+
+
+def answer_is_form(item: Item) -> str:
+    """``"The answer is <answer>."``: the built-in facts exemplars' whole answer."""
+    return f"The answer is {item.answer}."
 
 
 _REGISTRY: dict[str, Benchmark] = {}

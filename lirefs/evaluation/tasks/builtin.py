@@ -12,7 +12,7 @@ from pathlib import Path
 from ...data import Question, builtin_questions, builtin_text
 from ...errors import DataError
 from ...tables import jsonl_lines
-from .base import Benchmark, BenchmarkData, Item, register
+from .base import Benchmark, BenchmarkData, Item, answer_is_form, final_answer_form, register
 from .extract import extract_first_line, extract_number, flexible_number, flexible_region
 from .gsm8k import numeric_correct, numeric_prompt
 from .mgsm import parse_mgsm_row
@@ -126,6 +126,7 @@ register(
         is_correct=numeric_correct,
         flexible_extractor=flexible_number,
         loader=load_builtin,
+        gold_form=final_answer_form,
     )
 )
 
@@ -148,5 +149,6 @@ register(
         is_correct=contains_correct,
         flexible_extractor=flexible_region,
         loader=load_builtin,
+        gold_form=answer_is_form,
     )
 )

@@ -162,6 +162,11 @@ def load_ceval(bench: Benchmark, path: Path | None, skip_bad_rows: bool) -> Benc
     )
 
 
+def _gold(item: Item) -> str:
+    # the exemplars' answer phrase after the worked explanation
+    return f"所以答案是{item.answer}。"
+
+
 CEVAL = register(
     Benchmark(
         name="ceval-humanities",
@@ -183,5 +188,6 @@ CEVAL = register(
         loader=load_ceval,
         grouped=True,
         stop=CEVAL_STOP,
+        gold_form=_gold,
     )
 )

@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, PromptParts, register
+from .base import BadRow, Benchmark, Item, PromptParts, final_answer_form, register
 from .extract import extract_number, flexible_number, numbers_equal
 from .loading import cell_number, cell_text, load_standard
 
@@ -68,5 +68,6 @@ GSM8K = register(
         is_correct=numeric_correct,
         flexible_extractor=flexible_number,
         loader=load_standard,
+        gold_form=final_answer_form,
     )
 )

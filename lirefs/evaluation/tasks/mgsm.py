@@ -10,7 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, register
+from .base import BadRow, Benchmark, Item, final_answer_form, register
 from .extract import extract_number, flexible_number
 from .gsm8k import numeric_correct, numeric_prompt
 from .loading import cell_number, cell_text, load_standard
@@ -67,6 +67,7 @@ for _lang in MGSM_LANGUAGES:
             is_correct=numeric_correct,
             flexible_extractor=flexible_number,
             loader=load_standard,
+            gold_form=final_answer_form,
             columns=("question", "answer_number"),
         )
     )

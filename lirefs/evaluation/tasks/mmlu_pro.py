@@ -69,6 +69,11 @@ def _prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
     return PromptParts(preamble, tuple(turns), question)
 
 
+def _gold(item: Item) -> str:
+    # the prompt ends "A: Let's think step by step."; the exemplars end "The answer is (X)."
+    return f" The answer is ({item.answer})."
+
+
 def choice_correct(extracted: str | None, item: Item) -> bool:
     """The extracted letter is the gold letter."""
     return extracted is not None and extracted == item.answer
@@ -94,5 +99,6 @@ MMLU_PRO = register(
         flexible_extractor=flexible_choice,
         loader=load_standard,
         grouped=True,
+        gold_form=_gold,
     )
 )
