@@ -62,10 +62,8 @@ def print_result_table(result: Any) -> None:
         caption="acc (strict: the benchmark's answer phrase), flex (\\boxed{} first, else the "
         "last number/letter), no ans (no strict answer), Δ in %; 95% CI: exact Clopper-Pearson; "
         "Δ: paired difference of strict acc against alpha 0 with its paired bootstrap CI; "
-        "p: exact McNemar test; log p: mean over items of the gold answer's log-probability "
-        "(nats) under the same steering, 95% bootstrap CI, Δ vs 0 with its paired bootstrap CI "
-        "and sign-flip p; degen: share of collapsed outputs; (1+α)^L: how much paper mode "
-        "scales the direction's component",
+        "p: exact McNemar test; degen: % of collapsed outputs (repetition, punctuation or "
+        "whitespace runs); (1+α)^L: how much paper mode scales the direction's component",
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
@@ -81,10 +79,6 @@ def print_result_table(result: Any) -> None:
         "p",
     ):
         table.add_column(name, justify="right", no_wrap=True)
-    gold = bool(result.gold_logprob)
-    if gold:
-        for name in ("log p", "log p 95% CI", "Δ log p", "Δ log p CI", "p(Δ log p)"):
-            table.add_column(name, justify="right", no_wrap=True)
     table.add_column("degen", justify="right", no_wrap=True)
     show_scale = mode == "project" and isinstance(n_layers, int)
     depth = int(n_layers) if isinstance(n_layers, int) else 0
@@ -103,21 +97,13 @@ def print_result_table(result: Any) -> None:
             _ci(paired.ci, signed=True) if paired else "",
             f"{paired.p_value:.3g}" if paired else "",
         ]
-        if gold:
-            lp = result.gold_logprob_paired.get(alpha)
-            low, high = result.gold_logprob_ci[alpha]
-            row += [
-                f"{result.gold_logprob[alpha]:.2f}",
-                f"[{low:.2f},{high:.2f}]",
-                f"{lp.diff:+.2f}" if lp else "",
-                f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]" if lp else "",
-                f"{lp.p_value:.3g}" if lp else "",
-            ]
         row.append(_pct(result.degenerate[alpha]) if result.degenerate else "")
         if show_scale:
             row.append("ablated" if alpha == -1.0 else f"{effective_scale(alpha, depth):.3g}")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
     console.print(table)
+    if result.gold_logprob:
+        print_gold_table(result)
     if result.controls:
         print_controls_table(result)
     skipped = (result.metadata.get("data") or {}).get("skipped_rows") or []
@@ -130,6 +116,35 @@ def print_result_table(result: Any) -> None:
             f"[yellow]{settings['n_shots_reduced']} prompts use fewer exemplars[/] to fit the "
             f"model's context of {settings.get('context_length')} tokens"
         )
+
+
+def print_gold_table(result: Any) -> None:
+    """Per alpha: mean gold-answer log-probability, its CI, and the paired difference vs 0."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="gold-answer log-probability (nats, under the same steering)",
+        caption="log p: mean over items of log p(gold_text | prompt), 95% bootstrap CI; Δ: paired "
+        "difference against alpha 0, paired bootstrap CI, two-sided sign-flip p",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("alpha", "log p", "95% CI", "Δ vs 0", "Δ 95% CI", "p"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for alpha in result.alphas:
+        lp = result.gold_logprob_paired.get(alpha)
+        low, high = result.gold_logprob_ci[alpha]
+        table.add_row(
+            f"{alpha:+g}",
+            f"{result.gold_logprob[alpha]:.2f}",
+            f"[{low:.2f},{high:.2f}]",
+            f"{lp.diff:+.2f}" if lp else "",
+            f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]" if lp else "",
+            f"{lp.p_value:.3g}" if lp else "",
+            style="bold" if alpha == 0.0 else None,
+        )
+    console.print(table)
 
 
 def print_controls_table(result: Any) -> None:
