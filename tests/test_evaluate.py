@@ -523,8 +523,31 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "95% CI" in text and "McNemar" in text
-    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, (1+a)^L
-    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 1.33" in text
+    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, degen,
+    # (1+a)^L
+    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 0.0 1.33" in text
+    # gold log-prob table: the scripted scorer gives -(len(gold) + 10 alpha)
+    assert "gold-answer log-probability" in text and "-1.00" in text
+
+
+def test_cli_controls_table_json_and_dose_plot(
+    cli: Any, scripted: ScriptedGenerate, tmp_path: Path
+) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    args = ["-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1"]
+    res = cli(*args, "--controls", "1")
+    assert res.exit_code == 0, res.output
+    assert "real direction vs controls" in res.output and "random-0" in res.output
+    assert [c["alpha"] for c in scripted.calls] == [0.0, 0.1, 0.1]  # alpha 0 once
+    res = cli(*args, "--controls", "1", "--json", "--plot", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    row = payload["results"][1]
+    assert row["alpha"] == 0.1 and set(row["controls"]) == {"random-0"}
+    assert row["controls"]["random-0"]["real_minus_control"]["accuracy"]["diff"] == 0.0
+    assert payload["controls"]["random-0"]["kind"] == "random"
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "o" / "dose_response.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_without_matplotlib(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
