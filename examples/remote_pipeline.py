@@ -20,7 +20,7 @@ import time
 import torch
 
 import lirefs
-from lirefs.remote import api_key, host, is_local_host
+from lirefs.ndif import api_key, host, is_local_host
 
 
 def main() -> None:

@@ -8,17 +8,53 @@ index ``0..L`` (l == HF ``output_hidden_states[l]``); a *block* is a decoder blo
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+import contextlib
+import functools
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any, TypeVar
 
-from .errors import DataError, LayerError
+import tracers
+
+from .errors import ArchitectureError, DataError, LayerError, LirefsError
 
 __all__ = [
+    "TRACER_ERRORS",
     "block_indices",
     "check_prompts",
+    "positive_int",
+    "renamed_keywords",
     "residual_index",
     "residual_indices",
+    "translate_tracer_errors",
 ]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: The lirefs error each ``tracers`` error becomes (most specific first); any other
+#: ``tracers.TracerError`` becomes a plain ``LirefsError``. ``tracers`` cannot raise lirefs' types
+#: itself: it travels to the NDIF server, which does not have lirefs.
+TRACER_ERRORS: tuple[tuple[type[Exception], type[LirefsError]], ...] = (
+    (tracers.UnsupportedArchitectureError, ArchitectureError),
+    (tracers.LayerOutOfRangeError, LayerError),
+    (tracers.PositionError, DataError),
+)
+
+
+@contextlib.contextmanager
+def translate_tracer_errors() -> Iterator[None]:
+    """Re-raise a ``tracers.TracerError`` from the block as the matching lirefs error.
+
+    The one place where tracers' own errors become the package's (see ``TRACER_ERRORS``); the
+    message is kept, the tracers traceback is dropped (``from None``) so the CLI shows one line.
+    """
+    try:
+        yield
+    except tracers.TracerError as exc:
+        for theirs, ours in TRACER_ERRORS:
+            if isinstance(exc, theirs):
+                raise ours(str(exc)) from None
+        raise LirefsError(str(exc)) from None
 
 
 def residual_index(layer: Any, n: int, owner: str = "this model has") -> int:
@@ -96,3 +132,48 @@ def check_prompts(prompts: Sequence[str]) -> list[str]:
     if bad:
         raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
     return prompts
+
+
+def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
+    """Keep an old keyword argument working for one release, with a ``DeprecationWarning``.
+
+    ``@renamed_keywords(liref="direction")`` lets callers still write ``f(liref=d)``: the value is
+    passed on as ``direction=d`` and the warning names the new keyword. Giving both is an error.
+    """
+
+    def wrap(func: F) -> F:
+        @functools.wraps(func)
+        def inner(*args: Any, **kwargs: Any) -> Any:
+            for old, new in old_to_new.items():
+                if old not in kwargs:
+                    continue
+                if new in kwargs:
+                    raise TypeError(
+                        f"{func.__name__}() got both {old}= and {new}=; pass only {new}= "
+                        f"({old}= is its old name)"
+                    )
+                warnings.warn(
+                    f"{func.__name__}({old}=...) is deprecated: use {new}=...; {old}= will be "
+                    "removed in the next release",
+                    DeprecationWarning,
+                    stacklevel=2,
+                )
+                kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+
+        return inner  # type: ignore[return-value]
+
+    return wrap
+
+
+def positive_int(value: Any, name: str, hint: str = "") -> int:
+    """``value`` as an int if it is a whole number ``>= 1`` (numpy ints too), else ``DataError``.
+
+    ``name`` is the argument's name in the message; ``hint`` ends it (e.g. ``"or None for a token
+    budget"``).
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise DataError(f"{name} must be a whole number >= 1{hint}, got {value!r}")
+    return int(value)

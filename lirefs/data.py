@@ -1,8 +1,8 @@
 """Questions: the built-in sets, user files, prompt formatting, and leak-free splits.
 
-The direction is a difference of class means (METHOD.md §3), so everything downstream depends on two
-lists of questions: reasoning-heavy (label ``"reasoning"``) and memory-heavy (label ``"memory"``).
-This module provides them as a :class:`QuestionSets` and turns them into prompts::
+The direction is a difference of class means (docs/method.md, "The direction"), so everything
+downstream depends on two lists of questions: reasoning-heavy (label ``"reasoning"``) and
+memory-heavy (label ``"memory"``). This module provides them as a :class:`QuestionSets` and turns them into prompts::
 
     sets = lirefs.data.load("builtin")          # 504 arithmetic problems, 586 fact questions
     train, test = sets.split(test_fraction=0.3, seed=0)
@@ -13,12 +13,15 @@ Sources for :func:`load`:
 - ``"builtin"``: frozen JSONL shipped in ``lirefs/builtin/`` (made once by
   ``scripts/make_builtin_data.py``): multi-step arithmetic word problems from 28 project-written
   templates, and factual recall over countryinfo, periodictable and us data. See docs/data.md.
+- ``"builtin-matched"``: 300 + 300 questions of the same surface form and answer type in both
+  classes (frozen ``lirefs/builtin/matched.jsonl``): short numeric and text questions over the same
+  facts, solvable from the prompt (reasoning) or only from memory (memory), matched in length.
 - a path to a ``.jsonl`` or ``.csv`` file with a text column and a label column.
 - ``"reasoning-gym"``: GSM-Symbolic problems from the optional ``reasoning-gym`` package, paired
   with the built-in memory questions.
 
-:func:`load_eval` gives the built-in evaluation items and few-shot exemplars (disjoint from the
-direction sets) used by the offline benchmarks ``builtin-arithmetic`` and ``builtin-facts``.
+The built-in evaluation items and exemplars (disjoint from the direction sets) are evaluation's:
+``lirefs.evaluation.tasks.builtin.load_eval``.
 
 This module imports only the standard library and ``lirefs.errors`` / ``lirefs.store`` (no pandas,
 no torch): the data files are small and their formats simple.
@@ -29,9 +32,9 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import io
-import json
 import math
 import random
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,27 +43,25 @@ from typing import Any
 
 from .errors import DataError
 from .store import hash_texts
+from .tables import delimited_rows, jsonl_lines, read_text
 
 __all__ = [
-    "EVAL_SETS",
     "MEMORY",
     "REASONING",
-    "Exemplar",
     "Question",
     "QuestionSets",
+    "answer_type",
+    "check_matched",
     "format_prompt",
     "load",
-    "load_eval",
 ]
 
 REASONING = "reasoning"
 MEMORY = "memory"
 
-#: Names accepted by :func:`load_eval` -> (items file, exemplars file) in ``lirefs/builtin/``.
-EVAL_SETS = {
-    "arithmetic": ("eval_arithmetic.jsonl", "fewshot_arithmetic.jsonl"),
-    "facts": ("eval_facts.jsonl", "fewshot_facts.jsonl"),
-}
+#: Answer types of a matched set (see :func:`answer_type`).
+NUMBER, TEXT = "number", "text"
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)")
 
 #: The optional reasoning-gym release the ``"reasoning-gym"`` source was written against.
 REASONING_GYM_PIN = "reasoning-gym==0.1.25"
@@ -113,24 +114,10 @@ class Question:
         return (self.answer, *self.aliases) if self.answer else tuple(self.aliases)
 
 
-@dataclass(frozen=True)
-class Exemplar:
-    """A few-shot exemplar: a question with a worked solution.
-
-    Arithmetic solutions end with ``"The final answer is N."`` (the GSM8K answer pattern, METHOD.md
-    §5); fact solutions end with ``"The answer is X."``.
-    """
-
-    text: str
-    solution: str
-    answer: str
-    id: str
-
-
 def format_prompt(question: str, *, chat_template: bool = False, tokenizer: Any = None) -> str:
     """The prompt a question is read under.
 
-    By default the paper's plain format ``"Q: " + question + "\\nA: "`` (METHOD.md §2), with no
+    By default the paper's plain format ``"Q: " + question + "\\nA: "`` (docs/method.md), with no
     chat template, so states are comparable to the paper's. With ``chat_template=True`` the
     question becomes the single user message of ``tokenizer.apply_chat_template`` with the
     assistant turn opened (``add_generation_prompt=True``), for instruction-tuned models.
@@ -404,6 +391,51 @@ class QuestionSets:
         )
 
 
+def answer_type(answer: str) -> str:
+    """``"number"`` when ``answer`` is a plain number (``42``, ``-3``, ``2.5``, ``+33``), else ``"text"``.
+
+    The two answer types of a matched set (:func:`check_matched`): a model answering "42" and one
+    answering "Lima" produce different kinds of tokens, so a set whose classes differ in answer
+    type lets a direction read the answer format instead of the kind of question.
+    """
+    return NUMBER if _NUMBER.fullmatch(answer.strip()) else TEXT
+
+
+#: Largest difference, in share of a class, between the classes' answer-type mixes of a matched set.
+MATCHED_TOLERANCE = 0.05
+
+
+def check_matched(sets: QuestionSets, where: str = "") -> None:
+    """Refuse a set declared matched whose classes differ in answer type.
+
+    Every question needs an answer; :func:`answer_type` sorts it into ``"number"`` or ``"text"``;
+    each type must make up the same share of both classes within :data:`MATCHED_TOLERANCE`.
+
+    Raises:
+        DataError: a question without an answer, or classes with different answer-type mixes.
+    """
+    where = where or f"question set {sets.name!r}"
+    shares = []
+    for label, questions in ((REASONING, sets.reasoning), (MEMORY, sets.memory)):
+        missing = next((q for q in questions if not q.answer.strip()), None)
+        if missing is not None:
+            raise DataError(
+                f"{where} is loaded as matched, but {label} question {missing.id!r} has no "
+                "answer; a matched set compares answer types, so give every question an answer"
+            )
+        shares.append(sum(answer_type(q.answer) == NUMBER for q in questions) / len(questions))
+    if abs(shares[0] - shares[1]) > MATCHED_TOLERANCE:
+        mix = ", ".join(
+            f"{label} {share:.0%} number / {1 - share:.0%} text"
+            for label, share in zip((REASONING, MEMORY), shares, strict=True)
+        )
+        raise DataError(
+            f"{where} is loaded as matched, but its classes differ in answer type: {mix} "
+            "('number' = a plain number such as 42 or +33, 'text' = anything else); give both "
+            f"classes the same mix (within {MATCHED_TOLERANCE:.0%}) or load it with matched=False"
+        )
+
+
 def _groups(questions: Sequence[Question]) -> dict[str, list[int]]:
     """Indices per group, groups in sorted order (independent of the input order)."""
     out: dict[str, list[int]] = {}
@@ -480,7 +512,8 @@ def _round_robin(questions: Sequence[Question], rng: random.Random) -> list[int]
 # ------------------------------------------------------------------------------------------------
 
 
-def _builtin_text(filename: str) -> str:
+def builtin_text(filename: str) -> str:
+    """The text of ``lirefs/builtin/<filename>`` (DataError when the installation lacks it)."""
     resource = importlib.resources.files("lirefs").joinpath("builtin").joinpath(filename)
     try:
         return resource.read_text(encoding="utf-8")
@@ -493,51 +526,31 @@ def _builtin_text(filename: str) -> str:
 
 def _jsonl_records(text: str, where: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, object) for every non-blank line of a JSONL text."""
-    # Split on "\n" only: str.splitlines would also split inside JSON strings holding U+2028 etc.
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{where}, line {line_no}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "each line must be one JSON object"
-            ) from exc
-        if not isinstance(record, dict):
-            raise DataError(
-                f"{where}, line {line_no}: a JSON {type(record).__name__}, expected an object "
-                'like {"question": "...", "label": "reasoning"}'
+    for line in jsonl_lines(text):
+        if line.record is None:
+            hint = (
+                "; each line must be one JSON object"
+                if line.problem and line.problem.startswith("not valid JSON")
+                else ' like {"question": "...", "label": "reasoning"}'
             )
-        yield line_no, record
+            raise DataError(f"{where}, line {line.line_no}: {line.problem}{hint}")
+        yield line.line_no, line.record
 
 
 def _csv_records(text: str, where: str, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, row dict) for every data row of a CSV text with a header line."""
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = reader.fieldnames
-        if header is None:
-            return
-        for row in reader:
-            line_no = reader.line_num
-            if None in row:
-                raise DataError(
-                    f"{where}, line {line_no}: {len(header) + len(row[None])} fields, but the "
-                    f"header (line 1) has {len(header)}; quote values that contain "
-                    f"{delimiter!r}"
-                )
-            if all(v is None or not v.strip() for v in row.values()):
-                continue  # a blank line
-            missing = [k for k, v in row.items() if v is None]
-            if missing:
-                raise DataError(
-                    f"{where}, line {line_no}: {len(header) - len(missing)} field(s), but the "
-                    f"header (line 1) has {len(header)} (no value for {missing[0]!r})"
-                )
-            yield line_no, row
-    except csv.Error as exc:
-        raise DataError(f"{where}, line {reader.line_num}: malformed CSV ({exc})") from exc
+    for line_no, header, cells in delimited_rows(text, delimiter, where, strict=True):
+        if len(cells) > len(header):
+            raise DataError(
+                f"{where}, line {line_no}: {len(cells)} fields, but the header (line 1) has "
+                f"{len(header)}; quote values that contain {delimiter!r}"
+            )
+        if len(cells) < len(header):
+            raise DataError(
+                f"{where}, line {line_no}: {len(cells)} field(s), but the header (line 1) has "
+                f"{len(header)} (no value for {header[len(cells)]!r})"
+            )
+        yield line_no, dict(zip(header, cells, strict=True))
 
 
 def _question_from_record(
@@ -662,12 +675,7 @@ def _load_file(
             f"{where} has suffix {suffix!r}; expected .jsonl (one JSON object per line), .csv or "
             ".tsv (header line with the column names)"
         )
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{where} is not UTF-8 text ({exc}); save it as UTF-8") from exc
-    except OSError as exc:
-        raise DataError(f"{where} cannot be read ({exc.strerror})") from exc
+    text = read_text(path, where)
     if suffix in _JSONL_SUFFIXES:
         records = _jsonl_records(text, where)
     else:
@@ -701,11 +709,12 @@ def _load_file(
 def _load_builtin() -> QuestionSets:
     questions = []
     for filename in ("reasoning.jsonl", "memory.jsonl"):
-        questions += _builtin_questions(filename)
+        questions += builtin_questions(filename)
     return _sets_from_questions(questions, "built-in data", "builtin")
 
 
-def _builtin_questions(filename: str) -> list[Question]:
+def builtin_questions(filename: str) -> list[Question]:
+    """The questions of the frozen JSONL ``lirefs/builtin/<filename>`` (item columns)."""
     where = f"built-in file lirefs/builtin/{filename}"
     labels = _label_map((REASONING,), (MEMORY,))
     return [
@@ -721,8 +730,16 @@ def _builtin_questions(filename: str) -> list[Question]:
             default_source="",
             default_license="",
         )
-        for line_no, record in _jsonl_records(_builtin_text(filename), where)
+        for line_no, record in _jsonl_records(builtin_text(filename), where)
     ]
+
+
+def _load_builtin_matched() -> QuestionSets:
+    sets = _sets_from_questions(
+        builtin_questions("matched.jsonl"), "built-in data", "builtin-matched"
+    )
+    check_matched(sets, "built-in file lirefs/builtin/matched.jsonl")
+    return sets
 
 
 def _load_reasoning_gym(seed: int = 0) -> QuestionSets:
@@ -740,7 +757,7 @@ def _load_reasoning_gym(seed: int = 0) -> QuestionSets:
             "source 'reasoning-gym' needs the optional package reasoning_gym, which is not "
             f"installed; run: pip install {REASONING_GYM_PIN} (or use load('builtin'))"
         ) from exc
-    memory = _builtin_questions("memory.jsonl")
+    memory = builtin_questions("memory.jsonl")
     dataset = reasoning_gym.create_dataset("gsm_symbolic", size=len(memory), seed=seed)
     templates = getattr(dataset, "task_indices", None)
     if templates is None or len(templates) != len(memory):
@@ -781,19 +798,25 @@ def load(
     answer_column: str = "answer",
     reasoning_values: Sequence[str] = ("reasoning", "1", "true"),
     memory_values: Sequence[str] = ("memory", "0", "false"),
+    matched: bool = False,
 ) -> QuestionSets:
     """Load labelled questions for building a direction.
 
     Args:
-        source: ``"builtin"`` (the frozen built-in direction sets), ``"reasoning-gym"``
-            (GSM-Symbolic problems from the optional ``reasoning-gym`` package plus the built-in
-            memory set), or a path to a ``.jsonl`` / ``.csv`` / ``.tsv`` file.
+        source: ``"builtin"`` (the frozen built-in direction sets), ``"builtin-matched"`` (both
+            classes in the same surface form and answer type; see docs/data.md),
+            ``"reasoning-gym"`` (GSM-Symbolic problems from the optional ``reasoning-gym``
+            package plus the built-in memory set), or a path to a ``.jsonl`` / ``.csv`` /
+            ``.tsv`` file.
         text_column: field or column holding the question (files only).
         label_column: field or column holding the class (files only).
         answer_column: optional field or column holding the answer (files only).
         reasoning_values: label values meaning "reasoning", compared case-insensitively after
             stripping (JSON ``1``/``true`` match ``"1"``/``"true"``).
         memory_values: label values meaning "memory", likewise.
+        matched: declare the set format-matched: every question must have an answer and each
+            answer type (:func:`answer_type`: number or text) must make up the same share of both
+            classes (:func:`check_matched`). ``"builtin-matched"`` is always checked.
 
     Files may also carry ``id``, ``group``, ``source``, ``license`` and ``aliases`` (JSON list, or
     ``|``-separated in CSV). Without ``group`` each question is its own group; without ``id`` the
@@ -802,64 +825,49 @@ def load(
     Raises:
         DataError: unknown source, unreadable or malformed file (the message names the file, the
             1-based line and the problem: bad JSON, missing column, unknown label, empty text),
-            an empty or one-class file, a duplicate id, or a question given both labels.
+            an empty or one-class file, a duplicate id, a question given both labels, or (with
+            ``matched=True``) classes that differ in answer type.
     """
+    if str(source) == "builtin-matched":
+        return _load_builtin_matched()
     if str(source) == "builtin":
-        return _load_builtin()
-    if str(source) == "reasoning-gym":
-        return _load_reasoning_gym()
+        sets = _load_builtin()
+    elif str(source) == "reasoning-gym":
+        sets = _load_reasoning_gym()
+    else:
+        sets = _load_path(
+            source,
+            text_column=text_column,
+            label_column=label_column,
+            answer_column=answer_column,
+            labels=_label_map(reasoning_values, memory_values),
+        )
+    if matched:
+        where = f"data file {str(source)!r}" if Path(source).is_file() else f"source {source!r}"
+        check_matched(sets, where)
+    return sets
+
+
+def _load_path(
+    source: str | Path,
+    *,
+    text_column: str,
+    label_column: str,
+    answer_column: str,
+    labels: dict[str, str],
+) -> QuestionSets:
+    """The questions of a user file (``load`` for anything that is not a built-in name)."""
     path = Path(source)
     if not path.is_file():
         raise DataError(
-            f"data source {str(source)!r} is neither 'builtin', 'reasoning-gym' nor an existing "
-            "file; give one of those names or the path to a .jsonl or .csv file"
+            f"data source {str(source)!r} is neither 'builtin', 'builtin-matched', "
+            "'reasoning-gym' nor an existing file; give one of those names or the path to a "
+            ".jsonl or .csv file"
         )
     return _load_file(
         path,
         text_column=text_column,
         label_column=label_column,
         answer_column=answer_column,
-        labels=_label_map(reasoning_values, memory_values),
+        labels=labels,
     )
-
-
-def load_eval(name: str) -> tuple[list[Question], list[Exemplar]]:
-    """The built-in evaluation items and their few-shot exemplars.
-
-    ``"arithmetic"`` (benchmark ``builtin-arithmetic``): 168 word problems from the same 28
-    templates as the direction set but with different numbers and texts, integer answers, and 8
-    exemplars whose solutions end with ``"The final answer is N."``. ``"facts"`` (benchmark
-    ``builtin-facts``): 165 recall questions (country capitals, element names from symbols, US
-    state capitals) about facts that are not in the direction set, and 5 exemplars ending with
-    ``"The answer is X."``. Exemplars appear in no set. Fact answers are names; check them
-    against :attr:`Question.answers` as whole words, case-insensitively ("Tin" must not match
-    "getting").
-
-    The ``builtin-`` prefix is accepted too (``load_eval("builtin-facts")``).
-
-    Raises:
-        DataError: an unknown name.
-    """
-    key = name.removeprefix("builtin-") if isinstance(name, str) else name
-    if key not in EVAL_SETS:
-        raise DataError(
-            f"evaluation set {name!r} is not built in; expected one of "
-            f"{sorted(EVAL_SETS)} (or with the 'builtin-' prefix)"
-        )
-    items_file, exemplars_file = EVAL_SETS[key]
-    items = _builtin_questions(items_file)
-    where = f"built-in file lirefs/builtin/{exemplars_file}"
-    exemplars = []
-    for line_no, record in _jsonl_records(_builtin_text(exemplars_file), where):
-        try:
-            exemplars.append(
-                Exemplar(
-                    text=record["question"],
-                    solution=record["solution"],
-                    answer=record["answer"],
-                    id=record["id"],
-                )
-            )
-        except KeyError as exc:
-            raise DataError(f"{where}, line {line_no}: no {exc.args[0]!r} field") from exc
-    return items, exemplars

@@ -51,7 +51,7 @@ from .console import progress_bar
 from .direction import Direction
 from .errors import DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
-from .remote import run_remote, trace_kwargs
+from .ndif import run_remote, trace_kwargs
 
 __all__ = [
     "MODES",
@@ -301,7 +301,7 @@ class SteeringPlan:
 
         steering = lirefs.steer.plan(model, liref, layer=15, alpha=-0.1, mode="project")
         kw = steering.tracer_kwargs()
-        with model.trace(inputs, **lirefs.remote.trace_kwargs(remote)):
+        with model.trace(inputs, **lirefs.ndif.trace_kwargs(remote)):
             tracers.apply_edit(model, step=None, **kw)   # step=None: a plain (prompt) pass
             logits = model.output.logits.save()
     """

@@ -22,15 +22,18 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import MetadataMismatchError
+from .errors import LockError, MetadataMismatchError
 
 __all__ = [
     "LAYER_CONVENTION",
     "atomic_path",
     "atomic_write_text",
     "check_metadata",
+    "file_mode",
+    "fsync_path",
     "hash_texts",
     "load_tensors",
+    "lock",
     "make_metadata",
     "save_tensors",
     "version",
@@ -139,10 +142,37 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     tmp_path = Path(tmp)
     try:
         yield tmp_path
+        # The data reaches the disk before the name does: after a crash or power loss the path
+        # holds the old file or the whole new one, never a torn one.
+        fsync_path(tmp_path)
+        os.chmod(tmp_path, file_mode())  # mkstemp makes 0600; respect the user's umask instead
         os.replace(tmp_path, target)
+        fsync_path(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def file_mode() -> int:
+    """The mode a plain ``open(path, "w")`` would give a new file under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def fsync_path(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk; a no-op where unsupported."""
+    flags = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) if path.is_dir() else os.O_RDONLY
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
@@ -220,3 +250,51 @@ def dump_jsonl_line(fh: IO[str], obj: Any) -> None:
     fh.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
     fh.flush()
     os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (a folder or an output file) for one run.
+
+    The lock is ``<folder>/.lirefs.lock`` for a folder and ``<path>.lock`` beside a file; it is an
+    OS lock (``flock``) on that file, so it is released when the holder exits or is killed,
+    whatever state it left. A second run on the same path gets one line instead of doing the
+    same work at the same time. Where ``fcntl`` is missing (Windows) no lock is taken.
+
+    Args:
+        path: the cache folder or output file the run writes.
+        what: how to name ``path`` in the message (default: the path itself).
+        fix: the end of the message (default: wait, or write elsewhere).
+
+    Raises:
+        LockError: another process holds the lock.
+    """
+    target = Path(path)
+    lock_path = (
+        target / ".lirefs.lock" if target.is_dir() else target.with_name(target.name + ".lock")
+    )
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield lock_path
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise LockError(
+                f"another run (pid {holder}) holds the lock on {what or target}; "
+                f"{fix or 'wait for it to finish, or write somewhere else'}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield lock_path
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -14,6 +14,9 @@ What it writes into ``lirefs/builtin/``:
   sets (no shared question text; for facts no shared fact).
 - ``fewshot_arithmetic.jsonl`` / ``fewshot_facts.jsonl``: project-written few-shot exemplars with
   worked solutions; their questions and facts appear in no other file.
+- ``matched.jsonl``: the format-matched set (``lirefs.data.load("builtin-matched")``): reasoning
+  and memory questions of the same surface form and answer type over the same facts, paired by
+  length (see "The format-matched set" below and docs/data.md).
 - ``manifest.json``: seed, generator package versions, licence notices, item counts and the sha256
   of every file above.
 
@@ -29,10 +32,12 @@ fixed key order.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import importlib.metadata
 import json
 import random
+import re
 import sys
 import tempfile
 import unicodedata
@@ -64,6 +69,7 @@ FILES = (
     "eval_facts.jsonl",
     "fewshot_arithmetic.jsonl",
     "fewshot_facts.jsonl",
+    "matched.jsonl",
 )
 
 
@@ -79,18 +85,20 @@ class Item:
     license: str
     aliases: list[str] = field(default_factory=list)
     fact: tuple[str, str] | None = None  # (fact type, entity) for facts; None for arithmetic
+    answer_type: str | None = None  # "number" or "text" in the matched set; not written elsewhere
 
     def record(self, item_id: str) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "id": item_id,
             "question": self.question,
             "answer": self.answer,
             "aliases": self.aliases,
             "label": self.label,
-            "group": self.group,
-            "source": self.source,
-            "license": self.license,
         }
+        if self.answer_type is not None:
+            out["answer_type"] = self.answer_type
+        out.update(group=self.group, source=self.source, license=self.license)
+        return out
 
 
 def rng_for(*parts: object) -> random.Random:
@@ -1214,6 +1222,491 @@ def make_facts() -> tuple[list[Item], list[Item]]:
 
 
 # --------------------------------------------------------------------------------------------
+# The format-matched set (matched.jsonl)
+# --------------------------------------------------------------------------------------------
+#
+# Both classes use the same sentence frames over the same three fact domains (elements, US
+# states, countries) and the same two answer types. A question starts with zero, one or two
+# "given" fact sentences ("Neon has atomic number 10.") and ends with one question. In a
+# reasoning item the answer follows from the prompt alone (computed from the given numbers,
+# letters or order); in a memory item the asked fact is never given (the given facts, if any, are
+# about other entities of the same domain). Every memory fact is asked once. Candidates are then
+# paired across the classes by length (characters and an approximate token count), so prompt
+# length carries almost no label information.
+
+N_MATCHED_PER_TYPE = 150  # pairs per answer type: 300 reasoning + 300 memory items
+MATCHED_CHAR_BIN = 8  # characters of the question per length bin
+MATCHED_TOKEN_BIN = 3  # approximate tokens per length bin
+#: Prompt-character bins every reasoning family fills in equal shares.
+MATCHED_COARSE_BINS = (78, 92, 106, 120, 134, 148, 162)
+MATCHED_ATTEMPTS = 20_000  # candidate draws per reasoning family
+P_LEAD_IN = 0.4  # share of candidates (both classes) that start with a lead-in sentence
+
+#: Neutral openings shared by both classes: they lengthen a question without changing its task.
+LEAD_INS = [
+    "Quick question. ",
+    "One more for the quiz. ",
+    "Here is a line from a school worksheet. ",
+    "This one comes from a trivia night at the local library. ",
+    "A student revising for an exam wrote this question on a flash card. ",
+]
+
+_PIECE = re.compile(r"\d|[A-Za-z]+|[^\sA-Za-z\d]")
+
+
+def approx_tokens(text: str) -> int:
+    """A tokenizer-free token count: digits and punctuation marks count one each, words by
+    ``(7 * words + letters) / 9``.
+
+    Byte-level BPE tokenizers of small models (SmolLM2's among them) split numbers into single
+    digits and keep common words whole while splitting long rare names; this count follows them
+    closely enough to pair length bins without making the generator depend on a tokenizer (the
+    real SmolLM2 token counts are checked in tests/test_data.py).
+    """
+    pieces = _PIECE.findall(text)
+    words = [p for p in pieces if p.isalpha()]
+    return len(pieces) - len(words) + (7 * len(words) + sum(map(len, words))) // 9
+
+
+def cap1(text: str) -> str:
+    """``text`` with its first letter upper-cased ("the Netherlands" -> "The Netherlands")."""
+    return text[:1].upper() + text[1:]
+
+
+def plain_word(word: str) -> bool:
+    """A single ASCII word of 4 to 10 letters (letter questions need an unambiguous spelling)."""
+    return word.isascii() and word.isalpha() and 4 <= len(word) <= 10
+
+
+SHORT_NAMES = ["Ava", "Ben", "Dev", "Grace", "Hugo", "Liam", "Maya", "Omar", "Rosa", "Tara", "Vera",
+               "Zoe"]  # fmt: skip
+ORDINALS = {1: "first", 2: "second", 3: "third", 4: "fourth"}
+MULTIPLES = {2: "twice", 3: "three times", 4: "four times", 5: "five times"}
+
+# Given-fact sentences, shared by both classes: one entity, or two in one sentence.
+
+
+def element_fact(rng: random.Random, e: Element) -> str:
+    return rng.choice([f"{cap1(e.name.lower())} has atomic number {e.number}.",
+                       f"The atomic number of {e.name.lower()} is {e.number}."])  # fmt: skip
+
+
+def element_pair(rng: random.Random, a: Element, b: Element) -> str:
+    x, y = a.name.lower(), b.name.lower()
+    return rng.choice([
+        f"{cap1(x)} has atomic number {a.number} and {y} has atomic number {b.number}.",
+        f"{cap1(x)} has atomic number {a.number} and {y} has {b.number}.",
+        f"The atomic numbers of {x} and {y} are {a.number} and {b.number}.",
+    ])  # fmt: skip
+
+
+def state_fact(rng: random.Random, s: State) -> str:
+    return rng.choice([f"{s.name} entered the Union in {s.year}.",
+                       f"{s.name} joined the Union in {s.year}."])  # fmt: skip
+
+
+def state_pair(rng: random.Random, a: State, b: State) -> str:
+    return rng.choice([f"{a.name} entered the Union in {a.year} and {b.name} in {b.year}.",
+                       f"{a.name} joined the Union in {a.year}, {b.name} in {b.year}."])  # fmt: skip
+
+
+def code_fact(rng: random.Random, c: Country) -> str:
+    return rng.choice([f"The calling code of {c.name} is {c.calling_code}.",
+                       f"{cap1(c.name)} has calling code {c.calling_code}."])  # fmt: skip
+
+
+def code_pair(rng: random.Random, a: Country, b: Country) -> str:
+    return rng.choice([
+        f"The calling code of {a.name} is {a.calling_code} and that of {b.name} is "
+        f"{b.calling_code}.",
+        f"The calling codes of {a.name} and {b.name} are {a.calling_code} and {b.calling_code}.",
+    ])  # fmt: skip
+
+
+def capital_fact(rng: random.Random, c: Country) -> str:
+    return rng.choice([f"The capital of {c.name} is {c.capital}.",
+                       f"{c.capital} is the capital of {c.name}."])  # fmt: skip
+
+
+def capital_pair(rng: random.Random, a: Country, b: Country) -> str:
+    return rng.choice([
+        f"The capitals of {a.name} and {b.name} are {a.capital} and {b.capital}.",
+        f"The capital of {a.name} is {a.capital} and that of {b.name} is {b.capital}.",
+    ])  # fmt: skip
+
+
+def given_facts(
+    rng: random.Random,
+    pool: list[Any],
+    target: Any,
+    k: int,
+    one: Callable[[random.Random, Any], str],
+    two: Callable[[random.Random, Any, Any], str],
+) -> str:
+    """``k`` (0-2) given-fact sentences about entities of ``pool`` other than ``target``."""
+    others = rng.sample([x for x in pool if x != target], k)
+    if k == 0:
+        return ""
+    return (one(rng, others[0]) if k == 1 else two(rng, others[0], others[1])) + " "
+
+
+def matched_memory(
+    countries: list[Country], elements: list[Element], states: list[State]
+) -> list[tuple[Item, tuple[str, str]]]:
+    """Memory candidates: several phrasings per fact, each tagged with the fact it asks.
+
+    Each fact is phrased with 0, 1 or 2 given facts about OTHER entities of its domain (so the
+    prompt never holds the answer), two question wordings, and once more with a lead-in.
+    """
+    out: list[tuple[Item, tuple[str, str]]] = []
+    pt = (f"periodictable {GENERATORS['periodictable']}", PERIODICTABLE_LICENSE)
+    usd = (f"us {GENERATORS['us']}", US_LICENSE)
+    ci = f"countryinfo {GENERATORS['countryinfo']}"
+    coded = [c for c in countries if c.calling_code is not None]
+
+    for e in elements:
+        rng = rng_for("matched", "memory", "element", e.symbol)
+        name = e.name.lower()
+        for k in (0, 1, 2):
+            for ask in (f"What atomic number does {name} have?",
+                        f"Which atomic number belongs to {name}?"):  # fmt: skip
+                q = given_facts(rng, elements, e, k, element_fact, element_pair) + ask
+                out.append((Item(q, str(e.number), "memory", "atomic-number", *pt,
+                                 answer_type="number"), ("atomic-number", e.symbol)))  # fmt: skip
+            for ask in (f"Which chemical symbol does {name} have?",
+                        f"Which symbol is written for {name}?"):  # fmt: skip
+                q = given_facts(rng, elements, e, k, element_fact, element_pair) + ask
+                out.append((Item(q, e.symbol, "memory", "element-symbol", *pt,
+                                 answer_type="text"), ("element-symbol", e.symbol)))  # fmt: skip
+    for s in states:
+        rng = rng_for("matched", "memory", "state", s.abbr)
+        aliases = with_folded(s.capital, ["St. Paul"] if s.capital == "Saint Paul" else [])
+        for k in (0, 1, 2):
+            for ask in (f"In which year did {s.name} enter the Union?",
+                        f"When did {s.name} join the Union? Give the year."):  # fmt: skip
+                q = given_facts(rng, states, s, k, state_fact, state_pair) + ask
+                out.append((Item(q, str(s.year), "memory", "entry-year", *usd,
+                                 answer_type="number"), ("entry-year", s.abbr)))  # fmt: skip
+            for ask in (f"Which city is the state capital of {s.name}?",
+                        f"What city is the capital of {s.name}?"):  # fmt: skip
+                q = given_facts(rng, states, s, k, state_fact, state_pair) + ask
+                out.append((Item(q, s.capital, "memory", "state-capital", *usd, aliases,
+                                 answer_type="text"), ("state-capital", s.abbr)))  # fmt: skip
+    for c in countries:
+        rng = rng_for("matched", "memory", "country", c.stem)
+        src = ci + (" (corrected by lirefs)" if c.stem in CAPITAL_FIXES else "")
+        for k in (0, 1, 2):
+            if c.calling_code is not None:
+                for ask in (f"What calling code does {c.name} use?",
+                            f"Which calling code belongs to {c.name}?"):  # fmt: skip
+                    q = given_facts(rng, coded, c, k, code_fact, code_pair) + ask
+                    out.append((Item(q, c.calling_code, "memory", "calling-code", ci,
+                                     COUNTRYINFO_LICENSE, [f"+{c.calling_code}"],
+                                     answer_type="number"), ("calling-code", c.stem)))  # fmt: skip
+            for ask in (f"Which city is the capital of {c.name}?",
+                        f"What city is {c.name}'s capital?"):  # fmt: skip
+                q = given_facts(rng, countries, c, k, capital_fact, capital_pair) + ask
+                out.append((Item(q, c.capital, "memory", "country-capital", src,
+                                 COUNTRYINFO_LICENSE, list(c.capital_aliases),
+                                 answer_type="text"), ("country-capital", c.stem)))  # fmt: skip
+    # A given fact may share the asked value (two states admitted the same year): drop those.
+    out = [(item, fact) for item, fact in out if not any(
+        re.search(rf"(?<!\w){re.escape(a.lower())}(?!\w)", item.question.lower())
+        for a in (item.answer, *item.aliases)
+    )]  # fmt: skip
+    rng = rng_for("matched", "memory", "lead-ins")
+    led = [
+        (dataclasses.replace(item, question=rng.choice(LEAD_INS) + item.question), fact)
+        for item, fact in out
+    ]
+    return out + led
+
+
+MatchedTemplate = Callable[[random.Random], tuple[str, str]]
+
+
+def matched_reasoning(
+    countries: list[Country], elements: list[Element], states: list[State]
+) -> dict[str, tuple[str, str, str, MatchedTemplate]]:
+    """Reasoning families: name -> (answer type, source, licence, template).
+
+    Each template states real facts (or plain numbers and names) in the prompt and returns the
+    question with the answer computed from what the prompt says: no hidden recall.
+    """
+    pt = (f"periodictable {GENERATORS['periodictable']}", PERIODICTABLE_LICENSE)
+    usd = (f"us {GENERATORS['us']}", US_LICENSE)
+    ci = (f"countryinfo {GENERATORS['countryinfo']}", COUNTRYINFO_LICENSE)
+    project = ("template:matched", PROJECT_LICENSE)
+    coded = [c for c in countries if c.calling_code is not None]
+    worded = [c for c in countries if plain_word(c.capital)]
+    two_letter = [e for e in elements if len(e.symbol) == 2]
+
+    def distinct_years(rng: random.Random) -> tuple[State, State]:
+        a, b = rng.sample(states, 2)
+        while a.year == b.year:
+            b = rng.choice(states)
+        return a, b
+
+    def atomic_gap(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.sample(elements, 2)
+        low, high = sorted((a, b), key=lambda e: e.number)
+        ask = rng.choice([
+            f"By how much is the atomic number of {high.name.lower()} larger than that of "
+            f"{low.name.lower()}?",
+            "What is the difference between the two atomic numbers?",
+            "What is their difference?",
+        ])  # fmt: skip
+        return f"{element_pair(rng, a, b)} {ask}", str(high.number - low.number)
+
+    def atomic_sum(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.sample(elements, 2)
+        ask = rng.choice(["What is the sum of the two atomic numbers?", "What is their sum?",
+                          "What do the two atomic numbers add up to?"])  # fmt: skip
+        return f"{element_pair(rng, a, b)} {ask}", str(a.number + b.number)
+
+    def atomic_multiple(rng: random.Random) -> tuple[str, str]:
+        e = rng.choice(elements)
+        m = rng.randint(2, 5)
+        ask = rng.choice([f"What is {MULTIPLES[m]} that number?",
+                          f"What number is {MULTIPLES[m]} as large as that atomic number?"])  # fmt: skip
+        return f"{element_fact(rng, e)} {ask}", str(m * e.number)
+
+    def atomic_larger(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.sample(elements, 2)
+        big, small = sorted((a, b), key=lambda e: -e.number)
+        larger = rng.random() < 0.5
+        ask = rng.choice(["Which of the two has the {} atomic number?",
+                          "Which has the {} number?"]).format("larger" if larger else "smaller")  # fmt: skip
+        return f"{element_pair(rng, a, b)} {ask}", cap1((big if larger else small).name.lower())
+
+    def symbol_letter(rng: random.Random) -> tuple[str, str]:
+        e = rng.choice(two_letter)
+        pos = rng.choice([1, 2])
+        ask = rng.choice([f"What is the {ORDINALS[pos]} letter of that symbol?",
+                          f"Which letter comes {ORDINALS[pos]} in that chemical symbol?"])  # fmt: skip
+        fact = rng.choice([f"The chemical symbol of {e.name.lower()} is {e.symbol}.",
+                           f"{cap1(e.name.lower())} has the chemical symbol {e.symbol}."])  # fmt: skip
+        return f"{fact} {ask}", e.symbol[pos - 1].upper()
+
+    def year_gap(rng: random.Random) -> tuple[str, str]:
+        a, b = distinct_years(rng)
+        early, late = sorted((a, b), key=lambda s: s.year)
+        ask = rng.choice([f"How many years after {early.name} did {late.name} join?",
+                          "How many years apart did the two join?", "How many years apart?",
+                          "How many years lie between those two dates?"])  # fmt: skip
+        return f"{state_pair(rng, a, b)} {ask}", str(late.year - early.year)
+
+    def year_offset(rng: random.Random) -> tuple[str, str]:
+        s = rng.choice(states)  # statehood years run from 1787 to 1959
+        if rng.random() < 0.5:
+            base = rng.choice([1960, 2000])
+            ask = rng.choice([f"How many years before {base} was that?",
+                              f"How many years is that before the year {base}?"])  # fmt: skip
+            return f"{state_fact(rng, s)} {ask}", str(base - s.year)
+        base = rng.choice([1700, 1750])
+        ask = rng.choice([f"How many years after {base} was that?",
+                          f"How many years is that after the year {base}?"])  # fmt: skip
+        return f"{state_fact(rng, s)} {ask}", str(s.year - base)
+
+    def year_first(rng: random.Random) -> tuple[str, str]:
+        a, b = distinct_years(rng)
+        early, late = sorted((a, b), key=lambda s: s.year)
+        first = rng.random() < 0.5
+        ask = rng.choice(["Which of the two joined the Union {}?",
+                          "Which state joined {}?"]).format("first" if first else "later")  # fmt: skip
+        return f"{state_pair(rng, a, b)} {ask}", (early if first else late).name
+
+    def code_sum(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.sample(coded, 2)
+        ask = rng.choice(["What is the sum of the two codes?", "What is their sum?",
+                          "What do the two codes add up to?"])  # fmt: skip
+        total = int(a.calling_code or 0) + int(b.calling_code or 0)
+        return f"{code_pair(rng, a, b)} {ask}", str(total)
+
+    def name_length(rng: random.Random) -> tuple[str, str]:
+        c = rng.choice(worded)
+        n = str(len(c.capital))
+        if rng.random() < 0.5:
+            return f"{capital_fact(rng, c)} How many letters does that city's name have?", n
+        return rng.choice([f"How many letters are in the word {c.capital}?",
+                           f"How many letters does the name {c.capital} have?"]), n  # fmt: skip
+
+    def capital_letter(rng: random.Random) -> tuple[str, str]:
+        c = rng.choice(worded)
+        which, letter = rng.choice([("first", c.capital[0]), ("last", c.capital[-1])])
+        if rng.random() < 0.5:
+            return (
+                f"{capital_fact(rng, c)} What is the {which} letter of that city's name?",
+                letter.upper(),
+            )
+        return f"What is the {which} letter of the word {c.capital}?", letter.upper()
+
+    def alphabetical(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.sample(worded, 2)
+        while a.capital[0] == b.capital[0]:
+            b = rng.choice(worded)
+        first = min(a.capital, b.capital)
+        if rng.random() < 0.5:
+            ask = rng.choice(["Which of the two cities comes first in alphabetical order?",
+                              "Which city comes first alphabetically?"])  # fmt: skip
+            return f"{capital_pair(rng, a, b)} {ask}", first
+        return f"Which comes first in alphabetical order, {a.capital} or {b.capital}?", first
+
+    def plain_sum(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.randint(12, 989), rng.randint(12, 989)
+        name = rng.choice(NAMES)
+        return rng.choice([
+            f"What is {a} plus {b}?",
+            f"What number do you get when you add {a} and {b}?",
+            f"{name} has {a} stamps and is given {b} more. How many stamps does {name} have now?",
+            f"A library had {a} books and bought {b} more this year. How many books does it have?",
+        ]), str(a + b)  # fmt: skip
+
+    def plain_product(rng: random.Random) -> tuple[str, str]:
+        a, b = rng.randint(3, 19), rng.randint(3, 49)
+        return rng.choice([
+            f"What is {a} times {b}?",
+            f"What is the product of {a} and {b}?",
+            f"A theatre has {a} rows with {b} seats in each row. How many seats does it have?",
+            f"A crate holds {a} boxes and each box holds {b} apples. How many apples are there?",
+        ]), str(a * b)  # fmt: skip
+
+    def age_order(rng: random.Random) -> tuple[str, str]:
+        a, b, c, d = rng.sample(SHORT_NAMES, 4)
+        return rng.choice([
+            (f"{a} is older than {b}, and {b} is older than {c}. Who is the youngest?", c),
+            (f"{a} is taller than {b}, and {c} is taller than {a}. Who is the tallest?", c),
+            (f"{a} finished before {b}, {b} before {c}, and {c} before {d}. Who finished last?", d),
+            (f"{a} is older than {b}, {c} is younger than {b}, and {d} is older than {a}. Who is "
+             "the youngest of the four?", c),
+        ])  # fmt: skip
+
+    return {
+        "atomic-gap": ("number", *pt, atomic_gap),
+        "atomic-sum": ("number", *pt, atomic_sum),
+        "atomic-multiple": ("number", *pt, atomic_multiple),
+        "year-gap": ("number", *usd, year_gap),
+        "year-offset": ("number", *usd, year_offset),
+        "code-sum": ("number", *ci, code_sum),
+        "name-length": ("number", *ci, name_length),
+        "plain-sum": ("number", *project, plain_sum),
+        "plain-product": ("number", *project, plain_product),
+        "atomic-larger": ("text", *pt, atomic_larger),
+        "symbol-letter": ("text", *pt, symbol_letter),
+        "year-first": ("text", *usd, year_first),
+        "capital-letter": ("text", *ci, capital_letter),
+        "alphabetical": ("text", *ci, alphabetical),
+        "age-order": ("text", *project, age_order),
+    }
+
+
+def coarse_bin(text: str) -> int | None:
+    """Index of the prompt's character count in ``MATCHED_COARSE_BINS`` (None outside them)."""
+    n = len("Q: " + text + "\nA: ")
+    for b in range(len(MATCHED_COARSE_BINS) - 1):
+        if MATCHED_COARSE_BINS[b] <= n < MATCHED_COARSE_BINS[b + 1]:
+            return b
+    return None
+
+
+def length_key(text: str) -> tuple[int, int]:
+    """The length bin of a question: (characters, approximate tokens of the whole prompt)."""
+    prompt = "Q: " + text + "\nA: "
+    return len(prompt) // MATCHED_CHAR_BIN, approx_tokens(prompt) // MATCHED_TOKEN_BIN
+
+
+def _matched_pair(
+    name: str,
+    family: tuple[str, str, str, MatchedTemplate],
+    gen: random.Random,
+    quota: list[int],
+    pools: dict[tuple[str, tuple[int, int]], list[tuple[Item, tuple[str, str]]]],
+    used_facts: set[tuple[str, str]],
+    seen: set[str],
+) -> tuple[Item, Item]:
+    """One reasoning item of ``family`` in a coarse bin with quota left, and its memory partner."""
+    answer_type, source, license_, template = family
+    for _attempt in range(MATCHED_ATTEMPTS):
+        question, answer = template(gen)
+        if gen.random() < P_LEAD_IN:
+            question = gen.choice(LEAD_INS) + question
+        b = coarse_bin(question)
+        if question in seen or b is None or quota[b] == 0:
+            continue
+        pool = pools.get((answer_type, length_key(question)), [])
+        while pool and pool[0][1] in used_facts:
+            pool.pop(0)
+        if not pool:
+            continue
+        if (re.fullmatch(r"\d+", answer) is not None) != (answer_type == "number"):
+            raise AssertionError(f"family {name!r} gave answer {answer!r}, not {answer_type}")
+        partner, fact = pool.pop(0)
+        used_facts.add(fact)
+        seen.update((question, partner.question))
+        quota[b] -= 1
+        item = Item(question, answer, "reasoning", name, source, license_, answer_type=answer_type)
+        return item, partner
+    raise RuntimeError(
+        f"matched set: family {name!r} found no length-matched item for the bins left {quota} "
+        f"in {MATCHED_ATTEMPTS} draws; add phrasings or memory candidates"
+    )
+
+
+def make_matched(seen: set[str]) -> list[Item]:
+    """Reasoning and memory items with the same length distribution in every template family.
+
+    1. Every reasoning family gets the same share of its items in each coarse character bin
+       (``MATCHED_COARSE_BINS``), so whichever families the group split holds out, the held-out
+       reasoning side has the length distribution of the whole set.
+    2. Each reasoning item is paired with an unused memory candidate of the same answer type and
+       fine length bin (``length_key``: characters and approximate tokens), memory groups taken
+       in rotation, so the memory side follows the reasoning side bin by bin.
+
+    Every memory fact is asked at most once; question texts in ``seen`` (the other files) are
+    skipped. Both classes draw their optional lead-in sentence from the same ``LEAD_INS``.
+    """
+    countries, elements, states = read_countries(), read_elements(), read_states()
+    memory = matched_memory(countries, elements, states)
+    families = matched_reasoning(countries, elements, states)
+    rng = rng_for("matched", "pairing")
+    rng.shuffle(memory)
+    # Memory candidates by (answer type, fine bin), groups interleaved so no group fills a bin.
+    pools: dict[tuple[str, tuple[int, int]], list[tuple[Item, tuple[str, str]]]] = {}
+    for item, fact in sorted(memory, key=lambda m: m[0].group):  # stable: keeps shuffled order
+        if item.question in seen:
+            continue
+        assert item.answer_type is not None
+        pools.setdefault((item.answer_type, length_key(item.question)), []).append((item, fact))
+    for key, pool in pools.items():
+        by_group: dict[str, list[tuple[Item, tuple[str, str]]]] = {}
+        for entry in pool:
+            by_group.setdefault(entry[0].group, []).append(entry)
+        queues = [by_group[g] for g in sorted(by_group)]
+        pools[key] = [q[i] for i in range(max(map(len, queues))) for q in queues if i < len(q)]
+    used_facts: set[tuple[str, str]] = set()
+    reasoning: list[Item] = []
+    chosen_memory: list[Item] = []
+    n_bins = len(MATCHED_COARSE_BINS) - 1
+    for answer_type in ("number", "text"):
+        names = sorted(n for n, spec in families.items() if spec[0] == answer_type)
+        gens = {n: rng_for("matched", "reasoning", n) for n in names}
+        quotas = {}
+        for i, name in enumerate(names):
+            n_family = N_MATCHED_PER_TYPE // len(names) + (i < N_MATCHED_PER_TYPE % len(names))
+            quota = [n_family // n_bins + (b < n_family % n_bins) for b in range(n_bins)]
+            quotas[name] = quota[::-1] if gens[name].random() < 0.5 else quota
+        # Families take one pair each per round, so none uses up the memory candidates of a bin.
+        while any(sum(q) for q in quotas.values()):
+            for name in names:
+                if sum(quotas[name]):
+                    pair = _matched_pair(name, families[name], gens[name], quotas[name], pools,
+                                         used_facts, seen)  # fmt: skip
+                    reasoning.append(pair[0])
+                    chosen_memory.append(pair[1])
+    return reasoning + chosen_memory
+
+
+# --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
 
@@ -1222,6 +1715,7 @@ ID_PREFIX = {
     "memory.jsonl": "memory",
     "eval_arithmetic.jsonl": "eval-arith",
     "eval_facts.jsonl": "eval-fact",
+    "matched.jsonl": "matched",
 }
 
 
@@ -1304,6 +1798,10 @@ def generate(out_dir: Path) -> dict[str, Any]:
             for i, (q, s, a, _) in enumerate(FEWSHOT_FACTS)
         ],
     }  # fmt: skip
+    named["matched.jsonl"] = numbered(
+        make_matched({r["question"] for records in named.values() for r in records}),
+        ID_PREFIX["matched.jsonl"],
+    )
     check_disjoint(named)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}

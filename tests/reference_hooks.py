@@ -65,9 +65,6 @@ def install_hooks(
 ) -> list[Any]:
     """Register the steering hooks on ``hf``; returns the handles (call ``.remove()`` on each).
 
-    Forward passes of the whole model are counted from 0 (the prompt pass), which is what
-    ``positions`` refers to.
-
     Args:
         hf: the HF causal LM (not the nnsight wrapper).
         vector: raw ``[d_model]`` direction ``r`` (normalised here), or ``None`` for no edit.
@@ -150,16 +147,15 @@ def reference_generate(
     blocks: Sequence[int] | None = None,
     max_new_tokens: int = 12,
 ) -> list[list[int]]:
-    """Greedy generations with raw hooks; generated ids cut before the first EOS.
-
-    Args:
-        hf: the HF causal LM (not the nnsight wrapper).
-        tokenizer: its tokenizer (left padding is set here).
-        vector, alpha, mode, layer, positions, blocks: the edit (see ``install_hooks``).
-        max_new_tokens: generation length.
-    """
+    """Greedy generations with raw hooks (``install_hooks``); generated ids cut before the first EOS."""
     handles = install_hooks(
-        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+        hf,
+        vector=vector,
+        alpha=alpha,
+        mode=mode,
+        layer=layer,
+        positions=positions,
+        blocks=blocks,
     )
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
@@ -183,6 +179,44 @@ def reference_generate(
         cut = next((i for i, t in enumerate(row) if t in eos), len(row))
         result.append(row[:cut])
     return result
+
+
+def reference_gold_logprobs(
+    hf: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    gold_texts: list[str],
+    *,
+    vector: torch.Tensor | None = None,
+    alpha: float = 0.0,
+    mode: str = "project",
+    layer: int | None = None,
+    blocks: Sequence[int] | None = None,
+) -> list[float]:
+    """Teacher-forced ``sum_k log p(g_k | prompt, g_<k)``, one unpadded plain forward per item.
+
+    The prompt is tokenized with special tokens, the gold text alone without them; the ids are
+    concatenated and run through ``hf`` (with the raw steering hooks when ``vector`` is given).
+    The logits at position ``len(prompt) - 1 + k`` score gold token ``k``.
+    """
+    out = []
+    device = next(hf.parameters()).device
+    for prompt, gold in zip(prompts, gold_texts, strict=True):
+        p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        g = tokenizer(gold, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([p + g], device=device)
+        handles = install_hooks(
+            hf, vector=vector, alpha=alpha, mode=mode, layer=layer, blocks=blocks
+        )
+        try:
+            with torch.inference_mode():
+                logits = hf(input_ids=ids).logits[0].to(torch.float64)
+        finally:
+            for h in handles:
+                h.remove()
+        logp = torch.log_softmax(logits, dim=-1)
+        out.append(sum(float(logp[len(p) - 1 + k, t]) for k, t in enumerate(g)))
+    return out
 
 
 def reference_forward(

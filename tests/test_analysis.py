@@ -15,12 +15,12 @@ from sklearn.metrics import roc_auc_score
 import lirefs
 from lirefs.analysis import (
     LayerReport,
-    _permuted_aurocs,
     cosine_matrix,
     layer_report,
     length_matched_pairs,
     pc_cosines,
     pca_2d,
+    permuted_aurocs,
 )
 from lirefs.errors import (
     ActivationError,
@@ -148,7 +148,7 @@ def test_permuted_aurocs_equal_sklearn_for_each_shuffle() -> None:
     scores = np.round(rng.normal(size=30), 1)  # rounding makes ties
     labels = np.array([1] * 12 + [0] * 18)
     perms = np.stack([rng.permutation(labels) == 1 for _ in range(20)])
-    fast = _permuted_aurocs(scores, perms)
+    fast = permuted_aurocs(scores, perms)
     slow = [roc_auc_score(p.astype(int), scores) for p in perms]
     np.testing.assert_allclose(fast, slow, rtol=0, atol=1e-12)
 
@@ -451,7 +451,7 @@ def test_pc_cosines_find_the_direction_in_the_top_component() -> None:
 
 
 def test_report_plots_are_valid_pngs(toy: tuple, tmp_path: Path) -> None:
-    from lirefs.plots import write_report_plots
+    from lirefs.analysis import write_report_plots
 
     liref, r, m, report = toy
     paths = write_report_plots(report, liref, r, m, tmp_path / "plots")
@@ -474,7 +474,7 @@ def test_report_plots_are_valid_pngs(toy: tuple, tmp_path: Path) -> None:
 def test_plots_without_matplotlib_name_the_extra(
     toy: tuple, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lirefs.plots import PlotsUnavailableError, plot_layer_auroc
+    from lirefs.analysis import PlotsUnavailableError, plot_layer_auroc
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
@@ -484,7 +484,7 @@ def test_plots_without_matplotlib_name_the_extra(
 
 
 def test_a_failed_plot_leaves_no_file(toy: tuple, tmp_path: Path) -> None:
-    from lirefs.plots import plot_scores
+    from lirefs.analysis import plot_scores
 
     liref, r, m, _ = toy
     with pytest.raises(DirectionError):
@@ -513,3 +513,17 @@ def test_report_on_a_tiny_model(make_tiny) -> None:  # type: ignore[no-untyped-d
     assert math.isnan(report.auroc[0])  # every prompt ends in the same token
     assert 1 <= report.best_layer <= 3
     assert report.metadata["model"]["name"] == "tiny-llama"
+
+
+# -- renamed keyword ---------------------------------------------------------------------------
+
+
+def test_old_liref_keyword_still_works_with_a_deprecation_warning() -> None:
+    d = direction([[0.0, 0.0], [1.0, 0.0]])
+    r, m = states_from_scores([5, 6, 7]), states_from_scores([0, 1, 2])
+    with pytest.warns(DeprecationWarning, match="use direction="):
+        old = layer_report(liref=d, test_reasoning_acts=r, test_memory_acts=m, probe=False)
+    new = layer_report(direction=d, test_reasoning_acts=r, test_memory_acts=m, probe=False)
+    assert old.auroc[1] == new.auroc[1] == 1.0
+    with pytest.raises(TypeError, match="both liref= and direction="):
+        layer_report(direction=d, liref=d, test_reasoning_acts=r, test_memory_acts=m)

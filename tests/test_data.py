@@ -19,13 +19,14 @@ from typing import Any
 import pytest
 
 from lirefs import data
-from lirefs.data import Question, QuestionSets, format_prompt, load, load_eval
+from lirefs.data import Question, QuestionSets, format_prompt, load
 from lirefs.errors import DataError
 
 BUILTIN = Path(data.__file__).parent / "builtin"
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_builtin_data.py"
 ITEM_FILES = ["reasoning.jsonl", "memory.jsonl", "eval_arithmetic.jsonl", "eval_facts.jsonl"]
 FEWSHOT_FILES = ["fewshot_arithmetic.jsonl", "fewshot_facts.jsonl"]
+MATCHED_FILE = "matched.jsonl"
 ITEM_KEYS = ["id", "question", "answer", "aliases", "label", "group", "source", "license"]
 
 
@@ -55,18 +56,6 @@ def test_reasoning_set_has_at_least_20_templates(builtin: QuestionSets) -> None:
     assert all(q.source == f"template:{q.group}" for q in builtin.reasoning)
 
 
-def test_eval_sets_and_exemplars_have_the_promised_sizes() -> None:
-    arith, arith_shots = load_eval("arithmetic")
-    facts, fact_shots = load_eval("builtin-facts")
-    assert len(arith) >= 150 and len(facts) >= 150
-    assert len(arith_shots) == 8 and len(fact_shots) == 5
-    assert {q.label for q in arith} == {"reasoning"} and {q.label for q in facts} == {"memory"}
-    for shot in arith_shots:
-        assert shot.solution.endswith(f"The final answer is {shot.answer}.")
-    for shot in fact_shots:
-        assert shot.solution.endswith(f"The answer is {shot.answer}.")
-
-
 def test_every_item_has_all_fields_source_and_license() -> None:
     for name in ITEM_FILES:
         for record in read_jsonl(name):
@@ -83,7 +72,7 @@ def test_every_item_has_all_fields_source_and_license() -> None:
 def test_ids_and_question_texts_are_unique_across_all_files() -> None:
     ids: list[str] = []
     texts: list[str] = []
-    for name in ITEM_FILES + FEWSHOT_FILES:
+    for name in ITEM_FILES + FEWSHOT_FILES + [MATCHED_FILE]:
         for record in read_jsonl(name):
             ids.append(record["id"])
             texts.append(record["question"])
@@ -179,7 +168,7 @@ def test_length_distributions_overlap(builtin: QuestionSets) -> None:
 
 def test_frozen_files_match_the_manifest() -> None:
     manifest = json.loads((BUILTIN / "manifest.json").read_text("utf-8"))
-    for name in ITEM_FILES + FEWSHOT_FILES:
+    for name in ITEM_FILES + FEWSHOT_FILES + [MATCHED_FILE]:
         body = (BUILTIN / name).read_bytes()
         assert hashlib.sha256(body).hexdigest() == manifest["files"][name]["sha256"], name
         assert body.count(b"\n") == manifest["files"][name]["items"]
@@ -201,8 +190,154 @@ def test_generator_reproduces_the_frozen_files_byte_for_byte(tmp_path: Path) -> 
         script.generate(tmp_path)
     finally:
         del sys.modules["make_builtin_data"]
-    for name in [*ITEM_FILES, *FEWSHOT_FILES, "manifest.json"]:
+    for name in [*ITEM_FILES, *FEWSHOT_FILES, MATCHED_FILE, "manifest.json"]:
         assert (tmp_path / name).read_bytes() == (BUILTIN / name).read_bytes(), name
+
+
+# --- the format-matched set -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def matched() -> QuestionSets:
+    return load("builtin-matched")
+
+
+def _auroc(pos: list[int], neg: list[int]) -> float:
+    """Mann-Whitney AUROC of a scalar feature, in its better orientation (max(a, 1 - a))."""
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    auc = wins / (len(pos) * len(neg))
+    return max(auc, 1.0 - auc)
+
+
+def test_matched_set_has_150_per_class_and_both_answer_types(matched: QuestionSets) -> None:
+    assert len(matched.reasoning) >= 150 and len(matched.memory) >= 150
+    for questions in (matched.reasoning, matched.memory):
+        types = [data.answer_type(q.answer) for q in questions]
+        assert types.count("number") == types.count("text")
+
+
+def test_matched_items_carry_source_license_and_their_answer_type() -> None:
+    for record in read_jsonl(MATCHED_FILE):
+        assert list(record) == [*ITEM_KEYS[:5], "answer_type", *ITEM_KEYS[5:]], record["id"]
+        assert record["source"].strip() and record["license"].strip(), record["id"]
+        assert record["answer_type"] == data.answer_type(record["answer"]), record["id"]
+
+
+def test_matched_families_use_the_same_facts_in_both_classes(matched: QuestionSets) -> None:
+    reasoning_sources = {q.source.split(" (")[0] for q in matched.reasoning}
+    memory_sources = {q.source.split(" (")[0] for q in matched.memory}
+    assert memory_sources <= reasoning_sources  # every memory domain also has reasoning items
+    assert len({q.group for q in matched.reasoning}) >= 10
+
+
+@pytest.mark.parametrize("unit", ["characters", "smollm2 tokens"])
+def test_matched_prompt_length_is_near_chance_on_the_heldout_split(
+    matched: QuestionSets, unit: str, request: pytest.FixtureRequest
+) -> None:
+    _, test = matched.split(test_fraction=0.3, seed=0)  # the split the layer report uses
+    if unit == "characters":
+        length: Any = len
+    else:
+        tok = request.getfixturevalue("tokenizer")
+        length = lambda p: len(tok(p, add_special_tokens=True)["input_ids"])  # noqa: E731
+    r = [length(p) for p in test.reasoning_prompts()]
+    m = [length(p) for p in test.memory_prompts()]
+    assert _auroc(r, m) <= 0.6
+
+
+def test_matched_split_holds_out_whole_families(matched: QuestionSets) -> None:
+    train, test = matched.split(test_fraction=0.3, seed=0)
+    assert not {q.group for q in train.reasoning} & {q.group for q in test.reasoning}
+    assert {q.group for q in train.memory} == {q.group for q in test.memory}
+
+
+def _numbers(text: str) -> list[int]:
+    return [int(n) for n in re.findall(r"\d+", text)]
+
+
+# Families whose answer is a function of the numbers in the prompt (in order of appearance).
+NUMERIC_FAMILIES = {
+    "atomic-gap": lambda n: abs(n[0] - n[1]),
+    "atomic-sum": lambda n: n[0] + n[1],
+    "code-sum": lambda n: n[0] + n[1],
+    "year-gap": lambda n: abs(n[0] - n[1]),
+    "year-offset": lambda n: abs(n[0] - n[1]),
+    "plain-sum": lambda n: n[0] + n[1],
+    "plain-product": lambda n: n[0] * n[1],
+}
+
+
+def test_matched_numeric_answers_follow_from_the_given_numbers(matched: QuestionSets) -> None:
+    multiples = {"twice": 2, "three times": 3, "four times": 4, "five times": 5}
+    checked = 0
+    for q in matched.reasoning:
+        if q.group in NUMERIC_FAMILIES:
+            assert int(q.answer) == NUMERIC_FAMILIES[q.group](_numbers(q.text)), q.id
+        elif q.group == "atomic-multiple":
+            factor = next(v for k, v in multiples.items() if k in q.text)
+            assert int(q.answer) == factor * _numbers(q.text)[0], q.id
+        elif q.group == "name-length":
+            found = re.search(
+                r"the (?:word|name) ([A-Za-z]+)[ ?]|The capital of .+? is ([A-Za-z]+)\.|"
+                r"([A-Za-z]+) is the capital of",
+                q.text,
+            )
+            assert found is not None, q.id
+            word = next(g for g in found.groups() if g)
+            assert int(q.answer) == len(word), q.id
+        else:
+            continue
+        checked += 1
+    assert checked == sum(data.answer_type(q.answer) == "number" for q in matched.reasoning)
+
+
+def test_matched_text_answers_are_named_in_the_reasoning_prompt(matched: QuestionSets) -> None:
+    for q in matched.reasoning:
+        if data.answer_type(q.answer) == "text":
+            # A letter, a name or an element: always readable from the prompt itself.
+            assert q.answer.lower() in q.text.lower(), q.id
+
+
+def test_matched_memory_prompts_never_hold_their_answer(matched: QuestionSets) -> None:
+    for q in matched.memory:
+        for answer in q.answers:
+            assert not _mentions(q.text, answer), q.id
+
+
+def test_matched_memory_asks_each_fact_once(matched: QuestionSets) -> None:
+    # Groups whose answer identifies the fact (years and calling codes repeat across entities).
+    unique = {"atomic-number", "element-symbol", "country-capital", "state-capital"}
+    facts = [(q.group, q.answer) for q in matched.memory if q.group in unique]
+    assert len(facts) >= 150
+    assert len(facts) == len(set(facts))
+
+
+def test_matched_file_whose_classes_differ_in_answer_type_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "mine.jsonl"
+    rows = [{"question": f"What is {i} plus {i}?", "label": "reasoning", "answer": str(2 * i)}
+            for i in range(4)]  # fmt: skip
+    rows += [{"question": f"Capital number {i}?", "label": "memory", "answer": "Lima"}
+             for i in range(4)]  # fmt: skip
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert len(load(path)) == 8  # not declared matched: accepted
+    with pytest.raises(DataError, match=r"differ in answer type: reasoning 100% number") as err:
+        load(path, matched=True)
+    assert "\n" not in str(err.value) and "mine.jsonl" in str(err.value)
+
+
+def test_matched_check_needs_an_answer_for_every_question() -> None:
+    sets = QuestionSets.from_texts(["What is 2 plus 2?"], ["What is the capital of Peru?"])
+    with pytest.raises(DataError, match="has no answer"):
+        data.check_matched(sets)
+
+
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [("42", "number"), ("+33", "number"), ("-3", "number"), ("2.5", "number"), (" 7 ", "number"),
+     ("Lima", "text"), ("Sn", "text"), ("1/2", "text"), ("42 km", "text"), ("B", "text")],
+)  # fmt: skip
+def test_answer_type_is_number_only_for_a_plain_number(answer: str, kind: str) -> None:
+    assert data.answer_type(answer) == kind
 
 
 # --- format_prompt ------------------------------------------------------------------------------
@@ -490,8 +625,3 @@ def test_reasoning_gym_source_groups_by_template(monkeypatch: pytest.MonkeyPatch
     assert {q.group for q in sets.reasoning} == {f"gsm_symbolic-{t}" for t in range(5)}
     train, test = sets.split()
     assert not {q.group for q in train.reasoning} & {q.group for q in test.reasoning}
-
-
-def test_load_eval_refuses_unknown_names() -> None:
-    with pytest.raises(DataError, match="'gsm9k'"):
-        load_eval("gsm9k")

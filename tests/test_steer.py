@@ -510,7 +510,7 @@ def test_apply_edit_in_a_plain_trace_matches_hooks(
     remote: Any,
 ) -> None:
     """Teacher-forced logits under steering: the public block inside a plain model.trace."""
-    from lirefs.remote import trace_kwargs
+    from lirefs.ndif import trace_kwargs
 
     model = make_tiny("gpt2")
     r = _direction(model)

@@ -51,6 +51,7 @@ import torch
 
 from .residual import (
     Layout,
+    ShapeError,
     TracerError,
     block,
     check_layer,
@@ -64,7 +65,6 @@ __all__ = [
     "EDITS",
     "POSITIONS",
     "PositionError",
-    "ShapeError",
     "ablate",
     "add",
     "add_vector",
@@ -89,10 +89,6 @@ EDITS = ("paper_project", "add")
 
 class PositionError(TracerError, ValueError):
     """``positions`` is not ``"all"``, ``"prompt"``, ``"generated"`` or valid token indices."""
-
-
-class ShapeError(TracerError, ValueError):
-    """An activation or direction does not have the shape an edit needs."""
 
 
 # ---------------------------------------------------------------------------------------------

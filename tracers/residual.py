@@ -18,6 +18,7 @@ __all__ = [
     "ARCHITECTURES",
     "LayerOutOfRangeError",
     "Layout",
+    "ShapeError",
     "TracerError",
     "UnsupportedArchitectureError",
     "block",
@@ -43,12 +44,19 @@ class LayerOutOfRangeError(TracerError, IndexError):
     """A residual index outside ``0..L``."""
 
 
+class ShapeError(TracerError, ValueError):
+    """A tensor or index handed to a tracer block has the wrong shape (or repeats a layer)."""
+
+
 class Layout:
     """Paths (dotted attribute names) of the modules that carry the residual stream.
 
-    A plain immutable class rather than a dataclass: generated dataclass methods have no source
-    file, so sending a ``Layout`` to NDIF by value would ship them as bytecode, which breaks on a
-    server running another Python version.
+    Immutable: the four paths are read-only properties, and two layouts with the same paths are
+    equal and hash alike. A plain class rather than a dataclass or ``NamedTuple``: the methods
+    those generate have no source file, so sending a ``Layout`` to NDIF by value would ship them as
+    bytecode, which breaks on a server running another Python version. It also touches no dunder
+    attribute (no ``object.__setattr__``, no ``__reduce__``): production NDIF guards such access in
+    the code it runs. Pickling uses the default protocol (the slot values travel by value).
 
     Attributes:
         blocks: path from the model root to the list of decoder blocks, e.g. ``"model.layers"``.
@@ -57,12 +65,7 @@ class Layout:
         mlp: name of a block's MLP sub-module (its output is a ``[b, t, d]`` tensor).
     """
 
-    __slots__ = ("attn", "blocks", "final_norm", "mlp")
-
-    blocks: str
-    final_norm: str
-    attn: str
-    mlp: str
+    __slots__ = ("_attn", "_blocks", "_final_norm", "_mlp")
 
     def __init__(
         self, blocks: str, final_norm: str, attn: str = "self_attn", mlp: str = "mlp"
@@ -75,25 +78,43 @@ class Layout:
         ):
             if not isinstance(value, str) or not value:
                 raise TracerError(f"Layout.{name} must be a non-empty module path, got {value!r}")
-            object.__setattr__(self, name, value)
+        self._blocks = blocks
+        self._final_norm = final_norm
+        self._attn = attn
+        self._mlp = mlp
 
-    def _key(self) -> tuple[str, str, str, str]:
-        return (self.blocks, self.final_norm, self.attn, self.mlp)
+    @property
+    def blocks(self) -> str:
+        """Path from the model root to the list of decoder blocks."""
+        return self._blocks
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        raise AttributeError(f"Layout is immutable; build a new one instead of setting {name!r}")
+    @property
+    def final_norm(self) -> str:
+        """Path from the model root to the final norm (its output is ``hidden_states[L]``)."""
+        return self._final_norm
+
+    @property
+    def attn(self) -> str:
+        """Name of a block's attention sub-module."""
+        return self._attn
+
+    @property
+    def mlp(self) -> str:
+        """Name of a block's MLP sub-module."""
+        return self._mlp
+
+    def key(self) -> tuple[str, str, str, str]:
+        """``(blocks, final_norm, attn, mlp)``: what equality and the hash compare."""
+        return (self._blocks, self._final_norm, self._attn, self._mlp)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Layout) and self._key() == other._key()
+        return isinstance(other, Layout) and self.key() == other.key()
 
     def __hash__(self) -> int:
-        return hash(self._key())
+        return hash(self.key())
 
     def __repr__(self) -> str:
-        return "Layout(blocks={!r}, final_norm={!r}, attn={!r}, mlp={!r})".format(*self._key())
-
-    def __reduce__(self) -> tuple[type[Layout], tuple[str, str, str, str]]:
-        return (Layout, self._key())
+        return "Layout(blocks={!r}, final_norm={!r}, attn={!r}, mlp={!r})".format(*self.key())
 
 
 _DECODER = Layout("model.layers", "model.norm")
@@ -173,8 +194,16 @@ def n_layers(model: Any, layout: Layout | None = None) -> int:
 
 
 def check_layer(layer: int, n: int) -> int:
-    """Return ``layer`` as an int if ``0 <= layer <= n``, else raise ``LayerOutOfRangeError``."""
-    if isinstance(layer, bool) or int(layer) != layer or not 0 <= int(layer) <= n:
+    """Return ``layer`` as an int if ``0 <= layer <= n``, else raise ``LayerOutOfRangeError``.
+
+    ``layer`` may be any whole number (an int, a whole float, a 0-d integer tensor); a bool, a
+    fraction, a string or ``None`` is out of range too.
+    """
+    try:
+        whole = not isinstance(layer, bool) and int(layer) == layer
+    except (TypeError, ValueError, OverflowError):
+        whole = False
+    if not whole or not 0 <= int(layer) <= n:
         raise LayerOutOfRangeError(
             f"layer {layer!r} is out of range: residual indices run 0..{n} "
             f"(0 = embeddings, {n} = after the final norm)"

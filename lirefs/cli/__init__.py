@@ -14,7 +14,16 @@ from ._common import CONTEXT_SETTINGS
 
 __all__ = ["main"]
 
-COMMANDS: list[str] = ["demo", "collect", "direction", "report", "steer", "evaluate"]
+COMMANDS: list[str] = [
+    "demo",
+    "collect",
+    "direction",
+    "report",
+    "transfer",
+    "steer",
+    "evaluate",
+    "export",
+]
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)
@@ -26,9 +35,9 @@ def main() -> None:
     Quick start (offline, SmolLM2-135M, built-in data):
       lirefs demo
     The paper's pipeline step by step:
-      lirefs collect --set builtin --out acts/
-      lirefs direction acts/ --out liref.safetensors
-      lirefs report liref.safetensors acts/ --out report/
+      lirefs collect --set builtin --out acts.safetensors
+      lirefs direction acts.safetensors --out liref.safetensors
+      lirefs report liref.safetensors acts.safetensors --out report/
     """
 
 

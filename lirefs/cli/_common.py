@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import json
 import math
+import os
 import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -16,11 +18,13 @@ from ..errors import DataError, LirefsError
 
 __all__ = [
     "CONTEXT_SETTINGS",
+    "DEBUG_ENV",
     "echo_json",
     "fail",
     "handle_errors",
     "json_option",
     "model_options",
+    "os_error_line",
     "parse_alpha_list",
     "remote_value",
 ]
@@ -36,19 +40,59 @@ def fail(message: str, code: int = 2) -> None:
     sys.exit(code)
 
 
+#: Set to 1 to see the Python traceback of an unexpected error instead of its one-line summary.
+DEBUG_ENV = "LIREFS_DEBUG"
+
+
+def os_error_line(exc: OSError) -> str:
+    """One line for a failed file operation: which path, and what the system said."""
+    where = exc.filename if exc.filename is not None else "a file"
+    if exc.filename2 is not None:
+        where = f"{where} -> {exc.filename2}"
+    reason = exc.strerror or type(exc).__name__
+    hints = {
+        errno.ENOSPC: "free some disk space or write elsewhere",
+        errno.EROFS: "the file system is read-only; write elsewhere (e.g. --out /tmp/...)",
+        errno.EACCES: "you lack permission there; write elsewhere or fix the permissions",
+        errno.EPERM: "you lack permission there; write elsewhere or fix the permissions",
+        errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
+        errno.EISDIR: "the path is a folder; give a file path",
+        errno.ENOENT: "check the path",
+    }
+    hint = hints.get(exc.errno or -1)
+    return f"{reason}: {where}" + (f" ({hint})" if hint else "")
+
+
 def handle_errors(fn: F) -> F:
-    """Turn lirefs errors (and a few obvious user errors) into one line and exit code 2."""
+    """Turn every error into one red line on stderr and a non-zero exit code.
+
+    The package's own errors, file-system errors (missing file, read-only or full disk, a path under
+    a file) and undecodable text are user errors: exit code 2. Anything else is reported in one line
+    too (exit code 1), naming the exception type; set ``LIREFS_DEBUG=1`` for the traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
         except LirefsError as exc:
             fail(str(exc))
-        except FileNotFoundError as exc:
-            fail(f"file not found: {exc.filename}")
+        except OSError as exc:
+            fail(os_error_line(exc))
+        except UnicodeError as exc:
+            fail(f"text that is not valid UTF-8 ({exc}); give UTF-8 text")
         except KeyboardInterrupt:
             fail("interrupted", code=130)
+        except Exception as exc:
+            if os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            detail = str(exc).splitlines()[0] if str(exc) else ""
+            fail(
+                f"unexpected {type(exc).__name__}: {detail} (set {DEBUG_ENV}=1 for the traceback)",
+                code=1,
+            )
 
     return wrapper  # type: ignore[return-value]
 
@@ -112,8 +156,13 @@ def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
     """
     out: list[float] = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        parts = [part.strip() for part in value.split(",")]
+        if not any(parts):
+            raise DataError(
+                f"--alpha {value!r} gives no number; pass numbers such as --alpha 0,0.1, or leave "
+                "--alpha out for the defaults"
+            )
+        for part in parts:
             if not part:
                 continue
             try:

@@ -75,7 +75,7 @@ def command(
       lirefs collect --set my_questions.jsonl --model meta-llama/Llama-3.1-70B --remote -o acts.safetensors
     """
     from .. import data
-    from ..pipeline import collect_split
+    from ..analysis import collect_split
 
     sets = data.load(data_set)
     if limit is not None:

@@ -18,7 +18,7 @@ from ._common import (
     parse_alpha_list,
 )
 
-#: ``--paper-alphas``: the paper's sweep (METHOD.md section 4) plus the unsteered baseline and the
+#: ``--paper-alphas``: the paper's sweep (docs/method.md) plus the unsteered baseline and the
 #: directional ablation alpha = -1.
 PAPER_ALPHAS = (-1.0, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15)
 
@@ -59,13 +59,24 @@ def print_result_table(result: Any) -> None:
     layer = f", layer {result.layer} ({result.layer_source})" if result.layer is not None else ""
     table = Table(
         title=f"{result.benchmark}: {result.n_items} items, mode {mode}{layer}",
-        caption="acc, no ans (no extractable answer), Δ in %; 95% CI: percentile bootstrap over "
-        "items (exact Clopper-Pearson at 0/N and N/N); Δ: paired difference against alpha 0; "
+        caption="acc (strict: the benchmark's answer phrase), flex (\\boxed{} first, else the "
+        "last number/letter), no ans (no strict answer), Δ in %; 95% CI: exact Clopper-Pearson; "
+        "Δ: paired difference of strict acc against alpha 0 with its paired bootstrap CI; "
         "p: exact McNemar test; (1+α)^L: how much paper mode scales the direction's component",
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    for name in ("alpha", "acc", "95% CI", "no ans", "Δ vs 0", "Δ 95% CI", "p"):
+    for name in (
+        "alpha",
+        "acc",
+        "95% CI",
+        "flex",
+        "flex 95% CI",
+        "no ans",
+        "Δ vs 0",
+        "Δ 95% CI",
+        "p",
+    ):
         table.add_column(name, justify="right", no_wrap=True)
     show_scale = mode == "project" and isinstance(n_layers, int)
     depth = int(n_layers) if isinstance(n_layers, int) else 0
@@ -77,6 +88,8 @@ def print_result_table(result: Any) -> None:
             f"{alpha:+g}",
             _pct(result.accuracy[alpha]),
             _ci(result.ci[alpha]),
+            _pct(result.flexible_accuracy[alpha]),
+            _ci(result.flexible_ci[alpha]),
             _pct(result.no_answer_rate[alpha]),
             f"{100 * paired.diff:+.1f}" if paired else "",
             _ci(paired.ci, signed=True) if paired else "",
@@ -89,12 +102,19 @@ def print_result_table(result: Any) -> None:
     skipped = (result.metadata.get("data") or {}).get("skipped_rows") or []
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} malformed rows[/] (listed in result.json)")
+    if settings.get("format_warning"):
+        console.print(f"[yellow]warning:[/] {settings['format_warning']}")
+    if settings.get("n_shots_reduced"):
+        console.print(
+            f"[yellow]{settings['n_shots_reduced']} prompts use fewer exemplars[/] to fit the "
+            f"model's context of {settings.get('context_length')} tokens"
+        )
 
 
 def _print_benchmarks() -> None:
     from rich.table import Table
 
-    from ..benchmarks import benchmarks, get_benchmark
+    from ..evaluation import benchmarks, get_benchmark
 
     table = Table(title="benchmarks", header_style="bold")
     for name in ("name", "kind", "source", "items", "shots (split)", "description"):
@@ -148,7 +168,29 @@ def _print_benchmarks() -> None:
     show_default=True,
     help="How the direction is applied (see `lirefs steer --help`).",
 )
-@click.option("--limit", type=int, default=None, help="Score only the first N items.")
+@click.option(
+    "--limit",
+    type=int,
+    default=None,
+    help="Score a seeded random sample of N items, stratified by group (see --seed).",
+)
+@click.option(
+    "--chat-template",
+    is_flag=True,
+    help="Prompt with the model's chat template: each exemplar a user and an assistant turn.",
+)
+@click.option(
+    "--system",
+    "system_prompt",
+    default=None,
+    help="System message before the exemplars (with --chat-template).",
+)
+@click.option(
+    "--thinking/--no-thinking",
+    default=None,
+    help="The model thinks in <think>...</think> before answering (default: detected from the "
+    "chat template); the answer is read after </think>.",
+)
 @click.option(
     "--max-new-tokens",
     type=int,
@@ -169,7 +211,9 @@ def _print_benchmarks() -> None:
     help="Folder for result.json, records.jsonl (resumable) and accuracy_vs_alpha.png.",
 )
 @click.option("--skip-bad-rows", is_flag=True, help="Leave malformed data rows out (listed).")
-@click.option("--seed", default=0, show_default=True, help="Seed of the bootstrap resampling.")
+@click.option(
+    "--seed", default=0, show_default=True, help="Seed of the --limit sample and the bootstrap."
+)
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
 @model_options
 @json_option
@@ -183,6 +227,9 @@ def command(
     paper_alphas: bool,
     mode: str,
     limit: int | None,
+    chat_template: bool,
+    system_prompt: str | None,
+    thinking: bool | None,
     max_new_tokens: int | None,
     data_path: Path | None,
     out: Path | None,
@@ -197,8 +244,9 @@ def command(
     batch_size: int | None,
     as_json: bool,
 ) -> None:
-    """Accuracy on a benchmark for each steering strength alpha, with 95% bootstrap intervals,
-    the no-answer rate, and the paired difference against alpha = 0 (bootstrap CI, McNemar p).
+    """Accuracy on a benchmark for each steering strength alpha, strict and flexible readings,
+    with exact 95% intervals, the no-answer rate, and the paired difference against alpha = 0
+    (paired bootstrap CI, McNemar p).
 
     Greedy decoding; an output with no extractable answer counts as wrong. With --out the run
     is resumable: rerun the same command and it continues from records.jsonl.
@@ -210,10 +258,10 @@ def command(
       lirefs evaluate -B gsm8k -m meta-llama/Meta-Llama-3-8B -d liref.safetensors \\
           --layer 21 --paper-alphas --out gsm8k-llama3/
       lirefs evaluate -B mgsm-zh --data-path mgsm/mgsm_zh.tsv -d liref.safetensors
+      lirefs evaluate -B gsm8k -m Qwen/Qwen2.5-7B-Instruct --chat-template --limit 200
       lirefs evaluate --list-benchmarks
     """
-    from ..benchmarks import get_benchmark
-    from ..evaluate import evaluate
+    from ..evaluation import evaluate, get_benchmark
 
     if list_benchmarks:
         _print_benchmarks()
@@ -239,11 +287,16 @@ def command(
         seed=seed,
         n_boot=n_boot,
         skip_bad_rows=skip_bad_rows,
+        chat_template=chat_template,
+        system_prompt=system_prompt,
+        thinking=thinking,
     )
     files: list[str] = []
     if out is not None:
-        result.save(out)
-        files += [str(out / "result.json"), str(out / "records.jsonl")]
+        # records.jsonl was appended to batch by batch and may hold finished records of other
+        # alphas or items: keep it as it is
+        result.save(out, records=False)
+        files += [str(out / "result.json"), str(out / "records.jsonl"), str(out / "lm_eval")]
         try:
             files.append(str(result.plot(out / "accuracy_vs_alpha.png")))
         except ImportError:

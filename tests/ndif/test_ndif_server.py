@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import lirefs
-from lirefs import remote as rm
+from lirefs import ndif as rm
 from lirefs.errors import RemoteError
 
 REPO_ID = os.environ.get("LIREFS_NDIF_REPO_ID", "HuggingFaceTB/SmolLM2-135M-Instruct")

@@ -15,18 +15,29 @@ from typing import Any
 import numpy as np
 import torch
 
-from .analysis import LayerReport, _states, cosine_matrix, pc_cosines, pca_2d
-from .direction import Direction
-from .errors import ActivationError, LirefsError
-from .store import atomic_path
+from ..checks import renamed_keywords, residual_index
+from ..direction import Direction
+from ..errors import ActivationError, LirefsError
+from ..store import atomic_path
+from .geometry import cosine_matrix, pc_cosines, pca_2d
+from .report import LayerReport
+from .states import check_states
+from .stats import auroc, class_labels, cohens_d
+from .transfer import TransferReport
 
 __all__ = [
+    "MEMORY_COLOR",
+    "REASONING_COLOR",
     "PlotsUnavailableError",
+    "figure",
     "plot_cosine_matrix",
     "plot_layer_auroc",
     "plot_pc_cosines",
     "plot_pca",
     "plot_scores",
+    "plot_transfer",
+    "plot_transfer_layers",
+    "save_figure",
     "write_report_plots",
 ]
 
@@ -39,8 +50,15 @@ class PlotsUnavailableError(LirefsError, ImportError):
     """matplotlib, the optional plotting extra, is not installed."""
 
 
-def _figure(width: float = 7.0, height: float = 4.5) -> Any:
-    """A new Agg-backed ``Figure`` (raises ``PlotsUnavailableError`` without matplotlib)."""
+def figure(width: float = 7.0, height: float = 4.5) -> Any:
+    """A new ``matplotlib.figure.Figure`` of ``width`` x ``height`` inches on an Agg canvas.
+
+    No pyplot state is touched and no display is needed, so figures can be drawn from any thread
+    or server. Use it with ``save_figure`` for every lirefs figure.
+
+    Raises:
+        PlotsUnavailableError: matplotlib (the ``plots`` extra) is not installed.
+    """
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -53,8 +71,12 @@ def _figure(width: float = 7.0, height: float = 4.5) -> Any:
     return fig
 
 
-def _save(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically (the temp file's suffix is not .png)."""
+def save_figure(fig: Any, path: str | Path) -> Path:
+    """Write ``fig`` as PNG to ``path`` atomically and return ``path``.
+
+    The image is drawn into a temporary file beside ``path`` and renamed into place, so a crash
+    never leaves a partial PNG (the temporary file's suffix is not .png).
+    """
     path = Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
@@ -73,7 +95,7 @@ def plot_layer_auroc(report: LayerReport, path: str | Path) -> Path:
         report: from ``lirefs.layer_report``.
         path: the PNG to write.
     """
-    fig = _figure(10.0, 4.8)
+    fig = figure(10.0, 4.8)
     ax = fig.add_subplot()
     layers = np.arange(report.n_layers + 1)
     ax.fill_between(
@@ -152,30 +174,29 @@ def plot_layer_auroc(report: LayerReport, path: str | Path) -> Path:
         fontsize=8,
         framealpha=0.9,
     )
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
+@renamed_keywords(liref="direction")
 def plot_scores(
-    liref: Direction, acts_r: torch.Tensor, acts_m: torch.Tensor, layer: int, path: str | Path
+    direction: Direction, acts_r: torch.Tensor, acts_m: torch.Tensor, layer: int, path: str | Path
 ) -> Path:
     """Histograms of the reasoning scores ``h_l · r̂_l`` of both classes at one layer.
 
     Args:
-        liref: the direction.
+        direction: the direction.
         acts_r: ``[n_r, L + 1, d_model]`` (or ``[n_r, d_model]`` at ``layer``) reasoning states.
         acts_m: ``[n_m, L + 1, d_model]`` (or ``[n_m, d_model]``) memory states.
         layer: residual index ``l``.
         path: the PNG to write.
     """
-    from .analysis import _auroc, _cohens_d
-
-    s_r = liref.scores(acts_r, layer).numpy()
-    s_m = liref.scores(acts_m, layer).numpy()
+    s_r = direction.scores(acts_r, layer).numpy()
+    s_m = direction.scores(acts_m, layer).numpy()
     _check_finite(s_r, "acts_r")
     _check_finite(s_m, "acts_m")
-    labels = np.concatenate([np.ones(len(s_r)), np.zeros(len(s_m))])
+    labels = class_labels(len(s_r), len(s_m))
     both = np.concatenate([s_r, s_m])
-    fig = _figure(7.0, 4.2)
+    fig = figure(7.0, 4.2)
     ax = fig.add_subplot()
     bins = np.histogram_bin_edges(both, bins=min(30, max(8, len(both) // 4)))
     ax.hist(s_m, bins=bins, alpha=0.55, color=MEMORY_COLOR, label=f"memory (n={len(s_m)})")
@@ -184,13 +205,13 @@ def plot_scores(
     ax.axvline(s_r.mean(), color=REASONING_COLOR, ls="--", lw=1.5)
     title = f"Reasoning scores at layer {layer}"
     if len(s_r) > 1 and len(s_m) > 1:
-        title += f": AUROC {_auroc(labels, both):.3f}, Cohen's d {_cohens_d(s_r, s_m):.2f}"
+        title += f": AUROC {auroc(labels, both):.3f}, Cohen's d {cohens_d(s_r, s_m):.2f}"
     ax.set_title(title)
     ax.set_xlabel(rf"score $h_{{{layer}}} \cdot \hat{{r}}_{{{layer}}}$")
     ax.set_ylabel("prompts")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def plot_pca(acts_r: torch.Tensor, acts_m: torch.Tensor, layer: int, path: str | Path) -> Path:
@@ -206,7 +227,7 @@ def plot_pca(acts_r: torch.Tensor, acts_m: torch.Tensor, layer: int, path: str |
     xy, lab = proj.coords, proj.labels
     w1, w2, b = proj.boundary
     acc = float(((xy @ np.array([w1, w2]) + b > 0).astype(int) == lab).mean())
-    fig = _figure(6.0, 5.2)
+    fig = figure(6.0, 5.2)
     ax = fig.add_subplot()
     ax.scatter(*xy[lab == 0].T, s=22, c=MEMORY_COLOR, alpha=0.8, label="memory", edgecolors="none")
     ax.scatter(*xy[lab == 1].T, s=22, c=REASONING_COLOR, alpha=0.8, label="reasoning", marker="^",
@@ -226,17 +247,18 @@ def plot_pca(acts_r: torch.Tensor, acts_m: torch.Tensor, layer: int, path: str |
     ax.set_title(f"PCA of states at layer {layer}: 2-D logistic accuracy {acc:.2f}")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
-def plot_cosine_matrix(liref: Direction, path: str | Path) -> Path:
+@renamed_keywords(liref="direction")
+def plot_cosine_matrix(direction: Direction, path: str | Path) -> Path:
     """Heatmap of the cosine between every pair of layers' unit directions ``r̂_i · r̂_j``.
 
     Layers whose direction is all zeros are blank (NaN).
     """
-    cos = cosine_matrix(liref).numpy()
+    cos = cosine_matrix(direction).numpy()
     n = cos.shape[0]
-    fig = _figure(6.4, 5.4)
+    fig = figure(6.4, 5.4)
     ax = fig.add_subplot()
     im = ax.imshow(np.ma.masked_invalid(cos), cmap="RdBu_r", vmin=-1, vmax=1, origin="lower")
     step = max(1, math.ceil(n / 16))
@@ -247,11 +269,12 @@ def plot_cosine_matrix(liref: Direction, path: str | Path) -> Path:
     ax.set_ylabel("residual index i")
     ax.set_title("Cosine between layers' reasoning directions")
     fig.colorbar(im, ax=ax, label=r"$\cos(\hat{r}_i, \hat{r}_j)$", shrink=0.85)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
+@renamed_keywords(liref="direction")
 def plot_pc_cosines(
-    liref: Direction, acts: torch.Tensor, layer: int, path: str | Path, k: int = 5
+    direction: Direction, acts: torch.Tensor, layer: int, path: str | Path, k: int = 5
 ) -> Path:
     """Bar chart of ``|cos|`` between ``r̂_l`` and the top-``k`` principal components of the states.
 
@@ -259,21 +282,21 @@ def plot_pc_cosines(
     typical ``|cos|`` of a random direction, ``sqrt(2 / (pi * d_model))``.
 
     Args:
-        liref: the direction.
+        direction: the direction.
         acts: ``[n, L + 1, d_model]`` states (both classes together).
         layer: residual index ``l``.
         path: the PNG to write.
         k: number of components.
     """
-    cos = pc_cosines(liref, acts, layer, k=k).numpy()
-    fig = _figure(6.0, 4.0)
+    cos = pc_cosines(direction, acts, layer, k=k).numpy()
+    fig = figure(6.0, 4.0)
     ax = fig.add_subplot()
     idx = np.arange(1, len(cos) + 1)
     bars = ax.bar(idx, cos, color="#56b4e9", edgecolor="black", lw=0.6)
     for rect, v in zip(bars, cos, strict=True):
         ax.annotate(f"{v:.2f}", (rect.get_x() + rect.get_width() / 2, v), ha="center", va="bottom",
                     fontsize=8, xytext=(0, 2), textcoords="offset points")  # fmt: skip
-    rand = math.sqrt(2.0 / (math.pi * liref.d_model))
+    rand = math.sqrt(2.0 / (math.pi * direction.d_model))
     ax.axhline(rand, color="0.4", ls="--", lw=1.0, label=f"random direction (~{rand:.3f})")
     ax.set_xticks(idx, [f"PC{i}" for i in idx])
     ax.set_ylim(0, 1.05)
@@ -282,12 +305,100 @@ def plot_pc_cosines(
     ax.set_title(f"Reasoning direction vs top principal components, layer {layer}")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
+def plot_transfer(report: TransferReport, path: str | Path) -> Path:
+    """Heatmap of ``report.auroc[train][test]``: directions as rows, test sources as columns.
+
+    Each cell shows the AUROC at the direction's layer and the test set's shuffled-label 95th
+    percentile; cells not above it are hatched. The column labels carry each test set's
+    length-alone AUROC when lengths were given. The colour scale is centred on chance (0.5).
+
+    Args:
+        report: from ``lirefs.transfer_report``.
+        path: the PNG to write.
+    """
+    grid = np.array(
+        [[report.auroc[t][s] for s in report.tests] for t in report.directions], dtype=np.float64
+    )
+    n_rows, n_cols = grid.shape
+    fig = figure(max(5.0, 1.9 * n_cols + 3.0), max(3.0, 1.0 * n_rows + 2.2))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=0.0, vmax=1.0, aspect="auto")
+    for i, train in enumerate(report.directions):
+        for j, test in enumerate(report.tests):
+            auc, p95 = report.auroc[train][test], report.shuffled_auroc_p95[train][test]
+            text = "-" if not math.isfinite(auc) else f"{auc:.3f}"
+            text += f"\nchance p95 {p95:.2f}" if math.isfinite(p95) else ""
+            dark = math.isfinite(auc) and abs(auc - 0.5) > 0.3
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="white" if dark else "black")  # fmt: skip
+            if not report.above_chance(train, test):
+                ax.add_patch(_hatch(fig, j, i))
+    columns = []
+    for test in report.tests:
+        label = f"{test}\n(n = {report.n_reasoning[test]} / {report.n_memory[test]}"
+        length = report.length_auroc[test]
+        label += f",\nlength alone {length:.2f})" if length is not None else ")"
+        columns.append(label)
+    ax.set_xticks(range(n_cols), columns, fontsize=8)
+    ax.set_yticks(
+        range(n_rows), [f"{t}\n(layer {report.layer[t]})" for t in report.directions], fontsize=8
+    )
+    ax.set_xlabel("test source (held-out states); hatched: not above the shuffled-label p95")
+    ax.set_ylabel("direction built on")
+    ax.set_title("Cross-source transfer: held-out AUROC at each direction's layer")
+    fig.colorbar(im, ax=ax, label="AUROC (reasoning = positive)", shrink=0.85)
+    return save_figure(fig, path)
+
+
+def plot_transfer_layers(report: TransferReport, path: str | Path) -> Path:
+    """AUROC by residual index of every direction on every test source, one panel per direction.
+
+    Each test source is one line, its shuffled-label 95th percentile a dotted line of the same
+    colour; the direction's chosen layer is marked.
+
+    Args:
+        report: from ``lirefs.transfer_report``.
+        path: the PNG to write.
+    """
+    n = len(report.directions)
+    fig = figure(9.0, 3.2 * n + 0.6)
+    colors = ["#000000", "#d55e00", "#0072b2", "#009e73", "#cc79a7", "#e69f00", "#56b4e9"]
+    for k, train in enumerate(report.directions):
+        ax = fig.add_subplot(n, 1, k + 1)
+        for j, test in enumerate(report.tests):
+            color = colors[j % len(colors)]
+            values = _arr(report.auroc_by_layer[train][test])
+            ax.plot(np.arange(len(values)), values, color=color, marker="o", ms=2.5, lw=1.4,
+                    label=test)  # fmt: skip
+            p95 = _arr(report.shuffled_auroc_p95_by_layer[train][test])
+            ax.plot(np.arange(len(p95)), p95, color=color, lw=0.8, ls=":")
+        ax.axvline(report.layer[train], color="0.4", lw=0.8, ls="--",
+                   label=f"chosen layer {report.layer[train]}")  # fmt: skip
+        ax.axhline(0.5, color="0.6", lw=0.6)
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_ylabel("AUROC")
+        ax.set_title(f"direction built on {train!r} (dotted: shuffled-label 95th percentile)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("residual index l (0 = embeddings, L = final norm output)")
+    return save_figure(fig, path)
+
+
+def _hatch(fig: Any, x: float, y: float) -> Any:
+    """A hatched unit square centred on cell ``(x, y)``: marks a cell not above chance."""
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1.0, 1.0, fill=False, hatch="///", edgecolor="0.45",
+                     lw=0.0)  # fmt: skip
+
+
+@renamed_keywords(liref="direction")
 def write_report_plots(
     report: LayerReport,
-    liref: Direction,
+    direction: Direction,
     test_r: torch.Tensor,
     test_m: torch.Tensor,
     folder: str | Path,
@@ -301,7 +412,7 @@ def write_report_plots(
 
     Args:
         report: from ``lirefs.layer_report`` on ``test_r``/``test_m``.
-        liref: the direction the report scored.
+        direction: the direction the report scored.
         test_r: ``[n_r, L + 1, d_model]`` held-out reasoning states.
         test_m: ``[n_m, L + 1, d_model]`` held-out memory states.
         folder: created if missing.
@@ -311,22 +422,26 @@ def write_report_plots(
         The written paths, in the order above.
     """
     folder = Path(folder)
-    if report.n_layers != liref.n_layers:
+    if report.n_layers != direction.n_layers:
         raise ActivationError(
-            f"the report covers layers 0..{report.n_layers} but the direction 0..{liref.n_layers}; "
+            f"the report covers layers 0..{report.n_layers} but the direction 0..{direction.n_layers}; "
             "pass the direction the report was made with"
         )
-    l = report.best_layer if layer is None else liref._layer(layer)  # noqa: E741
-    _states(test_r, "test_r", liref)
-    _states(test_m, "test_m", liref)
+    l = (  # noqa: E741
+        report.best_layer
+        if layer is None
+        else residual_index(layer, direction.n_layers, "this direction has")
+    )
+    check_states(test_r, "test_r", direction)
+    check_states(test_m, "test_m", direction)
     both = torch.cat([test_r, test_m])  # [n_r + n_m, L + 1, d_model]
-    k = min(5, both.shape[0], liref.d_model)
+    k = min(5, both.shape[0], direction.d_model)
     return [
         plot_layer_auroc(report, folder / "layer_auroc.png"),
-        plot_scores(liref, test_r, test_m, l, folder / f"scores_layer{l}.png"),
+        plot_scores(direction, test_r, test_m, l, folder / f"scores_layer{l}.png"),
         plot_pca(test_r, test_m, l, folder / f"pca_layer{l}.png"),
-        plot_cosine_matrix(liref, folder / "cosine_matrix.png"),
-        plot_pc_cosines(liref, both, l, folder / f"pc_cosines_layer{l}.png", k=k),
+        plot_cosine_matrix(direction, folder / "cosine_matrix.png"),
+        plot_pc_cosines(direction, both, l, folder / f"pc_cosines_layer{l}.png", k=k),
     ]
 
 

@@ -1,4 +1,4 @@
-"""The paper's pipeline as a few calls: split -> collect -> direction -> held-out layer choice.
+"""The held-out split pipeline: split -> collect -> direction -> held-out layer choice.
 
 ``collect_split`` reads the last-token states of a question set's train and test halves and keeps
 them, with the test prompts' token lengths (for the length baseline), in an ``ActivationSplit``;
@@ -9,21 +9,25 @@ steering and evaluation use a layer never chosen on a benchmark.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .batching import token_lengths
-from .collect import collect_activations
-from .data import QuestionSets
-from .direction import Direction
-from .errors import ActivationError, DataError
-from .models import model_info
-from .store import check_metadata, load_tensors, make_metadata, save_tensors
+from ..batching import token_lengths
+from ..checks import renamed_keywords
+from ..collect import collect_activations
+from ..data import QuestionSets
+from ..direction import Direction
+from ..errors import ActivationError, DataError
+from ..models import model_info
+from ..store import check_metadata, load_tensors, make_metadata, save_tensors
+from .report import LayerReport, layer_report
+from .transfer import TransferReport, transfer_report
 
-__all__ = ["ActivationSplit", "collect_split", "find_direction", "split_report"]
+__all__ = ["ActivationSplit", "collect_split", "find_direction", "split_report", "split_transfer"]
 
 _TENSORS = (
     "train_reasoning",
@@ -88,7 +92,7 @@ def collect_split(
     test_fraction: float = 0.3,
     seed: int = 0,
     batch_size: int | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     cache_dir: str | Path | None = None,
     chat_template: bool = False,
     progress: bool | None = None,
@@ -160,23 +164,22 @@ def collect_split(
     )
 
 
+@renamed_keywords(liref="direction")
 def split_report(
-    liref: Direction,
+    direction: Direction,
     split: ActivationSplit,
     *,
     n_permutations: int = 200,
     seed: int = 0,
     progress: bool | None = None,
-) -> Any:
-    """``lirefs.layer_report`` of ``liref`` on the held-out half of ``split``, with its baselines.
+) -> LayerReport:
+    """``lirefs.layer_report`` of ``direction`` on the held-out half of ``split``, with its baselines.
 
     The train half feeds the in-sample AUROC column; the test prompts' token lengths feed the
     prompt-length baselines.
     """
-    from .analysis import layer_report
-
     return layer_report(
-        liref,
+        direction,
         split.test_reasoning,
         split.test_memory,
         train_reasoning_acts=split.train_reasoning,
@@ -195,7 +198,7 @@ def find_direction(
     n_permutations: int = 200,
     seed: int = 0,
     progress: bool | None = None,
-) -> tuple[Direction, Any]:
+) -> tuple[Direction, LayerReport]:
     """The direction from the train half, its layer chosen on the test half.
 
     Returns:
@@ -203,7 +206,7 @@ def find_direction(
         chosen by held-out AUROC (``report.best_layer``), with how it was chosen.
     """
     data = dict(split.metadata.get("data") or {})
-    liref = Direction.from_activations(
+    direction = Direction.from_activations(
         split.train_reasoning,
         split.train_memory,
         model=split.metadata.get("model"),
@@ -214,10 +217,53 @@ def find_direction(
         },
         settings={**(split.metadata.get("settings") or {}), "source": "train half"},
     )
-    report = split_report(liref, split, n_permutations=n_permutations, seed=seed, progress=progress)
-    liref.metadata["settings"]["best_layer"] = int(report.best_layer)
-    liref.metadata["settings"]["layer_choice"] = (
+    report = split_report(
+        direction, split, n_permutations=n_permutations, seed=seed, progress=progress
+    )
+    direction.metadata["settings"]["best_layer"] = int(report.best_layer)
+    direction.metadata["settings"]["layer_rule"] = "auroc"
+    direction.metadata["settings"]["layer_choice"] = (
         f"highest AUROC of the projection score on the held-out test half "
         f"(hash {data.get('test_hash')}), never on an evaluation benchmark"
     )
-    return liref, report
+    return direction, report
+
+
+def split_transfer(
+    splits: Mapping[str, ActivationSplit],
+    directions: Mapping[str, Direction] | None = None,
+    *,
+    n_permutations: int = 200,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> tuple[dict[str, Direction], TransferReport]:
+    """Every source's direction scored on every source's held-out half (``transfer_report``).
+
+    Args:
+        splits: ``{source name: ActivationSplit}`` of one model.
+        directions: directions already found, by source name; the others are found on their
+            split's train half with ``find_direction`` (layer chosen on its test half).
+        n_permutations, seed: as in ``transfer_report`` (and ``find_direction``).
+        progress: progress bars of the layer reports of the directions found here.
+
+    Returns:
+        ``(directions, report)``: every source's direction, and the transfer report over the test
+        halves, with their token lengths as the length baselines.
+    """
+    found = dict(directions or {})
+    for name, split in splits.items():
+        if name not in found:
+            found[name], _ = find_direction(
+                split, n_permutations=n_permutations, seed=seed, progress=progress
+            )
+    report = transfer_report(
+        found,
+        {name: (s.test_reasoning, s.test_memory) for name, s in splits.items()},
+        lengths={
+            name: (s.test_reasoning_lengths.tolist(), s.test_memory_lengths.tolist())
+            for name, s in splits.items()
+        },
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+    return found, report
