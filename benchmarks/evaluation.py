@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
 
     import lirefs
     from lirefs.analysis import collect_split, find_direction
-    from lirefs.benchmarks import get_benchmark
+    from lirefs.evaluation import get_benchmark
 
     model = lirefs.load_model("smollm2-135m", device=args.device, dtype="float32")
     bench = get_benchmark("builtin-arithmetic")

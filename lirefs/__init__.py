@@ -36,14 +36,14 @@ def _check_tracers() -> None:
 _check_tracers()
 
 from . import data  # noqa: E402
-from .analysis import LayerReport, layer_report  # noqa: E402
-from .benchmarks import Benchmark, benchmarks  # noqa: E402
+from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
 from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
-from .evaluate import EvalResult, evaluate  # noqa: E402
+from .evaluation import Benchmark, EvalResult, benchmarks, evaluate, get_benchmark  # noqa: E402
+from .export import export_ablated, export_gguf, export_lm_eval, import_gguf  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
 from .steer import (  # noqa: E402
     GenerationOutput,
@@ -68,6 +68,7 @@ __all__ = [
     "ModelInfo",
     "Steered",
     "SteeringError",
+    "TransferReport",
     "__version__",
     "benchmarks",
     "calibrated_alpha",
@@ -75,7 +76,12 @@ __all__ = [
     "data",
     "effective_scale",
     "evaluate",
+    "export_ablated",
+    "export_gguf",
+    "export_lm_eval",
     "generate",
+    "get_benchmark",
+    "import_gguf",
     "layer_report",
     "load_model",
     "model_info",
@@ -83,6 +89,7 @@ __all__ = [
     "scale_table",
     "steered",
     "sweep",
+    "transfer_report",
     "wrap",
     *_errors_all,
 ]

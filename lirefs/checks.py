@@ -16,12 +16,14 @@ from typing import Any, TypeVar
 
 import tracers
 
-from .errors import ArchitectureError, DataError, LayerError, LirefsError
+from .errors import ActivationError, ArchitectureError, DataError, LayerError, LirefsError
 
 __all__ = [
     "TRACER_ERRORS",
     "block_indices",
     "check_prompts",
+    "finite_number",
+    "positive_int",
     "renamed_keywords",
     "residual_index",
     "residual_indices",
@@ -37,6 +39,7 @@ TRACER_ERRORS: tuple[tuple[type[Exception], type[LirefsError]], ...] = (
     (tracers.UnsupportedArchitectureError, ArchitectureError),
     (tracers.LayerOutOfRangeError, LayerError),
     (tracers.PositionError, DataError),
+    (tracers.ShapeError, ActivationError),
 )
 
 
@@ -163,3 +166,38 @@ def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:
         return inner  # type: ignore[return-value]
 
     return wrap
+
+
+def positive_int(value: Any, name: str, hint: str = "") -> int:
+    """``value`` as an int if it is a whole number ``>= 1`` (numpy ints too), else ``DataError``.
+
+    ``name`` is the argument's name in the message; ``hint`` ends it (e.g. ``"or None for a token
+    budget"``).
+    """
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or int(value) < 1:
+        raise DataError(f"{name} must be a whole number >= 1{hint}, got {value!r}")
+    return int(value)
+
+
+def finite_number(
+    value: Any, name: str, error: type[LirefsError] = DataError, hint: str = ""
+) -> float:
+    """``value`` as a float if it is a finite real number (numpy scalars too), else ``error``.
+
+    ``np.float32(0.1)`` and ``np.int64(2)`` are numbers; ``None``, strings, booleans, NaN and
+    infinities are not. ``name`` is the argument's name in the message; ``hint`` ends it.
+    """
+    import math
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise error(f"{name} must be a number{hint}, got {value!r}")
+    try:
+        out = float(value)
+    except (OverflowError, ValueError):
+        out = math.inf
+    if not math.isfinite(out):
+        raise error(f"{name} must be a finite number{hint}, got {value!r}")
+    return out

@@ -12,9 +12,11 @@ set is refused.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import math
+import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,14 +26,23 @@ import torch
 import tracers
 
 from .batching import DEFAULT_TOKEN_BUDGET, Batch, input_device, prompt_batches, tokenize
-from .checks import check_prompts, residual_indices, translate_tracer_errors
+from .checks import check_prompts, positive_int, residual_indices, translate_tracer_errors
 from .console import progress_bar
-from .errors import ActivationError, CacheMismatchError, DataError, MetadataMismatchError
+from .errors import ActivationError, CacheMismatchError, MetadataMismatchError
 from .models import model_info, model_layout
 from .ndif import resolve_remote, run_remote, trace_kwargs
-from .store import atomic_path, check_metadata, hash_texts, make_metadata, write_json
+from .store import atomic_path, check_metadata, hash_texts, lock, make_metadata, write_json
 
-__all__ = ["ActivationCache", "collect_activations"]
+__all__ = ["ActivationCache", "ContextLengthWarning", "collect_activations"]
+
+
+class ContextLengthWarning(UserWarning):
+    """Some prompts are longer than the model's context: their states are out of distribution."""
+
+
+#: Settings a cache must have been made with to be resumed: any other value gives other states
+#: (dtype), another chunking of the prompts, or batches whose padding differs in the last bits.
+CACHE_SETTINGS = ("layers", "chunk_size", "n_prompts", "dtype", "batch_size", "token_budget")
 
 MANIFEST = "manifest.json"
 
@@ -82,11 +93,22 @@ class ActivationCache:
         if not self.manifest_path.is_file():
             return None
         try:
-            return json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as exc:
+            meta = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CacheMismatchError(
-                f"{self.manifest_path} is not valid JSON ({exc}); delete the folder to start over"
+                f"{self.manifest_path} is not valid JSON ({first}); delete the folder to start over"
             ) from None
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("settings"), dict)
+            or not isinstance(meta.get("chunks"), dict)
+        ):
+            raise CacheMismatchError(
+                f"{self.manifest_path} is not an activation-cache manifest (no settings/chunks "
+                "objects); delete the folder to start over"
+            )
+        return meta
 
     def open(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Start or resume: check an existing manifest against ``meta``, or write a fresh one."""
@@ -106,7 +128,7 @@ class ActivationCache:
             )
         except MetadataMismatchError as exc:
             raise CacheMismatchError(str(exc)) from None
-        for key in ("layers", "chunk_size", "n_prompts"):
+        for key in CACHE_SETTINGS:
             if old["settings"].get(key) != meta["settings"].get(key):
                 raise CacheMismatchError(
                     f"{where} was made with {key}={old['settings'].get(key)}, now {key}="
@@ -125,10 +147,30 @@ class ActivationCache:
         manifest["chunks"][str(i)] = self.chunk_path(i).name
         write_json(self.manifest_path, manifest)
 
-    def read_chunk(self, i: int) -> torch.Tensor:
+    def read_chunk(self, i: int, shape: tuple[int, ...] | None = None) -> torch.Tensor:
+        """Chunk ``i``'s ``states``; ``CacheMismatchError`` if it is missing, torn or misshapen.
+
+        ``shape`` is what the chunk must hold (``[k, n_layers_read, d_model]``), when known.
+        """
         from safetensors.torch import load_file
 
-        return load_file(str(self.chunk_path(i)))["states"]
+        path = self.chunk_path(i)
+        fix = f"delete {self.folder} (or this chunk and its entry in {MANIFEST}) and rerun"
+        if not path.is_file():
+            raise CacheMismatchError(f"cache chunk {path} listed in {MANIFEST} is missing; {fix}")
+        try:
+            states = load_file(str(path))["states"]
+        except Exception as exc:  # safetensors raises several types for a torn file
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise CacheMismatchError(f"cache chunk {path} is unreadable ({first}); {fix}") from None
+        if states.dtype != torch.float32 or (shape is not None and tuple(states.shape) != shape):
+            raise CacheMismatchError(
+                f"cache chunk {path} holds {states.dtype} {tuple(states.shape)}, expected float32 "
+                f"{shape}; {fix}"
+            )
+        if not torch.isfinite(states).all():
+            raise CacheMismatchError(f"cache chunk {path} holds NaN or inf; {fix}")
+        return states
 
     def iter_chunks(self) -> Iterator[torch.Tensor]:
         """Finished chunks in prompt order, one ``[k, n_layers_read, d_model]`` tensor at a time."""
@@ -182,78 +224,114 @@ def collect_activations(
         CacheMismatchError: ``cache_dir`` holds states of another model, prompt set or layer set.
     """
     prompts = check_prompts(prompts)
-    remote = resolve_remote(model, remote)
-    if batch_size is not None and batch_size < 1:
-        raise DataError(f"batch_size must be >= 1 (or None for a token budget), got {batch_size}")
-    if token_budget < 1:
-        raise DataError(f"token_budget must be >= 1, got {token_budget}")
     info = model_info(model)
+    remote = resolve_remote(model, remote)
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size", " (or None for a token budget)")
+    token_budget = positive_int(token_budget, "token_budget")
+    chunk_size = positive_int(chunk_size, "chunk_size", " (prompts per cache chunk)")
     layout = model_layout(model)
     wanted = residual_indices(layers, info.n_layers)
     n = len(prompts)
 
-    cache = ActivationCache(cache_dir) if cache_dir is not None else None
-    manifest: dict[str, Any] | None = None
-    if cache is not None:
-        meta = make_metadata(
-            "activations",
-            model=info.to_dict(),
-            data={"hash": hash_texts(prompts), "n_prompts": n},
-            settings={
-                "layers": wanted,
-                "chunk_size": chunk_size,
-                "n_prompts": n,
-                "position": "last",
-            },
-        )
-        manifest = cache.open(meta)
-    # Prompts are tokenized, sorted and batched one chunk at a time, so the token ids held at once
-    # do not grow with the number of prompts.
-    step = chunk_size if cache is not None else UNCACHED_CHUNK
-    max_rows = None
-    if remote is not False:  # states travel in the model's dtype (bfloat16 for the big models)
-        dtype = getattr(torch, info.dtype, None)
-        size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
-        max_rows = max(1, REMOTE_RESULT_BYTES // (len(wanted) * info.d_model * size))
-    n_chunks = math.ceil(n / step)
-    out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
-
-    with progress_bar("collecting activations", n, progress) as bar:
-        for c in range(n_chunks):
-            lo, hi = c * step, min(n, (c + 1) * step)
-            if cache is not None and manifest is not None and str(c) in manifest["chunks"]:
-                out[lo:hi] = cache.read_chunk(c)
-                bar.advance(hi - lo)
-                continue
-            chunk_ids = tokenize(model, prompts[lo:hi])
-            batches = prompt_batches(
-                model,
-                prompts[lo:hi],
-                batch_size,
-                token_ids=chunk_ids,
-                token_budget=token_budget,
-                max_rows=max_rows,
+    with contextlib.ExitStack() as held:
+        if cache_dir is not None:
+            # One run per cache folder at a time: a second would redo the same chunks.
+            held.enter_context(_locked_folder(Path(cache_dir)))
+        cache = ActivationCache(cache_dir) if cache_dir is not None else None
+        manifest: dict[str, Any] | None = None
+        if cache is not None:
+            meta = make_metadata(
+                "activations",
+                model=info.to_dict(),
+                data={"hash": hash_texts(prompts), "n_prompts": n},
+                settings={
+                    "layers": wanted,
+                    "chunk_size": chunk_size,
+                    "n_prompts": n,
+                    "position": "last",
+                    "dtype": info.dtype,
+                    "batch_size": batch_size,
+                    "token_budget": token_budget,
+                },
             )
-            for batch in batches:
-                with translate_tracer_errors():
-                    states = run_remote(
-                        functools.partial(_run_batch, model, batch, wanted, remote, layout),
-                        remote=remote,
-                        batch_size=len(batch.index),
-                        what=f"a batch of {len(batch.index)} prompts",
-                    )
-                if not torch.isfinite(states).all():
-                    rows = [
-                        lo + batch.index[r]
-                        for r in range(len(batch.index))
-                        if not torch.isfinite(states[r]).all()
-                    ]
-                    raise ActivationError(
-                        f"the model produced NaN/inf states for prompts {rows[:5]}; try "
-                        "dtype='float32' (half precision can overflow) or check the model's weights"
-                    )
-                out[[lo + i for i in batch.index]] = states
-                bar.advance(len(batch.index))
-            if cache is not None and manifest is not None:
-                cache.write_chunk(manifest, c, out[lo:hi])
-    return out
+            manifest = cache.open(meta)
+        # Prompts are tokenized, sorted and batched one chunk at a time, so the token ids held at once
+        # do not grow with the number of prompts.
+        step = chunk_size if cache is not None else UNCACHED_CHUNK
+        max_rows = None
+        if remote is not False:  # states travel in the model's dtype (bfloat16 for the big models)
+            dtype = getattr(torch, info.dtype, None)
+            size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
+            max_rows = max(1, REMOTE_RESULT_BYTES // (len(wanted) * info.d_model * size))
+        n_chunks = math.ceil(n / step)
+        out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
+
+        with progress_bar("collecting activations", n, progress) as bar:
+            for c in range(n_chunks):
+                lo, hi = c * step, min(n, (c + 1) * step)
+                if cache is not None and manifest is not None and str(c) in manifest["chunks"]:
+                    out[lo:hi] = cache.read_chunk(c, (hi - lo, len(wanted), info.d_model))
+                    bar.advance(hi - lo)
+                    continue
+                chunk_ids = tokenize(model, prompts[lo:hi])
+                _warn_beyond_context(model, chunk_ids, lo)
+                batches = prompt_batches(
+                    model,
+                    prompts[lo:hi],
+                    batch_size,
+                    token_ids=chunk_ids,
+                    token_budget=token_budget,
+                    max_rows=max_rows,
+                )
+                for batch in batches:
+                    with translate_tracer_errors():
+                        states = run_remote(
+                            functools.partial(_run_batch, model, batch, wanted, remote, layout),
+                            remote=remote,
+                            batch_size=len(batch.index),
+                            what=f"a batch of {len(batch.index)} prompts",
+                        )
+                    if not torch.isfinite(states).all():
+                        rows = [
+                            lo + batch.index[r]
+                            for r in range(len(batch.index))
+                            if not torch.isfinite(states[r]).all()
+                        ]
+                        raise ActivationError(
+                            f"the model produced NaN/inf states for prompts {rows[:5]}; try "
+                            "dtype='float32' (half precision can overflow) or check the model's weights"
+                        )
+                    out[[lo + i for i in batch.index]] = states
+                    bar.advance(len(batch.index))
+                if cache is not None and manifest is not None:
+                    cache.write_chunk(manifest, c, out[lo:hi])
+        return out
+
+
+def _warn_beyond_context(model: Any, ids: list[list[int]], offset: int) -> None:
+    """Warn once per chunk about prompts longer than the model's context window."""
+    config = getattr(model, "config", None)
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return
+    long = [offset + i for i, x in enumerate(ids) if len(x) > limit]
+    if long:
+        longest = max(len(ids[i - offset]) for i in long)
+        warnings.warn(
+            f"{len(long)} prompts (e.g. {long[:5]}) are longer than the model's context of {limit} "
+            f"tokens (longest {longest}); their states are beyond what it was trained on: shorten "
+            "them",
+            ContextLengthWarning,
+            stacklevel=3,
+        )
+
+
+def _locked_folder(folder: Path) -> contextlib.AbstractContextManager[Path]:
+    """The cache folder, created, under an exclusive lock (``LockError`` if another run has it)."""
+    if folder.exists() and not folder.is_dir():
+        raise CacheMismatchError(f"cache_dir {str(folder)!r} is a file; pass a folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    return lock(
+        folder, what=f"activation cache {folder}", fix="wait for it, or pass another cache_dir"
+    )

@@ -1,8 +1,8 @@
 """Questions: the built-in sets, user files, prompt formatting, and leak-free splits.
 
-The direction is a difference of class means (METHOD.md §3), so everything downstream depends on two
-lists of questions: reasoning-heavy (label ``"reasoning"``) and memory-heavy (label ``"memory"``).
-This module provides them as a :class:`QuestionSets` and turns them into prompts::
+The direction is a difference of class means (docs/method.md, "The direction"), so everything
+downstream depends on two lists of questions: reasoning-heavy (label ``"reasoning"``) and
+memory-heavy (label ``"memory"``). This module provides them as a :class:`QuestionSets` and turns them into prompts::
 
     sets = lirefs.data.load("builtin")          # 504 arithmetic problems, 586 fact questions
     train, test = sets.split(test_fraction=0.3, seed=0)
@@ -20,8 +20,8 @@ Sources for :func:`load`:
 - ``"reasoning-gym"``: GSM-Symbolic problems from the optional ``reasoning-gym`` package, paired
   with the built-in memory questions.
 
-:func:`load_eval` gives the built-in evaluation items and few-shot exemplars (disjoint from the
-direction sets) used by the offline benchmarks ``builtin-arithmetic`` and ``builtin-facts``.
+The built-in evaluation items and exemplars (disjoint from the direction sets) are evaluation's:
+``lirefs.evaluation.tasks.builtin.load_eval``.
 
 This module imports only the standard library and ``lirefs.errors`` / ``lirefs.store`` (no pandas,
 no torch): the data files are small and their formats simple.
@@ -32,8 +32,8 @@ from __future__ import annotations
 import csv
 import importlib.resources
 import io
-import json
 import math
+import os
 import random
 import re
 from collections import Counter
@@ -44,29 +44,21 @@ from typing import Any
 
 from .errors import DataError
 from .store import hash_texts
+from .tables import delimited_rows, jsonl_lines, read_text
 
 __all__ = [
-    "EVAL_SETS",
     "MEMORY",
     "REASONING",
-    "Exemplar",
     "Question",
     "QuestionSets",
     "answer_type",
     "check_matched",
     "format_prompt",
     "load",
-    "load_eval",
 ]
 
 REASONING = "reasoning"
 MEMORY = "memory"
-
-#: Names accepted by :func:`load_eval` -> (items file, exemplars file) in ``lirefs/builtin/``.
-EVAL_SETS = {
-    "arithmetic": ("eval_arithmetic.jsonl", "fewshot_arithmetic.jsonl"),
-    "facts": ("eval_facts.jsonl", "fewshot_facts.jsonl"),
-}
 
 #: Answer types of a matched set (see :func:`answer_type`).
 NUMBER, TEXT = "number", "text"
@@ -123,24 +115,10 @@ class Question:
         return (self.answer, *self.aliases) if self.answer else tuple(self.aliases)
 
 
-@dataclass(frozen=True)
-class Exemplar:
-    """A few-shot exemplar: a question with a worked solution.
-
-    Arithmetic solutions end with ``"The final answer is N."`` (the GSM8K answer pattern, METHOD.md
-    §5); fact solutions end with ``"The answer is X."``.
-    """
-
-    text: str
-    solution: str
-    answer: str
-    id: str
-
-
 def format_prompt(question: str, *, chat_template: bool = False, tokenizer: Any = None) -> str:
     """The prompt a question is read under.
 
-    By default the paper's plain format ``"Q: " + question + "\\nA: "`` (METHOD.md §2), with no
+    By default the paper's plain format ``"Q: " + question + "\\nA: "`` (docs/method.md), with no
     chat template, so states are comparable to the paper's. With ``chat_template=True`` the
     question becomes the single user message of ``tokenizer.apply_chat_template`` with the
     assistant turn opened (``add_generation_prompt=True``), for instruction-tuned models.
@@ -535,7 +513,8 @@ def _round_robin(questions: Sequence[Question], rng: random.Random) -> list[int]
 # ------------------------------------------------------------------------------------------------
 
 
-def _builtin_text(filename: str) -> str:
+def builtin_text(filename: str) -> str:
+    """The text of ``lirefs/builtin/<filename>`` (DataError when the installation lacks it)."""
     resource = importlib.resources.files("lirefs").joinpath("builtin").joinpath(filename)
     try:
         return resource.read_text(encoding="utf-8")
@@ -548,51 +527,31 @@ def _builtin_text(filename: str) -> str:
 
 def _jsonl_records(text: str, where: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, object) for every non-blank line of a JSONL text."""
-    # Split on "\n" only: str.splitlines would also split inside JSON strings holding U+2028 etc.
-    for line_no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(
-                f"{where}, line {line_no}: not valid JSON ({exc.msg} at column {exc.colno}); "
-                "each line must be one JSON object"
-            ) from exc
-        if not isinstance(record, dict):
-            raise DataError(
-                f"{where}, line {line_no}: a JSON {type(record).__name__}, expected an object "
-                'like {"question": "...", "label": "reasoning"}'
+    for line in jsonl_lines(text):
+        if line.record is None:
+            hint = (
+                "; each line must be one JSON object"
+                if line.problem and line.problem.startswith("not valid JSON")
+                else ' like {"question": "...", "label": "reasoning"}'
             )
-        yield line_no, record
+            raise DataError(f"{where}, line {line.line_no}: {line.problem}{hint}")
+        yield line.line_no, line.record
 
 
 def _csv_records(text: str, where: str, delimiter: str) -> Iterator[tuple[int, dict[str, Any]]]:
     """(1-based line number, row dict) for every data row of a CSV text with a header line."""
-    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    try:
-        header = reader.fieldnames
-        if header is None:
-            return
-        for row in reader:
-            line_no = reader.line_num
-            if None in row:
-                raise DataError(
-                    f"{where}, line {line_no}: {len(header) + len(row[None])} fields, but the "
-                    f"header (line 1) has {len(header)}; quote values that contain "
-                    f"{delimiter!r}"
-                )
-            if all(v is None or not v.strip() for v in row.values()):
-                continue  # a blank line
-            missing = [k for k, v in row.items() if v is None]
-            if missing:
-                raise DataError(
-                    f"{where}, line {line_no}: {len(header) - len(missing)} field(s), but the "
-                    f"header (line 1) has {len(header)} (no value for {missing[0]!r})"
-                )
-            yield line_no, row
-    except csv.Error as exc:
-        raise DataError(f"{where}, line {reader.line_num}: malformed CSV ({exc})") from exc
+    for line_no, header, cells in delimited_rows(text, delimiter, where, strict=True):
+        if len(cells) > len(header):
+            raise DataError(
+                f"{where}, line {line_no}: {len(cells)} fields, but the header (line 1) has "
+                f"{len(header)}; quote values that contain {delimiter!r}"
+            )
+        if len(cells) < len(header):
+            raise DataError(
+                f"{where}, line {line_no}: {len(cells)} field(s), but the header (line 1) has "
+                f"{len(header)} (no value for {header[len(cells)]!r})"
+            )
+        yield line_no, dict(zip(header, cells, strict=True))
 
 
 def _question_from_record(
@@ -717,12 +676,7 @@ def _load_file(
             f"{where} has suffix {suffix!r}; expected .jsonl (one JSON object per line), .csv or "
             ".tsv (header line with the column names)"
         )
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{where} is not UTF-8 text ({exc}); save it as UTF-8") from exc
-    except OSError as exc:
-        raise DataError(f"{where} cannot be read ({exc.strerror})") from exc
+    text = read_text(path, where)
     if suffix in _JSONL_SUFFIXES:
         records = _jsonl_records(text, where)
     else:
@@ -756,11 +710,12 @@ def _load_file(
 def _load_builtin() -> QuestionSets:
     questions = []
     for filename in ("reasoning.jsonl", "memory.jsonl"):
-        questions += _builtin_questions(filename)
+        questions += builtin_questions(filename)
     return _sets_from_questions(questions, "built-in data", "builtin")
 
 
-def _builtin_questions(filename: str) -> list[Question]:
+def builtin_questions(filename: str) -> list[Question]:
+    """The questions of the frozen JSONL ``lirefs/builtin/<filename>`` (item columns)."""
     where = f"built-in file lirefs/builtin/{filename}"
     labels = _label_map((REASONING,), (MEMORY,))
     return [
@@ -776,13 +731,13 @@ def _builtin_questions(filename: str) -> list[Question]:
             default_source="",
             default_license="",
         )
-        for line_no, record in _jsonl_records(_builtin_text(filename), where)
+        for line_no, record in _jsonl_records(builtin_text(filename), where)
     ]
 
 
 def _load_builtin_matched() -> QuestionSets:
     sets = _sets_from_questions(
-        _builtin_questions("matched.jsonl"), "built-in data", "builtin-matched"
+        builtin_questions("matched.jsonl"), "built-in data", "builtin-matched"
     )
     check_matched(sets, "built-in file lirefs/builtin/matched.jsonl")
     return sets
@@ -803,7 +758,7 @@ def _load_reasoning_gym(seed: int = 0) -> QuestionSets:
             "source 'reasoning-gym' needs the optional package reasoning_gym, which is not "
             f"installed; run: pip install {REASONING_GYM_PIN} (or use load('builtin'))"
         ) from exc
-    memory = _builtin_questions("memory.jsonl")
+    memory = builtin_questions("memory.jsonl")
     dataset = reasoning_gym.create_dataset("gsm_symbolic", size=len(memory), seed=seed)
     templates = getattr(dataset, "task_indices", None)
     if templates is None or len(templates) != len(memory):
@@ -874,6 +829,11 @@ def load(
             an empty or one-class file, a duplicate id, a question given both labels, or (with
             ``matched=True``) classes that differ in answer type.
     """
+    if not isinstance(source, (str, os.PathLike)) or not str(source).strip():
+        raise DataError(
+            f"source must be 'builtin', 'builtin-matched', 'reasoning-gym' or a path to a .jsonl, "
+            f".csv or .tsv file, got {source!r}"
+        )
     if str(source) == "builtin-matched":
         return _load_builtin_matched()
     if str(source) == "builtin":
@@ -917,45 +877,3 @@ def _load_path(
         answer_column=answer_column,
         labels=labels,
     )
-
-
-def load_eval(name: str) -> tuple[list[Question], list[Exemplar]]:
-    """The built-in evaluation items and their few-shot exemplars.
-
-    ``"arithmetic"`` (benchmark ``builtin-arithmetic``): 168 word problems from the same 28
-    templates as the direction set but with different numbers and texts, integer answers, and 8
-    exemplars whose solutions end with ``"The final answer is N."``. ``"facts"`` (benchmark
-    ``builtin-facts``): 165 recall questions (country capitals, element names from symbols, US
-    state capitals) about facts that are not in the direction set, and 5 exemplars ending with
-    ``"The answer is X."``. Exemplars appear in no set. Fact answers are names; check them
-    against :attr:`Question.answers` as whole words, case-insensitively ("Tin" must not match
-    "getting").
-
-    The ``builtin-`` prefix is accepted too (``load_eval("builtin-facts")``).
-
-    Raises:
-        DataError: an unknown name.
-    """
-    key = name.removeprefix("builtin-") if isinstance(name, str) else name
-    if key not in EVAL_SETS:
-        raise DataError(
-            f"evaluation set {name!r} is not built in; expected one of "
-            f"{sorted(EVAL_SETS)} (or with the 'builtin-' prefix)"
-        )
-    items_file, exemplars_file = EVAL_SETS[key]
-    items = _builtin_questions(items_file)
-    where = f"built-in file lirefs/builtin/{exemplars_file}"
-    exemplars = []
-    for line_no, record in _jsonl_records(_builtin_text(exemplars_file), where):
-        try:
-            exemplars.append(
-                Exemplar(
-                    text=record["question"],
-                    solution=record["solution"],
-                    answer=record["answer"],
-                    id=record["id"],
-                )
-            )
-        except KeyError as exc:
-            raise DataError(f"{where}, line {line_no}: no {exc.args[0]!r} field") from exc
-    return items, exemplars

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from .checks import residual_index
-from .errors import ActivationError, DataError, DirectionError, MetadataMismatchError
+from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
 from .store import check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["Direction"]
@@ -102,6 +102,14 @@ class Direction:
         assert vectors.shape == reasoning_acts.shape[1:]
         assert not vectors.isnan().any()
         model_dict = _model_dict(model)
+        if model_dict is not None:
+            want = (model_dict.get("n_layers", -1) + 1, model_dict.get("d_model"))
+            if tuple(reasoning_acts.shape[1:]) != want:
+                raise ActivationError(
+                    f"these states are [n, {reasoning_acts.shape[1]}, {reasoning_acts.shape[2]}] "
+                    f"but model {model_dict.get('name')!r} has [L + 1, d_model] = [{want[0]}, "
+                    f"{want[1]}]: pass the model the states were collected with"
+                )
         data = dict(data or {})
         data.setdefault("n_reasoning", int(reasoning_acts.shape[0]))
         data.setdefault("n_memory", int(memory_acts.shape[0]))
@@ -219,20 +227,31 @@ class Direction:
             DirectionError: the file is missing or not a lirefs direction file.
             MetadataMismatchError: another layer convention, or (with ``model``) another model.
         """
-        path = Path(path)
         tensors, meta = load_tensors(
             path, required=_TENSORS, error=DirectionError, what="direction"
         )
+        path = Path(path)
         check_metadata(meta, what=str(path), kind="direction")
-        direction = cls(
-            tensors["vectors"].to(torch.float64),
-            tensors["mean_reasoning"].to(torch.float64),
-            tensors["mean_memory"].to(torch.float64),
-            int(meta.pop("n_reasoning")),
-            int(meta.pop("n_memory")),
-            meta,
-        )
+        vectors, mean_r, mean_m = _checked_tensors(tensors, path)
+        n_reasoning = _count(meta.pop("n_reasoning", None), "n_reasoning", path)
+        n_memory = _count(meta.pop("n_memory", None), "n_memory", path)
+        if not isinstance(meta.get("settings") or {}, dict):
+            raise DirectionError(f"{path}: settings must be a JSON object; recreate the file")
+        best = (meta.get("settings") or {}).get("best_layer")
+        if best is not None:
+            try:
+                residual_index(best, vectors.shape[0] - 1, "this direction has")
+            except LayerError as exc:
+                raise DirectionError(f"{path}: best_layer {best!r} is unusable ({exc})") from None
+        direction = cls(vectors, mean_r, mean_m, n_reasoning, n_memory, meta)
         if model is not None:
+            if not meta.get("model"):
+                name = (_model_dict(model) or {}).get("name")
+                raise MetadataMismatchError(
+                    f'{path} records no model ("model": null), so it cannot be checked against '
+                    f"{name!r}; rebuild it on that model with Direction.from_activations(..., "
+                    "model=model)"
+                )
             try:
                 direction.check_model(model)
             except MetadataMismatchError as exc:
@@ -241,12 +260,208 @@ class Direction:
                 ) from None
         return direction
 
+    # -- Hub-ready folders ---------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path, *, report: Any = None) -> Path:
+        """Write a Hub-ready folder: ``direction.safetensors``, ``lirefs.json``, ``README.md``.
+
+        ``direction.safetensors`` is the file ``save`` writes (tensors + metadata header);
+        ``lirefs.json`` repeats the metadata as plain JSON for browsing; ``README.md`` is a model
+        card with the model, data hash, lirefs version and the layer report summary (the
+        held-out choice recorded in the metadata, and per-layer AUROC when ``report``, a
+        ``LayerReport``, is given). The folder must be new or empty; it is filled through a
+        temporary folder, so a failure leaves nothing behind.
+
+        Raises:
+            DirectionError: ``folder`` exists and is not an empty folder.
+        """
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        target = Path(folder)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise DirectionError(
+                f"{target} exists and is not an empty folder; give a new folder (nothing written)"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            self.save(tmp / "direction.safetensors")
+            meta = {**self.metadata, "n_reasoning": self.n_reasoning, "n_memory": self.n_memory}
+            (tmp / "lirefs.json").write_text(
+                json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+            model = self.metadata.get("model") or {}
+            data = self.metadata.get("data") or {}
+            settings = self.metadata.get("settings") or {}
+            lines = [
+                "---",
+                "library_name: lirefs",
+                "tags:",
+                "- lirefs",
+                "- steering-vector",
+                "---",
+                "",
+                f"# Linear Reasoning Feature for {model.get('name', 'an unrecorded model')}",
+                "",
+                "Per-layer reasoning-minus-memory mean difference (float64), one vector per "
+                f"residual index 0..{self.n_layers} (`l == hidden_states[l]`), d_model "
+                f"{self.d_model}.",
+                "",
+                f"- model: `{model.get('name')}` ({model.get('architecture')}, fingerprint "
+                f"`{model.get('fingerprint')}`)",
+                f"- data hash: `{data.get('hash')}`; {self.n_reasoning} reasoning and "
+                f"{self.n_memory} memory prompts",
+                f"- lirefs version: {self.metadata.get('lirefs_version')}",
+                f"- layer convention: {self.metadata.get('layer_convention')}",
+                "",
+                "## Layer report",
+                "",
+                f"- chosen layer: {self.chosen_layer} (rule: {settings.get('layer_rule')})",
+                f"- how: {settings.get('layer_choice', 'not recorded')}",
+            ]
+            auroc = getattr(report, "auroc", None)
+            if auroc is not None:
+                lines += ["", "| layer | held-out AUROC | norm |", "|---|---|---|"]
+                for layer, value in enumerate(auroc):
+                    lines.append(f"| {layer} | {value:.3f} | {self.norm(layer):.3g} |")
+            lines += [
+                "",
+                "## Use",
+                "",
+                "```python",
+                "import lirefs",
+                'liref = lirefs.Direction.from_pretrained("this/folder-or-repo")',
+                "```",
+                "",
+            ]
+            (tmp / "README.md").write_text("\n".join(lines), encoding="utf-8")
+            if target.exists():
+                target.rmdir()
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    @classmethod
+    def from_pretrained(
+        cls, repo_id_or_folder: str | Path, *, model: Any = None, revision: str | None = None
+    ) -> Direction:
+        """Load a ``save_pretrained`` folder, or download one from the Hugging Face Hub.
+
+        A local folder is read as it is; anything else is taken as a Hub repo id and fetched
+        with ``huggingface_hub.snapshot_download`` (only the lirefs files). With ``model``, a
+        direction made on another model is refused, as in ``load``.
+
+        Raises:
+            DirectionError: no ``direction.safetensors`` in the folder, or the Hub could not be
+                reached / has no such repo.
+            MetadataMismatchError: another layer convention or (with ``model``) another model.
+        """
+        folder = Path(repo_id_or_folder)
+        if not folder.is_dir():
+            try:
+                from huggingface_hub import snapshot_download
+
+                folder = Path(
+                    snapshot_download(
+                        str(repo_id_or_folder),
+                        revision=revision,
+                        allow_patterns=["direction.safetensors", "lirefs.json", "README.md"],
+                    )
+                )
+            except Exception as exc:  # network, auth, missing repo: one clear error
+                raise DirectionError(
+                    f"{repo_id_or_folder!r} is not a local folder and could not be fetched from "
+                    f"the Hugging Face Hub ({type(exc).__name__}: {exc})"
+                ) from None
+        path = folder / "direction.safetensors"
+        if not path.is_file():
+            raise DirectionError(
+                f"{folder} has no direction.safetensors; make the folder with "
+                "Direction.save_pretrained"
+            )
+        return cls.load(path, model=model)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        token: str | None = None,
+        report: Any = None,
+        commit_message: str = "Upload lirefs direction",
+    ) -> str:
+        """Upload a ``save_pretrained`` folder to the Hugging Face Hub; returns the repo URL.
+
+        Creates the repo if needed (``huggingface_hub.HfApi.create_repo(exist_ok=True)``) and
+        uploads the folder in one commit. ``token`` defaults to the logged-in one.
+
+        Raises:
+            DirectionError: the Hub refused or could not be reached.
+        """
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / "direction", report=report)
+            try:
+                url = api.create_repo(repo_id, private=private, exist_ok=True)
+                api.upload_folder(
+                    repo_id=repo_id, folder_path=str(folder), commit_message=commit_message
+                )
+            except Exception as exc:
+                raise DirectionError(
+                    f"could not push to the Hub repo {repo_id!r} ({type(exc).__name__}: {exc})"
+                ) from None
+        return str(url)
+
     def __repr__(self) -> str:
         name = (self.metadata.get("model") or {}).get("name", "?")
         return (
             f"Direction(model={name!r}, layers=0..{self.n_layers}, d_model={self.d_model}, "
             f"n_reasoning={self.n_reasoning}, n_memory={self.n_memory})"
         )
+
+
+def _checked_tensors(
+    tensors: dict[str, Any], path: Path
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A file's ``vectors``/``mean_reasoning``/``mean_memory`` as float64, or ``DirectionError``.
+
+    Each must be a finite floating-point ``[L + 1, d_model]`` tensor (``L >= 1``), all three of one
+    shape.
+    """
+    got = [tensors[name] for name in _TENSORS]
+    for name, t in zip(_TENSORS, got, strict=True):
+        if not t.is_floating_point() or t.dim() != 2 or t.shape[0] < 2 or t.shape[1] < 1:
+            raise DirectionError(
+                f"{path}: {name} is {t.dtype} {tuple(t.shape)}, expected a float [L + 1, d_model] "
+                "tensor; recreate the file"
+            )
+        if not torch.isfinite(t).all():
+            raise DirectionError(f"{path}: {name} holds NaN or inf; recreate the file")
+    if not got[0].shape == got[1].shape == got[2].shape:
+        raise DirectionError(
+            f"{path}: vectors {tuple(got[0].shape)}, mean_reasoning {tuple(got[1].shape)} and "
+            f"mean_memory {tuple(got[2].shape)} disagree; recreate the file"
+        )
+    vectors, mean_r, mean_m = (t.to(torch.float64) for t in got)
+    return vectors, mean_r, mean_m
+
+
+def _count(value: Any, name: str, path: Path) -> int:
+    """A class size from a file's metadata: a whole number >= 1, else ``DirectionError``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise DirectionError(
+            f"{path}: {name} is {value!r}, expected a whole number >= 1; recreate the file"
+        )
+    return value
 
 
 def _model_dict(model: Any) -> dict[str, Any] | None:

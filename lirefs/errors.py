@@ -11,9 +11,11 @@ __all__ = [
     "ArchitectureError",
     "CacheMismatchError",
     "DataError",
+    "DeviceError",
     "DirectionError",
     "LayerError",
     "LirefsError",
+    "LockError",
     "MetadataMismatchError",
     "ModelNotFoundError",
     "RemoteError",
@@ -45,6 +47,10 @@ class ActivationError(LirefsError, ValueError):
     """Activations have the wrong shape or contain NaN/inf."""
 
 
+class DeviceError(LirefsError, ValueError):
+    """The device or device map asked for does not exist or is not available here."""
+
+
 class DirectionError(LirefsError, ValueError):
     """A direction cannot be used as asked (zero vector, wrong dimension, bad file)."""
 
@@ -55,6 +61,10 @@ class MetadataMismatchError(LirefsError, ValueError):
 
 class CacheMismatchError(MetadataMismatchError):
     """An activation cache folder belongs to another model, prompt set or setting."""
+
+
+class LockError(LirefsError, RuntimeError):
+    """Another run holds the lock on the same cache folder or output file."""
 
 
 class RemoteError(LirefsError, RuntimeError):

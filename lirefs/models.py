@@ -43,11 +43,12 @@ import torch
 import tracers
 
 from .checks import translate_tracer_errors
-from .errors import LirefsError, ModelNotFoundError, RemoteError
+from .errors import DeviceError, LirefsError, ModelNotFoundError, RemoteError
 
 __all__ = [
     "BUILTIN_MODELS",
     "DEFAULT_MODEL",
+    "DEVICE_MAP_STRATEGIES",
     "INFO_ATTR",
     "LAYOUT_ATTR",
     "REMOTE_ATTR",
@@ -55,8 +56,13 @@ __all__ = [
     "attach",
     "builtin_folder",
     "cache_dir",
+    "check_device",
+    "check_device_map",
     "configure_padding",
     "dtype_name",
+    "file_digest",
+    "first_line",
+    "folder_fingerprint",
     "hidden_size",
     "hub_fingerprint",
     "load_model",
@@ -66,6 +72,7 @@ __all__ = [
     "model_layout",
     "remote_setting",
     "smollm2_folder",
+    "weights_fingerprint",
     "wrap",
 ]
 
@@ -104,8 +111,9 @@ class ModelInfo:
     Attributes:
         name: what the user asked for (alias, path or Hub id).
         source: ``"builtin"``, ``"folder"``, ``"gguf"``, ``"hub"``, ``"remote"`` or ``"wrapped"``.
-        fingerprint: identifies the weights: sha256 of the GGUF file, of a folder's config and weight
-            file sizes, or of a Hub id + revision. Artifacts are refused across fingerprints.
+        fingerprint: identifies the weights: sha256 of the GGUF file, of a folder's config and
+            weight files' content, of an in-memory model's parameters, or of a Hub id + the commit
+            its files came from. Artifacts are refused across fingerprints.
         architecture: ``config.model_type`` (e.g. ``"llama"``).
         n_layers: number of decoder blocks ``L``; residual indices run ``0..L``.
         d_model: width of the residual stream.
@@ -216,11 +224,17 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        with _quiet_loading():
-            tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-            hf = AutoModelForCausalLM.from_pretrained(
-                gguf.parent, gguf_file=gguf.name, dtype=torch.float32
-            )
+        try:
+            with _quiet_loading():
+                tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+                hf = AutoModelForCausalLM.from_pretrained(
+                    gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+                )
+        except Exception as exc:  # gguf and transformers raise many types for a bad file
+            raise ModelNotFoundError(
+                f"could not read GGUF file {str(gguf)!r}: {first_line(exc)}; check that it is a "
+                "complete GGUF model of an architecture transformers reads"
+            ) from None
         hf.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(hf.config, "quantization_config"):
             del hf.config.quantization_config
@@ -250,23 +264,33 @@ def builtin_folder(alias: str) -> Path:
 
 
 def _gguf_folder(gguf: Path, label: str) -> Path:
-    digest = _gguf_digest(gguf)
+    digest = file_digest(gguf)
     target = cache_dir() / "models" / f"{label}-{digest[:16]}"
     if not (target / "config.json").is_file():
         _dequantize_gguf(gguf, target)
     return target
 
 
-def _gguf_digest(gguf: Path) -> str:
-    """sha256 of a GGUF file, memoised on disk by (path, size, mtime) to skip re-reading 90+ MB."""
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+def file_digest(path: Path) -> str:
+    """sha256 of a file's bytes, memoised in the user cache by (path, size, mtime).
+
+    A model's weights are read once per change: a later load of the same unchanged file costs a
+    ``stat``. A file rewritten in place (same name and size, new content) has a new mtime, so it
+    is hashed again.
+    """
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
     memo = cache_dir() / "hashes" / f"{key[:32]}.txt"
     if memo.is_file():
-        return memo.read_text().strip()
-    digest = _sha256_file(gguf)
-    memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(digest + "\n")
+        known = memo.read_text().strip()
+        if len(known) == 64:
+            return known
+    digest = _sha256_file(path)
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(digest + "\n")
+    except OSError:  # a read-only cache only costs speed
+        pass
     return digest
 
 
@@ -280,13 +304,50 @@ _WEIGHT_FILES = (
 )
 
 
-def _folder_fingerprint(folder: Path) -> str:
-    """sha256 of ``config.json`` and of the weight files' names and sizes (fast, no weight reads)."""
+def folder_fingerprint(folder: Path) -> str:
+    """sha256 of ``config.json`` and of every weight file's content (``file_digest``, memoised).
+
+    Follows the weights themselves: a folder fine-tuned in place (same names, shapes and sizes)
+    gets a new fingerprint, so caches and directions made on the old weights are refused.
+    """
     h = hashlib.sha256()
     h.update((folder / "config.json").read_bytes())
     weights = sorted({f for pattern in _WEIGHT_FILES for f in folder.glob(pattern)})
     for f in weights:
-        h.update(f"{f.name}:{f.stat().st_size}".encode())
+        h.update(f"{f.name}:{file_digest(f)}".encode())
+    return h.hexdigest()[:16]
+
+
+#: Elements of one tensor hashed in full by ``weights_fingerprint``; a larger tensor is sampled
+#: at an even stride to about this many elements.
+_HASH_ELEMENTS = 1 << 16
+#: Below this many parameters in all, ``weights_fingerprint`` hashes every element.
+_HASH_ALL_BELOW = 1 << 24
+
+
+def weights_fingerprint(module: torch.nn.Module) -> str:
+    """Fingerprint of an in-memory model: its config and its parameters' values (16 hex).
+
+    Every parameter contributes its name, shape, dtype and values: all of them for models under
+    16M parameters, an even-strided sample of about 65k values per tensor above (so a 70B model
+    hashes in about a second; an edit that changes a whole tensor, such as fine-tuning, is seen,
+    while one changed element of a large tensor may not be). Meta tensors contribute their shape.
+    """
+    h = hashlib.sha256()
+    config = getattr(module, "config", None)
+    if config is not None and hasattr(config, "to_json_string"):
+        h.update(config.to_json_string().encode())
+    params = list(module.named_parameters())
+    total = sum(p.numel() for _, p in params)
+    with torch.no_grad():
+        for name, p in params:
+            h.update(f"{name}:{tuple(p.shape)}:{p.dtype}".encode())
+            if p.device.type == "meta" or p.numel() == 0:
+                continue
+            flat = p.detach().reshape(-1)
+            if total >= _HASH_ALL_BELOW and flat.numel() > _HASH_ELEMENTS:
+                flat = flat[:: flat.numel() // _HASH_ELEMENTS]
+            h.update(flat.to("cpu").contiguous().view(torch.uint8).numpy().tobytes())
     return h.hexdigest()[:16]
 
 
@@ -312,6 +373,66 @@ def _resolve_dtype(dtype: str | torch.dtype | None, device: str | None) -> torch
     if dtype not in table:
         raise LirefsError(f"dtype {dtype!r} is not one of {sorted(table)}")
     return table[dtype]
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's first non-empty line (its class name when it has none), at most ``limit``."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    line = lines[0] if lines else type(exc).__name__
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+#: ``device_map`` strategies ``from_pretrained`` accepts by name.
+DEVICE_MAP_STRATEGIES = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
+def check_device(device: Any) -> str:
+    """``device`` as a string if this machine has it, else ``DeviceError`` naming what it has.
+
+    Refused before any weight is read: an unknown type (``"tpu"``), ``"cuda"`` without a CUDA
+    build or GPU, a GPU index beyond the ones present, ``"mps"`` off Apple silicon.
+    """
+    have = "cpu" + (", cuda" if torch.cuda.is_available() else "")
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(
+            f"device {device!r} is not a torch device; this machine has: {have} "
+            "(e.g. device='cpu' or 'cuda:0')"
+        ) from None
+    if parsed.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceError(
+                f"device {device!r} needs CUDA, but torch here has no usable GPU "
+                "(torch.cuda.is_available() is False); use device='cpu'"
+            )
+        if parsed.index is not None and parsed.index >= count:
+            raise DeviceError(f"device {device!r}: this machine has GPUs cuda:0..cuda:{count - 1}")
+    elif parsed.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise DeviceError(f"device {device!r} needs Apple's MPS, which is not available here")
+    elif parsed.type not in ("cpu", "meta"):
+        raise DeviceError(f"device {device!r} is not supported by lirefs; this machine has: {have}")
+    return str(device)
+
+
+def check_device_map(device_map: Any) -> None:
+    """Refuse a ``device_map`` that is neither a strategy name, a device, nor a dict."""
+    if isinstance(device_map, dict):
+        return
+    if isinstance(device_map, str) and device_map in DEVICE_MAP_STRATEGIES:
+        return
+    if isinstance(device_map, str):
+        try:
+            check_device(device_map)
+            return
+        except DeviceError:
+            pass
+    raise DeviceError(
+        f"device_map {device_map!r} is not one of {', '.join(DEVICE_MAP_STRATEGIES)}, a device "
+        "name or a dict of module -> device; e.g. device_map='auto'"
+    )
 
 
 def _map_device(device_map: str | dict[str, Any]) -> str:
@@ -342,20 +463,16 @@ def wrap(
     """Wrap an already-built HF causal LM in nnsight and attach its ``ModelInfo``.
 
     Use it for models built in-process (tests build tiny random ones). The fingerprint defaults to a
-    hash of the config and of the weights themselves, so two random models differ. ``remote`` is
+    hash of the config and of the weights themselves (``weights_fingerprint``), so two random models
+    differ, and so do a model and its fine-tuned copy. ``remote`` is
     where later traces run when a call does not say (``"local"``: nnsight's in-process remote path).
     """
     from nnsight.modeling.transformers import TransformersModel
 
-    config: Any = getattr(hf_model, "config")  # noqa: B009
     with translate_tracer_errors():
         tracers.layout_of(hf_model, layout)  # refuse an unknown architecture before wrapping
     if fingerprint is None:
-        h = hashlib.sha256(config.to_json_string().encode())
-        for p in list(hf_model.parameters())[:4]:
-            if p.device.type != "meta":
-                h.update(p.detach().float().cpu().numpy().tobytes()[:4096])
-        fingerprint = h.hexdigest()[:16]
+        fingerprint = weights_fingerprint(hf_model)
     model = TransformersModel(hf_model, tokenizer=tokenizer)
     dtype = next(hf_model.parameters()).dtype
     return _finish(
@@ -442,13 +559,17 @@ def configure_padding(tokenizer: Any) -> None:
     tokenizer.padding_side = "left"
 
 
-def hub_fingerprint(repo_id: str, revision: str | None) -> str:
-    """Fingerprint of a Hub model known only by id: sha256 of ``repo_id@revision`` (16 hex)."""
-    return hashlib.sha256(f"{repo_id}@{revision or 'main'}".encode()).hexdigest()[:16]
+def hub_fingerprint(repo_id: str, revision: str | None, commit: str | None = None) -> str:
+    """Fingerprint of a Hub model: sha256 of ``repo_id@commit`` (16 hex).
+
+    ``commit`` is the Hub commit the files were read from (``config._commit_hash``); it changes
+    when the weights are pushed again. Without it, the requested ``revision`` (default ``main``).
+    """
+    return hashlib.sha256(f"{repo_id}@{commit or revision or 'main'}".encode()).hexdigest()[:16]
 
 
 def load_model(
-    name_or_path: str = DEFAULT_MODEL,
+    name_or_path: str | os.PathLike[str] = DEFAULT_MODEL,
     *,
     remote: bool | str = False,
     device: str | None = None,
@@ -480,6 +601,12 @@ def load_model(
         ModelNotFoundError: the name is not an alias, file, folder or reachable Hub id.
         ArchitectureError: the architecture has no known layout and none was given.
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise ModelNotFoundError(
+            f"model must be a name, folder, .gguf file or Hub id (a string), got {name_or_path!r}; "
+            f"e.g. lirefs.load_model({DEFAULT_MODEL!r})"
+        )
+    name_or_path = str(name_or_path)
     if remote is True:
         return load_remote_model(name_or_path, layout=layout, revision=revision)
     if remote not in (False, None, "local"):
@@ -489,6 +616,10 @@ def load_model(
 
     if device is None and device_map is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device_map is not None:
+        check_device_map(device_map)
+    elif device is not None:
+        device = check_device(device)
     torch_dtype = _resolve_dtype(dtype, device if device_map is None else _map_device(device_map))
 
     path = Path(os.path.expanduser(name_or_path))
@@ -507,7 +638,7 @@ def load_model(
             raise ModelNotFoundError(
                 f"folder {name_or_path!r} has no config.json; point to a Hugging Face model folder"
             )
-        folder, source, fingerprint = path, "folder", _folder_fingerprint(path)
+        folder, source, fingerprint = path, "folder", folder_fingerprint(path)
     elif looks_like_hub_id(name_or_path):
         folder, source, repo_id = None, "hub", name_or_path
         fingerprint = hub_fingerprint(name_or_path, revision)
@@ -531,11 +662,18 @@ def load_model(
                 where, **({"revision": revision} if revision and folder is None else {})
             )
             hf = AutoModelForCausalLM.from_pretrained(where, **kwargs)
-    except OSError as exc:
+    except Exception as exc:  # transformers, tokenizers and safetensors raise many types
+        hint = (
+            "a Hub id needs the network or its files in the Hugging Face cache"
+            if folder is None
+            else "a model folder needs config.json, tokenizer files and complete weights "
+            "(*.safetensors); is one missing, truncated or of an architecture transformers lacks?"
+        )
         raise ModelNotFoundError(
-            f"could not load {name_or_path!r}: {str(exc).splitlines()[0]} "
-            "(a Hub id needs the network or its files in the Hugging Face cache)"
+            f"could not load {name_or_path!r}: {first_line(exc)} ({hint})"
         ) from None
+    if source == "hub":
+        fingerprint = hub_fingerprint(name_or_path, revision, _commit_of(hf.config))
     if device_map is None and device is not None:
         hf = hf.to(device)  # type: ignore[arg-type]
     hf.eval()
@@ -589,12 +727,17 @@ def load_remote_model(
         model,
         name=repo_id,
         source="remote",
-        fingerprint=hub_fingerprint(repo_id, revision),
+        fingerprint=hub_fingerprint(repo_id, revision, _commit_of(model.config)),
         repo_id=repo_id,
         layout=layout,
         dtype=dtype_name(getattr(model.config, "dtype", None)),
         remote=True,
     )
+
+
+def _commit_of(config: Any) -> str | None:
+    commit = getattr(config, "_commit_hash", None)
+    return commit if isinstance(commit, str) and commit else None
 
 
 def looks_like_hub_id(name: str) -> bool:
@@ -605,6 +748,11 @@ def looks_like_hub_id(name: str) -> bool:
 
 def model_info(model: Any) -> ModelInfo:
     """The ``ModelInfo`` of a model from ``load_model``/``wrap``; built on the fly for others."""
+    if model is None or isinstance(model, (str, bytes)) or not hasattr(model, "_module"):
+        raise ModelNotFoundError(
+            f"expected a model from lirefs.load_model (or lirefs.wrap), got "
+            f"{type(model).__name__}; load one first: model = lirefs.load_model('smollm2-135m')"
+        )
     info = getattr(model, INFO_ATTR, None)
     if isinstance(info, ModelInfo):
         return info
@@ -615,7 +763,7 @@ def model_info(model: Any) -> ModelInfo:
         model,
         name=name,
         source="wrapped",
-        fingerprint=hashlib.sha256(config.to_json_string().encode()).hexdigest()[:16],
+        fingerprint=weights_fingerprint(model._module),
         repo_id=name if looks_like_hub_id(name) else None,
         layout=None,
         dtype=dtype_name(getattr(config, "dtype", None)),

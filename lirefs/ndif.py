@@ -27,7 +27,16 @@ Rules, in the order a remote run meets them:
    ``transformers`` versions and its Python version are compared with the server's (``GET /env``,
    what ``nnsight.compare()`` reads); a difference is a :class:`RemoteVersionWarning` (a differing
    nnsight can make NDIF reject or misread requests).
-4. **Failures.** :func:`run_remote` wraps each remote trace: network failures and server
+4. **Results load weights-only.** nnsight 0.8 loads what the server sends with
+   ``torch.load(weights_only=False)``, which runs any code a hostile (or spoofed) server puts in the
+   pickle. While lirefs runs a remote trace (:func:`run_remote`), nnsight's two loaders are
+   replaced by :func:`load_result`, an unpickler that resolves only the globals of
+   :data:`RESULT_GLOBALS` (how torch writes tensors, and nnsight's ``Status`` enum): tensors,
+   containers, numbers and strings load, anything else is refused with one line.
+5. **No clear text off this machine.** A plain ``http://`` host that is not on the loopback
+   interface is refused (the key and the results would cross the network unencrypted) unless
+   ``LIREFS_ALLOW_HTTP=1`` says so.
+6. **Failures.** :func:`run_remote` wraps each remote trace: network failures and server
    unavailability are retried with exponential backoff (3 retries by default), then become one
    :class:`~lirefs.errors.RemoteError` line; a job refused for its size (or out of memory) says to
    lower ``--batch-size``; any other server-side error is reported at once, without retry.
@@ -52,7 +61,9 @@ from .errors import RemoteError
 from .models import remote_setting
 
 __all__ = [
+    "ALLOW_HTTP_ENV",
     "DEFAULT_HOST",
+    "RESULT_GLOBALS",
     "TRACE_MODULES",
     "RemoteVersionWarning",
     "api_key",
@@ -61,11 +72,13 @@ __all__ = [
     "classify",
     "host",
     "is_local_host",
+    "load_result",
     "prepare_remote",
     "redact",
     "register_trace_modules",
     "resolve_remote",
     "run_remote",
+    "safe_results",
     "trace_kwargs",
 ]
 
@@ -73,6 +86,9 @@ T = TypeVar("T")
 
 #: NDIF's public API (nnsight's default host).
 DEFAULT_HOST = "https://api.ndif.us"
+
+#: Set to ``1`` to accept a plain ``http://`` NDIF host that is not on the loopback interface.
+ALLOW_HTTP_ENV = "LIREFS_ALLOW_HTTP"
 
 #: Modules whose functions run inside trace bodies: shipped by value with every remote request.
 #: A module added here must import only torch, math and the standard library (tests/test_remote.py
@@ -225,10 +241,19 @@ def prepare_remote(remote: bool | str) -> None:
             )
         if key is None and not is_local_host(url):
             raise RemoteError(f"remote=True needs an NDIF API key and none is set: {_KEY_HELP}")
+        if url.startswith("http://") and not is_local_host(url) and not _http_allowed():
+            raise RemoteError(
+                f"NDIF_HOST={url!r} is plain http to another machine: the API key and the results "
+                f"would travel unencrypted; use https://, or set {ALLOW_HTTP_ENV}=1 to accept that"
+            )
         _sync_nnsight_config(url, key)
         if url not in _checked_hosts:
             check_versions()
             _checked_hosts.add(url)
+
+
+def _http_allowed() -> bool:
+    return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
 def trace_kwargs(remote: bool | str) -> dict[str, Any]:
@@ -305,6 +330,156 @@ def _base_version(version: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# loading what the server sends
+
+
+#: Globals a remote result may name besides torch's dtypes and storage types: how ``torch.save``
+#: writes tensors and containers, and nnsight's status enum. Nothing here runs code of the
+#: sender's choosing.
+RESULT_GLOBALS: tuple[str, ...] = (
+    "torch._utils._rebuild_tensor",
+    "torch._utils._rebuild_tensor_v2",
+    "torch._utils._rebuild_parameter",
+    "torch.Size",
+    "torch.device",
+    "collections.OrderedDict",
+    "builtins.set",
+    "builtins.frozenset",
+    "builtins.bytearray",
+    "builtins.complex",
+    "builtins.slice",
+    "_codecs.encode",
+    "nnsight.schema.response.Status",
+)
+
+
+def _allowed_global(module: str, name: str) -> Any:
+    """The object ``module.name`` if a result may name it, else ``pickle.UnpicklingError``."""
+    import importlib
+    import pickle
+
+    import torch
+
+    module = {"__builtin__": "builtins", "copy_reg": "copyreg"}.get(module, module)
+    if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+        return getattr(torch, name)
+    if f"{module}.{name}" not in RESULT_GLOBALS:
+        raise pickle.UnpicklingError(f"it names {module}.{name}")
+    return getattr(importlib.import_module(module), name)
+
+
+def _result_pickle_module() -> Any:
+    """A ``pickle_module`` for ``torch.load`` whose unpickler resolves only allowed globals.
+
+    ``torch.load(weights_only=True)`` would do the same but cannot read the protocol-4 pickles
+    nnsight's server writes (its unpickler lacks the ``FRAME`` opcode), hence this allowlist.
+    """
+    import pickle
+    import types
+
+    class ResultUnpickler(pickle.Unpickler):
+        def find_class(self, module: str, name: str) -> Any:
+            return _allowed_global(module, name)
+
+    def load(file: Any, **kwargs: Any) -> Any:
+        return ResultUnpickler(file, **kwargs).load()
+
+    module = types.ModuleType("lirefs_result_pickle")
+    module.Unpickler = ResultUnpickler  # type: ignore[attr-defined]
+    module.load = load  # type: ignore[attr-defined]
+    module.UnpicklingError = pickle.UnpicklingError  # type: ignore[attr-defined]
+    return module
+
+
+def load_result(content: bytes) -> Any:
+    """Unpickle bytes from an NDIF server the safe way: only tensors, containers and plain values.
+
+    What lirefs' traces save (tensors, and dicts/lists/tuples of them, numbers, strings) and
+    nnsight's status responses (plus their ``Status`` enum) load; a pickle that names any other
+    global (``os.system``, ``builtins.exec``, a class from some package) is refused before
+    anything in it runs (see :data:`RESULT_GLOBALS`).
+
+    Raises:
+        RemoteError: the bytes name a global outside the allowlist, or are not a torch pickle.
+    """
+    import io
+
+    import torch
+
+    try:
+        return torch.load(
+            io.BytesIO(content),
+            map_location="cpu",
+            weights_only=False,
+            pickle_module=_result_pickle_module(),
+        )
+    except Exception as exc:  # torch.load raises many types for bytes it cannot read
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise RemoteError(
+            redact(
+                f"the NDIF server at {host()} sent a result lirefs will not load ({first[:200]}; "
+                "only tensors, numbers, strings and containers are accepted); check that "
+                "NDIF_HOST points at a server you trust"
+            )
+        ) from None
+
+
+def _safe_finalize(self: Any, content: bytes) -> Any:
+    """``RemoteBackend.finalize`` with :func:`load_result` in place of ``torch.load``."""
+    if getattr(self, "compress", False):
+        import zstandard as zstd
+
+        content = zstd.ZstdDecompressor().decompress(content)
+    return load_result(content)
+
+
+def _safe_unpickle(cls: Any, data: bytes) -> Any:
+    """``ResponseModel.unpickle`` with :func:`load_result` in place of ``torch.load``."""
+    loaded = load_result(data)
+    if not isinstance(loaded, dict):
+        raise RemoteError(
+            f"the NDIF server at {host()} sent a response that is not a status record; check "
+            "NDIF_HOST points at a server you trust"
+        )
+    return cls(**loaded)
+
+
+_safe_depth = 0
+
+
+@contextlib.contextmanager
+def safe_results() -> Iterator[None]:
+    """Within: nnsight loads every remote result and status with :func:`load_result`.
+
+    Replaces ``RemoteBackend.finalize`` and ``ResponseModel.unpickle`` (the two places nnsight 0.8
+    calls ``torch.load(weights_only=False)`` on server bytes) and restores them on exit; nested and
+    concurrent uses share one installation. :func:`run_remote` runs every remote trace inside it.
+    """
+    global _safe_depth
+    from nnsight.intervention.backends.remote import RemoteBackend
+    from nnsight.schema.response import ResponseModel
+
+    with _lock:
+        if _safe_depth == 0:
+            _originals["finalize"] = RemoteBackend.__dict__["finalize"]
+            _originals["unpickle"] = ResponseModel.__dict__["unpickle"]
+            setattr(RemoteBackend, "finalize", _safe_finalize)  # noqa: B010
+            setattr(ResponseModel, "unpickle", classmethod(_safe_unpickle))  # noqa: B010
+        _safe_depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _safe_depth -= 1
+            if _safe_depth == 0:
+                setattr(RemoteBackend, "finalize", _originals.pop("finalize"))  # noqa: B010
+                setattr(ResponseModel, "unpickle", _originals.pop("unpickle"))  # noqa: B010
+
+
+_originals: dict[str, Any] = {}
+
+
+# ---------------------------------------------------------------------------------------------
 # failures and retries
 
 # Failures to deliver a request ("Failed to send request: ...") that mean "try again later":
@@ -377,19 +552,32 @@ def _is_network_error(exc: BaseException) -> bool:
     return isinstance(exc, OSError) and exc.errno is not None
 
 
+def _is_hub_error(exc: BaseException) -> bool:
+    """Raised by ``huggingface_hub`` (offline mode, unknown or gated repo): not NDIF's doing.
+
+    nnsight asks the Hub for a model's canonical id before its first request; an offline Hub
+    raises a ``ConnectionError`` subclass there, which must not be retried as an NDIF failure.
+    """
+    return any(t.__module__.startswith("huggingface_hub") for t in type(exc).__mro__)
+
+
 def _is_nnsight_remote_error(exc: BaseException) -> bool:
     return type(exc).__name__ == "RemoteError" and type(exc).__module__.startswith("nnsight")
 
 
 def classify(exc: BaseException) -> str:
-    """Sort a failure of a remote trace: ``"transient"``, ``"size"``, ``"auth"``, ``"server"``, ``"fatal"``.
+    """Sort a failure of a remote trace: ``"transient"``, ``"size"``, ``"auth"``, ``"server"``,
+    ``"hub"``, ``"fatal"``.
 
     ``"transient"``: the request did not get through (network, 5xx) or the job was preempted: retry.
     ``"size"``: refused or failed for its size. ``"auth"``: the key was refused. ``"server"``: any other
-    NDIF job error (e.g. the traced code failed there). ``"fatal"``: not an NDIF error at all (a bug
+    NDIF job error (e.g. the traced code failed there). ``"hub"``: the Hugging Face Hub (asked for
+    the model's id before the request) did not answer: not retried. ``"fatal"``: not an NDIF error at all (a bug
     here); it propagates unchanged.
     """
     text = str(exc).lower()
+    if _is_hub_error(exc):
+        return "hub"
     if _is_network_error(exc):
         return "transient"
     if not _is_nnsight_remote_error(exc):
@@ -474,7 +662,7 @@ def run_remote(
     attempt = 0
     while True:
         try:
-            with _quiet_status():
+            with _quiet_status(), safe_results():
                 return fn()
         except RemoteError:
             raise
@@ -489,6 +677,12 @@ def run_remote(
                 raise RemoteError(
                     f"NDIF at {url} refused {what} as too large ({_short(exc)}); lower "
                     f"{size}{smaller} so each request carries fewer prompts"
+                ) from None
+            if kind == "hub":
+                raise RemoteError(
+                    f"the Hugging Face Hub did not answer before {what} could go to NDIF "
+                    f"({_short(exc)}): nnsight asks it for the model's id; check the network, or "
+                    "unset HF_HUB_OFFLINE (the request was not sent, so it was not retried)"
                 ) from None
             if kind == "auth":
                 raise RemoteError(

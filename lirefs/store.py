@@ -22,7 +22,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import MetadataMismatchError
+from .errors import LockError, MetadataMismatchError
 
 __all__ = [
     "LAYER_CONVENTION",
@@ -33,6 +33,7 @@ __all__ = [
     "fsync_path",
     "hash_texts",
     "load_tensors",
+    "lock",
     "make_metadata",
     "save_tensors",
     "version",
@@ -111,6 +112,10 @@ def check_metadata(
     if kind is not None and meta.get("kind") != kind:
         raise MetadataMismatchError(f"{what} holds a {meta.get('kind')!r}, expected a {kind!r}")
     saved = meta.get("model") or {}
+    if not isinstance(saved, Mapping):
+        raise MetadataMismatchError(
+            f"{what} records model {saved!r}, not a model description; recreate it"
+        )
     if model is not None and saved and saved.get("fingerprint") != model.get("fingerprint"):
         raise MetadataMismatchError(
             f"{what} was made with model {saved.get('name')!r} "
@@ -119,7 +124,8 @@ def check_metadata(
             "use the matching model, or recompute it for this one"
         )
     if data_hash is not None:
-        saved_hash = (meta.get("data") or {}).get("hash")
+        data = meta.get("data") or {}
+        saved_hash = data.get("hash") if isinstance(data, Mapping) else None
         if saved_hash != data_hash:
             raise MetadataMismatchError(
                 f"{what} was made from data with hash {saved_hash}, but the data given now hashes "
@@ -215,7 +221,11 @@ def load_tensors(
     """
     from safetensors import safe_open
 
+    if path is None or not isinstance(path, (str, os.PathLike)):
+        raise error(f"{what} path must be a file path, got {path!r}{hint}")
     path = Path(path)
+    if path.is_dir():
+        raise error(f"{what} path {str(path)!r} is a folder; pass the file itself")
     if not path.is_file():
         raise error(f"{what} file {str(path)!r} does not exist{hint}")
     try:
@@ -223,10 +233,22 @@ def load_tensors(
             header = fh.metadata() or {}
             tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118
     except Exception as exc:  # safetensors raises several types for corrupt files
-        raise error(f"{path} is not a safetensors file: {exc}") from None
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise error(f"{path} is not a safetensors file: {first}") from None
     if SAFETENSORS_META_KEY not in header or set(required) - set(tensors):
         raise error(f"{path} is a safetensors file but not a lirefs {what}")
-    return tensors, json.loads(header[SAFETENSORS_META_KEY])
+    try:
+        meta = json.loads(header[SAFETENSORS_META_KEY])
+    except ValueError:
+        raise error(
+            f"{path} has a lirefs header that is not JSON (edited by hand?); recreate the file"
+        ) from None
+    if not isinstance(meta, dict):
+        raise error(
+            f"{path} has a lirefs header that is a {type(meta).__name__}, not a JSON object; "
+            "recreate the file"
+        )
+    return tensors, meta
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -249,3 +271,51 @@ def dump_jsonl_line(fh: IO[str], obj: Any) -> None:
     fh.write(json.dumps(obj, ensure_ascii=False, default=_json_default) + "\n")
     fh.flush()
     os.fsync(fh.fileno())
+
+
+@contextlib.contextmanager
+def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iterator[Path]:
+    """Hold an exclusive lock on ``path`` (a folder or an output file) for one run.
+
+    The lock is ``<folder>/.lirefs.lock`` for a folder and ``<path>.lock`` beside a file; it is an
+    OS lock (``flock``) on that file, so it is released when the holder exits or is killed,
+    whatever state it left. A second run on the same path gets one line instead of doing the
+    same work at the same time. Where ``fcntl`` is missing (Windows) no lock is taken.
+
+    Args:
+        path: the cache folder or output file the run writes.
+        what: how to name ``path`` in the message (default: the path itself).
+        fix: the end of the message (default: wait, or write elsewhere).
+
+    Raises:
+        LockError: another process holds the lock.
+    """
+    target = Path(path)
+    lock_path = (
+        target / ".lirefs.lock" if target.is_dir() else target.with_name(target.name + ".lock")
+    )
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield lock_path
+        return
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip() or "?"
+            raise LockError(
+                f"another run (pid {holder}) holds the lock on {what or target}; "
+                f"{fix or 'wait for it to finish, or write somewhere else'}"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield lock_path
+        finally:
+            os.ftruncate(fd, 0)
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)

@@ -15,14 +15,35 @@ from typing import Any
 
 import torch
 
-#: model_type -> (blocks path, final norm path, attention name, MLP name)
-MODULES: dict[str, tuple[str, str, str, str]] = {
-    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+#: Written from each family's transformers source, independently of ``tracers.ARCHITECTURES``:
+#: model_type -> (blocks, final norm, attention contribution, MLP contribution), dotted paths.
+#: Bloom's attention and MLP modules return residual + contribution, so its contributions are
+#: their output projections. OPT's MLP has no [batch, tokens, d] output (None: not editable).
+MODULES: dict[str, tuple[str, str, str | None, str | None]] = {
+    "bloom": ("transformer.h", "transformer.ln_f", "self_attention.dense", "mlp.dense_4h_to_h"),
+    "cohere": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "cohere2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "falcon": ("transformer.h", "transformer.ln_f", "self_attention", "mlp"),
+    "gemma": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gemma2": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gemma3_text": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gpt2": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
     "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "attention", "mlp"),
+    "gptj": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
+    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "mistral": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "mixtral": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmoe": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "opt": ("model.decoder.layers", "model.decoder.final_layer_norm", "self_attn", None),
+    "phi": ("model.layers", "model.final_layernorm", "self_attn", "mlp"),
+    "phi3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen3_moe": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "smollm3": ("model.layers", "model.norm", "self_attn", "mlp"),
 }
 
 
@@ -54,10 +75,8 @@ def _wanted(tokens: int, positions: str | Sequence[int], step: int) -> list[int]
     return sorted({p % tokens for p in positions}) if step == 0 else []
 
 
-def reference_generate(
+def install_hooks(
     hf: Any,
-    tokenizer: Any,
-    prompts: list[str],
     *,
     vector: torch.Tensor | None,
     alpha: float,
@@ -65,13 +84,14 @@ def reference_generate(
     layer: int | None = None,
     positions: str | Sequence[int] = "all",
     blocks: Sequence[int] | None = None,
-    max_new_tokens: int = 12,
-) -> list[list[int]]:
-    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+) -> list[Any]:
+    """Register the steering hooks on ``hf``; returns the handles (call ``.remove()`` on each).
+
+    Forward passes of the whole model are counted from 0 (the prompt pass), which is what
+    ``positions`` refers to.
 
     Args:
         hf: the HF causal LM (not the nnsight wrapper).
-        tokenizer: its tokenizer (left padding is set here).
         vector: raw ``[d_model]`` direction ``r`` (normalised here), or ``None`` for no edit.
         alpha: projection scale (``mode="project"``) or added multiple (``mode="add"``).
         mode: ``"project"`` (block input + attention output + MLP output of each block in
@@ -122,8 +142,12 @@ def reference_generate(
             handles.append(
                 block.register_forward_pre_hook(pre_hook(scale, False), with_kwargs=True)
             )
-            handles.append(getattr(block, attn_name).register_forward_hook(out_hook(scale, False)))
-            handles.append(getattr(block, mlp_name).register_forward_hook(out_hook(scale, False)))
+            handles.append(
+                _path(block, str(attn_name)).register_forward_hook(out_hook(scale, False))
+            )
+            handles.append(
+                _path(block, str(mlp_name)).register_forward_hook(out_hook(scale, False))
+            )
     elif r_hat is not None and mode == "add":
         assert layer is not None
         if layer < n:
@@ -133,8 +157,36 @@ def reference_generate(
         else:
             handles.append(_path(hf, norm_path).register_forward_hook(out_hook(alpha, True)))
     elif r_hat is not None:
+        for h in handles:
+            h.remove()
         raise ValueError(mode)
+    return handles
 
+
+def reference_generate(
+    hf: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+    max_new_tokens: int = 12,
+) -> list[list[int]]:
+    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+
+    Args:
+        hf: the HF causal LM (not the nnsight wrapper).
+        tokenizer: its tokenizer (left padding is set here).
+        vector, alpha, mode, layer, positions, blocks: the edit (see ``install_hooks``).
+        max_new_tokens: generation length.
+    """
+    handles = install_hooks(
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+    )
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
     device = next(hf.parameters()).device
@@ -157,3 +209,73 @@ def reference_generate(
         cut = next((i for i, t in enumerate(row) if t in eos), len(row))
         result.append(row[:cut])
     return result
+
+
+def reference_gold_logprobs(
+    hf: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    gold_texts: list[str],
+    *,
+    vector: torch.Tensor | None = None,
+    alpha: float = 0.0,
+    mode: str = "project",
+    layer: int | None = None,
+    blocks: Sequence[int] | None = None,
+) -> list[float]:
+    """Teacher-forced ``sum_k log p(g_k | prompt, g_<k)``, one unpadded plain forward per item.
+
+    The prompt is tokenized with special tokens, the gold text alone without them; the ids are
+    concatenated and run through ``hf`` (with the raw steering hooks when ``vector`` is given).
+    The logits at position ``len(prompt) - 1 + k`` score gold token ``k``.
+    """
+    out = []
+    device = next(hf.parameters()).device
+    for prompt, gold in zip(prompts, gold_texts, strict=True):
+        p = tokenizer(prompt, add_special_tokens=True)["input_ids"]
+        g = tokenizer(gold, add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([p + g], device=device)
+        handles = install_hooks(
+            hf, vector=vector, alpha=alpha, mode=mode, layer=layer, blocks=blocks
+        )
+        try:
+            with torch.inference_mode():
+                logits = hf(input_ids=ids).logits[0].to(torch.float64)
+        finally:
+            for h in handles:
+                h.remove()
+        logp = torch.log_softmax(logits, dim=-1)
+        out.append(sum(float(logp[len(p) - 1 + k, t]) for k, t in enumerate(g)))
+    return out
+
+
+def reference_forward(
+    hf: Any,
+    inputs: dict[str, torch.Tensor],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+) -> Any:
+    """The HF output (``.logits`` ``[b, t, vocab]``, ``.hidden_states``) of ONE forward pass.
+
+    ``inputs`` holds ``input_ids``, ``attention_mask`` and ``position_ids`` (``[b, t]``); the pass
+    is a prompt pass (step 0) for ``positions``.
+    """
+    handles = install_hooks(
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+    )
+    try:
+        with torch.inference_mode():
+            return hf(**inputs, output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def reference_logits(hf: Any, inputs: dict[str, torch.Tensor], **edit: Any) -> torch.Tensor:
+    """Logits ``[b, t, vocab]`` of ``reference_forward``."""
+    return reference_forward(hf, inputs, **edit).logits

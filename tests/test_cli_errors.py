@@ -113,3 +113,17 @@ def test_top_level_help_examples_name_files_the_commands_write() -> None:
 
     text = CliRunner().invoke(main, ["--help"]).output
     assert "--out acts.safetensors" in text and "acts/" not in text
+
+
+@pytest.mark.parametrize("value", ["", " ", ",", " , "])
+def test_an_empty_alpha_is_an_error_not_the_defaults(value: str) -> None:
+    from lirefs.cli._common import parse_alpha_list
+
+    with pytest.raises(DataError, match="gives no number"):
+        parse_alpha_list((value,))
+
+
+def test_alpha_lists_still_parse() -> None:
+    from lirefs.cli._common import parse_alpha_list
+
+    assert parse_alpha_list(("0,0.1", "-0.0", "1e-2,")) == [0.0, 0.1, 0.0, 0.01]

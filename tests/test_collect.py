@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -242,3 +243,157 @@ def test_uncached_collection_in_chunks_equals_one_chunk(
     monkeypatch.setattr(collect, "UNCACHED_CHUNK", 2)  # tokenize and sort 2 prompts at a time
     chunked = lirefs.collect_activations(model, prompts, batch_size=2)
     assert_close_to_reference(chunked, whole)
+
+
+# ---------------------------------------------------------------------------------------------
+# cache identity, bad arguments, damaged caches, locks
+
+
+SHORT = ["Q: 2+2?\nA: ", "Q: Capital of Peru?\nA: ", "Q: 3 times 7?\nA: "]
+
+
+def test_cache_identity_includes_the_dtype(make_tiny: Any, tmp_path: Path) -> None:
+    from copy import deepcopy
+
+    model = make_tiny("llama")
+    lirefs.collect_activations(model, SHORT, cache_dir=tmp_path / "c", chunk_size=2)
+    half = deepcopy(model._module).to(torch.bfloat16)
+    same_weights = lirefs.wrap(
+        half,
+        deepcopy(model.tokenizer),
+        name="tiny-llama",
+        fingerprint=lirefs.model_info(model).fingerprint,
+    )
+    with pytest.raises(CacheMismatchError, match="dtype=float32, now dtype=bfloat16"):
+        lirefs.collect_activations(same_weights, SHORT, cache_dir=tmp_path / "c", chunk_size=2)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "key"),
+    [
+        ({"batch_size": 1}, {"batch_size": 3}, "batch_size"),
+        ({}, {"token_budget": 64}, "token_budget"),
+    ],
+)
+def test_cache_identity_includes_the_batching(
+    make_tiny: Any, tmp_path: Path, first: dict[str, int], second: dict[str, int], key: str
+) -> None:
+    model = make_tiny("llama")
+    lirefs.collect_activations(model, SHORT, cache_dir=tmp_path, **first)  # type: ignore[arg-type]
+    with pytest.raises(CacheMismatchError, match=f"made with {key}="):
+        lirefs.collect_activations(model, SHORT, cache_dir=tmp_path, **second)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "8"])
+def test_chunk_and_batch_sizes_must_be_whole_and_positive(
+    make_tiny: Any, tmp_path: Path, bad: Any
+) -> None:
+    model = make_tiny("llama")
+    with pytest.raises(DataError, match=f"chunk_size must be a whole number >= 1.*got {bad!r}"):
+        lirefs.collect_activations(model, SHORT, cache_dir=tmp_path, chunk_size=bad)
+    with pytest.raises(DataError, match=f"batch_size must be a whole number >= 1.*got {bad!r}"):
+        lirefs.collect_activations(model, SHORT, batch_size=bad)
+    assert not (tmp_path / "manifest.json").exists()
+
+
+def test_numpy_integers_are_whole_numbers(make_tiny: Any) -> None:
+    import numpy as np
+
+    model = make_tiny("llama")
+    got = lirefs.collect_activations(model, SHORT, batch_size=np.int64(2), layers=[1])
+    assert got.shape == (3, 1, 64)
+
+
+@pytest.mark.parametrize("not_a_model", [None, "smollm2-135m", 3])
+def test_something_that_is_not_a_model_is_refused(not_a_model: Any) -> None:
+    with pytest.raises(
+        lirefs.ModelNotFoundError, match=r"expected a model from lirefs\.load_model"
+    ):
+        lirefs.collect_activations(not_a_model, SHORT)
+
+
+def _damage(path: Path, how: str) -> None:
+    from safetensors.torch import save_file
+
+    if how == "truncated":
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    elif how == "wrong-size":
+        save_file({"states": torch.zeros(1, 4, 64)}, str(path))
+    elif how == "nan":
+        save_file({"states": torch.full((2, 4, 64), float("nan"))}, str(path))
+    else:
+        path.unlink()
+
+
+@pytest.mark.parametrize(
+    ("how", "says"),
+    [
+        ("truncated", "unreadable"),
+        ("wrong-size", r"expected float32 \(2, 4, 64\)"),
+        ("nan", "NaN"),
+        ("deleted", "is missing"),
+    ],
+)
+def test_a_damaged_cache_chunk_is_one_clear_error(
+    make_tiny: Any, tmp_path: Path, how: str, says: str
+) -> None:
+    model = make_tiny("llama")
+    lirefs.collect_activations(model, SHORT, cache_dir=tmp_path, chunk_size=2)
+    _damage(tmp_path / "chunk-00000.safetensors", how)
+    with pytest.raises(CacheMismatchError, match=says) as err:
+        lirefs.collect_activations(model, SHORT, cache_dir=tmp_path, chunk_size=2)
+    assert "\n" not in str(err.value) and "delete" in str(err.value)
+
+
+def test_a_second_process_on_the_same_cache_gets_one_line(make_tiny: Any, tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    holder = tmp_path / "hold.py"
+    holder.write_text(
+        "import sys, time\nfrom lirefs.store import lock\n"
+        "with lock(sys.argv[1]):\n    print('held', flush=True)\n    time.sleep(60)\n"
+    )
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    child = subprocess.Popen(
+        [sys.executable, str(holder), str(cache)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert child.stdout is not None and child.stdout.readline().strip() == "held"
+        with pytest.raises(lirefs.LockError, match=f"another run \\(pid {child.pid}\\)") as err:
+            lirefs.collect_activations(make_tiny("llama"), SHORT, cache_dir=cache)
+        assert "\n" not in str(err.value)
+        assert not (cache / "manifest.json").exists()
+    finally:
+        child.kill()
+        child.wait()
+    got = lirefs.collect_activations(make_tiny("llama"), SHORT, cache_dir=cache)  # lock released
+    assert got.shape[0] == len(SHORT)
+
+
+def test_prompts_beyond_the_context_warn(make_tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lirefs.collect import ContextLengthWarning
+
+    model = make_tiny("llama")
+    monkeypatch.setattr(model._module.config, "max_position_embeddings", 8)
+    with pytest.warns(ContextLengthWarning, match=r"1 prompts \(e.g. \[1\]\) are longer than"):
+        lirefs.collect_activations(model, ["Q: hi", "Q: " + "one two three " * 4], layers=[0])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ContextLengthWarning)
+        lirefs.collect_activations(model, ["Q: hi"], layers=[0])
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"\xff\xfe\x00binary", "not valid JSON"), (b"[1, 2]", "not an activation-cache manifest")],
+)
+def test_a_damaged_manifest_is_one_clear_error(
+    make_tiny: Any, tmp_path: Path, content: bytes, says: str
+) -> None:
+    (tmp_path / "manifest.json").write_bytes(content)
+    with pytest.raises(CacheMismatchError, match=says) as err:
+        lirefs.collect_activations(make_tiny("llama"), SHORT, cache_dir=tmp_path)
+    assert "\n" not in str(err.value)

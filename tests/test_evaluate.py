@@ -1,4 +1,4 @@
-"""lirefs.evaluate: scoring per alpha, bootstrap intervals, McNemar, layer choice, records, resume.
+"""lirefs.evaluation: scoring per alpha, bootstrap intervals, McNemar, layer choice, records, resume.
 
 Most tests replace ``lirefs.steer.generate`` with a scripted generator (outputs fixed per alpha and
 item), so the numbers can be checked by hand; the last test runs the real SmolLM2 model.
@@ -18,11 +18,12 @@ import pytest
 import torch
 
 import lirefs
+from lirefs import evaluation as ev
 from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatchError
 from lirefs.models import ModelInfo
 
-ev = importlib.import_module("lirefs.evaluate")  # the module (lirefs.evaluate is the function)
 steer = importlib.import_module("lirefs.steer")
+outcomes = importlib.import_module("lirefs.evaluation.outcomes")
 
 DATA = Path(__file__).parent / "data"
 GSM8K = DATA / "gsm8k"
@@ -58,9 +59,27 @@ class ScriptedGenerate:
         return SimpleNamespace(texts=texts, token_ids=[[7] * len(t) for t in texts])
 
 
+@pytest.fixture(autouse=True)
+def scripted_gold(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Stands in for the gold scorer on the fake model (no tokenizer): ``-(len(gold) + 10 alpha)``;
+    real models (with a tokenizer) are scored for real."""
+    calls: list[dict[str, Any]] = []
+    real = outcomes.gold_logprobs
+
+    def fake(model: Any, prompts: list[str], golds: list[str], **kw: Any) -> list[float]:
+        if hasattr(model, "tokenizer"):
+            return real(model, prompts, golds, **kw)
+        calls.append({**kw, "golds": list(golds)})
+        alpha = (kw.get("steering") or {}).get("alpha", 0.0)
+        return [-(len(g) + 10.0 * alpha) for g in golds]
+
+    monkeypatch.setattr(outcomes, "gold_logprobs", fake)
+    return calls
+
+
 @pytest.fixture
 def fake_model() -> Any:
-    return SimpleNamespace(lirefs_info=INFO)
+    return SimpleNamespace(lirefs_info=INFO, _module=None)  # what model_info checks for
 
 
 @pytest.fixture
@@ -68,6 +87,20 @@ def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerate:
     gen = ScriptedGenerate()
     monkeypatch.setattr(steer, "generate", gen)
     return gen
+
+
+@pytest.fixture
+def scripted_any(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Stands in for ``lirefs.steer.generate`` on any prompts: a fixed answer, calls recorded."""
+    calls: list[dict[str, Any]] = []
+
+    def fake(model: Any, prompts: list[str], **kw: Any) -> Any:
+        calls.append({**kw, "prompts": list(prompts)})
+        return SimpleNamespace(texts=["The final answer is 1."] * len(prompts),
+                               token_ids=[[1]] * len(prompts))  # fmt: skip
+
+    monkeypatch.setattr(steer, "generate", fake)
+    return calls
 
 
 def _direction(best_layer: int | None = 2) -> lirefs.Direction:
@@ -146,11 +179,14 @@ def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedGenera
     assert down.diff == pytest.approx(-2 / 3)
     assert (down.n_gained, down.n_lost, down.p_value) == (0, 2, 0.5)
     assert 0.0 not in res.paired
-    assert res.ci[-0.1] == ev.bootstrap_ci([0, 0, 0])  # 0/3: exact, [0, 70.8%]
-    assert res.ci[-0.1][1] == pytest.approx(1 - 0.025 ** (1 / 3))
-    # every alpha uses the same resamples: the intervals equal the standalone functions'
+    assert res.ci[-0.1] == (0.0, pytest.approx(1 - 0.025 ** (1 / 3)))  # 0/3: [0, 70.8%]
+    # single accuracies: the exact Clopper-Pearson interval (scipy's binomtest as reference)
+    from scipy.stats import binomtest
+
+    exact = binomtest(2, 3).proportion_ci(confidence_level=0.95, method="exact")
+    assert res.ci[0.1] == (pytest.approx(exact.low), pytest.approx(exact.high))
+    # paired differences: every alpha uses the same resamples, as the standalone function does
     correct = {a: [r["correct"] for r in res.records if r["alpha"] == a] for a in res.alphas}
-    assert res.ci[0.1] == ev.bootstrap_ci(correct[0.1], n_boot=2000, seed=0)
     assert down.ci == ev.paired_bootstrap_ci(correct[-0.1], correct[0.0], n_boot=2000, seed=0)
 
 
@@ -208,10 +244,15 @@ def test_skipped_rows_are_recorded(
 
 def test_limit_and_default_max_new_tokens(fake_model: Any, scripted: ScriptedGenerate) -> None:
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, limit=2)
-    assert res.n_items == 2 and res.accuracy[0.0] == 1.0
-    assert scripted.calls[0]["max_new_tokens"] == 200  # METHOD.md: 200 by default
+    assert res.n_items == 2
+    ids = [r["id"] for r in res.records]
+    assert len(set(ids)) == 2 and set(ids) <= {"0", "1", "2"}
+    gold = {"0": True, "1": True, "2": False}  # SCRIPT at alpha 0 answers items 0 and 1 right
+    assert res.accuracy[0.0] == pytest.approx(sum(gold[i] for i in ids) / 2)
+    assert scripted.calls[0]["max_new_tokens"] == 200  # the benchmark's default length
     assert res.paired == {}
     assert res.metadata["settings"]["limit"] == 2
+    assert res.metadata["settings"]["sample"]["seed"] == 0
 
 
 def test_metadata(fake_model: Any, scripted: ScriptedGenerate) -> None:
@@ -255,7 +296,9 @@ def test_direction_file_is_loaded_and_checked(
     path = _direction().save(tmp_path / "liref.safetensors")
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
     assert res.metadata["settings"]["direction"]["path"] == str(path)
-    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    other = SimpleNamespace(
+        lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}), _module=None
+    )
     with pytest.raises(MetadataMismatchError, match="fingerprint"):
         lirefs.evaluate(other, "gsm8k", data_path=GSM8K, direction=path, alphas=(0.1,))
 
@@ -336,12 +379,12 @@ def test_resume_with_larger_limit(
     fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(steer, "generate", ScriptedGenerate())
-    reference = _run(fake_model, None, batch_size=2)
+    reference = _run(fake_model, None, batch_size=2, limit=3)
     records = tmp_path / "r.jsonl"
     _run(fake_model, records, batch_size=2, limit=2)
     rest = ScriptedGenerate()
     monkeypatch.setattr(steer, "generate", rest)
-    resumed = _run(fake_model, records, batch_size=2)
+    resumed = _run(fake_model, records, batch_size=2, limit=3)  # the sample of 2, extended
     assert [len(c["questions"]) for c in rest.calls] == [1, 1]  # only the missing batch [2, 3)
     assert resumed.records == reference.records
 
@@ -380,7 +423,9 @@ def test_resume_refuses_other_settings(fake_model: Any, scripted: Any, tmp_path:
         _run(fake_model, records, max_new_tokens=50)
     with pytest.raises(MetadataMismatchError, match="layer=2, now layer=1"):
         _run(fake_model, records, layer=1)
-    other = SimpleNamespace(lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}))
+    other = SimpleNamespace(
+        lirefs_info=ModelInfo(**{**INFO.to_dict(), "fingerprint": "0" * 16}), _module=None
+    )
     with pytest.raises(MetadataMismatchError, match="fingerprint"):
         lirefs.evaluate(other, "gsm8k", data_path=GSM8K, batch_size=1, records_path=records)
     (tmp_path / "x.jsonl").write_text('{"something": 1}\n')
@@ -426,9 +471,7 @@ def test_end_to_end_smollm2(smollm2: Any) -> None:
     assert set(res.accuracy) == {0.0, 0.1} and all(0 <= a <= 1 for a in res.accuracy.values())
     assert 0.1 in res.paired
     # alpha 0 is exactly plain greedy generation of the same prompts
-    from lirefs.benchmarks import get_benchmark
-
-    data = get_benchmark("builtin-arithmetic").load()
+    data = lirefs.get_benchmark("builtin-arithmetic").load()
     prompts = [data.prompt(i) for i in data.items[:2]]
     plain = lirefs.generate(smollm2, prompts, max_new_tokens=8, batch_size=2)
     assert [r["output"] for r in res.records[:2]] == plain.texts
@@ -480,7 +523,31 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "95% CI" in text and "McNemar" in text
-    assert "+0.1 66.7 [0.0,100.0] 0.0 +0.0 [-100.0,+100.0] 1 1.33" in text
+    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, degen,
+    # (1+a)^L
+    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 0.0 1.33" in text
+    # gold log-prob table: the scripted scorer gives -(len(gold) + 10 alpha)
+    assert "gold-answer log-probability" in text and "-1.00" in text
+
+
+def test_cli_controls_table_json_and_dose_plot(
+    cli: Any, scripted: ScriptedGenerate, tmp_path: Path
+) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    args = ["-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1"]
+    res = cli(*args, "--controls", "1")
+    assert res.exit_code == 0, res.output
+    assert "real direction vs controls" in res.output and "random-0" in res.output
+    assert [c["alpha"] for c in scripted.calls] == [0.0, 0.1, 0.1]  # alpha 0 once
+    res = cli(*args, "--controls", "1", "--json", "--plot", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    row = payload["results"][1]
+    assert row["alpha"] == 0.1 and set(row["controls"]) == {"random-0"}
+    assert row["controls"]["random-0"]["real_minus_control"]["accuracy"]["diff"] == 0.0
+    assert payload["controls"]["random-0"]["kind"] == "random"
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "o" / "dose_response.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_without_matplotlib(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -522,3 +589,190 @@ def test_paper_alphas() -> None:
 def test_cli_list_benchmarks(cli: Any) -> None:
     res = cli("--list-benchmarks")
     assert res.exit_code == 0 and "mgsm-zh" in res.output and "openai/gsm8k" in res.output
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 13: statistics, sample, lm-eval layout, chat and thinking prompts
+
+
+def test_mcnemar_matches_the_binomial_sum_at_popqa_size() -> None:
+    import math
+
+    for lost, gained in [(500, 530), (7000, 7100), (0, 40)]:
+        n, k = lost + gained, min(lost, gained)
+        exact = min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2**n)
+        assert ev.mcnemar_exact(lost, gained) == pytest.approx(exact, rel=1e-9, abs=1e-300)
+
+
+def test_clopper_pearson_against_closed_forms() -> None:
+    from lirefs.evaluation.stats import clopper_pearson
+
+    low, high = clopper_pearson(0, 24)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 24))
+    low, high = clopper_pearson(24, 24)
+    assert high == 1.0 and low == pytest.approx(0.025 ** (1 / 24))
+    # 1 of 2: low solves P(X >= 1) = 1 - (1 - p)^2 = 0.025, high solves p^2 = 0.975... mirrored
+    low, high = clopper_pearson(1, 2)
+    assert low == pytest.approx(1 - 0.975**0.5) and high == pytest.approx(0.975**0.5)
+
+
+def test_paired_interval_is_exact_when_no_item_changes(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    same = dict(SCRIPT)
+    same[0.1] = SCRIPT[0.0]
+    monkeypatch.setattr(
+        steer, "generate",
+        lambda model, prompts, **kw: SimpleNamespace(
+            texts=[same[kw["alpha"]][QUESTIONS.index(_question(p))] for p in prompts],
+            token_ids=[[1] for _ in prompts],
+        ),
+    )  # fmt: skip
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
+                          alphas=(0.0, 0.1))  # fmt: skip
+    u = 1 - 0.025 ** (1 / 3)
+    assert res.paired[0.1].diff == 0.0
+    assert res.paired[0.1].ci == (pytest.approx(-u), pytest.approx(u))
+
+
+def test_flexible_accuracy_and_records(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    outputs = ["So 18.", "The final answer is 1,250.", "\\boxed{-5}"]
+    monkeypatch.setattr(
+        steer, "generate",
+        lambda model, prompts, **kw: SimpleNamespace(
+            texts=[outputs[QUESTIONS.index(_question(p))] for p in prompts],
+            token_ids=[[1] for _ in prompts],
+        ),
+    )  # fmt: skip
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K)
+    assert res.accuracy[0.0] == pytest.approx(1 / 3)
+    assert res.flexible_accuracy[0.0] == 1.0
+    first = res.records[0]
+    assert (first["extracted"], first["extracted_flexible"]) == (None, "18")
+    assert first["prompt"].endswith(f"Q: {QUESTIONS[0]}\nA: ")
+    assert {"alpha", "id", "prompt", "output", "extracted", "extracted_flexible", "correct"} <= set(
+        first
+    )
+
+
+def test_limit_sample_is_seeded_and_stratified() -> None:
+    from lirefs.evaluation.run import stratified_order
+    from lirefs.evaluation.tasks import Item
+
+    items = [Item(id=str(i), question="q", answer="1", group="ab"[i % 4 == 0]) for i in range(40)]
+    first = stratified_order(items, seed=3)
+    assert first == stratified_order(items, seed=3) and sorted(first) == list(range(40))
+    assert first != stratified_order(items, seed=4)
+    for n in (4, 10, 20):  # group "b" holds a quarter of the items: a quarter of every prefix
+        n_b = sum(items[i].group == "b" for i in first[:n])
+        assert abs(n_b - n / 4) <= 1
+
+
+def test_rerun_with_fewer_alphas_keeps_finished_records(
+    cli: Any, scripted: ScriptedGenerate, tmp_path: Path
+) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    out = tmp_path / "eval"
+    base = ["-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--out", str(out)]
+    assert cli(*base, "--alpha", "0,0.1,-0.1").exit_code == 0
+    assert cli(*base, "--alpha", "0").exit_code == 0
+    lines = (out / "records.jsonl").read_text().splitlines()
+    assert len(lines) == 1 + 9  # the -0.1 and 0.1 records are still there
+
+
+def test_lm_eval_layout(fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path) -> None:
+    res = _run(fake_model, None)
+    res.save(tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "lm_eval" / "results.json").read_text())
+    task = results["results"]["gsm8k_alpha+0.1"]
+    strict = np.array([1.0, 0.0, 1.0])  # alpha 0.1 outcomes from SCRIPT
+    assert task["acc,none"] == pytest.approx(2 / 3)
+    assert task["acc_stderr,none"] == pytest.approx(strict.std(ddof=1) / np.sqrt(3))
+    assert task["exact_match,flexible-extract"] == pytest.approx(2 / 3)
+    samples = (tmp_path / "out" / "lm_eval" / "samples_gsm8k_alpha+0.1.jsonl").read_text()
+    first = json.loads(samples.splitlines()[0])
+    assert first["arguments"][0][0].endswith("\nA: ") and first["target"] == "18"
+
+
+def test_system_prompt_needs_chat_template(fake_model: Any, scripted: Any) -> None:
+    with pytest.raises(DataError, match="system_prompt needs chat_template"):
+        lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, system_prompt="Be brief.")
+
+
+def test_chat_template_without_template_is_one_clear_error(make_tiny: Any) -> None:
+    model = make_tiny("llama")
+    saved = model.tokenizer.chat_template
+    model.tokenizer.chat_template = None
+    try:
+        with pytest.raises(DataError, match="has no chat template"):
+            lirefs.evaluate(model, "builtin-arithmetic", chat_template=True, limit=1)
+    finally:
+        model.tokenizer.chat_template = saved
+
+
+def test_chat_template_prompts_are_multi_turn(make_tiny: Any, scripted_any: Any) -> None:
+    model = make_tiny("llama")
+    res = lirefs.evaluate(model, "builtin-arithmetic", chat_template=True, system_prompt="Sys.",
+                          limit=2, max_new_tokens=4)  # fmt: skip
+    data = lirefs.get_benchmark("builtin-arithmetic").load()
+    item = next(i for i in data.items if i.id == res.records[0]["id"])
+    parts = data.parts(item)
+    messages = parts.messages("Sys.")
+    reference = model.tokenizer.apply_chat_template(
+        messages, tokenize=False, add_generation_prompt=True
+    )
+    assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"]
+    assert len(messages) == 2 + 2 * len(parts.shots)
+    assert res.records[0]["prompt"] in (
+        reference,
+        reference.removeprefix(model.tokenizer.bos_token or ""),
+    )
+    assert res.metadata["settings"]["prompt_format"] == "chat_template"
+
+
+def test_thinking_reads_after_the_think_block(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = ["x is 3, so 18</think>The final answer is 18.", "I keep thinking 1,250", "7</think>"]
+    monkeypatch.setattr(
+        steer, "generate",
+        lambda model, prompts, **kw: SimpleNamespace(
+            texts=[outputs[QUESTIONS.index(_question(p))] for p in prompts],
+            token_ids=[[1] for _ in prompts], stop=kw["stop"],
+        ),
+    )  # fmt: skip
+    res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, thinking=True)
+    r = res.records
+    assert (r[0]["extracted"], r[0]["thinking"], r[0]["output"]) == (
+        "18", "x is 3, so 18", "The final answer is 18."
+    )  # fmt: skip
+    assert (r[1]["extracted"], r[1]["extracted_flexible"], r[1]["think_closed"]) == (
+        None, None, False
+    )  # fmt: skip
+    assert res.metadata["settings"]["max_new_tokens"] == 4096  # the thinking budget
+
+
+def test_direction_format_mismatch_warns(fake_model: Any, scripted: Any) -> None:
+    torch.manual_seed(0)
+    liref = lirefs.Direction.from_activations(
+        torch.randn(4, 4, 8) + 1.0, torch.randn(5, 4, 8), model=INFO,
+        settings={"best_layer": 2, "prompt_format": "chat_template"},
+    )  # fmt: skip
+    with pytest.warns(UserWarning, match="built from 'chat_template' prompts"):
+        res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=liref,
+                              alphas=(0.0, 0.1))  # fmt: skip
+    assert "chat_template" in res.metadata["settings"]["format_warning"]
+
+
+def test_short_context_drops_exemplars_never_the_question(
+    make_tiny: Any, scripted_any: Any
+) -> None:
+    model = make_tiny("gpt2")  # n_positions = 256: 8-shot prompts do not fit
+    with pytest.warns(UserWarning, match="fewer exemplars"):
+        res = lirefs.evaluate(model, "builtin-arithmetic", limit=2, max_new_tokens=16)
+    for record in res.records:
+        assert record["n_shots"] < 8
+        assert lirefs.batching.token_lengths(model, [record["prompt"]])[0] + 16 <= 256
+    data = lirefs.get_benchmark("builtin-arithmetic").load()
+    item = next(i for i in data.items if i.id == res.records[0]["id"])
+    assert res.records[0]["prompt"].endswith(f"Q: {item.question}\nA: ")

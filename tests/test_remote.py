@@ -672,3 +672,160 @@ def test_only_delivery_failures_and_preemption_are_retried(keyed: str) -> None:
             rm.run_remote(fn, sleep=waits.append)
         assert fn.calls == 1
     assert len(waits) == 2
+
+
+# ---------------------------------------------------------------------------------------------
+# lirefs.ndif: what a server sends is loaded weights-only; no clear text off this machine
+
+
+class _Payload:
+    """Unpickling this runs code: it writes ``marker`` (what a hostile server would send)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (exec, (f"open({self.marker!r}, 'w').write('ran')",))
+
+
+def _torch_bytes(obj: Any) -> bytes:
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer, pickle_protocol=4)
+    return buffer.getvalue()
+
+
+def _backend() -> Any:
+    from nnsight.intervention.backends.remote import RemoteBackend
+
+    backend = RemoteBackend("{}", host="http://127.0.0.1:1")
+    backend.compress = False
+    return backend
+
+
+def test_the_hostile_payload_would_run_under_plain_torch_load(tmp_path: Path) -> None:
+    import io
+
+    import torch
+
+    marker = tmp_path / "ran"
+    torch.load(io.BytesIO(_torch_bytes({"x": _Payload(marker)})), weights_only=False)
+    assert marker.exists()  # so the tests below can fail: this is what nnsight 0.8.1 does
+
+
+def test_a_hostile_result_does_not_run_in_a_remote_call(keyed: str, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    blob = _torch_bytes({"states": _Payload(marker)})
+    with pytest.raises(RemoteError, match="will not load") as err:
+        rm.run_remote(lambda: _backend().finalize(blob), sleep=lambda s: None)
+    assert not marker.exists()
+    assert "\n" not in str(err.value) and keyed not in str(err.value)
+
+
+def test_a_hostile_status_frame_does_not_run_in_a_remote_call(keyed: str, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    frame = _torch_bytes({"id": "j", "status": "COMPLETED", "data": _Payload(marker)})
+    with pytest.raises(RemoteError, match="will not load"):
+        rm.run_remote(lambda: _backend().parse(frame), sleep=lambda s: None)
+    assert not marker.exists()
+
+
+def test_a_hostile_compressed_result_does_not_run(keyed: str, tmp_path: Path) -> None:
+    import zstandard as zstd
+
+    marker = tmp_path / "ran"
+    blob = zstd.ZstdCompressor().compress(_torch_bytes([_Payload(marker)]))
+    backend = _backend()
+    backend.compress = True
+    with pytest.raises(RemoteError, match="will not load"):
+        rm.run_remote(lambda: backend.finalize(blob), sleep=lambda s: None)
+    assert not marker.exists()
+
+
+def test_what_traces_save_still_loads(keyed: str) -> None:
+    import torch
+    from nnsight.schema.response import ResponseModel, Status
+
+    saved = {"states": torch.randn(2, 3, 4, dtype=torch.bfloat16), "ids": [[1, 2], [3]], "n": 2}
+    got = rm.run_remote(lambda: _backend().finalize(_torch_bytes(saved)), sleep=lambda s: None)
+    assert torch.equal(got["states"], saved["states"]) and got["ids"] == saved["ids"]
+    frame = ResponseModel(id="j", status=Status.COMPLETED, data=b"blob", meta={"s": 1.5}).pickle()
+    response = rm.run_remote(lambda: _backend().parse(frame), sleep=lambda s: None)
+    assert (response.status, response.data, response.meta) == (
+        Status.COMPLETED,
+        b"blob",
+        {"s": 1.5},
+    )
+
+
+def test_nnsights_loaders_are_restored_after_a_remote_call(keyed: str) -> None:
+    from nnsight.intervention.backends.remote import RemoteBackend
+    from nnsight.schema.response import ResponseModel
+
+    before = (RemoteBackend.__dict__["finalize"], ResponseModel.__dict__["unpickle"])
+    with rm.safe_results():
+        with rm.safe_results():
+            assert RemoteBackend.__dict__["finalize"] is not before[0]
+        assert RemoteBackend.__dict__["finalize"] is not before[0]
+    assert (RemoteBackend.__dict__["finalize"], ResponseModel.__dict__["unpickle"]) == before
+
+
+@pytest.mark.parametrize("url", ["http://10.0.0.5:8001", "http://ndif.lan", "http://api.ndif.us"])
+def test_plain_http_off_this_machine_is_refused(keyed: str, url: str) -> None:
+    os.environ.pop(rm.ALLOW_HTTP_ENV, None)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NDIF_HOST", url)
+        mp.setattr(rm, "check_versions", lambda *a, **k: {})
+        with pytest.raises(RemoteError, match="plain http") as err:
+            rm.trace_kwargs(True)
+        assert "\n" not in str(err.value) and rm.ALLOW_HTTP_ENV in str(err.value)
+        mp.setenv(rm.ALLOW_HTTP_ENV, "1")
+        assert rm.trace_kwargs(True) == {"remote": True}
+
+
+# ---------------------------------------------------------------------------------------------
+# lirefs.ndif: failures that are not NDIF's
+
+
+def test_an_offline_hub_is_not_retried_as_an_ndif_failure(keyed: str) -> None:
+    from huggingface_hub.errors import OfflineModeIsEnabled
+
+    waits: list[float] = []
+    fn = Flaky(5, OfflineModeIsEnabled("Cannot reach https://huggingface.co/api/models/x/y"))
+    with pytest.raises(RemoteError, match="Hugging Face Hub did not answer") as err:
+        rm.run_remote(fn, sleep=waits.append, what="a batch of 2 prompts")
+    assert fn.calls == 1 and waits == []
+    assert "\n" not in str(err.value) and "NDIF at" not in str(err.value)
+
+
+def test_an_unsupported_architecture_on_the_remote_path_is_one_error(
+    tmp_path: Path, smollm2_dir: Path
+) -> None:
+    """A Hub id whose config (read from the offline HF cache) names an architecture lirefs lacks."""
+    from transformers import CTRLConfig
+
+    commit = "0" * 40
+    snapshot = tmp_path / "hub" / "models--org--odd" / "snapshots" / commit
+    snapshot.mkdir(parents=True)
+    (tmp_path / "hub" / "models--org--odd" / "refs").mkdir()
+    (tmp_path / "hub" / "models--org--odd" / "refs" / "main").write_text(commit)
+    CTRLConfig(n_layer=2, n_embd=64, n_head=4, vocab_size=49152).save_pretrained(snapshot)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(smollm2_dir / name, snapshot / name)
+    script = tmp_path / "load.py"
+    script.write_text(
+        "import lirefs\ntry:\n    lirefs.load_model('org/odd', remote=True)\n"
+        "except lirefs.LirefsError as exc:\n    print(type(exc).__name__, '|', exc)\n"
+    )
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hub"), "HF_HUB_OFFLINE": "1"}
+    env["PYTHONPATH"] = str(REPO)
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    kind, _, message = done.stdout.strip().partition(" | ")
+    assert kind == "ArchitectureError", done.stdout + done.stderr[-2000:]
+    assert "ctrl" in message.lower() and "\n" not in message

@@ -16,11 +16,13 @@ by value; blocks never call ``.save()`` except ``save_last_token``, whose name s
 from __future__ import annotations
 
 from .edit import (
+    EDITS,
     POSITIONS,
     PositionError,
     ablate,
     add,
     add_vector,
+    apply_edit,
     paper_project,
     position_mask,
     remove_component,
@@ -33,6 +35,7 @@ from .residual import (
     ARCHITECTURES,
     LayerOutOfRangeError,
     Layout,
+    ShapeError,
     TracerError,
     UnsupportedArchitectureError,
     block,
@@ -50,16 +53,19 @@ LIREFS_TRACERS = True
 
 __all__ = [
     "ARCHITECTURES",
+    "EDITS",
     "LIREFS_TRACERS",
     "POSITIONS",
     "LayerOutOfRangeError",
     "Layout",
     "PositionError",
+    "ShapeError",
     "TracerError",
     "UnsupportedArchitectureError",
     "ablate",
     "add",
     "add_vector",
+    "apply_edit",
     "block",
     "blocks",
     "check_layer",

@@ -10,21 +10,30 @@ from typing import Any
 
 import torch
 
-from .residual import Layout, check_layer, layout_of, n_layers, residual
+from .residual import Layout, ShapeError, check_layer, layout_of, n_layers, residual
 
 __all__ = ["last_token", "save_last_token", "token_states"]
 
 
 def _take(hidden: torch.Tensor, index: torch.Tensor | int) -> torch.Tensor:
-    """``hidden[b, index[b], :]`` for each row: ``[batch, tokens, d] -> [batch, d]``."""
-    assert hidden.dim() == 3, (
-        f"expected a [batch, tokens, d_model] residual, got {tuple(hidden.shape)}"
-    )
+    """``hidden[b, index[b], :]`` for each row: ``[batch, tokens, d] -> [batch, d]``.
+
+    Raises:
+        ShapeError: ``hidden`` is not 3-D, or ``index`` is neither an int nor a ``[batch]`` tensor.
+    """
+    if hidden.dim() != 3:
+        raise ShapeError(
+            f"expected a [batch, tokens, d_model] residual, got shape {tuple(hidden.shape)}; "
+            "pass a layout whose blocks take the residual stream as their first input"
+        )
     if isinstance(index, int):
         return hidden[:, index, :]
-    assert index.dim() == 1 and index.shape[0] == hidden.shape[0], (
-        f"index must be [batch]={hidden.shape[0]}, got {tuple(index.shape)}"
-    )
+    if not isinstance(index, torch.Tensor) or index.dim() != 1 or index.shape[0] != hidden.shape[0]:
+        got = tuple(index.shape) if isinstance(index, torch.Tensor) else repr(type(index))
+        raise ShapeError(
+            f"index must be an int or a [batch] tensor of {hidden.shape[0]} token positions, "
+            f"got {got}"
+        )
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     return hidden[rows, index.to(hidden.device), :]
 
@@ -48,11 +57,17 @@ def token_states(
     Returns:
         One ``[batch, d_model]`` tensor per entry of ``layers``, in the order given, on the device
         (and in the dtype) of that layer.
+
+    Raises:
+        LayerOutOfRangeError: a layer outside ``0..L``.
+        ShapeError: a repeated layer, a residual that is not ``[batch, tokens, d_model]``, or an
+            ``index`` that is not an int or a ``[batch]`` tensor.
     """
     lay = layout_of(model, layout)
     n = n_layers(model, lay)
     wanted = [check_layer(layer, n) for layer in layers]
-    assert len(set(wanted)) == len(wanted), f"repeated layers in {list(layers)}"
+    if len(set(wanted)) != len(wanted):
+        raise ShapeError(f"layers {list(layers)} repeat an index; ask for each layer once")
     got: dict[int, torch.Tensor] = {}
     for layer in sorted(wanted):  # modules must be touched in forward order
         got[layer] = _take(residual(model, layer, lay), index)
@@ -68,7 +83,8 @@ def last_token(
     """Stacked residual states at the last real token: ``[batch, len(layers), d_model]``.
 
     The stack lives on the device of the first requested layer (layers split across GPUs by a
-    ``device_map`` are moved there). Does not call ``.save()``: the caller decides what comes back
+    ``device_map`` are moved there). Raises what ``token_states`` raises, and ``ShapeError`` for an
+    empty ``layers``. Does not call ``.save()``: the caller decides what comes back
     (on NDIF, only saved values travel).
 
     Example::
@@ -78,10 +94,10 @@ def last_token(
             tr.stop()   # nothing after the final norm (e.g. the LM head) is computed
     """
     parts = token_states(model, layers, index, layout)
+    if not parts:
+        raise ShapeError("layers is empty; ask for at least one residual index 0..L")
     device = parts[0].device
-    stacked = torch.stack([p.to(device) for p in parts], dim=1)
-    assert stacked.dim() == 3 and stacked.shape[1] == len(parts)
-    return stacked
+    return torch.stack([p.to(device) for p in parts], dim=1)
 
 
 def save_last_token(

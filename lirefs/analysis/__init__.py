@@ -7,8 +7,10 @@ Data flow: data -> collect -> ``Direction`` -> **analysis** -> steer / evaluatio
 * ``lengths``: the prompt-length confound (length alone, length-matched pairs).
 * ``geometry``: 2-D PCA, layer-to-layer cosines, principal components vs the direction.
 * ``plots``: every figure, and the generic ``figure`` / ``save_figure`` helpers.
+* ``transfer``: ``transfer_report``, every direction scored on every test source.
 * ``splits``: the held-out split pipeline (``collect_split``, ``find_direction``, ``split_report``,
-  ``ActivationSplit``).
+  ``split_transfer``, ``ActivationSplit``).
+* ``html``: one self-contained ``report.html`` of all of it (``write_html_report``).
 * ``states``: the checks of states given to any of these.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 from ..batching import token_lengths
 from .geometry import PCAProjection, cosine_matrix, pc_cosines, pca_2d
+from .html import EvaluationSummary, load_evaluation, write_html_report
 from .lengths import LengthBaseline, length_baseline, length_matched_pairs
 from .plots import (
     PlotsUnavailableError,
@@ -25,20 +28,25 @@ from .plots import (
     plot_pc_cosines,
     plot_pca,
     plot_scores,
+    plot_transfer,
+    plot_transfer_layers,
     save_figure,
     write_report_plots,
 )
 from .report import LayerReport, choose_best_layer, layer_report
-from .splits import ActivationSplit, collect_split, find_direction, split_report
+from .splits import ActivationSplit, collect_split, find_direction, split_report, split_transfer
 from .stats import ShuffledBaseline, auroc, cohens_d, permuted_aurocs, probe_accuracy
+from .transfer import TransferReport, transfer_report
 
 __all__ = [
     "ActivationSplit",
+    "EvaluationSummary",
     "LayerReport",
     "LengthBaseline",
     "PCAProjection",
     "PlotsUnavailableError",
     "ShuffledBaseline",
+    "TransferReport",
     "auroc",
     "choose_best_layer",
     "cohens_d",
@@ -49,6 +57,7 @@ __all__ = [
     "layer_report",
     "length_baseline",
     "length_matched_pairs",
+    "load_evaluation",
     "pc_cosines",
     "pca_2d",
     "permuted_aurocs",
@@ -57,9 +66,14 @@ __all__ = [
     "plot_pc_cosines",
     "plot_pca",
     "plot_scores",
+    "plot_transfer",
+    "plot_transfer_layers",
     "probe_accuracy",
     "save_figure",
     "split_report",
+    "split_transfer",
     "token_lengths",
+    "transfer_report",
+    "write_html_report",
     "write_report_plots",
 ]

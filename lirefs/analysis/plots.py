@@ -23,6 +23,7 @@ from .geometry import cosine_matrix, pc_cosines, pca_2d
 from .report import LayerReport
 from .states import check_states
 from .stats import auroc, class_labels, cohens_d
+from .transfer import TransferReport
 
 __all__ = [
     "MEMORY_COLOR",
@@ -34,6 +35,8 @@ __all__ = [
     "plot_pc_cosines",
     "plot_pca",
     "plot_scores",
+    "plot_transfer",
+    "plot_transfer_layers",
     "save_figure",
     "write_report_plots",
 ]
@@ -303,6 +306,94 @@ def plot_pc_cosines(
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=9)
     return save_figure(fig, path)
+
+
+def plot_transfer(report: TransferReport, path: str | Path) -> Path:
+    """Heatmap of ``report.auroc[train][test]``: directions as rows, test sources as columns.
+
+    Each cell shows the AUROC at the direction's layer and the test set's shuffled-label 95th
+    percentile; cells not above it are hatched. The column labels carry each test set's
+    length-alone AUROC when lengths were given. The colour scale is centred on chance (0.5).
+
+    Args:
+        report: from ``lirefs.transfer_report``.
+        path: the PNG to write.
+    """
+    grid = np.array(
+        [[report.auroc[t][s] for s in report.tests] for t in report.directions], dtype=np.float64
+    )
+    n_rows, n_cols = grid.shape
+    fig = figure(max(5.0, 1.9 * n_cols + 3.0), max(3.0, 1.0 * n_rows + 2.2))
+    ax = fig.add_subplot()
+    im = ax.imshow(np.ma.masked_invalid(grid), cmap="RdBu_r", vmin=0.0, vmax=1.0, aspect="auto")
+    for i, train in enumerate(report.directions):
+        for j, test in enumerate(report.tests):
+            auc, p95 = report.auroc[train][test], report.shuffled_auroc_p95[train][test]
+            text = "-" if not math.isfinite(auc) else f"{auc:.3f}"
+            text += f"\nchance p95 {p95:.2f}" if math.isfinite(p95) else ""
+            dark = math.isfinite(auc) and abs(auc - 0.5) > 0.3
+            ax.text(j, i, text, ha="center", va="center", fontsize=9,
+                    color="white" if dark else "black")  # fmt: skip
+            if not report.above_chance(train, test):
+                ax.add_patch(_hatch(fig, j, i))
+    columns = []
+    for test in report.tests:
+        label = f"{test}\n(n = {report.n_reasoning[test]} / {report.n_memory[test]}"
+        length = report.length_auroc[test]
+        label += f",\nlength alone {length:.2f})" if length is not None else ")"
+        columns.append(label)
+    ax.set_xticks(range(n_cols), columns, fontsize=8)
+    ax.set_yticks(
+        range(n_rows), [f"{t}\n(layer {report.layer[t]})" for t in report.directions], fontsize=8
+    )
+    ax.set_xlabel("test source (held-out states); hatched: not above the shuffled-label p95")
+    ax.set_ylabel("direction built on")
+    ax.set_title("Cross-source transfer: held-out AUROC at each direction's layer")
+    fig.colorbar(im, ax=ax, label="AUROC (reasoning = positive)", shrink=0.85)
+    return save_figure(fig, path)
+
+
+def plot_transfer_layers(report: TransferReport, path: str | Path) -> Path:
+    """AUROC by residual index of every direction on every test source, one panel per direction.
+
+    Each test source is one line, its shuffled-label 95th percentile a dotted line of the same
+    colour; the direction's chosen layer is marked.
+
+    Args:
+        report: from ``lirefs.transfer_report``.
+        path: the PNG to write.
+    """
+    n = len(report.directions)
+    fig = figure(9.0, 3.2 * n + 0.6)
+    colors = ["#000000", "#d55e00", "#0072b2", "#009e73", "#cc79a7", "#e69f00", "#56b4e9"]
+    for k, train in enumerate(report.directions):
+        ax = fig.add_subplot(n, 1, k + 1)
+        for j, test in enumerate(report.tests):
+            color = colors[j % len(colors)]
+            values = _arr(report.auroc_by_layer[train][test])
+            ax.plot(np.arange(len(values)), values, color=color, marker="o", ms=2.5, lw=1.4,
+                    label=test)  # fmt: skip
+            p95 = _arr(report.shuffled_auroc_p95_by_layer[train][test])
+            ax.plot(np.arange(len(p95)), p95, color=color, lw=0.8, ls=":")
+        ax.axvline(report.layer[train], color="0.4", lw=0.8, ls="--",
+                   label=f"chosen layer {report.layer[train]}")  # fmt: skip
+        ax.axhline(0.5, color="0.6", lw=0.6)
+        ax.set_ylim(-0.02, 1.02)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.set_ylabel("AUROC")
+        ax.set_title(f"direction built on {train!r} (dotted: shuffled-label 95th percentile)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set_xlabel("residual index l (0 = embeddings, L = final norm output)")
+    return save_figure(fig, path)
+
+
+def _hatch(fig: Any, x: float, y: float) -> Any:
+    """A hatched unit square centred on cell ``(x, y)``: marks a cell not above chance."""
+    from matplotlib.patches import Rectangle
+
+    return Rectangle((x - 0.5, y - 0.5), 1.0, 1.0, fill=False, hatch="///", edgecolor="0.45",
+                     lw=0.0)  # fmt: skip
 
 
 @renamed_keywords(liref="direction")

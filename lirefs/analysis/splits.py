@@ -9,6 +9,7 @@ steering and evaluation use a layer never chosen on a benchmark.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,8 +25,9 @@ from ..errors import ActivationError, DataError
 from ..models import model_info
 from ..store import check_metadata, load_tensors, make_metadata, save_tensors
 from .report import LayerReport, layer_report
+from .transfer import TransferReport, transfer_report
 
-__all__ = ["ActivationSplit", "collect_split", "find_direction", "split_report"]
+__all__ = ["ActivationSplit", "collect_split", "find_direction", "split_report", "split_transfer"]
 
 _TENSORS = (
     "train_reasoning",
@@ -90,7 +92,7 @@ def collect_split(
     test_fraction: float = 0.3,
     seed: int = 0,
     batch_size: int | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     cache_dir: str | Path | None = None,
     chat_template: bool = False,
     progress: bool | None = None,
@@ -219,8 +221,49 @@ def find_direction(
         direction, split, n_permutations=n_permutations, seed=seed, progress=progress
     )
     direction.metadata["settings"]["best_layer"] = int(report.best_layer)
+    direction.metadata["settings"]["layer_rule"] = "auroc"
     direction.metadata["settings"]["layer_choice"] = (
         f"highest AUROC of the projection score on the held-out test half "
         f"(hash {data.get('test_hash')}), never on an evaluation benchmark"
     )
     return direction, report
+
+
+def split_transfer(
+    splits: Mapping[str, ActivationSplit],
+    directions: Mapping[str, Direction] | None = None,
+    *,
+    n_permutations: int = 200,
+    seed: int = 0,
+    progress: bool | None = None,
+) -> tuple[dict[str, Direction], TransferReport]:
+    """Every source's direction scored on every source's held-out half (``transfer_report``).
+
+    Args:
+        splits: ``{source name: ActivationSplit}`` of one model.
+        directions: directions already found, by source name; the others are found on their
+            split's train half with ``find_direction`` (layer chosen on its test half).
+        n_permutations, seed: as in ``transfer_report`` (and ``find_direction``).
+        progress: progress bars of the layer reports of the directions found here.
+
+    Returns:
+        ``(directions, report)``: every source's direction, and the transfer report over the test
+        halves, with their token lengths as the length baselines.
+    """
+    found = dict(directions or {})
+    for name, split in splits.items():
+        if name not in found:
+            found[name], _ = find_direction(
+                split, n_permutations=n_permutations, seed=seed, progress=progress
+            )
+    report = transfer_report(
+        found,
+        {name: (s.test_reasoning, s.test_memory) for name, s in splits.items()},
+        lengths={
+            name: (s.test_reasoning_lengths.tolist(), s.test_memory_lengths.tolist())
+            for name, s in splits.items()
+        },
+        n_permutations=n_permutations,
+        seed=seed,
+    )
+    return found, report

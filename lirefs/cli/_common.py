@@ -156,8 +156,13 @@ def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
     """
     out: list[float] = []
     for value in values:
-        for part in value.split(","):
-            part = part.strip()
+        parts = [part.strip() for part in value.split(",")]
+        if not any(parts):
+            raise DataError(
+                f"--alpha {value!r} gives no number; pass numbers such as --alpha 0,0.1, or leave "
+                "--alpha out for the defaults"
+            )
+        for part in parts:
             if not part:
                 continue
             try:

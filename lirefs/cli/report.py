@@ -48,6 +48,24 @@ def _fmt(value: Any) -> str:
     "--layer", type=int, default=None, help="Layer for the score/PCA plots (default: chosen layer)."
 )
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
+@click.option(
+    "--html",
+    "html_path",
+    is_flag=False,
+    flag_value="",
+    default=None,
+    metavar="[PATH]",
+    help="Also write one self-contained HTML page (default path: OUT/report.html).",
+)
+@click.option(
+    "--eval",
+    "eval_folders",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    metavar="FOLDER",
+    help="An evaluation folder (`lirefs evaluate --out`) of this direction to show in the HTML "
+    "page; repeatable.",
+)
 @json_option
 @handle_errors
 def command(
@@ -57,6 +75,8 @@ def command(
     permutations: int,
     layer: int | None,
     no_plots: bool,
+    html_path: str | None,
+    eval_folders: tuple[Path, ...],
     as_json: bool,
 ) -> None:
     """Per-layer AUROC, probe accuracy, effect size and baselines on the held-out half.
@@ -64,13 +84,27 @@ def command(
     \b
     Example:
       lirefs report liref.safetensors acts.safetensors --out report/
+      lirefs report liref.safetensors acts.safetensors --out report/ --html --eval eval/
     """
     from ..analysis import ActivationSplit, split_report
+    from ..analysis.html import check_evaluation, load_evaluation, write_html_report
     from ..direction import Direction
+    from ..errors import DataError
 
     liref = Direction.load(direction)
     split = ActivationSplit.load(activations)
     liref.check_model(split.metadata.get("model"))
+    if eval_folders and html_path is None:
+        raise DataError("--eval results are shown in the HTML page; add --html")
+    page = None if html_path is None else (Path(html_path) if html_path else out / "report.html")
+    if page is not None and page.is_dir():  # refuse before any work, so nothing is half written
+        raise DataError(
+            f"HTML path {str(page)!r} is an existing folder; give a file path such as "
+            f"{str(page / 'report.html')!r}"
+        )
+    evaluations = [load_evaluation(folder) for folder in eval_folders]
+    for summary in evaluations:
+        check_evaluation(summary, liref)
     report = split_report(liref, split, n_permutations=permutations)
     out.mkdir(parents=True, exist_ok=True)
     report.save(out / "report.json")
@@ -81,8 +115,18 @@ def command(
         plots = write_report_plots(
             report, liref, split.test_reasoning, split.test_memory, out, layer=layer
         )
+    if page is not None:
+        write_html_report(page, report, liref, plots=plots, evaluations=evaluations)
     if as_json:
-        echo_json({"report": report.to_dict(), "plots": [str(p) for p in plots]})
+        echo_json(
+            {
+                "report": report.to_dict(),
+                "plots": [str(p) for p in plots],
+                "html": None if page is None else str(page),
+            }
+        )
         return
     print_layer_table(report)
     console.print(f"wrote {out / 'report.json'} and {len(plots)} plots in {out}/")
+    if page is not None:
+        console.print(f"wrote {page}")

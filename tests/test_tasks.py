@@ -1,4 +1,4 @@
-"""Benchmark definitions: answer extraction, scoring, and loaders on hand-made files in the real formats.
+"""Evaluation tasks (lirefs.evaluation.tasks): answer extraction, scoring, loaders on hand-made files.
 
 The files under ``tests/data`` follow the columns of the Hub datasets (openai/gsm8k, juletxara/mgsm
 and its original headerless TSV files, TIGER-Lab/MMLU-Pro, ceval/ceval-exam, akariasai/PopQA) with
@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from lirefs.benchmarks import (
+from lirefs.errors import DataError
+from lirefs.evaluation.tasks import (
     CEVAL_HUMANITIES,
     Item,
     benchmarks,
@@ -25,7 +26,7 @@ from lirefs.benchmarks import (
     get_benchmark,
     numbers_equal,
 )
-from lirefs.errors import DataError
+from lirefs.evaluation.tasks.builtin import load_eval
 
 DATA = Path(__file__).parent / "data"
 
@@ -456,3 +457,24 @@ def test_hub_failure_is_one_clear_error(monkeypatch: pytest.MonkeyPatch) -> None
     monkeypatch.setattr(datasets, "load_dataset", offline)
     with pytest.raises(DataError, match=r"akariasai/PopQA.*Couldn't reach.*data_path"):
         get_benchmark("popqa").load()
+
+
+# ---------------------------------------------------------------------------------------------
+# the built-in sets (frozen JSONL in lirefs/builtin/)
+
+
+def test_eval_sets_and_exemplars_have_the_promised_sizes() -> None:
+    arith, arith_shots = load_eval("arithmetic")
+    facts, fact_shots = load_eval("builtin-facts")
+    assert len(arith) >= 150 and len(facts) >= 150
+    assert len(arith_shots) == 8 and len(fact_shots) == 5
+    assert {q.label for q in arith} == {"reasoning"} and {q.label for q in facts} == {"memory"}
+    for shot in arith_shots:
+        assert shot.solution.endswith(f"The final answer is {shot.answer}.")
+    for shot in fact_shots:
+        assert shot.solution.endswith(f"The answer is {shot.answer}.")
+
+
+def test_load_eval_refuses_unknown_names() -> None:
+    with pytest.raises(DataError, match="'gsm9k'"):
+        load_eval("gsm9k")

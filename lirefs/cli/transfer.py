@@ -1,0 +1,157 @@
+"""``lirefs transfer``: every direction scored on every test source's held-out states."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from ..console import console
+from ..errors import DataError, LirefsError
+from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option
+
+
+def print_transfer_table(report: Any) -> None:
+    """Rich tables of ``report.table_rows()`` and ``report.baseline_rows()``, then the summary."""
+    from rich.table import Table
+
+    table = Table(title="held-out AUROC: direction (rows) on test source (columns)")
+    rows = report.table_rows()
+    for key in rows[0]:
+        table.add_column(key, justify="left" if key == "direction" else "right")
+    for row in rows:
+        table.add_row(*row.values())
+    console.print(table)
+    baselines = Table(title="baselines of each test source")
+    b_rows = report.baseline_rows()
+    for key in b_rows[0]:
+        baselines.add_column(key, justify="left" if key == "test" else "right")
+    for row in b_rows:
+        baselines.add_row(*row.values())
+    console.print(baselines)
+    console.print(report.summary(), soft_wrap=True)
+
+
+def named_paths(values: tuple[str, ...], option: str) -> dict[str, Path]:
+    """``NAME=PATH`` (or a bare ``PATH``, named by its parent folder and stem) -> ``{name: path}``.
+
+    Raises:
+        DataError: an empty name or path, or the same name twice.
+    """
+    out: dict[str, Path] = {}
+    for value in values:
+        name, sep, path = value.partition("=")
+        if not sep:
+            p = Path(value)
+            name, path = (f"{p.parent.name}/{p.stem}" if p.parent.name else p.stem), value
+        if not name or not path:
+            raise DataError(
+                f"{option} {value!r} must be NAME=PATH, e.g. {option} builtin=acts.safetensors"
+            )
+        if name in out:
+            raise DataError(f"{option} name {name!r} is given twice; give each source its own name")
+        out[name] = Path(path)
+    return out
+
+
+@click.command("transfer", context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "--direction",
+    "-d",
+    "direction_args",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="A direction file (from `lirefs direction` or `lirefs demo`); repeat for each source.",
+)
+@click.option(
+    "--test",
+    "-t",
+    "test_args",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="An activation file (from `lirefs collect`); its held-out half is scored. Repeatable.",
+)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("transfer"),
+    show_default=True,
+    help="Folder for transfer.json and the heatmap PNGs.",
+)
+@click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=1))
+@click.option("--seed", default=0, show_default=True)
+@click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
+@json_option
+@handle_errors
+def command(
+    direction_args: tuple[str, ...],
+    test_args: tuple[str, ...],
+    out: Path,
+    permutations: int,
+    seed: int,
+    no_plots: bool,
+    as_json: bool,
+) -> None:
+    """Held-out AUROC of each direction on each test source, with each test's baselines.
+
+    Each direction is scored at the layer chosen when it was built, and at every layer; each test
+    source brings its shuffled-label chance band and its prompt-length baselines. A direction that
+    keeps its AUROC on a source of another topic or format reads more than the surface form.
+
+    \b
+    Example:
+      lirefs collect --set builtin -o builtin-acts.safetensors
+      lirefs collect --set matched.jsonl -o matched-acts.safetensors
+      lirefs direction builtin-acts.safetensors -o builtin.safetensors
+      lirefs direction matched-acts.safetensors -o matched.safetensors
+      lirefs transfer -d builtin=builtin.safetensors -d matched=matched.safetensors \\
+        -t builtin=builtin-acts.safetensors -t matched=matched-acts.safetensors -o transfer/
+    """
+    from ..analysis import ActivationSplit, transfer_report
+    from ..direction import Direction
+
+    directions = {
+        name: Direction.load(path)
+        for name, path in named_paths(direction_args, "--direction").items()
+    }
+    splits = {
+        name: ActivationSplit.load(path) for name, path in named_paths(test_args, "--test").items()
+    }
+    for d_name, direction in directions.items():
+        for t_name, split in splits.items():
+            try:
+                direction.check_model(split.metadata.get("model"))
+            except LirefsError as exc:
+                raise type(exc)(f"direction {d_name!r} on test {t_name!r}: {exc}") from None
+    report = transfer_report(
+        directions,
+        {name: (s.test_reasoning, s.test_memory) for name, s in splits.items()},
+        lengths={
+            name: (s.test_reasoning_lengths.tolist(), s.test_memory_lengths.tolist())
+            for name, s in splits.items()
+        },
+        n_permutations=permutations,
+        seed=seed,
+    )
+    written = write_transfer(report, out, plots=not no_plots)
+    if as_json:
+        echo_json({"report": report.to_dict(), "files": [str(p) for p in written]})
+        return
+    print_transfer_table(report)
+    console.print(f"wrote {', '.join(str(p) for p in written)}")
+
+
+def write_transfer(report: Any, out: Path, *, plots: bool = True) -> list[Path]:
+    """``transfer.json`` and (with ``plots``) ``transfer.png`` / ``transfer_layers.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = [report.save(out / "transfer.json")]
+    if plots:
+        from ..analysis import plot_transfer, plot_transfer_layers
+
+        written.append(plot_transfer(report, out / "transfer.png"))
+        written.append(plot_transfer_layers(report, out / "transfer_layers.png"))
+    return written

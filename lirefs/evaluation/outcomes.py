@@ -1,0 +1,461 @@
+"""Outcomes of an evaluation beyond accuracy: degeneration and the gold answer's log-probability.
+
+Accuracy is a coarse read-out: at a floor (every answer wrong) or a ceiling it cannot move, and a
+steered model that collapses into punctuation scores "wrong" exactly like one that answers a
+fluent wrong number. Two per-item outcomes fill the gap:
+
+* **Degeneration** (``is_degenerate`` / ``degeneration_reasons``): whether an output has collapsed
+  into repetition or into a run of punctuation / whitespace, by a fixed, character-level rule
+  (no tokenizer, no model) so the same text is flagged the same way for every model.
+* **Gold-answer log-probability** (``gold_logprobs``): ``sum_k log p(g_k | prompt, g_<k)`` of the
+  benchmark's gold continuation ``g`` under teacher forcing, with the same steering edit as the
+  generation. It moves continuously, so it shows an effect that accuracy at 0/N cannot.
+
+The degeneration rule
+---------------------
+Let ``s`` be the output with surrounding whitespace removed. The output is degenerate when at
+least one of these holds (each is a *reason*, returned by ``degeneration_reasons``):
+
+1. ``"symbol_run"``: the output as generated (trailing whitespace included: a model that emits
+   newlines until the token limit has collapsed) contains a run of at least ``SYMBOL_RUN`` (12)
+   consecutive characters of which none is a letter or a digit (punctuation, symbols, whitespace,
+   in any mix), e.g. ``"!!!!!!!!!!!!"``, twelve newlines, or ``". . . . . . "``.
+2. ``"repetition"``: some unit of 1 to ``MAX_UNIT`` (40) characters occurs at least ``MIN_REPEATS``
+   (4) times back to back, and the repeated span is at least ``MIN_SPAN`` (16) characters long and
+   covers at least ``MIN_COVER`` (40%) of ``s``, e.g. ``"5555555555555555"``,
+   ``"the the the the the"`` or ``"Paris. Paris. Paris. Paris."``.
+3. ``"low_diversity"``: ``s`` has at least ``MIN_WORDS`` (16) whitespace-separated words and at
+   most ``MAX_DISTINCT`` (25%) of them are distinct (a loop whose copies differ slightly, which
+   rule 2's exact back-to-back match misses).
+
+An empty output is not degenerate (it is "no answer"), nor is whitespace shorter than rule 1's run. The thresholds sit far from fluent text:
+no English sentence has 12 non-alphanumeric characters in a row, and a short answer ("42", "Paris")
+never spans 16 characters of exact repeats. They were checked on real SmolLM2 outputs, collapsed
+and fluent (tests/data/degeneration.jsonl).
+
+Gold-answer log-probability
+---------------------------
+For each item the gold text is tokenized ALONE, without special tokens, and its ids are appended
+to the prompt's ids (the prompt tokenized as for generation, special tokens included). Rows are
+left-padded with mask-derived position ids (``lirefs.batching``), so the gold tokens are the last
+``len(g)`` columns of each row. One trace per batch runs the forward pass with
+``logits_to_keep = max len(g) + 1`` (the LM head only covers the columns that predict gold tokens),
+gathers the gold tokens' log-probabilities inside the trace and saves one float per row: a remote
+run returns ``[b]`` floats, never logits.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import torch
+
+import tracers
+
+from ..batching import DEFAULT_TOKEN_BUDGET, input_device, prompt_batches, tokenize
+from ..checks import block_indices, check_prompts, residual_index
+from ..console import progress_bar
+from ..direction import Direction
+from ..errors import DataError, DirectionError, LayerError
+from ..models import model_info, model_layout
+from ..ndif import resolve_remote, run_remote, trace_kwargs
+from ..steer import MODES, SteeringError, calibrated_alpha
+
+__all__ = [
+    "MAX_DISTINCT",
+    "MAX_UNIT",
+    "MIN_COVER",
+    "MIN_REPEATS",
+    "MIN_SPAN",
+    "MIN_WORDS",
+    "STEERING_KEYS",
+    "SYMBOL_RUN",
+    "degeneration_reasons",
+    "gold_logprobs",
+    "gold_token_ids",
+    "is_degenerate",
+    "next_token_logprobs",
+]
+
+# ---------------------------------------------------------------------------------------------
+# degeneration
+
+#: Rule 1: shortest run of characters with no letter or digit that counts as collapse.
+SYMBOL_RUN = 12
+#: Rule 2: longest repeated unit, in characters.
+MAX_UNIT = 40
+#: Rule 2: fewest back-to-back copies of the unit.
+MIN_REPEATS = 4
+#: Rule 2: shortest repeated span, in characters.
+MIN_SPAN = 16
+#: Rule 2: smallest share of the output the repeated span must cover.
+MIN_COVER = 0.4
+#: Rule 3: fewest words for the diversity test.
+MIN_WORDS = 16
+#: Rule 3: largest share of distinct words that still counts as a loop.
+MAX_DISTINCT = 0.25
+
+#: A run of characters that are neither letters nor digits ("_" counts as a symbol).
+_SYMBOL_RUN_RE = re.compile(rf"[\W_]{{{SYMBOL_RUN},}}")
+#: A unit of 1..MAX_UNIT characters followed by at least MIN_REPEATS - 1 copies of itself.
+_REPEAT_RE = re.compile(rf"(.{{1,{MAX_UNIT}}}?)\1{{{MIN_REPEATS - 1},}}", re.DOTALL)
+
+
+def _symbol_run(s: str) -> bool:
+    return _SYMBOL_RUN_RE.search(s) is not None
+
+
+def _repetition(s: str) -> bool:
+    longest = 0
+    pos = 0
+    while True:
+        m = _REPEAT_RE.search(s, pos)
+        if m is None:
+            break
+        longest = max(longest, m.end() - m.start())
+        pos = m.start() + 1
+    return longest >= MIN_SPAN and longest >= MIN_COVER * len(s)
+
+
+def _low_diversity(s: str) -> bool:
+    words = s.split()
+    return len(words) >= MIN_WORDS and len(set(words)) <= MAX_DISTINCT * len(words)
+
+
+def degeneration_reasons(output: str) -> list[str]:
+    """Which collapse rules ``output`` meets (empty list: not degenerate).
+
+    Args:
+        output: a generated text (the generated part only, as ``GenerationOutput.texts``).
+
+    Returns:
+        A subset of ``["symbol_run", "repetition", "low_diversity"]``, in that order; the rules are
+        defined in the module docstring.
+
+    Raises:
+        DataError: ``output`` is not a string.
+    """
+    if not isinstance(output, str):
+        raise DataError(f"output must be a string, got {type(output).__name__}")
+    reasons = []
+    if _symbol_run(output):
+        reasons.append("symbol_run")
+    s = output.strip()
+    if s and _repetition(s):
+        reasons.append("repetition")
+    if s and _low_diversity(s):
+        reasons.append("low_diversity")
+    return reasons
+
+
+def is_degenerate(output: str) -> bool:
+    """``True`` when ``output`` collapsed into repetition or a punctuation/whitespace run.
+
+    See the module docstring for the exact rule; ``degeneration_reasons`` says which part fired.
+    """
+    return bool(degeneration_reasons(output))
+
+
+# ---------------------------------------------------------------------------------------------
+# steering inside a teacher-forced trace
+
+#: Keys a ``steering`` mapping may hold: the steering arguments of ``lirefs.generate``.
+STEERING_KEYS = ("direction", "layer", "alpha", "mode", "positions", "layers")
+
+
+@dataclass(frozen=True)
+class _Edit:
+    """What the trace body applies: ``unit is None`` means no edit at all."""
+
+    mode: str
+    unit: torch.Tensor | None
+    layer: int | None
+    alpha: float
+    blocks: list[int] | None
+
+
+def _unit(direction: Any, layer: int | None, model: Any) -> torch.Tensor:
+    """The paper's ``r / (||r|| + 1e-8)`` (float64) of ``direction`` at ``layer``."""
+    info = model_info(model)
+    if isinstance(direction, Direction):
+        direction.check_model(model)
+        layer = direction.chosen_layer if layer is None else layer
+        if layer is None:
+            raise LayerError(
+                f"a Direction has one vector per residual index 0..{direction.n_layers} and this "
+                "one records no chosen layer; put 'layer' in steering= (e.g. report.best_layer)"
+            )
+        vector = direction.vector(layer)
+    elif isinstance(direction, torch.Tensor):
+        if direction.dim() != 1 or direction.shape[0] != info.d_model:
+            raise DirectionError(
+                f"a direction tensor must be [d_model] = [{info.d_model}] for model "
+                f"{info.name!r}, got {tuple(direction.shape)}"
+            )
+        vector = direction.detach().to("cpu", torch.float64)
+    else:
+        raise DirectionError(
+            f"steering['direction'] must be a lirefs.Direction or a [d_model] tensor, got "
+            f"{type(direction).__name__}"
+        )
+    norm = float(vector.norm())
+    if not math.isfinite(norm) or norm == 0.0:
+        raise DirectionError(
+            f"the direction at layer {layer} has norm {norm}: it cannot be normalised; choose "
+            "another layer"
+        )
+    return tracers.unit_vector(vector)
+
+
+def _edit(model: Any, steering: Mapping[str, Any] | None) -> _Edit:
+    """Validate ``steering`` (``lirefs.generate``'s steering arguments) into one edit."""
+    if steering is None:
+        return _Edit("project", None, None, 0.0, None)
+    if not isinstance(steering, Mapping):
+        raise SteeringError(
+            f"steering must be None or a dict of lirefs.generate's steering arguments "
+            f"{STEERING_KEYS}, got {type(steering).__name__}"
+        )
+    unknown = sorted(set(steering) - set(STEERING_KEYS))
+    if unknown:
+        raise SteeringError(f"steering has unknown keys {unknown}; allowed: {STEERING_KEYS}")
+    mode = steering.get("mode", "project")
+    if mode not in MODES:
+        raise SteeringError(f"steering mode {mode!r} is not one of {MODES}")
+    alpha = steering.get("alpha", 0.0)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        raise SteeringError(f"steering alpha must be a finite number, got {alpha!r}")
+    positions = steering.get("positions", "all")
+    if positions != "all":
+        raise SteeringError(
+            f"gold_logprobs steers every position (positions='all'), got positions={positions!r}:"
+            " under left padding the prompt/gold boundary differs per row"
+        )
+    n = model_info(model).n_layers
+    layer = steering.get("layer")
+    layer = None if layer is None else residual_index(layer, n)
+    direction = steering.get("direction")
+    if mode == "add":
+        if steering.get("layers") is not None:
+            raise SteeringError("layers= applies to the projection modes; 'add' edits one layer")
+        blocks = None
+    else:
+        blocks = block_indices(steering.get("layers"), n, "layers")
+    per_edit = float(alpha)
+    if mode == "ablate":
+        per_edit = -1.0
+    elif mode == "project-calibrated":
+        per_edit = calibrated_alpha(float(alpha), n if blocks is None else len(blocks))
+    if direction is None:
+        if mode == "ablate" or alpha != 0.0:
+            raise SteeringError(
+                f"steering mode {mode!r} with alpha={alpha} needs a 'direction' (a "
+                "lirefs.Direction with 'layer', or a [d_model] tensor)"
+            )
+        return _Edit(mode, None, layer, 0.0, blocks)
+    if mode == "add" and layer is None and not isinstance(direction, Direction):
+        raise LayerError(f"mode 'add' needs 'layer': the residual index 0..{n} to add r̂ at")
+    unit = _unit(direction, layer, model)
+    if layer is None and isinstance(direction, Direction):
+        layer = direction.chosen_layer
+    # alpha 0: no edit at all, exactly the plain forward pass
+    return _Edit(mode, None if per_edit == 0.0 else unit, layer, per_edit, blocks)
+
+
+# ---------------------------------------------------------------------------------------------
+# gold-answer log-probability
+
+
+def gold_token_ids(model: Any, gold_texts: Sequence[str]) -> list[list[int]]:
+    """Token ids of each gold text tokenized alone, without special tokens.
+
+    Raises:
+        DataError: a gold text is not a non-empty string, or tokenizes to no token.
+    """
+    if isinstance(gold_texts, str):
+        raise DataError("gold_texts must be a list of strings, got a single string; wrap it")
+    golds = list(gold_texts)
+    bad = [i for i, g in enumerate(golds) if not isinstance(g, str) or not g]
+    if bad:
+        raise DataError(f"gold_texts must be non-empty strings; entries {bad[:5]} are not")
+    ids = [list(x) for x in model.tokenizer(golds, add_special_tokens=False)["input_ids"]]
+    empty = [i for i, x in enumerate(ids) if not x]
+    if empty:
+        raise DataError(f"gold_texts {empty[:5]} tokenize to no token; give visible text")
+    return ids
+
+
+def _batch_logprobs(
+    model: Any,
+    inputs: dict[str, torch.Tensor],
+    targets: torch.Tensor,
+    keep: torch.Tensor,
+    edit: _Edit,
+    remote: bool | str,
+    layout: tracers.Layout,
+) -> torch.Tensor:
+    """One trace: ``[b]`` float64 sums of the gold tokens' log-probabilities.
+
+    ``targets`` ``[b, G]``: the last ``G`` token ids of each row; ``keep`` ``[b, G]`` (float64):
+    1 where that column is a gold token of the row, 0 where it is a prompt or pad token.
+    """
+    kwargs = trace_kwargs(remote)
+    g = int(targets.shape[1])
+    unit, alpha, mode, blocks = edit.unit, edit.alpha, edit.mode, edit.blocks
+    layer = cast(int, edit.layer)  # an int whenever mode "add" edits (checked by _edit)
+
+    def run() -> torch.Tensor:
+        # Bound before the block, assigned a saved value inside it (on NDIF only saved values
+        # come back). Keep each statement of the trace body on one line.
+        total: torch.Tensor | None = None
+        # logits [b, G + 1, V] cover the last G + 1 columns; column j predicts targets[:, j]
+        with torch.inference_mode(), model.trace(inputs, logits_to_keep=g + 1, **kwargs):
+            if unit is not None and mode == "add":
+                tracers.add(model, layer, unit, alpha, "all", None, layout)
+            elif unit is not None:
+                tracers.paper_project(model, unit, alpha, blocks, "all", None, layout)
+            logits = model.output.logits[:, :-1, :]
+            logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
+            picked = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
+            total = (picked * keep.to(logp.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
+        assert total is not None, "the trace returned no log-probabilities"
+        return total
+
+    b = int(targets.shape[0])
+    out = run_remote(run, remote=remote, batch_size=b, what=f"a log-probability batch of {b}")
+    return out.detach().to("cpu", torch.float64)
+
+
+def gold_logprobs(
+    model: Any,
+    prompts: Sequence[str],
+    gold_texts: Sequence[str],
+    *,
+    steering: Mapping[str, Any] | None = None,
+    remote: bool | str | None = None,
+    batch_size: int | None = None,
+    token_budget: int = DEFAULT_TOKEN_BUDGET,
+    progress: bool | None = None,
+) -> list[float]:
+    """Teacher-forced ``sum_k log p(g_k | prompt, g_<k)`` of each gold text, optionally steered.
+
+    Args:
+        model: an nnsight model from ``lirefs.load_model`` / ``lirefs.wrap``.
+        prompts: ``[n]`` prompts exactly as they enter the model for generation.
+        gold_texts: ``[n]`` gold continuations (e.g. ``" The final answer is 42."``), tokenized
+            alone without special tokens and appended to the prompt's ids.
+        steering: ``None`` (no edit) or ``lirefs.generate``'s steering arguments as a dict:
+            ``{"direction": liref, "layer": 22, "alpha": 0.1, "mode": "project"}`` (keys
+            ``STEERING_KEYS``; ``positions`` must be ``"all"``). The same edit as generation
+            applies at every position of the single forward pass.
+        remote: ``False``, ``True`` (NDIF), ``"local"``, or ``None`` for the model's own setting.
+        batch_size: rows per trace; ``None`` fills batches up to ``token_budget`` padded tokens.
+        token_budget: padded tokens per batch when ``batch_size`` is ``None``.
+        progress: progress bar (default: when stderr is a terminal).
+
+    Returns:
+        ``[n]`` floats (natural log, ``<= 0``), in the caller's order.
+
+    Raises:
+        DataError: empty or mismatched ``prompts`` / ``gold_texts``, a gold text with no tokens,
+            a bad ``batch_size``.
+        SteeringError / LayerError / DirectionError: invalid ``steering``.
+    """
+    prompts = check_prompts(prompts)
+    golds = gold_token_ids(model, gold_texts)
+    if len(golds) != len(prompts):
+        raise DataError(
+            f"{len(prompts)} prompts but {len(golds)} gold texts; pass one gold text per prompt"
+        )
+    if batch_size is not None and (
+        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
+    ):
+        raise DataError(f"batch_size must be an int >= 1 or None, got {batch_size!r}")
+    edit = _edit(model, steering)
+    remote = resolve_remote(model, remote)
+    layout = model_layout(model)
+    ids = [p + g for p, g in zip(tokenize(model, prompts), golds, strict=True)]
+    out = [math.nan] * len(prompts)
+    device = input_device(model)
+    with progress_bar("gold log-prob", len(prompts), progress) as bar:
+        for batch in prompt_batches(
+            model, prompts, batch_size, token_ids=ids, token_budget=token_budget
+        ):
+            lengths = [len(golds[i]) for i in batch.index]
+            g = max(lengths)
+            input_ids = batch.inputs["input_ids"]  # [b, t], gold tokens are the last columns
+            targets = input_ids[:, -g:]
+            cols = torch.arange(g)[None, :]
+            keep = (cols >= g - torch.tensor(lengths)[:, None]).to(torch.float64)  # [b, g]
+            inputs = {k: v.to(device) for k, v in batch.inputs.items()}
+            sums = _batch_logprobs(model, inputs, targets, keep, edit, remote, layout)
+            if sums.shape != (len(batch.index),):
+                raise DataError(
+                    f"the log-probability trace returned shape {tuple(sums.shape)} for "
+                    f"{len(batch.index)} rows"
+                )
+            for r, i in enumerate(batch.index):
+                out[i] = float(sums[r])
+            bar.advance(len(batch.index))
+    return out
+
+
+def _batch_next_token(
+    model: Any,
+    inputs: dict[str, torch.Tensor],
+    edit: _Edit,
+    remote: bool | str,
+    layout: tracers.Layout,
+) -> torch.Tensor:
+    """One trace: ``[b, vocab]`` float32 next-token log-probabilities after the last column."""
+    kwargs = trace_kwargs(remote)
+    unit, alpha, mode, blocks = edit.unit, edit.alpha, edit.mode, edit.blocks
+    layer = cast(int, edit.layer)
+
+    def run() -> torch.Tensor:
+        logp: torch.Tensor | None = None
+        with torch.inference_mode(), model.trace(inputs, logits_to_keep=1, **kwargs):
+            if unit is not None and mode == "add":
+                tracers.add(model, layer, unit, alpha, "all", None, layout)
+            elif unit is not None:
+                tracers.paper_project(model, unit, alpha, blocks, "all", None, layout)
+            logits = model.output.logits[:, -1, :]
+            logp = torch.log_softmax(logits.to(torch.float32), dim=-1).save()  # type: ignore[attr-defined]
+        assert logp is not None, "the trace returned no log-probabilities"
+        return logp
+
+    b = int(inputs["input_ids"].shape[0])
+    out = run_remote(run, remote=remote, batch_size=b, what=f"a next-token batch of {b}")
+    return out.detach().to("cpu", torch.float32)
+
+
+def next_token_logprobs(
+    model: Any,
+    prompts: Sequence[str],
+    *,
+    steering: Mapping[str, Any] | None = None,
+    remote: bool | str | None = None,
+    batch_size: int | None = None,
+) -> torch.Tensor:
+    """Log-probabilities of the token after each prompt, optionally steered: ``[n, vocab]`` float32.
+
+    Used for the damage filter of the causal layer choice: the KL divergence between the steered
+    and the unsteered next-token distribution on neutral prompts. ``steering`` means what it means
+    in ``gold_logprobs``. A remote run returns ``n x vocab`` floats, so keep ``prompts`` few.
+    """
+    prompts = check_prompts(prompts)
+    edit = _edit(model, steering)
+    remote = resolve_remote(model, remote)
+    layout = model_layout(model)
+    device = input_device(model)
+    rows: list[torch.Tensor | None] = [None] * len(prompts)
+    for batch in prompt_batches(model, prompts, batch_size):
+        inputs = {k: v.to(device) for k, v in batch.inputs.items()}
+        logp = _batch_next_token(model, inputs, edit, remote, layout)
+        for r, i in enumerate(batch.index):
+            rows[i] = logp[r]
+    return torch.stack([cast(torch.Tensor, r) for r in rows])

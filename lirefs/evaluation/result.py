@@ -1,0 +1,297 @@
+"""What an evaluation run returns: :class:`EvalResult` (per alpha) and :class:`PairedResult`."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..store import atomic_path, write_json
+from .compare import PairedDiff
+from .records import write_records
+from .stats import sample_stderr
+
+__all__ = ["EvalResult", "PairedResult"]
+
+
+@dataclass(frozen=True)
+class PairedResult:
+    """Steered (alpha) against unsteered (alpha = 0) on the same items.
+
+    Attributes:
+        diff: ``accuracy[alpha] - accuracy[0]``.
+        ci: 95% paired percentile bootstrap interval of ``diff``.
+        p_value: two-sided exact McNemar p-value.
+        n_gained: items wrong at alpha = 0 and right at alpha.
+        n_lost: items right at alpha = 0 and wrong at alpha.
+    """
+
+    diff: float
+    ci: tuple[float, float]
+    p_value: float
+    n_gained: int
+    n_lost: int
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields."""
+        return {
+            "diff": self.diff,
+            "ci": list(self.ci),
+            "p_value": self.p_value,
+            "n_gained": self.n_gained,
+            "n_lost": self.n_lost,
+        }
+
+
+@dataclass
+class EvalResult:
+    """Accuracy per alpha with intervals, paired tests and per-item records.
+
+    Attributes:
+        benchmark: benchmark name.
+        alphas: the alphas, in the order given.
+        n_items: items scored per alpha.
+        accuracy: ``{alpha: share correct}``, strict reading (the benchmark's answer phrase).
+        ci: ``{alpha: (low, high)}`` 95% exact (Clopper-Pearson) interval of ``accuracy``.
+        no_answer_rate: ``{alpha: share of outputs with no extractable answer}``.
+        paired: ``{alpha: PairedResult}`` for every alpha != 0, when 0 is among the alphas
+            (strict reading).
+        flexible_accuracy: ``{alpha: share correct}``, flexible reading (``\\boxed{}`` first,
+            else the last number / letter), as lm-eval's "flexible-extract" column.
+        flexible_ci: ``{alpha: (low, high)}`` 95% Clopper-Pearson interval of it.
+        records: one dict per (alpha, item): ``alpha, index, id, prompt, output, extracted,
+            extracted_flexible, gold, correct, correct_flexible`` (``extracted`` is ``None`` when
+            there was no answer), plus ``batch``, ``n_tokens``, ``n_shots`` and, for thinking
+            models, ``thinking`` and ``think_closed``.
+        metadata: model, data (benchmark, hash), settings (alphas, layer and why, mode,
+            max_new_tokens, limit, direction summary) and version.
+        layer: source layer of the direction (``None`` without a direction).
+        layer_source: why that layer (``"given by the user"`` or chosen on the direction's
+            held-out split).
+        gold_logprob: ``{alpha: mean over items of log p(gold_text | prompt)}`` (nats) under the
+            same steering as the generation; empty when the run skipped it.
+        gold_logprob_ci: ``{alpha: (low, high)}`` 95% bootstrap interval of that mean.
+        gold_logprob_paired: ``{alpha: PairedDiff}`` against alpha 0 (paired bootstrap interval,
+            sign-flip p-value).
+        degenerate: ``{alpha: share of outputs flagged degenerate}`` (``outcomes.is_degenerate``).
+        degenerate_paired: ``{alpha: PairedDiff}`` against alpha 0 (McNemar).
+        controls: ``{name: EvalResult}`` of each control direction over the same alphas and
+            items (alpha 0 is this run's own records).
+        vs_controls: ``{alpha: {control name: {"accuracy" | "gold_logprob" | "degenerate":
+            PairedDiff}}}``: this direction minus the control, paired by item.
+    """
+
+    benchmark: str
+    alphas: list[float]
+    n_items: int
+    accuracy: dict[float, float]
+    ci: dict[float, tuple[float, float]]
+    no_answer_rate: dict[float, float]
+    paired: dict[float, PairedResult]
+    flexible_accuracy: dict[float, float]
+    flexible_ci: dict[float, tuple[float, float]]
+    records: list[dict[str, Any]] = field(repr=False)
+    metadata: dict[str, Any] = field(repr=False)
+    layer: int | None = None
+    layer_source: str | None = None
+    gold_logprob: dict[float, float] = field(default_factory=dict)
+    gold_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
+    gold_logprob_paired: dict[float, PairedDiff] = field(default_factory=dict)
+    degenerate: dict[float, float] = field(default_factory=dict)
+    degenerate_paired: dict[float, PairedDiff] = field(default_factory=dict)
+    controls: dict[str, EvalResult] = field(default_factory=dict, repr=False)
+    vs_controls: dict[float, dict[str, dict[str, PairedDiff]]] = field(
+        default_factory=dict, repr=False
+    )
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One summary dict per alpha (what the CLI table and ``result.json`` show)."""
+        out = []
+        for alpha in self.alphas:
+            recs = [r for r in self.records if r["alpha"] == alpha]
+            paired = self.paired.get(alpha)
+            out.append(
+                {
+                    "alpha": alpha,
+                    "accuracy": self.accuracy[alpha],
+                    "ci": list(self.ci[alpha]),
+                    "flexible_accuracy": self.flexible_accuracy[alpha],
+                    "flexible_ci": list(self.flexible_ci[alpha]),
+                    "no_answer_rate": self.no_answer_rate[alpha],
+                    "n": len(recs),
+                    "n_correct": sum(bool(r["correct"]) for r in recs),
+                    "n_correct_flexible": sum(bool(r.get("correct_flexible")) for r in recs),
+                    "n_no_answer": sum(r["extracted"] is None for r in recs),
+                    "paired": paired.to_dict() if paired is not None else None,
+                    "gold_logprob": self.gold_logprob.get(alpha),
+                    "gold_logprob_ci": _listed(self.gold_logprob_ci.get(alpha)),
+                    "gold_logprob_paired": _as_dict(self.gold_logprob_paired.get(alpha)),
+                    "degenerate": self.degenerate.get(alpha),
+                    "n_degenerate": sum(bool(r.get("degenerate")) for r in recs),
+                    "degenerate_paired": _as_dict(self.degenerate_paired.get(alpha)),
+                    "controls": self.control_rows(alpha),
+                }
+            )
+        return out
+
+    def control_rows(self, alpha: float) -> dict[str, Any] | None:
+        """Each control at ``alpha``: its accuracy, gold log-prob, degeneration and the paired
+        real-minus-control tests (``None`` without controls)."""
+        if not self.controls:
+            return None
+        out: dict[str, Any] = {}
+        for name, control in self.controls.items():
+            tests = self.vs_controls.get(alpha, {}).get(name, {})
+            out[name] = {
+                "accuracy": control.accuracy[alpha],
+                "gold_logprob": control.gold_logprob.get(alpha),
+                "degenerate": control.degenerate.get(alpha),
+                "real_minus_control": {k: v.to_dict() for k, v in tests.items()} or None,
+            }
+        return out
+
+    def to_dict(self, *, records: bool = False) -> dict[str, Any]:
+        """JSON-ready summary (``records=True`` adds the per-item records)."""
+        out: dict[str, Any] = {
+            "benchmark": self.benchmark,
+            "n_items": self.n_items,
+            "alphas": list(self.alphas),
+            "layer": self.layer,
+            "layer_source": self.layer_source,
+            "results": self.rows(),
+            "metadata": self.metadata,
+        }
+        if self.controls:
+            out["controls"] = {
+                name: (c.metadata.get("control") or {}) for name, c in self.controls.items()
+            }
+        if records:
+            out["records"] = self.records
+        return out
+
+    def control_records(self) -> list[dict[str, Any]]:
+        """The controls' own records (their steered alphas; alpha 0 is shared with this run)."""
+        return [
+            r for c in self.controls.values() for r in c.records if r.get("control") is not None
+        ]
+
+    def save(self, folder: str | Path, *, records: bool = True) -> Path:
+        """Write ``result.json``, ``records.jsonl`` and the lm-eval layout under ``lm_eval/``.
+
+        All files are written atomically; ``records.jsonl`` (header line + one record per line)
+        can be passed back as ``records_path`` to resume or extend the run. ``records=False``
+        keeps an existing ``records.jsonl`` as it is (the run appended to it already, and it may
+        hold finished records of other alphas or items that this result does not show).
+        """
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / "result.json", self.to_dict())
+        if records:
+            write_records(
+                folder / "records.jsonl", self.metadata, self.records + self.control_records()
+            )
+        self.save_lm_eval(folder / "lm_eval")
+        return folder
+
+    def task_name(self, alpha: float) -> str:
+        """The lm-eval task name of one alpha: ``<benchmark>_alpha<+alpha>``."""
+        return f"{self.benchmark}_alpha{alpha:+g}"
+
+    def lm_eval_results(self) -> dict[str, Any]:
+        """The run in lm-eval's ``results.json`` layout: one task per alpha with ``acc,none``,
+        ``acc_stderr,none``, ``exact_match,strict-match``, ``exact_match,flexible-extract`` (and
+        their ``_stderr``), plus ``n-samples`` and the settings under ``config``."""
+        results: dict[str, Any] = {}
+        n_samples: dict[str, Any] = {}
+        total = (self.metadata.get("data") or {}).get("n_total", self.n_items)
+        for alpha in self.alphas:
+            recs = [r for r in self.records if r["alpha"] == alpha]
+            strict = np.array([bool(r["correct"]) for r in recs], dtype=np.float64)
+            flexible = np.array([bool(r.get("correct_flexible")) for r in recs], dtype=np.float64)
+            task = self.task_name(alpha)
+            results[task] = {
+                "alias": task,
+                "alpha": alpha,
+                "acc,none": self.accuracy[alpha],
+                "acc_stderr,none": sample_stderr(strict),
+                "exact_match,strict-match": self.accuracy[alpha],
+                "exact_match_stderr,strict-match": sample_stderr(strict),
+                "exact_match,flexible-extract": self.flexible_accuracy[alpha],
+                "exact_match_stderr,flexible-extract": sample_stderr(flexible),
+                "n": len(recs),
+            }
+            n_samples[task] = {"original": total, "effective": len(recs)}
+        return {
+            "results": results,
+            "n-samples": n_samples,
+            "config": {"model": self.metadata.get("model"), **self.metadata.get("settings", {})},
+            "lirefs_version": self.metadata.get("lirefs_version"),
+        }
+
+    def save_lm_eval(self, folder: str | Path) -> Path:
+        """Write ``results.json`` and one ``samples_<task>.jsonl`` per alpha (lm-eval's layout:
+        ``doc_id``, ``doc``, ``target``, ``arguments`` with the full prompt, ``resps``,
+        ``filtered_resps`` and the per-filter ``exact_match``)."""
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json(folder / "results.json", self.lm_eval_results())
+        gen = {"max_new_tokens": (self.metadata.get("settings") or {}).get("max_new_tokens")}
+        gen["until"] = (self.metadata.get("settings") or {}).get("stop")
+        for alpha in self.alphas:
+            safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", self.task_name(alpha))
+            target = folder / f"samples_{safe}.jsonl"
+            with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+                for r in (r for r in self.records if r["alpha"] == alpha):
+                    sample = {
+                        "doc_id": r["index"],
+                        "doc": {"id": r["id"], "accepted": r.get("accepted", [r["gold"]])},
+                        "target": r["gold"],
+                        "arguments": [[r.get("prompt"), gen]],
+                        "resps": [[r["output"]]],
+                        "filtered_resps": [r["extracted"], r.get("extracted_flexible")],
+                        "filter": ["strict-match", "flexible-extract"],
+                        "exact_match,strict-match": float(bool(r["correct"])),
+                        "exact_match,flexible-extract": float(bool(r.get("correct_flexible"))),
+                        "acc": float(bool(r["correct"])),
+                    }
+                    if "thinking" in r:
+                        sample["thinking"] = r["thinking"]
+                    fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
+        return folder
+
+    def plot(self, path: str | Path) -> Path:
+        """Accuracy against alpha with 95% error bars, as a PNG (needs matplotlib).
+
+        Raises:
+            ImportError: matplotlib is not installed (``pip install 'lirefs[plots]'``).
+        """
+        from .plots import plot_accuracy
+
+        return plot_accuracy(self, path)
+
+    def plot_dose_response(self, path: str | Path) -> Path:
+        """Accuracy, gold log-probability and degeneration against alpha (effective scale on the
+        top axis, controls shaded), as a PNG; see ``lirefs.evaluation.dose``.
+
+        Raises:
+            ImportError: matplotlib is not installed (``pip install 'lirefs[plots]'``).
+        """
+        from .dose import plot_dose_response
+
+        return plot_dose_response(self, path)
+
+    def __repr__(self) -> str:
+        accs = ", ".join(f"{a:+g}: {self.accuracy[a]:.3f}" for a in self.alphas)
+        return f"EvalResult({self.benchmark!r}, n_items={self.n_items}, accuracy={{{accs}}})"
+
+
+def _listed(ci: tuple[float, float] | None) -> list[float] | None:
+    return None if ci is None else list(ci)
+
+
+def _as_dict(value: PairedDiff | None) -> dict[str, Any] | None:
+    return None if value is None else value.to_dict()

@@ -1,0 +1,177 @@
+"""Intervals and tests for benchmark accuracy (docs/method.md, "Evaluation").
+
+* One accuracy: the exact Clopper-Pearson interval (:func:`clopper_pearson`). The percentile
+  bootstrap is too narrow at small N (at 0/N and N/N it is a single point).
+* A paired difference (steered against alpha = 0 on the same items): the paired percentile
+  bootstrap (:func:`paired_ci`; every alpha uses the SAME item resamples, drawn by
+  :func:`bootstrap_means`), and an exact interval when no item changes its outcome.
+* McNemar's exact test on the discordant items (:func:`mcnemar_exact`, scipy's ``binomtest``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from ..errors import DataError
+
+__all__ = [
+    "accuracy_ci",
+    "bootstrap_ci",
+    "bootstrap_means",
+    "clopper_pearson",
+    "mcnemar_exact",
+    "paired_bootstrap_ci",
+    "paired_ci",
+    "percentile_ci",
+    "sample_stderr",
+]
+
+
+def bootstrap_means(
+    correct: np.ndarray, n_boot: int, seed: int, chunk_cells: int = 4_000_000
+) -> np.ndarray:
+    """Bootstrap means of each row of ``correct`` ``[k, n]`` over the SAME item resamples.
+
+    Returns ``[n_boot, k]``: row ``b`` is the mean of each row of ``correct`` over resample ``b``
+    (``n`` items drawn with replacement; drawn as multinomial counts, in chunks to bound memory).
+    """
+    k, n = correct.shape
+    if n < 1 or n_boot < 1:
+        raise DataError(f"bootstrap needs at least one item and one resample, got {n} and {n_boot}")
+    rng = np.random.default_rng(seed)
+    values = correct.astype(np.float64).T  # [n, k]
+    out = np.empty((n_boot, k), dtype=np.float64)
+    step = max(1, chunk_cells // n)
+    pvals = np.full(n, 1.0 / n)
+    for lo in range(0, n_boot, step):
+        hi = min(n_boot, lo + step)
+        counts = rng.multinomial(n, pvals, size=hi - lo)  # [m, n]
+        out[lo:hi] = counts @ values / n
+    return out
+
+
+def percentile_ci(samples: np.ndarray, level: float) -> tuple[float, float]:
+    """The central ``level`` percentile interval of ``samples`` ``[n_boot]``."""
+    tail = (1.0 - level) / 2.0 * 100.0
+    low, high = np.percentile(samples, [tail, 100.0 - tail])
+    return float(low), float(high)
+
+
+def accuracy_ci(samples: np.ndarray, correct: np.ndarray, level: float) -> tuple[float, float]:
+    """Percentile interval of bootstrap ``samples``; exact at 0/n and n/n, where they are one point.
+
+    With every outcome equal each resample has the same mean, so the percentile interval is
+    ``[0, 0]`` or ``[1, 1]``. The Clopper-Pearson interval has a closed form there: 0/n gives
+    ``[0, 1 - (tail)^(1/n)]`` and n/n gives ``[(tail)^(1/n), 1]`` with ``tail = (1 - level) / 2``.
+    """
+    n, k = correct.size, float(correct.sum())
+    tail = (1.0 - level) / 2.0
+    if k == 0:
+        return 0.0, float(1.0 - tail ** (1.0 / n))
+    if k == n:
+        return float(tail ** (1.0 / n)), 1.0
+    return percentile_ci(samples, level)
+
+
+def bootstrap_ci(
+    correct: Sequence[bool] | np.ndarray, *, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``correct`` (resampling items).
+
+    At 0/n and n/n, where every resample has the same mean, the exact Clopper-Pearson interval.
+
+    Args:
+        correct: one 0/1 outcome per item, ``[n]``.
+        n_boot: bootstrap resamples.
+        seed: seed of the resampling (same seed, same interval).
+        level: coverage, 0.95 for a 95% interval.
+    """
+    arr = np.asarray(correct, dtype=np.float64)
+    if arr.ndim != 1 or arr.size == 0:
+        raise DataError(f"bootstrap_ci needs a non-empty 1-D sequence, got shape {arr.shape}")
+    return accuracy_ci(bootstrap_means(arr[None, :], n_boot, seed)[:, 0], arr, level)
+
+
+def paired_bootstrap_ci(
+    correct: Sequence[bool] | np.ndarray,
+    baseline: Sequence[bool] | np.ndarray,
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``mean(correct) - mean(baseline)``, resampling item pairs."""
+    a = np.asarray(correct, dtype=np.float64)
+    b = np.asarray(baseline, dtype=np.float64)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0:
+        raise DataError(
+            f"paired_bootstrap_ci needs two non-empty 1-D sequences of one length, got shapes "
+            f"{a.shape} and {b.shape}"
+        )
+    means = bootstrap_means(np.stack([a, b]), n_boot, seed)
+    return percentile_ci(means[:, 0] - means[:, 1], level)
+
+
+def clopper_pearson(n_correct: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """The exact (Clopper-Pearson) interval of a binomial share ``n_correct / n``.
+
+    ``low = Beta(level_tail; k, n - k + 1)``, ``high = Beta(1 - level_tail; k + 1, n - k)`` with
+    ``level_tail = (1 - level) / 2``; 0/n gives ``[0, 1 - tail^(1/n)]`` and n/n gives
+    ``[tail^(1/n), 1]``. Coverage is at least ``level`` for every true share.
+    """
+    if n < 1 or not 0 <= n_correct <= n:
+        raise DataError(
+            f"clopper_pearson needs 0 <= n_correct <= n and n >= 1, got {n_correct}/{n}"
+        )
+    from scipy.stats import beta
+
+    tail = (1.0 - level) / 2.0
+    low = 0.0 if n_correct == 0 else float(beta.ppf(tail, n_correct, n - n_correct + 1))
+    high = 1.0 if n_correct == n else float(beta.ppf(1.0 - tail, n_correct + 1, n - n_correct))
+    return low, high
+
+
+def paired_ci(
+    samples: np.ndarray, correct: np.ndarray, baseline: np.ndarray, level: float = 0.95
+) -> tuple[float, float]:
+    """Interval of ``mean(correct) - mean(baseline)`` from paired bootstrap ``samples``
+    ``[n_boot]`` of that difference; exact when no item changes its outcome.
+
+    With no discordant item every resample gives 0 and the percentile interval would be the point
+    ``[0, 0]``. The difference is bounded by the share of discordant items, whose exact
+    (Clopper-Pearson) upper limit at 0/n is ``1 - tail^(1/n)``: the interval is ``[-u, u]``.
+    """
+    n = correct.size
+    if not np.any(correct != baseline):
+        tail = (1.0 - level) / 2.0
+        u = float(1.0 - tail ** (1.0 / n))
+        return -u, u
+    return percentile_ci(samples, level)
+
+
+def sample_stderr(correct: np.ndarray) -> float:
+    """Standard error of a mean of 0/1 outcomes as lm-eval reports it: sample sd (n - 1) / sqrt(n)."""
+    n = correct.size
+    if n < 2:
+        return float("nan")
+    return float(np.std(correct, ddof=1) / np.sqrt(n))
+
+
+def mcnemar_exact(n_lost: int, n_gained: int) -> float:
+    """Two-sided exact McNemar p-value from the discordant pairs.
+
+    ``n_lost``: items right at baseline and wrong when steered; ``n_gained``: the reverse. Under
+    the null both are Binomial(n_lost + n_gained, 1/2):
+    ``p = min(1, 2 * P[X <= min(n_lost, n_gained)])``; 1.0 when there are no discordant pairs
+    (``scipy.stats.binomtest``, two-sided).
+    """
+    if n_lost < 0 or n_gained < 0:
+        raise DataError(f"discordant counts must be >= 0, got {n_lost} and {n_gained}")
+    n = n_lost + n_gained
+    if n == 0:
+        return 1.0
+    from scipy.stats import binomtest
+
+    return float(min(1.0, binomtest(min(n_lost, n_gained), n, 0.5).pvalue))

@@ -1,0 +1,239 @@
+"""The self-contained HTML report: content, refusal of bad input, and a real browser render."""
+
+from __future__ import annotations
+
+import base64
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+import lirefs
+from lirefs.analysis import (
+    ActivationSplit,
+    load_evaluation,
+    write_html_report,
+    write_report_plots,
+)
+from lirefs.errors import DataError, MetadataMismatchError
+from lirefs.store import make_metadata
+
+ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = Path("/usr/bin/chromium")
+N_LAYERS, D = 4, 16
+MODEL = {"name": "toy <model>", "fingerprint": "toy-fp-1", "n_layers": N_LAYERS, "d_model": D}
+
+
+def gaussian_classes(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    r = torch.randn(n, N_LAYERS + 1, D, generator=g)
+    m = torch.randn(n, N_LAYERS + 1, D, generator=g)
+    r[:, :, 0] += 3.0 * torch.arange(N_LAYERS + 1) / N_LAYERS
+    r[:, 0], m[:, 0] = 1.0, 1.0
+    return r, m
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    folder = tmp_path_factory.mktemp("report")
+    train, test = gaussian_classes(30, 1), gaussian_classes(20, 2)
+    direction = lirefs.Direction.from_activations(*train, model=MODEL, data={"hash": "data-h1"})
+    report = lirefs.layer_report(
+        direction,
+        *test,
+        train_reasoning_acts=train[0],
+        train_memory_acts=train[1],
+        test_reasoning_lengths=list(range(20, 40)),
+        test_memory_lengths=list(range(10, 30)),
+        n_permutations=50,
+    )
+    direction.metadata["settings"]["best_layer"] = report.best_layer
+    plots = write_report_plots(report, direction, *test, folder)
+    return {"direction": direction, "report": report, "plots": plots, "test": test, "dir": folder}
+
+
+def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int | None) -> Path:
+    """An evaluation folder in the format `lirefs evaluate --out` writes (result.json)."""
+    import hashlib
+    import json
+
+    summary = None
+    if direction is not None and layer is not None:
+        unit = direction.unit(layer).numpy().tobytes()
+        summary = {
+            "model": "toy",
+            "fingerprint": MODEL["fingerprint"],
+            "data_hash": (direction.metadata.get("data") or {}).get("hash"),
+            "unit_hash": hashlib.sha256(unit).hexdigest()[:16],
+        }
+    meta = make_metadata(
+        "evaluation",
+        model=MODEL,
+        data={"benchmark": "builtin-arithmetic", "hash": "b-1"},
+        settings={"alphas": [0.0, 0.1], "layer": layer, "mode": "project", "direction": summary},
+    )
+    result = {
+        "benchmark": "builtin-arithmetic",
+        "n_items": 4,
+        "alphas": [0.0, 0.1],
+        "layer": layer,
+        "results": [
+            {"alpha": 0.0, "accuracy": 0.5, "ci": [0.1, 0.9], "n": 4, "paired": None},
+            {"alpha": 0.1, "accuracy": 0.75, "ci": [0.3, 1.0], "n": 4,
+             "paired": {"diff": 0.25, "ci": [0.0, 0.5], "p_value": 1.0}},
+        ],
+        "metadata": meta,
+    }  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "result.json").write_text(json.dumps(result))
+    return folder
+
+
+def test_page_holds_every_layer_the_baselines_plots_and_metadata(
+    made: dict, tmp_path: Path
+) -> None:
+    report, direction = made["report"], made["direction"]
+    page = write_html_report(tmp_path / "report.html", report, direction, plots=made["plots"])
+    text = page.read_text(encoding="utf-8")
+    rows = re.findall(r"<tr[^>]*>\s*<td class=\"key\">(\d+)( \*)?</td>", text)
+    assert [int(r[0]) for r in rows[: N_LAYERS + 1]] == list(range(N_LAYERS + 1))
+    assert f'<tr class="best"><td class="key">{report.best_layer} *</td>' in text
+    assert f"{report.length_auroc:.3f}" in text and f"{report.best_auroc:.3f}" in text
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert [base64.b64decode(b) for b in images] == [p.read_bytes() for p in made["plots"]]
+    assert "toy-fp-1" in text and "data-h1" in text and lirefs.__version__ in text
+    assert "toy &lt;model&gt;" in text and "<model>" not in text  # escaped
+    assert "<script" not in text and 'src="http' not in text  # nothing to run or fetch
+
+
+def test_transfer_and_evaluation_sections(made: dict, tmp_path: Path) -> None:
+    direction, report = made["direction"], made["report"]
+    transfer = lirefs.transfer_report({"toy": direction}, {"toy": made["test"]}, n_permutations=20)
+    folder = fake_evaluation(tmp_path / "eval", direction, report.best_layer)
+    page = write_html_report(
+        tmp_path / "r.html",
+        report,
+        direction,
+        transfer=transfer,
+        evaluations=[load_evaluation(folder)],
+    )
+    text = page.read_text(encoding="utf-8")
+    assert "Cross-source transfer" in text and f"{transfer.auroc['toy']['toy']:.3f}" in text
+    assert "builtin-arithmetic: 4 items, steered at layer" in text
+    assert "0.750" in text and "p_value" in text
+
+
+def test_an_existing_folder_as_html_path_is_refused(made: dict, tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="is an existing folder"):
+        write_html_report(tmp_path, made["report"], made["direction"])
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_evaluation_of_another_direction_is_refused(made: dict, tmp_path: Path) -> None:
+    other = lirefs.Direction.from_activations(*gaussian_classes(10, 7), model=MODEL)
+    folder = fake_evaluation(tmp_path / "eval", other, 2)
+    with pytest.raises(MetadataMismatchError, match="steered with another direction"):
+        write_html_report(
+            tmp_path / "r.html",
+            made["report"],
+            made["direction"],
+            evaluations=[load_evaluation(folder)],
+        )
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_an_evaluation_folder_without_a_result_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"no result\.json"):
+        load_evaluation(tmp_path)
+
+
+def test_cli_report_html_and_its_bad_input(made: dict, tmp_path: Path) -> None:
+    from lirefs.cli import main
+
+    direction, (r, m) = made["direction"], made["test"]
+    direction.save(tmp_path / "d.safetensors")
+    meta = make_metadata("activation-split", model=MODEL, data={"name": "toy", "hash": "x"})
+    split = ActivationSplit(
+        r.clone(),
+        m.clone(),
+        r.clone(),
+        m.clone(),
+        torch.arange(20) + 20,
+        torch.arange(20) + 5,
+        meta,
+    )
+    split.save(tmp_path / "a.safetensors")
+    base = ["report", str(tmp_path / "d.safetensors"), str(tmp_path / "a.safetensors")]
+    runner = CliRunner()
+
+    out = tmp_path / "out"
+    good = fake_evaluation(tmp_path / "eval-good", direction, direction.chosen_layer)
+    result = runner.invoke(
+        main, [*base, "-o", str(out), "--permutations", "20", "--html", "--eval", str(good)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "builtin-arithmetic" in (out / "report.html").read_text(encoding="utf-8")
+
+    (tmp_path / "folder.html").mkdir()
+    bad = fake_evaluation(tmp_path / "eval-bad", lirefs.Direction.from_activations(r, m), 1)
+    for extra, match in (
+        (["--html", str(tmp_path / "folder.html")], "is an existing folder"),
+        (["--html", "--eval", str(bad)], "another direction"),
+    ):
+        out2 = tmp_path / f"out-{len(extra)}"
+        result = runner.invoke(main, [*base, "-o", str(out2), *extra])
+        assert result.exit_code == 2, result.output
+        lines = [line for line in result.output.splitlines() if line.strip()]
+        assert len(lines) == 1 and match in result.output, result.output
+        assert not out2.exists()  # refused before anything was written
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)")
+def test_page_renders_in_headless_chromium(made: dict, tmp_path: Path) -> None:
+    page = write_html_report(
+        tmp_path / "report.html", made["report"], made["direction"], plots=made["plots"]
+    )
+    shot = tmp_path / "report.png"
+    proc = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "check_html.sh"), str(page), str(shot), "5"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "check_html: ok" in proc.stdout
+    assert shot.stat().st_size > 40_000
+
+
+def test_a_real_evaluation_folder_is_shown_and_another_direction_refused(
+    make_tiny, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    model = make_tiny("llama")
+    reasoning = [f"Q: What is {a} plus {a + 3}?\nA: " for a in range(2, 10)]
+    countries = ["Peru", "Chad", "Mali", "Fiji", "Cuba", "Iran", "Oman", "Laos"]
+    memory = [f"Q: What is the capital of {c}?\nA: " for c in countries]
+    r = lirefs.collect_activations(model, reasoning, progress=False)
+    m = lirefs.collect_activations(model, memory, progress=False)
+    direction = lirefs.Direction.from_activations(r[:4], m[:4], model=model)
+    report = lirefs.layer_report(direction, r[4:], m[4:], probe=False, n_permutations=10)
+    direction.metadata["settings"]["best_layer"] = report.best_layer
+    result = lirefs.evaluate(
+        model, "builtin-arithmetic", direction=direction, alphas=(0.0, 0.1), limit=2,
+        max_new_tokens=3, n_boot=50, progress=False,
+    )  # fmt: skip
+    folder = result.save(tmp_path / "eval")
+    page = write_html_report(
+        tmp_path / "r.html", report, direction, evaluations=[load_evaluation(folder)]
+    )
+    text = page.read_text(encoding="utf-8")
+    assert f"builtin-arithmetic: 2 items, steered at layer {report.best_layer}" in text
+    assert f"{result.accuracy[0.1]:.3f}" in text
+    other = lirefs.Direction.from_activations(r[4:], m[4:], model=model)
+    with pytest.raises(MetadataMismatchError, match="another direction"):
+        write_html_report(tmp_path / "o.html", report, other, evaluations=[load_evaluation(folder)])
+    assert not (tmp_path / "o.html").exists()
