@@ -206,8 +206,6 @@ def command(
     if not texts:
         raise DataError("no questions: pass them as arguments or with --file")
     given = parse_alpha_list(alpha)
-    if alpha and not given:
-        raise DataError(f"--alpha {' '.join(alpha)!r} holds no number (e.g. --alpha 0,0.1)")
     alphas = list(
         dict.fromkeys(given or ([0.0] if direction_path is None else steer_mode.default_alphas))
     )
