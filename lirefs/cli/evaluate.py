@@ -10,6 +10,7 @@ import click
 from ..console import console
 from ._common import (
     CONTEXT_SETTINGS,
+    check_output,
     echo_json,
     handle_errors,
     json_option,
@@ -381,6 +382,8 @@ def command(
     if benchmark is None:
         raise click.UsageError("--benchmark is required (see --list-benchmarks)")
     get_benchmark(benchmark)  # fail on a typo before loading the model
+    if out is not None:
+        check_output(out, folder=True)
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
     nn_model = load(model, device, dtype, device_map, remote)
     pair = None
