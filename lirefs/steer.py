@@ -49,7 +49,7 @@ from .batching import input_device, prompt_batches, tokenize
 from .checks import block_indices, check_prompts, residual_index
 from .console import progress_bar
 from .direction import Direction
-from .errors import DataError, DirectionError, LayerError, LirefsError
+from .errors import ArchitectureError, DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
 from .ndif import resolve_remote, run_remote, trace_kwargs
 
@@ -508,6 +508,13 @@ def plan(
     n_blocks = n if chosen is None else len(chosen)
     per_edit = row.per_edit(alpha, n_blocks)
     layout = model_layout(model)
+    missing = [kind for kind in ("attn", "mlp") if getattr(layout, kind) is None]
+    if row.projects and per_edit != 0.0 and missing:
+        raise ArchitectureError(
+            f"mode {row.name!r} edits each block's attention and MLP outputs, but this model's "
+            f"layout has no {' or '.join(missing)} sub-module whose output is [batch, tokens, "
+            "d_model] (OPT runs its MLP on a flattened view); use mode='add'"
+        )
     if direction is None:
         if per_edit != 0.0:
             raise SteeringError(
