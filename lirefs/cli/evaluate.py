@@ -215,6 +215,12 @@ def _print_benchmarks() -> None:
     "--seed", default=0, show_default=True, help="Seed of the --limit sample and the bootstrap."
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
+@click.option(
+    "--no-prefix-cache",
+    is_flag=True,
+    help="Run every full prompt per batch instead of computing the shared few-shot prefix once "
+    "per alpha (the same tokens, slower; remote runs always do this).",
+)
 @model_options
 @json_option
 @handle_errors
@@ -236,6 +242,7 @@ def command(
     skip_bad_rows: bool,
     seed: int,
     n_boot: int,
+    no_prefix_cache: bool,
     model: str,
     device: str | None,
     dtype: str | None,
@@ -290,6 +297,7 @@ def command(
         chat_template=chat_template,
         system_prompt=system_prompt,
         thinking=thinking,
+        reuse_prefix=not no_prefix_cache,
     )
     files: list[str] = []
     if out is not None:
