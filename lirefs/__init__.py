@@ -43,6 +43,7 @@ from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
 from .evaluation import Benchmark, EvalResult, benchmarks, evaluate, get_benchmark  # noqa: E402
+from .export import export_ablated, export_gguf, export_lm_eval, import_gguf  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
 from .steer import (  # noqa: E402
     GenerationOutput,
@@ -75,8 +76,12 @@ __all__ = [
     "data",
     "effective_scale",
     "evaluate",
+    "export_ablated",
+    "export_gguf",
+    "export_lm_eval",
     "generate",
     "get_benchmark",
+    "import_gguf",
     "layer_report",
     "load_model",
     "model_info",

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import tracers
 
-from .errors import ArchitectureError, DataError, LayerError, LirefsError
+from .errors import ActivationError, ArchitectureError, DataError, LayerError, LirefsError
 
 __all__ = [
     "TRACER_ERRORS",
@@ -39,6 +39,7 @@ TRACER_ERRORS: tuple[tuple[type[Exception], type[LirefsError]], ...] = (
     (tracers.UnsupportedArchitectureError, ArchitectureError),
     (tracers.LayerOutOfRangeError, LayerError),
     (tracers.PositionError, DataError),
+    (tracers.ShapeError, ActivationError),
 )
 
 

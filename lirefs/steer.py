@@ -1,6 +1,8 @@
 """Steered greedy generation along a Linear Reasoning Feature.
 
-Modes (``r̂ = r / (||r|| + 1e-8)`` in float64, cast to each activation's dtype and device):
+Modes (``r̂ = r / (||r|| + 1e-8)`` in float64, cast to each activation's dtype and device) are the
+rows of ``MODES`` (``get_mode(name)``); each row says how it edits, its per-edit alpha, its
+effective scale and which alphas it accepts:
 
 * ``"project"`` (the paper): source ``r̂`` from residual index ``layer``; in EVERY block, in order,
   the block input, the attention output and the MLP output get ``x <- x + alpha (x·r̂) r̂``. The
@@ -9,25 +11,33 @@ Modes (``r̂ = r / (||r|| + 1e-8)`` in float64, cast to each activation's dtype 
   multiplied by about ``1 + alpha`` overall: ``a = (1 + alpha)^(1/n) - 1`` over the ``n`` edited
   blocks (``calibrated_alpha``). ``alpha`` is then the TOTAL scale and must be ``>= -1``.
 * ``"add"``: ``x <- x + alpha r̂`` on ``hidden_states[layer]`` (the input of block ``layer``).
-* ``"ablate"``: ``"project"`` with ``alpha = -1`` (``alpha`` is ignored): the component along
-  ``r̂`` is removed from every block input, attention output and MLP output.
+* ``"ablate"``: ``"project"`` with a per-edit ``alpha = -1``: the component along ``r̂`` is removed
+  from every block input, attention output and MLP output. ``alpha`` must be 0 or -1 (both ablate
+  here; ``lirefs evaluate`` and ``lirefs steer`` read 0 as the unsteered baseline).
 
-``layers=`` limits the three projection modes to some blocks (default: all, as in the paper).
-``positions`` picks tokens: ``"all"`` (the paper), ``"prompt"``, ``"generated"`` or negative indices
-counted from the end of each prompt (prompt pass only); see ``tracers.edit``.
+``blocks=`` limits the three projection modes to some decoder blocks ``0..L-1`` (default: all, as
+in the paper; ``layers=`` is its deprecated old name). ``positions`` picks tokens: ``"all"`` (the
+paper), ``"prompt"``, ``"generated"`` or negative indices counted from the end of each prompt
+(prompt pass only); see ``tracers.edit``.
+
+A ``SteeringPlan`` (``plan(...)``) is one validated setting. Its ``tracer_kwargs()`` feed
+``tracers.apply_edit``, the one tracer block behind the generation loop, persistent steering
+(``steered``) and any trace of your own (e.g. teacher-forced log-probabilities).
 
 Generation follows the checked nnsight recipe: ``model.generate(max_new_tokens=..., do_sample=False)``
 opened without inputs, one invoke with the left-padded batch (mask-derived position ids) whose
 ``for step in tr.all():`` loop applies the edit at every forward pass, and a second empty invoke
-that saves ``tr.result``. ``alpha == 0`` (outside ``"ablate"``) runs no edit at all, which is plain
-greedy generation.
+that saves ``tr.result``. A setting whose per-edit alpha is 0 runs no edit at all, which is plain
+greedy generation. A steered run whose residual stream turns NaN/inf (an alpha so large the
+activations overflow) raises ``SteeringError`` naming the alpha instead of returning garbage.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast, overload
 
@@ -41,23 +51,24 @@ from .console import progress_bar
 from .direction import Direction
 from .errors import DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
-from .ndif import run_remote, trace_kwargs
+from .ndif import resolve_remote, run_remote, trace_kwargs
 
 __all__ = [
     "MODES",
     "GenerationOutput",
+    "Mode",
     "Steered",
     "SteeringError",
+    "SteeringPlan",
     "calibrated_alpha",
     "effective_scale",
     "generate",
+    "get_mode",
+    "plan",
     "scale_table",
     "steered",
     "sweep",
 ]
-
-MODES = ("project", "project-calibrated", "add", "ablate")
-_PROJECTING = ("project", "project-calibrated", "ablate")
 
 Positions = str | Sequence[int]
 
@@ -74,15 +85,25 @@ class SteeringError(LirefsError, ValueError):
 # compounding
 
 
+def _power(base: float, n: float) -> float:
+    """``base ** n`` as a float; ``±inf`` where it overflows instead of ``OverflowError``."""
+    try:
+        return float(base**n)
+    except OverflowError:
+        odd = float(n).is_integer() and int(n) % 2 == 1
+        return -math.inf if base < 0 and odd else math.inf
+
+
 def effective_scale(alpha: float, n_layers: int) -> float:
     """``(1 + alpha)^n_layers``: roughly how much paper mode multiplies the ``r̂`` component.
 
     Each block's input edit multiplies the component the residual stream carries by ``1 + alpha``
     (the attention and MLP edits scale what those sub-layers add by the same factor), so after
     ``k`` blocks the stream's component is about ``(1 + alpha)^k`` times the unsteered one.
-    SmolLM2-135M (30 blocks): ``effective_scale(0.1, 30)`` is about 17.4.
+    SmolLM2-135M (30 blocks): ``effective_scale(0.1, 30)`` is about 17.4. A factor beyond the
+    float range is ``inf`` (never ``OverflowError``).
     """
-    return float((1.0 + alpha) ** n_layers)
+    return _power(1.0 + alpha, n_layers)
 
 
 def calibrated_alpha(total: float, n_layers: int) -> float:
@@ -99,7 +120,128 @@ def calibrated_alpha(total: float, n_layers: int) -> float:
             f"the calibrated total scale alpha={total!r} must be a finite number >= -1 (the "
             "component is multiplied by 1 + alpha overall); use alpha=-1 to remove it"
         )
-    return float((1.0 + total) ** (1.0 / n_layers) - 1.0)
+    return _power(1.0 + total, 1.0 / n_layers) - 1.0
+
+
+# ---------------------------------------------------------------------------------------------
+# the modes table
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One steering mode: a row of ``MODES``.
+
+    Attributes:
+        name: the mode's name (``mode=`` and ``--mode``).
+        summary: one line for help texts.
+        projects: ``True`` for the projection modes, which edit the chosen blocks (block input,
+            attention output, MLP output; ``blocks=`` applies); ``False`` for ``"add"``, which
+            edits the one residual index ``layer``.
+        edit: the ``tracers.apply_edit`` block that runs it (one of ``tracers.EDITS``).
+        per_edit: ``(alpha, n_blocks) -> float``, the scale each edit applies (``n_blocks``: the
+            number of edited blocks).
+        effective_scale: ``(alpha, n_blocks) -> float | None``, about how much the ``r̂``
+            component is multiplied overall (``inf`` beyond the float range); ``None`` where the
+            mode does not scale it (``"add"`` shifts it).
+        scale_formula: the effective scale in words, ``{n}`` standing for ``n_blocks``.
+        accepts: ``alpha -> bool``, whether the mode gives that alpha a meaning.
+        accepted: what ``accepts`` allows, in words (for messages).
+        default_alphas: the alphas ``lirefs steer`` shows when none are given (0 = plain).
+    """
+
+    name: str
+    summary: str
+    projects: bool
+    edit: str
+    per_edit: Callable[[float, int], float]
+    effective_scale: Callable[[float, int], float | None]
+    scale_formula: str
+    accepts: Callable[[float], bool]
+    accepted: str
+    default_alphas: tuple[float, ...] = (0.0, 0.1)
+
+    def check_alpha(self, alpha: Any) -> float:
+        """``alpha`` as a float if this mode accepts it, else ``SteeringError`` naming it."""
+        value = _check_alpha(alpha)
+        if not self.accepts(value):
+            raise SteeringError(
+                f"mode {self.name!r} does not accept alpha={alpha!r}: it takes {self.accepted}"
+            )
+        return value
+
+
+def _same(alpha: float, n_blocks: int) -> float:
+    return alpha
+
+
+def _any_finite(alpha: float) -> bool:
+    return math.isfinite(alpha)
+
+
+MODES: dict[str, Mode] = {
+    m.name: m
+    for m in (
+        Mode(
+            name="project",
+            summary="the paper: x + alpha (x·r̂) r̂ in every block (compounds to (1 + alpha)^L)",
+            projects=True,
+            edit="paper_project",
+            per_edit=_same,
+            effective_scale=effective_scale,
+            scale_formula="(1 + alpha)^{n}",
+            accepts=_any_finite,
+            accepted="any finite number",
+        ),
+        Mode(
+            name="project-calibrated",
+            summary="the paper's edits, alpha = the TOTAL scale: 1 + alpha over all edited blocks",
+            projects=True,
+            edit="paper_project",
+            per_edit=calibrated_alpha,
+            effective_scale=lambda alpha, n_blocks: 1.0 + alpha,
+            scale_formula="1 + alpha (calibrated over {n} blocks)",
+            accepts=lambda alpha: math.isfinite(alpha) and alpha >= -1.0,
+            accepted="a finite total scale >= -1 (-1 removes the component)",
+        ),
+        Mode(
+            name="add",
+            summary="x + alpha r̂ at the residual index --layer only",
+            projects=False,
+            edit="add",
+            per_edit=_same,
+            effective_scale=lambda alpha, n_blocks: None,
+            scale_formula="none (adds alpha r̂, does not scale the component)",
+            accepts=_any_finite,
+            accepted="any finite number",
+        ),
+        Mode(
+            name="ablate",
+            summary="remove the r̂ component everywhere the paper edits (alpha 0 or -1)",
+            projects=True,
+            edit="paper_project",
+            per_edit=lambda alpha, n_blocks: -1.0,
+            effective_scale=lambda alpha, n_blocks: 0.0,
+            scale_formula="0 (removed)",
+            accepts=lambda alpha: alpha in (0.0, -1.0),
+            accepted="alpha 0 or -1 only: ablation removes the component whatever its size, so "
+            "other values would be ignored (evaluate/steer read 0 as the unsteered baseline)",
+            default_alphas=(0.0, -1.0),
+        ),
+    )
+}
+
+
+def get_mode(name: str | Mode) -> Mode:
+    """The ``MODES`` row called ``name`` (a ``Mode`` is returned as it is).
+
+    Raises:
+        SteeringError: an unknown name; the message lists the known ones.
+    """
+    if isinstance(name, Mode):
+        return name
+    if not isinstance(name, str) or name not in MODES:
+        raise SteeringError(f"mode {name!r} is not one of {', '.join(MODES)}")
+    return MODES[name]
 
 
 def scale_table(
@@ -110,22 +252,26 @@ def scale_table(
     Args:
         alphas: alpha values (one column each).
         n_layers: number of edited blocks ``L``.
-        mode: ``"project"`` (factor ``(1 + alpha)^(k + 1)``) or ``"project-calibrated"``
-            (``(1 + a)^(k + 1)`` with ``a = calibrated_alpha(alpha, L)``, ending at ``1 + alpha``).
+        mode: a projection mode: ``"project"`` (factor ``(1 + alpha)^(k + 1)``),
+            ``"project-calibrated"`` (``(1 + a)^(k + 1)`` with ``a = calibrated_alpha(alpha, L)``,
+            ending at ``1 + alpha``) or ``"ablate"`` (0).
 
     Returns:
-        ``L`` dicts ``{"block": k, "<alpha>": factor, ...}``.
+        ``L`` dicts ``{"block": k, "<alpha>": factor, ...}`` (``inf`` beyond the float range).
     """
-    if mode not in ("project", "project-calibrated"):
+    row_mode = get_mode(mode)
+    if not row_mode.projects:
+        names = [m.name for m in MODES.values() if m.projects]
         raise SteeringError(
-            f"scale_table mode must be 'project' or 'project-calibrated', not {mode!r}"
+            f"scale_table mode must be a projection mode ({', '.join(names)}), not {mode!r}: "
+            f"{row_mode.name!r} does not scale the component"
         )
-    per = [a if mode == "project" else calibrated_alpha(a, n_layers) for a in alphas]
+    per = [row_mode.per_edit(a, n_layers) for a in alphas]
     rows = []
     for k in range(n_layers):
         row: dict[str, float] = {"block": float(k)}
         for a, p in zip(alphas, per, strict=True):
-            row[f"{a:g}"] = (1.0 + p) ** (k + 1)
+            row[f"{a:g}"] = _power(1.0 + p, k + 1)
         rows.append(row)
     return rows
 
@@ -135,15 +281,77 @@ def scale_table(
 
 
 @dataclass(frozen=True)
-class _Plan:
-    """A validated steering setting, ready for a trace body."""
+class SteeringPlan:
+    """A validated steering setting, ready for any trace body (build it with ``plan``).
 
-    mode: str
-    unit: torch.Tensor | None  # [d_model] float64, None = no edit
+    Attributes:
+        mode: the ``MODES`` row.
+        alpha: alpha as given.
+        per_edit: the scale each edit applies (``mode.per_edit(alpha, n_blocks)``).
+        unit: ``[d_model]`` float64 unit direction, or ``None`` when nothing is edited (no
+            direction, or a per-edit scale of 0: plain generation exactly).
+        layer: residual index ``0..L`` of the direction (and where ``"add"`` adds it).
+        blocks: block numbers the projection modes edit (``None`` = all).
+        n_blocks: how many blocks the projection modes edit.
+        positions: ``"all"``, ``"prompt"``, ``"generated"`` or a tuple of negative indices.
+        layout: the model's ``tracers.Layout``.
+
+    Inside a trace of your own, pass ``tracer_kwargs()`` to ``tracers.apply_edit`` (plain values:
+    it works locally, with ``remote="local"`` and on NDIF, where ``lirefs`` is not installed)::
+
+        steering = lirefs.steer.plan(model, liref, layer=15, alpha=-0.1, mode="project")
+        kw = steering.tracer_kwargs()
+        with model.trace(inputs, **lirefs.ndif.trace_kwargs(remote)):
+            tracers.apply_edit(model, step=None, **kw)   # step=None: a plain (prompt) pass
+            logits = model.output.logits.save()
+    """
+
+    mode: Mode
+    alpha: float
+    per_edit: float
+    unit: torch.Tensor | None
     layer: int | None
-    alpha: float  # per-edit scale actually applied (calibrated for "project-calibrated")
     blocks: list[int] | None
+    n_blocks: int
     positions: Positions
+    layout: tracers.Layout
+
+    @property
+    def edits(self) -> bool:
+        """Whether the plan edits anything (``False``: plain forward passes)."""
+        return self.unit is not None
+
+    @property
+    def effective_scale(self) -> float | None:
+        """About how much the ``r̂`` component is multiplied overall (``None`` for ``"add"``)."""
+        if not self.edits:
+            return 1.0
+        return self.mode.effective_scale(self.alpha, self.n_blocks)
+
+    def tracer_kwargs(self) -> dict[str, Any]:
+        """Arguments of ``tracers.apply_edit`` but ``model`` and ``step``, as plain values."""
+        return {
+            "edit": self.mode.edit,
+            "unit": self.unit,
+            "alpha": self.per_edit,
+            "layer": self.layer,
+            "blocks": self.blocks,
+            "positions": self.positions,
+            "layout": self.layout,
+        }
+
+    def settings(self) -> dict[str, Any]:
+        """The setting as JSON-ready values (for output metadata)."""
+        return {
+            "mode": self.mode.name,
+            "alpha": self.alpha,
+            "alpha_per_edit": self.per_edit if self.edits else 0.0,
+            "layer": self.layer,
+            "blocks": self.blocks,
+            "positions": self.positions
+            if isinstance(self.positions, str)
+            else list(self.positions),
+        }
 
 
 @dataclass(frozen=True)
@@ -171,11 +379,11 @@ class GenerationOutput:
 
 
 def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)):
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
         raise SteeringError(f"alpha must be a number, got {alpha!r}")
     if not math.isfinite(float(alpha)):
         raise SteeringError(f"alpha must be finite, got {alpha!r}")
-    return float(alpha)
+    return float(alpha) + 0.0  # -0.0 -> 0.0
 
 
 def _check_positions(positions: Any) -> Positions:
@@ -234,45 +442,83 @@ def _unit(direction: Direction | torch.Tensor, layer: int | None, model: Any) ->
     return tracers.unit_vector(vector)
 
 
-def _plan(
+def _renamed_blocks(
+    blocks: Sequence[int] | None, layers: Sequence[int] | None, where: str
+) -> Sequence[int] | None:
+    """``blocks`` from the new keyword or (deprecated, with a warning) the old ``layers=``."""
+    if layers is None:
+        return blocks
+    if blocks is not None:
+        raise SteeringError(f"{where}: pass blocks= only (layers= is its deprecated old name)")
+    warnings.warn(
+        f"{where}(layers=...) is deprecated: these are block numbers 0..L-1, pass blocks=... "
+        "(layers= means residual indices 0..L everywhere else); layers= goes in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return layers
+
+
+def plan(
     model: Any,
     direction: Direction | torch.Tensor | None,
-    layer: int | None,
-    alpha: float,
-    mode: str,
-    positions: Any,
-    layers: Sequence[int] | None,
-) -> _Plan:
-    if mode not in MODES:
-        raise SteeringError(f"mode {mode!r} is not one of {MODES}")
-    alpha = _check_alpha(alpha)
-    positions = _check_positions(positions)
-    info = model_info(model)
-    n = info.n_layers
+    layer: int | None = None,
+    alpha: float = 0.0,
+    mode: str | Mode = "project",
+    positions: Positions = "all",
+    blocks: Sequence[int] | None = None,
+) -> SteeringPlan:
+    """Check one steering setting against ``model`` and return it as a ``SteeringPlan``.
+
+    Args:
+        model: the nnsight model the plan will edit.
+        direction: a ``Direction`` (checked against the model), a ``[d_model]`` tensor, or
+            ``None`` (then only a setting without any edit is valid).
+        layer: residual index ``0..L`` whose direction is used (``"add"``: also where it is
+            added); default: the layer the direction recorded as chosen.
+        alpha: the scale, read as ``mode`` reads it.
+        mode: a name in ``MODES`` or a ``Mode``.
+        positions: ``"all"``, ``"prompt"``, ``"generated"`` or negative prompt-token indices.
+        blocks: block numbers ``0..L-1`` the projection modes edit (default all).
+
+    Raises:
+        SteeringError: unknown mode or positions, an alpha the mode does not accept, no direction
+            where one is needed, ``blocks`` with ``"add"``.
+        LayerError: ``layer`` outside ``0..L`` or missing, bad ``blocks``.
+        DirectionError / MetadataMismatchError: the direction does not fit the model.
+    """
+    row = get_mode(mode)
+    alpha = row.check_alpha(alpha)
+    where = _check_positions(positions)
+    n = model_info(model).n_layers
     layer = None if layer is None else residual_index(layer, n)
-    if mode == "add":
-        if layers is not None:
-            raise SteeringError("layers= applies to the projection modes; 'add' edits one layer=")
-        if layer is None and direction is not None:
-            raise LayerError(f"mode 'add' needs layer=: the residual index 0..{n} to add r̂ at")
-        blocks = None
+    if row.projects:
+        chosen = block_indices(blocks, n, "blocks")
     else:
-        blocks = block_indices(layers, n, "layers")
-    per_edit = alpha
-    if mode == "ablate":
-        per_edit = -1.0
-    elif mode == "project-calibrated":
-        per_edit = calibrated_alpha(alpha, n if blocks is None else len(blocks))
-    if direction is None:
-        if mode == "ablate" or alpha != 0.0:
+        if blocks is not None:
             raise SteeringError(
-                f"mode {mode!r} with alpha={alpha} needs direction= (a lirefs.Direction with "
+                f"blocks= applies to the projection modes; {row.name!r} edits the one "
+                "residual index layer="
+            )
+        if layer is None and direction is not None:
+            raise LayerError(
+                f"mode {row.name!r} needs layer=: the residual index 0..{n} to add r̂ at"
+            )
+        chosen = None
+    n_blocks = n if chosen is None else len(chosen)
+    per_edit = row.per_edit(alpha, n_blocks)
+    layout = model_layout(model)
+    if direction is None:
+        if per_edit != 0.0:
+            raise SteeringError(
+                f"mode {row.name!r} with alpha={alpha} needs direction= (a lirefs.Direction with "
                 "layer=, or a [d_model] tensor)"
             )
-        return _Plan(mode, None, layer, 0.0, blocks, positions)
+        return SteeringPlan(row, alpha, 0.0, None, layer, chosen, n_blocks, where, layout)
     unit = _unit(direction, layer, model)
-    # alpha = 0: no edit at all, exactly plain generation
-    return _Plan(mode, None if per_edit == 0.0 else unit, layer, per_edit, blocks, positions)
+    # a per-edit scale of 0: no edit at all, exactly plain generation
+    unit_or_none = None if per_edit == 0.0 else unit
+    return SteeringPlan(row, alpha, per_edit, unit_or_none, layer, chosen, n_blocks, where, layout)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,13 +539,17 @@ def _eos_ids(model: Any) -> set[int]:
 def _generate_batch(
     model: Any,
     inputs: dict[str, torch.Tensor],
-    plan: _Plan,
+    steering: SteeringPlan,
     max_new_tokens: int,
     stop: list[str],
     remote: bool | str,
-    layout: tracers.Layout,
-) -> torch.Tensor:
+) -> tuple[torch.Tensor, bool]:
     """One ``model.generate`` trace: ``[b, t + new]`` token ids (prompt columns included).
+
+    Also returns whether the last token's residual state (entering the final norm) kept a finite
+    float32 squared norm in every row at the last forward pass (always ``True`` without an edit).
+    A state beyond that makes every norm return NaN or zeros; and a NaN at a position the model
+    attends to spreads to every later token, so the last pass tells whether any pass overflowed.
 
     Locally, ``stop`` goes to HF ``stop_strings`` so the batch ends once every row has stopped;
     a remote request leaves it out (the server would need this tokenizer) and runs to
@@ -307,14 +557,17 @@ def _generate_batch(
     """
     kwargs = trace_kwargs(remote)
     pad = model.tokenizer.pad_token_id
-    unit, alpha, where = plan.unit, plan.alpha, plan.positions
-    mode, blocks = plan.mode, plan.blocks
-    layer = cast(int, plan.layer)  # an int whenever mode "add" edits (checked by _plan)
+    edit = steering.tracer_kwargs()
+    layout = steering.layout
+    # the probe reads the stream entering the final norm, or (forward order) its output when
+    # the edit itself is there ("add" at layer L)
+    after_norm = not steering.mode.projects and steering.layer == model_info(model).n_layers
 
-    def run() -> torch.Tensor:
+    def run() -> tuple[torch.Tensor, bool]:
         # Bound before the block and assigned a saved value inside it: on NDIF the body runs on
-        # the server and only saved values come back, pushed into this name.
+        # the server and only saved values come back, pushed into these names.
         tokens: torch.Tensor | None = None
+        finite: torch.Tensor | None = None
         gen_kwargs: dict[str, Any] = {
             "max_new_tokens": max_new_tokens,
             "do_sample": False,
@@ -329,20 +582,34 @@ def _generate_batch(
             warnings.filterwarnings("ignore", message=".*was never reached.*")
             with model.generate(**gen_kwargs, **kwargs) as tr:
                 with tr.invoke(inputs):
-                    if unit is not None and mode == "add":
+                    if edit["unit"] is not None:
                         for step in tr.all():
-                            tracers.add(model, layer, unit, alpha, where, step, layout)
-                    elif unit is not None:
-                        for step in tr.all():
-                            tracers.paper_project(model, unit, alpha, blocks, where, step, layout)
+                            tracers.apply_edit(model, step=step, **edit)
+                            norm = tracers.final_norm(model, layout)
+                            last = (norm.output if after_norm else norm.input)[:, -1].float()
+                            finite = torch.isfinite(last.pow(2).sum(-1)).all().save()  # type: ignore[attr-defined]
                 with tr.invoke():
                     tokens = tr.result.save()  # type: ignore[attr-defined]
-        assert tokens is not None, "the generate trace returned no tokens"
-        return tokens
+        if tokens is None:
+            raise SteeringError("the generate trace returned no tokens")
+        return tokens, finite is None or bool(finite)
 
     b = int(inputs["input_ids"].shape[0])
-    out = run_remote(run, remote=remote, batch_size=b, what=f"a generate batch of {b} prompts")
-    return out.detach().to("cpu")
+    out, ok = run_remote(run, remote=remote, batch_size=b, what=f"a generate batch of {b} prompts")
+    return out.detach().to("cpu"), ok
+
+
+def _non_finite_error(steering: SteeringPlan) -> SteeringError:
+    """The error for a steered run whose residual stream overflowed to NaN/inf."""
+    mode = steering.mode
+    scale = steering.effective_scale
+    what = "" if scale is None else f" (effective scale of the r̂ component {scale:.3g})"
+    return SteeringError(
+        f"alpha={steering.alpha:g} in mode {mode.name!r}{what} drove the residual stream "
+        "beyond the float range (NaN/inf), so the generations would be garbage; use a smaller "
+        "|alpha| (the paper sweeps "
+        "±0.05..±0.15 in 'project'; 'add' needs alpha of the order of the state norm)"
+    )
 
 
 def _trim(row: torch.Tensor, eos: set[int]) -> tuple[list[int], bool]:
@@ -411,33 +678,73 @@ def sweep(
     layer: int | None = None,
     mode: str = "project",
     positions: Positions = "all",
-    layers: Sequence[int] | None = None,
+    blocks: Sequence[int] | None = None,
     max_new_tokens: int = 64,
     stop: Sequence[str] | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     batch_size: int = GENERATE_BATCH_SIZE,
     progress: bool | None = None,
+    layers: Sequence[int] | None = None,
 ) -> dict[float, GenerationOutput]:
     """``generate`` for several alphas, tokenizing and batching the prompts once.
+
+    Takes ``generate``'s arguments (``layers=``: deprecated old name of ``blocks=``).
 
     Returns:
         ``{alpha: GenerationOutput}`` in the order of ``alphas`` (repeats collapse).
     """
+    blocks = _renamed_blocks(blocks, layers, "lirefs.sweep")
+    return _sweep(
+        model,
+        prompts,
+        alphas,
+        direction=direction,
+        layer=layer,
+        mode=mode,
+        positions=positions,
+        blocks=blocks,
+        max_new_tokens=max_new_tokens,
+        stop=stop,
+        remote=remote,
+        batch_size=batch_size,
+        progress=progress,
+    )
+
+
+def _sweep(
+    model: Any,
+    prompts: Sequence[str],
+    alphas: Sequence[float],
+    *,
+    direction: Direction | torch.Tensor | None,
+    layer: int | None,
+    mode: str,
+    positions: Positions,
+    blocks: Sequence[int] | None,
+    max_new_tokens: int,
+    stop: Sequence[str] | None,
+    remote: bool | str | None,
+    batch_size: int,
+    progress: bool | None,
+) -> dict[float, GenerationOutput]:
+    remote = resolve_remote(model, remote)
     prompts = _check_run(prompts, max_new_tokens, batch_size)
     stops = _check_stop(stop)
+    if isinstance(alphas, (str, bytes)) or not isinstance(alphas, Sequence):
+        raise SteeringError(f"alphas must be a list of numbers, got {alphas!r}")
     alphas = [_check_alpha(a) for a in alphas]
     if not alphas:
         raise SteeringError("alphas is empty: pass at least one alpha (0.0 is plain generation)")
     alphas = list(dict.fromkeys(alphas))
-    plans = {a: _plan(model, direction, layer, a, mode, positions, layers) for a in alphas}
-    layout = model_layout(model)
+    plans = {a: plan(model, direction, layer, a, mode, positions, blocks) for a in alphas}
     eos = _eos_ids(model)
     token_ids = tokenize(model, prompts)
     shortest = min(len(t) for t in token_ids)
-    for plan in plans.values():
-        if not isinstance(plan.positions, str) and min(plan.positions) < -shortest:
+    for steering in plans.values():
+        where = steering.positions
+        if not isinstance(where, str) and min(where) < -shortest:
             raise SteeringError(
-                f"position {min(plan.positions)} reaches before the start of the shortest prompt "
+                f"position {min(where)} reaches before the start of the shortest prompt "
                 f"({shortest} tokens); use indices >= {-shortest}"
             )
     n = len(prompts)
@@ -448,30 +755,29 @@ def sweep(
             inputs = {k: v.to(device) for k, v in batch.inputs.items()}
             t = inputs["input_ids"].shape[1]
             for a in alphas:
-                out = _generate_batch(
-                    model, inputs, plans[a], max_new_tokens, stops, remote, layout
+                out, finite = _generate_batch(
+                    model, inputs, plans[a], max_new_tokens, stops, remote
                 )
-                assert out.dim() == 2 and out.shape[0] == len(batch.index), tuple(out.shape)
+                if not finite:
+                    raise _non_finite_error(plans[a])
+                if out.dim() != 2 or out.shape[0] != len(batch.index):
+                    raise SteeringError(
+                        f"generate returned tokens of shape {tuple(out.shape)} for a batch of "
+                        f"{len(batch.index)} prompts"
+                    )
                 for r, i in enumerate(batch.index):
                     rows[a][i] = _cut_at_stop(*_trim(out[r, t:], eos), stops, model.tokenizer)
                 bar.advance(len(batch.index))
     tok = model.tokenizer
     result = {}
+    name = model_info(model).name
     for a in alphas:
         ids = [r[0] for r in rows[a]]
-        plan = plans[a]
         settings = {
-            "mode": mode,
-            "alpha": a,
-            "alpha_per_edit": plan.alpha if plan.unit is not None else 0.0,
-            "layer": plan.layer,
-            "blocks": plan.blocks,
-            "positions": plan.positions
-            if isinstance(plan.positions, str)
-            else list(plan.positions),
+            **plans[a].settings(),
             "max_new_tokens": int(max_new_tokens),
             "stop": stops,
-            "model": model_info(model).name,
+            "model": name,
         }
         result[a] = GenerationOutput(
             prompts=list(prompts),
@@ -493,12 +799,13 @@ def generate(
     alpha: float = ...,
     mode: str = ...,
     positions: Positions = ...,
-    layers: Sequence[int] | None = ...,
+    blocks: Sequence[int] | None = ...,
     max_new_tokens: int = ...,
     stop: Sequence[str] | None = ...,
-    remote: bool | str = ...,
+    remote: bool | str | None = ...,
     batch_size: int = ...,
     progress: bool | None = ...,
+    layers: Sequence[int] | None = ...,
 ) -> GenerationOutput: ...
 
 
@@ -512,12 +819,13 @@ def generate(
     alpha: Sequence[float],
     mode: str = ...,
     positions: Positions = ...,
-    layers: Sequence[int] | None = ...,
+    blocks: Sequence[int] | None = ...,
     max_new_tokens: int = ...,
     stop: Sequence[str] | None = ...,
-    remote: bool | str = ...,
+    remote: bool | str | None = ...,
     batch_size: int = ...,
     progress: bool | None = ...,
+    layers: Sequence[int] | None = ...,
 ) -> dict[float, GenerationOutput]: ...
 
 
@@ -530,12 +838,13 @@ def generate(
     alpha: float | Sequence[float] = 0.0,
     mode: str = "project",
     positions: Positions = "all",
-    layers: Sequence[int] | None = None,
+    blocks: Sequence[int] | None = None,
     max_new_tokens: int = 64,
     stop: Sequence[str] | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     batch_size: int = GENERATE_BATCH_SIZE,
     progress: bool | None = None,
+    layers: Sequence[int] | None = None,
 ) -> GenerationOutput | dict[float, GenerationOutput]:
     """Greedy generation, optionally steered along ``direction``.
 
@@ -546,17 +855,21 @@ def generate(
         layer: residual index ``0..L`` whose direction is used (``"add"``: also where it is added);
             default: the layer the direction recorded as chosen on held-out data.
         alpha: scale (see the module docstring for each mode); a list runs ``sweep``.
-        mode: ``"project"`` (paper), ``"project-calibrated"``, ``"add"`` or ``"ablate"``.
+        mode: a name in ``MODES``: ``"project"`` (paper), ``"project-calibrated"``, ``"add"`` or
+            ``"ablate"``.
         positions: ``"all"``, ``"prompt"``, ``"generated"`` or negative prompt-token indices.
-        layers: blocks the projection modes edit (default all).
+        blocks: decoder block numbers ``0..L-1`` the projection modes edit (default all).
         max_new_tokens: generation length limit.
         stop: strings that end a row's generation once its generated text contains one (kept
             at the end of the text, as with HF ``stop_strings``). Locally a batch stops computing
             when every row has stopped; on NDIF the server generates to ``max_new_tokens`` and
             the rows are cut here, so both give the same tokens.
-        remote: ``False``, ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path).
+        remote: ``False``, ``True`` (NDIF) or ``"local"`` (nnsight's in-process remote path);
+            ``None`` (default): what the model was loaded with (``load_model(remote=...)``).
         batch_size: prompts per generate call (left-padded, sorted by length).
         progress: progress bar (default: when stderr is a terminal).
+        layers: deprecated old name of ``blocks`` (they are block numbers, not residual
+            indices); warns, and goes in the next release.
 
     Returns:
         ``GenerationOutput`` (``.texts``, ``.token_ids``: generated tokens only, cut before the
@@ -564,15 +877,19 @@ def generate(
         ``{alpha: GenerationOutput}`` when ``alpha`` is a list.
 
     Raises:
-        SteeringError: unknown mode or positions, non-finite alpha, no direction where one is
-            needed, ``max_new_tokens < 1``.
-        LayerError: ``layer`` outside ``0..L`` or missing, bad ``layers``.
+        SteeringError: unknown mode or positions, an alpha the mode does not accept, no
+            direction where one is needed, ``max_new_tokens < 1``, a steered run whose states
+            went NaN/inf (the message names the alpha).
+        LayerError: ``layer`` outside ``0..L`` or missing, bad ``blocks``.
         DirectionError / MetadataMismatchError: the direction belongs to another model or width.
         DataError: no prompts, or a prompt that is not a non-empty string.
     """
-    many = not isinstance(alpha, (int, float)) and not isinstance(alpha, torch.Tensor)
+    blocks = _renamed_blocks(blocks, layers, "lirefs.generate")
+    many = not isinstance(alpha, (numbers.Real, torch.Tensor))
+    if many and (isinstance(alpha, (str, bytes)) or not isinstance(alpha, Sequence)):
+        raise SteeringError(f"alpha must be a number or a list of numbers, got {alpha!r}")
     alphas = cast("list[float]", list(alpha) if many else [alpha])  # type: ignore[arg-type]
-    out = sweep(
+    out = _sweep(
         model,
         prompts,
         alphas,
@@ -580,7 +897,7 @@ def generate(
         layer=layer,
         mode=mode,
         positions=positions,
-        layers=layers,
+        blocks=blocks,
         max_new_tokens=max_new_tokens,
         stop=stop,
         remote=remote,
@@ -609,19 +926,14 @@ class Steered:
         # steered_model is plain again; `model` was never touched
     """
 
-    def __init__(self, model: Any, plan: _Plan, layout: tracers.Layout) -> None:
-        self.plan = plan
+    def __init__(self, model: Any, steering: SteeringPlan) -> None:
+        self.plan = steering
         self.original = model
-        unit, alpha, positions = plan.unit, plan.alpha, plan.positions
-        mode, blocks = plan.mode, plan.blocks
-        layer = cast(int, plan.layer)  # an int whenever mode "add" edits (checked by _plan)
+        edit = steering.tracer_kwargs()
         with model.edit() as (tracer, edited):
-            if unit is not None and mode == "add":
+            if edit["unit"] is not None:
                 for step in tracer.all():
-                    tracers.add(edited, layer, unit, alpha, positions, step, layout)
-            elif unit is not None:
-                for step in tracer.all():
-                    tracers.paper_project(edited, unit, alpha, blocks, positions, step, layout)
+                    tracers.apply_edit(edited, step=step, **edit)
         self.model = edited
         self.active = True
 
@@ -645,12 +957,14 @@ def steered(
     alpha: float = 0.1,
     mode: str = "project",
     positions: Positions = "all",
+    blocks: Sequence[int] | None = None,
     layers: Sequence[int] | None = None,
 ) -> Steered:
     """A persistently steered copy of ``model`` (``with steered(...) as m:`` restores on exit).
 
-    The settings mean what they mean in ``generate``. The edit applies to every forward pass of
+    The settings mean what they mean in ``generate`` (``blocks``: decoder block numbers;
+    ``layers=`` is its deprecated old name). The edit applies to every forward pass of
     ``.model``: each step of ``model.generate`` (steps counted per call) and each ``model.trace``.
     """
-    plan = _plan(model, direction, layer, alpha, mode, positions, layers)
-    return Steered(model, plan, model_layout(model))
+    blocks = _renamed_blocks(blocks, layers, "lirefs.steered")
+    return Steered(model, plan(model, direction, layer, alpha, mode, positions, blocks))

@@ -15,13 +15,35 @@ from typing import Any
 
 import torch
 
-#: model_type -> (blocks path, final norm path, attention name, MLP name)
-MODULES: dict[str, tuple[str, str, str, str]] = {
-    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+#: Written from each family's transformers source, independently of ``tracers.ARCHITECTURES``:
+#: model_type -> (blocks, final norm, attention contribution, MLP contribution), dotted paths.
+#: Bloom's attention and MLP modules return residual + contribution, so its contributions are
+#: their output projections. OPT's MLP has no [batch, tokens, d] output (None: not editable).
+MODULES: dict[str, tuple[str, str, str | None, str | None]] = {
+    "bloom": ("transformer.h", "transformer.ln_f", "self_attention.dense", "mlp.dense_4h_to_h"),
+    "cohere": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "cohere2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "falcon": ("transformer.h", "transformer.ln_f", "self_attention", "mlp"),
+    "gemma": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gemma2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "gemma3_text": ("model.layers", "model.norm", "self_attn", "mlp"),
     "gpt2": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
     "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "attention", "mlp"),
+    "gptj": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
+    "llama": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "mistral": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "mixtral": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmo3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "olmoe": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "opt": ("model.decoder.layers", "model.decoder.final_layer_norm", "self_attn", None),
+    "phi": ("model.layers", "model.final_layernorm", "self_attn", "mlp"),
+    "phi3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen2": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen3": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "qwen3_moe": ("model.layers", "model.norm", "self_attn", "mlp"),
+    "smollm3": ("model.layers", "model.norm", "self_attn", "mlp"),
 }
 
 
@@ -64,6 +86,9 @@ def install_hooks(
     blocks: Sequence[int] | None = None,
 ) -> list[Any]:
     """Register the steering hooks on ``hf``; returns the handles (call ``.remove()`` on each).
+
+    Forward passes of the whole model are counted from 0 (the prompt pass), which is what
+    ``positions`` refers to.
 
     Args:
         hf: the HF causal LM (not the nnsight wrapper).
@@ -117,8 +142,12 @@ def install_hooks(
             handles.append(
                 block.register_forward_pre_hook(pre_hook(scale, False), with_kwargs=True)
             )
-            handles.append(getattr(block, attn_name).register_forward_hook(out_hook(scale, False)))
-            handles.append(getattr(block, mlp_name).register_forward_hook(out_hook(scale, False)))
+            handles.append(
+                _path(block, str(attn_name)).register_forward_hook(out_hook(scale, False))
+            )
+            handles.append(
+                _path(block, str(mlp_name)).register_forward_hook(out_hook(scale, False))
+            )
     elif r_hat is not None and mode == "add":
         assert layer is not None
         if layer < n:
@@ -147,15 +176,16 @@ def reference_generate(
     blocks: Sequence[int] | None = None,
     max_new_tokens: int = 12,
 ) -> list[list[int]]:
-    """Greedy generations with raw hooks (``install_hooks``); generated ids cut before the first EOS."""
+    """Greedy generations with raw hooks; generated ids cut before the first EOS.
+
+    Args:
+        hf: the HF causal LM (not the nnsight wrapper).
+        tokenizer: its tokenizer (left padding is set here).
+        vector, alpha, mode, layer, positions, blocks: the edit (see ``install_hooks``).
+        max_new_tokens: generation length.
+    """
     handles = install_hooks(
-        hf,
-        vector=vector,
-        alpha=alpha,
-        mode=mode,
-        layer=layer,
-        positions=positions,
-        blocks=blocks,
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
     )
     tokenizer.padding_side = "left"
     enc = tokenizer(prompts, return_tensors="pt", padding=True)
@@ -217,3 +247,35 @@ def reference_gold_logprobs(
         logp = torch.log_softmax(logits, dim=-1)
         out.append(sum(float(logp[len(p) - 1 + k, t]) for k, t in enumerate(g)))
     return out
+
+
+def reference_forward(
+    hf: Any,
+    inputs: dict[str, torch.Tensor],
+    *,
+    vector: torch.Tensor | None,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    positions: str | Sequence[int] = "all",
+    blocks: Sequence[int] | None = None,
+) -> Any:
+    """The HF output (``.logits`` ``[b, t, vocab]``, ``.hidden_states``) of ONE forward pass.
+
+    ``inputs`` holds ``input_ids``, ``attention_mask`` and ``position_ids`` (``[b, t]``); the pass
+    is a prompt pass (step 0) for ``positions``.
+    """
+    handles = install_hooks(
+        hf, vector=vector, alpha=alpha, mode=mode, layer=layer, positions=positions, blocks=blocks
+    )
+    try:
+        with torch.inference_mode():
+            return hf(**inputs, output_hidden_states=True)
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def reference_logits(hf: Any, inputs: dict[str, torch.Tensor], **edit: Any) -> torch.Tensor:
+    """Logits ``[b, t, vocab]`` of ``reference_forward``."""
+    return reference_forward(hf, inputs, **edit).logits

@@ -42,7 +42,9 @@ def test_unknown_model_is_one_line(tmp_path: Path) -> None:
 
 
 def test_missing_activation_file_is_one_line(tmp_path: Path) -> None:
-    result = run("direction", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "d.safetensors"))
+    result = run(
+        "direction", str(tmp_path / "nope.safetensors"), "--out", str(tmp_path / "d.safetensors")
+    )
     assert_one_error_line(result, "nope.safetensors")
     assert not (tmp_path / "d.safetensors").exists()
 

@@ -384,3 +384,16 @@ def test_prompts_beyond_the_context_warn(make_tiny: Any, monkeypatch: pytest.Mon
     with warnings.catch_warnings():
         warnings.simplefilter("error", ContextLengthWarning)
         lirefs.collect_activations(model, ["Q: hi"], layers=[0])
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [(b"\xff\xfe\x00binary", "not valid JSON"), (b"[1, 2]", "not an activation-cache manifest")],
+)
+def test_a_damaged_manifest_is_one_clear_error(
+    make_tiny: Any, tmp_path: Path, content: bytes, says: str
+) -> None:
+    (tmp_path / "manifest.json").write_bytes(content)
+    with pytest.raises(CacheMismatchError, match=says) as err:
+        lirefs.collect_activations(make_tiny("llama"), SHORT, cache_dir=tmp_path)
+    assert "\n" not in str(err.value)

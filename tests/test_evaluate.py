@@ -523,8 +523,31 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "95% CI" in text and "McNemar" in text
-    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, (1+a)^L
-    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 1.33" in text
+    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, degen,
+    # (1+a)^L
+    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 0.0 1.33" in text
+    # gold log-prob table: the scripted scorer gives -(len(gold) + 10 alpha)
+    assert "gold-answer log-probability" in text and "-1.00" in text
+
+
+def test_cli_controls_table_json_and_dose_plot(
+    cli: Any, scripted: ScriptedGenerate, tmp_path: Path
+) -> None:
+    path = _direction().save(tmp_path / "liref.safetensors")
+    args = ["-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1"]
+    res = cli(*args, "--controls", "1")
+    assert res.exit_code == 0, res.output
+    assert "real direction vs controls" in res.output and "random-0" in res.output
+    assert [c["alpha"] for c in scripted.calls] == [0.0, 0.1, 0.1]  # alpha 0 once
+    res = cli(*args, "--controls", "1", "--json", "--plot", "--out", str(tmp_path / "o"))
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    row = payload["results"][1]
+    assert row["alpha"] == 0.1 and set(row["controls"]) == {"random-0"}
+    assert row["controls"]["random-0"]["real_minus_control"]["accuracy"]["diff"] == 0.0
+    assert payload["controls"]["random-0"]["kind"] == "random"
+    pytest.importorskip("matplotlib")
+    assert (tmp_path / "o" / "dose_response.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_cli_without_matplotlib(cli: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -700,11 +723,16 @@ def test_chat_template_prompts_are_multi_turn(make_tiny: Any, scripted_any: Any)
     )
     assert [m["role"] for m in messages[:3]] == ["system", "user", "assistant"]
     assert len(messages) == 2 + 2 * len(parts.shots)
-    assert res.records[0]["prompt"] in (reference, reference.removeprefix(model.tokenizer.bos_token or ""))
+    assert res.records[0]["prompt"] in (
+        reference,
+        reference.removeprefix(model.tokenizer.bos_token or ""),
+    )
     assert res.metadata["settings"]["prompt_format"] == "chat_template"
 
 
-def test_thinking_reads_after_the_think_block(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_thinking_reads_after_the_think_block(
+    fake_model: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     outputs = ["x is 3, so 18</think>The final answer is 18.", "I keep thinking 1,250", "7</think>"]
     monkeypatch.setattr(
         steer, "generate",
@@ -736,7 +764,9 @@ def test_direction_format_mismatch_warns(fake_model: Any, scripted: Any) -> None
     assert "chat_template" in res.metadata["settings"]["format_warning"]
 
 
-def test_short_context_drops_exemplars_never_the_question(make_tiny: Any, scripted_any: Any) -> None:
+def test_short_context_drops_exemplars_never_the_question(
+    make_tiny: Any, scripted_any: Any
+) -> None:
     model = make_tiny("gpt2")  # n_positions = 256: 8-shot prompts do not fit
     with pytest.warns(UserWarning, match="fewer exemplars"):
         res = lirefs.evaluate(model, "builtin-arithmetic", limit=2, max_new_tokens=16)

@@ -38,28 +38,6 @@ STEER_PROMPTS = [PROMPTS[0], PROMPTS[1], PROMPTS[4]]
 #: model_type -> (blocks, final norm, attention contribution, MLP contribution), the table the hook
 #: reference uses. Bloom's attention and MLP modules return residual + contribution, so its
 #: contributions are their output projections. OPT's MLP has no [batch, tokens, d] output (None).
-REFERENCE_MODULES: dict[str, tuple[str, str, str | None, str | None]] = {
-    "bloom": ("transformer.h", "transformer.ln_f", "self_attention.dense", "mlp.dense_4h_to_h"),
-    "cohere": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "cohere2": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "falcon": ("transformer.h", "transformer.ln_f", "self_attention", "mlp"),
-    "gemma": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "gemma3_text": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "gpt_neox": ("gpt_neox.layers", "gpt_neox.final_layer_norm", "attention", "mlp"),
-    "gptj": ("transformer.h", "transformer.ln_f", "attn", "mlp"),
-    "mistral": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "mixtral": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "olmo": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "olmo2": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "olmo3": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "olmoe": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "opt": ("model.decoder.layers", "model.decoder.final_layer_norm", "self_attn", None),
-    "phi": ("model.layers", "model.final_layernorm", "self_attn", "mlp"),
-    "phi3": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "qwen3": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "qwen3_moe": ("model.layers", "model.norm", "self_attn", "mlp"),
-    "smollm3": ("model.layers", "model.norm", "self_attn", "mlp"),
-}
 
 EDITABLE = [f for f in MORE_FAMILIES if f != "opt"]
 
@@ -81,16 +59,8 @@ def dotted_getattr(obj: Any, name: str, *default: Any) -> Any:
 
 
 @pytest.fixture
-def reference(monkeypatch: pytest.MonkeyPatch) -> Callable[..., list[list[int]]]:
-    """``reference_hooks.reference_generate`` taught this module's families.
-
-    The hook reference knows the first families only and names sub-modules by one attribute; its
-    module table is extended here (from REFERENCE_MODULES) and its ``getattr`` follows dotted paths,
-    for the duration of one test. Its edit logic is used as is.
-    """
-    for name, (blocks, norm, attn, mlp) in REFERENCE_MODULES.items():
-        monkeypatch.setitem(reference_hooks.MODULES, name, (blocks, norm, attn or "-", mlp or "-"))
-    monkeypatch.setattr(reference_hooks, "getattr", dotted_getattr, raising=False)
+def reference() -> Callable[..., list[list[int]]]:
+    """``reference_hooks.reference_generate`` on an nnsight-wrapped model's HF module."""
 
     def run(model: Any, prompts: list[str], **kw: Any) -> list[list[int]]:
         return reference_hooks.reference_generate(model._module, model.tokenizer, prompts, **kw)
@@ -127,7 +97,7 @@ def hf_last_token_states(model: Any, prompts: list[str]) -> torch.Tensor:
 def test_layout_names_the_modules_of_the_reference_table(make_tiny: Any, family: str) -> None:
     model = make_tiny(family)
     lay = tracers.layout_of(model)
-    blocks, norm, attn, mlp = REFERENCE_MODULES[model_type(family)]
+    blocks, norm, attn, mlp = reference_hooks.MODULES[model_type(family)]
     assert (lay.blocks, lay.final_norm, lay.mlp) == (blocks, norm, mlp)
     assert lay.attn == attn
     assert tracers.n_layers(model) == 3
@@ -138,7 +108,7 @@ def test_last_hidden_state_is_the_final_norm_output(make_tiny: Any, family: str)
     """HF's hidden_states[L] is taken AFTER the final norm; the layout names that norm."""
     model = make_tiny(family)
     hf = model._module
-    norm = dotted_getattr(hf, REFERENCE_MODULES[model_type(family)][1])
+    norm = dotted_getattr(hf, reference_hooks.MODULES[model_type(family)][1])
     seen: list[torch.Tensor] = []
     handle = norm.register_forward_hook(lambda m, a, out: seen.append(out))
     enc = model.tokenizer(PROMPTS[0], return_tensors="pt")
@@ -233,7 +203,7 @@ def test_parallel_mlp_reads_the_edited_block_input(make_tiny: Any, family: str) 
     r_hat = tracers.unit_vector(direction(model)).float()
     enc = model.tokenizer(PROMPTS[1], return_tensors="pt")
     hf = model._module
-    blocks_path, _, _, mlp_name = REFERENCE_MODULES[model_type(family)]
+    blocks_path, _, _, mlp_name = reference_hooks.MODULES[model_type(family)]
     blk = dotted_getattr(hf, blocks_path)[1]
     norms = [m for n, m in blk.named_children() if "norm" in n or n.startswith("ln")]
     mlp = dotted_getattr(blk, str(mlp_name))

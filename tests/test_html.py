@@ -93,7 +93,9 @@ def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int
     return folder
 
 
-def test_page_holds_every_layer_the_baselines_plots_and_metadata(made: dict, tmp_path: Path) -> None:
+def test_page_holds_every_layer_the_baselines_plots_and_metadata(
+    made: dict, tmp_path: Path
+) -> None:
     report, direction = made["report"], made["direction"]
     page = write_html_report(tmp_path / "report.html", report, direction, plots=made["plots"])
     text = page.read_text(encoding="utf-8")
@@ -156,7 +158,13 @@ def test_cli_report_html_and_its_bad_input(made: dict, tmp_path: Path) -> None:
     direction.save(tmp_path / "d.safetensors")
     meta = make_metadata("activation-split", model=MODEL, data={"name": "toy", "hash": "x"})
     split = ActivationSplit(
-        r.clone(), m.clone(), r.clone(), m.clone(), torch.arange(20) + 20, torch.arange(20) + 5, meta
+        r.clone(),
+        m.clone(),
+        r.clone(),
+        m.clone(),
+        torch.arange(20) + 20,
+        torch.arange(20) + 5,
+        meta,
     )
     split.save(tmp_path / "a.safetensors")
     base = ["report", str(tmp_path / "d.safetensors"), str(tmp_path / "a.safetensors")]
@@ -200,3 +208,32 @@ def test_page_renders_in_headless_chromium(made: dict, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "check_html: ok" in proc.stdout
     assert shot.stat().st_size > 40_000
+
+
+def test_a_real_evaluation_folder_is_shown_and_another_direction_refused(
+    make_tiny, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    model = make_tiny("llama")
+    reasoning = [f"Q: What is {a} plus {a + 3}?\nA: " for a in range(2, 10)]
+    countries = ["Peru", "Chad", "Mali", "Fiji", "Cuba", "Iran", "Oman", "Laos"]
+    memory = [f"Q: What is the capital of {c}?\nA: " for c in countries]
+    r = lirefs.collect_activations(model, reasoning, progress=False)
+    m = lirefs.collect_activations(model, memory, progress=False)
+    direction = lirefs.Direction.from_activations(r[:4], m[:4], model=model)
+    report = lirefs.layer_report(direction, r[4:], m[4:], probe=False, n_permutations=10)
+    direction.metadata["settings"]["best_layer"] = report.best_layer
+    result = lirefs.evaluate(
+        model, "builtin-arithmetic", direction=direction, alphas=(0.0, 0.1), limit=2,
+        max_new_tokens=3, n_boot=50, progress=False,
+    )  # fmt: skip
+    folder = result.save(tmp_path / "eval")
+    page = write_html_report(
+        tmp_path / "r.html", report, direction, evaluations=[load_evaluation(folder)]
+    )
+    text = page.read_text(encoding="utf-8")
+    assert f"builtin-arithmetic: 2 items, steered at layer {report.best_layer}" in text
+    assert f"{result.accuracy[0.1]:.3f}" in text
+    other = lirefs.Direction.from_activations(r[4:], m[4:], model=model)
+    with pytest.raises(MetadataMismatchError, match="another direction"):
+        write_html_report(tmp_path / "o.html", report, other, evaluations=[load_evaluation(folder)])
+    assert not (tmp_path / "o.html").exists()

@@ -72,3 +72,40 @@ def test_bad_alpha_is_a_clear_error(setup: Any) -> None:
     model, direction, test = setup
     with pytest.raises(DataError, match="alpha=0"):
         causal_layer_choice(model, direction, test, alpha=0.0)
+
+
+def test_cli_layer_rule_causal_records_the_rule(
+    make_tiny: Callable[[str], Any], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib
+    import json
+
+    from click.testing import CliRunner
+
+    from lirefs.analysis import collect_split
+    from lirefs.cli import main
+
+    model = make_tiny("llama")
+    rows = [q for q in lirefs.data.load("builtin").subset(20, seed=1).reasoning] + [
+        q for q in lirefs.data.load("builtin").subset(20, seed=1).memory
+    ]
+    data = tmp_path / "qs.jsonl"
+    data.write_text(
+        "\n".join(
+            json.dumps({"question": q.text, "label": q.label, "answer": q.answer, "group": q.group})
+            for q in rows
+        )
+    )
+    split = collect_split(model, lirefs.data.load(data), test_fraction=0.5)
+    acts = split.save(tmp_path / "acts.safetensors")
+    monkeypatch.setattr(importlib.import_module("lirefs.cli.direction"), "load", lambda *a: model)
+    out = tmp_path / "liref.safetensors"
+    args = ["direction", str(acts), "--out", str(out), "--layer-rule", "causal", "--set", str(data)]
+    args += ["--causal-alpha", "2", "--max-kl", "100", "--causal-limit", "2", "--json"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    payload = json.loads(res.stdout)
+    saved = lirefs.Direction.load(out)
+    assert saved.metadata["settings"]["layer_rule"] == "causal"
+    assert saved.chosen_layer == payload["best_layer"] == payload["causal"]["best_layer"]
+    assert "auroc_best_layer" in saved.metadata["settings"]

@@ -136,6 +136,7 @@ def test_load_model_remote_needs_a_hub_id() -> None:
         ("UnsupportedArchitectureError", lirefs.ArchitectureError),
         ("LayerOutOfRangeError", lirefs.LayerError),
         ("PositionError", lirefs.DataError),
+        ("ShapeError", lirefs.ActivationError),
         ("TracerError", lirefs.LirefsError),
     ],
 )

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 import torch
-from reference_hooks import reference_generate
+from reference_hooks import reference_forward, reference_generate, reference_logits
 
 import lirefs
 import tracers
-from lirefs.steer import SteeringError
+from lirefs.steer import MODES, SteeringError, get_mode, plan
 
 FAMILIES = ["llama", "gpt2", "gemma2", "gpt_neox"]
 NEW = 8
@@ -85,7 +86,7 @@ def test_layer_range_and_calibrated_match_reference(
 ) -> None:
     model = make_tiny("gpt2")
     r = _direction(model)
-    got = _run(model, prompts, r, alpha=2.0, mode="project", layers=[1, 2], max_new_tokens=NEW)
+    got = _run(model, prompts, r, alpha=2.0, mode="project", blocks=[1, 2], max_new_tokens=NEW)
     want = _ref(
         model, prompts, vector=r, alpha=2.0, mode="project", blocks=[1, 2], max_new_tokens=NEW
     )
@@ -135,7 +136,7 @@ def test_ablation_leaves_no_component(
     outs: list[Any] = []
     with torch.inference_mode(), model.trace(inputs):
         for i in range(n):
-            tracers.ablate(model, u, layers=[i])
+            tracers.ablate(model, u, blocks=[i])
             outs.append(tracers.block(model, i).output.save())
     plain: list[Any] = []
     with torch.inference_mode(), model.trace(inputs):
@@ -304,7 +305,7 @@ def test_effective_scale_and_table() -> None:
         ({"alpha": math.inf}, SteeringError, "finite"),
         ({"alpha": 0.1, "layer": 9}, lirefs.LayerError, "0..3"),
         ({"alpha": 0.1, "mode": "add"}, lirefs.LayerError, "layer="),
-        ({"alpha": 0.1, "layers": [3]}, lirefs.LayerError, "blocks 0..2"),
+        ({"alpha": 0.1, "blocks": [3]}, lirefs.LayerError, "blocks 0..2"),
         ({"alpha": -2.0, "mode": "project-calibrated"}, SteeringError, ">= -1"),
         ({"alpha": 0.1, "max_new_tokens": 0}, SteeringError, "max_new_tokens"),
         ({"alpha": 0.1, "stop": [""]}, SteeringError, "stop"),
@@ -432,3 +433,234 @@ def test_cli_bad_input_is_one_line(tiny_folder: Any) -> None:
         result = runner.invoke(main, ["steer", "hi", "--model", str(folder), "-d", liref, *extra])
         assert result.exit_code == 2, result.output
         assert words in result.stderr and "Traceback" not in result.output
+
+
+# --------------------------------------------------------------------------------------------
+# the modes table and the public edit block
+
+
+def test_modes_table_names_and_unknown_mode() -> None:
+    assert list(MODES) == ["project", "project-calibrated", "add", "ablate"]
+    assert get_mode("add") is MODES["add"] and not MODES["add"].projects
+    with pytest.raises(SteeringError, match="'boost' is not one of project"):
+        get_mode("boost")
+
+
+@pytest.mark.parametrize(
+    ("mode", "alpha", "per_edit", "scale"),
+    [
+        ("project", 0.1, 0.1, 1.1**30),
+        ("project-calibrated", 0.5, 1.5 ** (1 / 30) - 1, 1.5),
+        ("ablate", -1.0, -1.0, 0.0),
+        ("ablate", 0.0, -1.0, 0.0),
+    ],
+)
+def test_mode_rows_give_per_edit_and_effective_scale(
+    mode: str, alpha: float, per_edit: float, scale: float
+) -> None:
+    row = get_mode(mode)
+    assert row.per_edit(alpha, 30) == pytest.approx(per_edit)
+    assert row.effective_scale(alpha, 30) == pytest.approx(scale)
+    assert get_mode("add").effective_scale(4.0, 30) is None
+
+
+def test_ablate_refuses_an_alpha_it_would_ignore(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    with pytest.raises(SteeringError, match=r"'ablate' does not accept alpha=0\.5"):
+        lirefs.generate(model, prompts, direction=_direction(model), alpha=0.5, mode="ablate")
+
+
+def test_overflowing_effective_scale_is_inf() -> None:
+    assert lirefs.effective_scale(1e308, 30) == math.inf
+    assert lirefs.effective_scale(-1e308, 3) == -math.inf
+    assert lirefs.scale_table([1e308], 3)[-1]["1e+308"] == math.inf
+
+
+@pytest.mark.parametrize(("mode", "alpha", "layer"), [("project", 1e20, None), ("add", 1e30, 1)])
+def test_non_finite_states_are_an_error_naming_alpha(
+    make_tiny: Callable[[str], Any], prompts: list[str], mode: str, alpha: float, layer: Any
+) -> None:
+    model = make_tiny("llama")
+    r = _direction(model)
+    inputs = next(lirefs.batching.prompt_batches(model, prompts, 8)).inputs
+    hooked = reference_forward(model._module, inputs, vector=r, alpha=alpha, mode=mode, layer=layer)
+    # the plain-PyTorch edit leaves float32 too: a state's squared norm (what RMSNorm takes) is inf
+    squares = [h.float().pow(2).sum(-1) for h in hooked.hidden_states]
+    assert not all(torch.isfinite(q).all() for q in squares)
+    with pytest.raises(SteeringError, match=re.escape(f"alpha={alpha:g}") + ".*NaN/inf"):
+        lirefs.generate(
+            model, prompts, direction=r, alpha=alpha, mode=mode, layer=layer, max_new_tokens=2
+        )
+
+
+@pytest.mark.parametrize(
+    ("mode", "alpha", "layer", "blocks"),
+    [("project", 3.0, None, None), ("add", 8.0, 1, None), ("ablate", 0.0, None, [0, 2])],
+)
+@pytest.mark.parametrize("remote", [False, "local"])
+def test_apply_edit_in_a_plain_trace_matches_hooks(
+    make_tiny: Callable[[str], Any],
+    prompts: list[str],
+    mode: str,
+    alpha: float,
+    layer: Any,
+    blocks: Any,
+    remote: Any,
+) -> None:
+    """Teacher-forced logits under steering: the public block inside a plain model.trace."""
+    from lirefs.ndif import trace_kwargs
+
+    model = make_tiny("gpt2")
+    r = _direction(model)
+    inputs = next(lirefs.batching.prompt_batches(model, prompts, 8)).inputs
+    kw = plan(model, r, layer, alpha, mode, blocks=blocks).tracer_kwargs()
+    logits: Any = None
+    with torch.inference_mode(), model.trace(inputs, **trace_kwargs(remote)):
+        tracers.apply_edit(model, step=None, **kw)
+        logits = model.output.logits.save()
+    want = reference_logits(
+        model._module, inputs, vector=r, alpha=alpha, mode=mode, layer=layer, blocks=blocks
+    )
+    plain = reference_logits(model._module, inputs, vector=None, alpha=0.0, mode=mode)
+    assert torch.allclose(logits, want, atol=1e-5, rtol=0)
+    assert not torch.allclose(want, plain, atol=1e-3)
+
+
+def test_plan_without_edit_leaves_the_trace_plain(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    steering = plan(model, _direction(model), None, 0.0, "project")
+    assert not steering.edits and steering.tracer_kwargs()["unit"] is None
+
+
+# --------------------------------------------------------------------------------------------
+# block numbers are blocks=; the old layers= still works for one release
+
+
+def test_generate_layers_keyword_is_deprecated_and_equal(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("gpt2")
+    r = _direction(model)
+    kw: dict[str, Any] = {"direction": r, "alpha": 2.0, "max_new_tokens": NEW}
+    new = lirefs.generate(model, prompts, blocks=[1, 2], **kw)
+    with pytest.warns(DeprecationWarning, match=r"pass blocks="):
+        old = lirefs.generate(model, prompts, layers=[1, 2], **kw)
+    assert old.token_ids == new.token_ids
+    assert old.settings["blocks"] == [1, 2]
+    with pytest.warns(DeprecationWarning, match=r"lirefs.sweep\(layers=...\) is deprecated"):
+        lirefs.sweep(model, prompts, [2.0], layers=[1, 2], direction=r, max_new_tokens=1)
+    with pytest.raises(SteeringError, match="blocks= only"):
+        lirefs.generate(model, prompts, blocks=[1], layers=[1], **kw)
+
+
+def test_steered_layers_keyword_is_deprecated(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    with pytest.warns(DeprecationWarning, match=r"lirefs.steered\(layers=...\)"):
+        handle = lirefs.steered(model, _direction(model), alpha=3.0, layers=[1])
+    assert handle.plan.blocks == [1]
+    handle.remove()
+
+
+def test_tracers_layers_keyword_is_deprecated(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    u = tracers.unit_vector(_direction(model))
+    inputs = next(lirefs.batching.prompt_batches(model, prompts, 8)).inputs
+    new: list[Any] = []
+    old: list[Any] = []
+    with torch.inference_mode(), model.trace(inputs):
+        tracers.paper_project(model, u, 2.0, blocks=[1])
+        new.append(model.output.logits.save())
+    warns = pytest.warns(DeprecationWarning, match=r"tracers.paper_project\(layers=...\)")
+    with warns, torch.inference_mode(), model.trace(inputs):
+        tracers.paper_project(model, u, 2.0, layers=[1])
+        old.append(model.output.logits.save())
+    assert torch.equal(new[0], old[0])
+    warns = pytest.warns(DeprecationWarning, match=r"tracers.ablate\(layers=...\)")
+    with warns, torch.inference_mode(), model.trace(inputs):
+        tracers.ablate(model, u, layers=[0])
+
+
+# --------------------------------------------------------------------------------------------
+# tracers' shape checks survive python -O
+
+
+def test_edit_shape_checks_raise_tracer_errors() -> None:
+    with pytest.raises(tracers.ShapeError, match="batch, tokens, d_model"):
+        tracers.scale_component(torch.zeros(3, 8), torch.ones(8), 0.1)
+    with pytest.raises(tracers.ShapeError, match="d_model is 8"):
+        tracers.add_vector(torch.zeros(1, 2, 8), torch.ones(7), 1.0)
+    with pytest.raises(tracers.ShapeError, match=r"\[d_model\]"):
+        tracers.unit_vector(torch.ones(2, 2))
+    assert issubclass(tracers.ShapeError, tracers.TracerError)
+
+
+def test_edit_shape_checks_survive_python_optimize() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import torch, tracers\n"
+        "try:\n"
+        "    tracers.scale_component(torch.zeros(3, 8), torch.ones(8), 0.1)\n"
+        "except tracers.ShapeError:\n"
+        "    print('raised')\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-O", "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "raised", out.stderr
+
+
+def test_cli_refuses_alphas_the_mode_cannot_use(tiny_folder: Any) -> None:
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    folder, _, _, path = tiny_folder
+    base = ["steer", "hi", "--model", str(folder), "-d", str(path), "-l", "2", "-n", "2"]
+    runner = CliRunner()
+    for extra, words in [
+        (["--mode", "ablate", "-a", "0.5"], "'ablate' does not accept alpha=0.5"),
+        (["-a", "1e308"], "alpha=1e+308"),
+        (["--mode", "add", "-a", "1e30"], "alpha=1e+30"),
+        (["-a", ","], "holds no number"),
+    ]:
+        result = runner.invoke(main, [*base, *extra])
+        assert result.exit_code == 2, result.output
+        assert words in result.stderr and "Traceback" not in result.output
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+
+
+def test_cli_blocks_option_and_deprecated_layers(tiny_folder: Any) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    folder, model, liref, path = tiny_folder
+    base = ["steer", "hi", "--model", str(folder), "-d", str(path), "-l", "2", "-n", "3"]
+    base += ["-a", "3", "--json"]
+    runner = CliRunner()
+    new = runner.invoke(main, [*base, "--blocks", "1-2"])
+    old = runner.invoke(main, [*base, "--layers", "1-2"])
+    assert new.exit_code == 0 and old.exit_code == 0, new.output + old.output
+    assert "--layers is deprecated" in old.stderr and "--blocks" in old.stderr
+    got = json.loads(new.stdout)["runs"][0]
+    assert got["settings"]["blocks"] == [1, 2]
+    assert json.loads(old.stdout)["runs"][0]["outputs"] == got["outputs"]
+    api = lirefs.generate(
+        model, ["Q: hi\nA: "], direction=liref, layer=2, alpha=3.0, blocks=[1, 2], max_new_tokens=3
+    )
+    assert [o["token_ids"] for o in got["outputs"]] == api.token_ids
+    help_text = runner.invoke(main, ["steer", "--help"]).output
+    for name in MODES:
+        assert name in help_text

@@ -298,7 +298,9 @@ def test_demo_scores_its_direction_on_the_other_set(make_tiny, monkeypatch) -> N
     )
     real_load = lirefs.data.load
     monkeypatch.setattr(
-        lirefs.data, "load", lambda name, **kw: matched if name == "toy-matched" else real_load(name)
+        lirefs.data,
+        "load",
+        lambda name, **kw: matched if name == "toy-matched" else real_load(name),
     )
     split = collect_split(model, base, test_fraction=0.4, progress=False)
     direction, _ = find_direction(split, n_permutations=20, progress=False)

@@ -16,11 +16,13 @@ by value; blocks never call ``.save()`` except ``save_last_token``, whose name s
 from __future__ import annotations
 
 from .edit import (
+    EDITS,
     POSITIONS,
     PositionError,
     ablate,
     add,
     add_vector,
+    apply_edit,
     paper_project,
     position_mask,
     remove_component,
@@ -51,6 +53,7 @@ LIREFS_TRACERS = True
 
 __all__ = [
     "ARCHITECTURES",
+    "EDITS",
     "LIREFS_TRACERS",
     "POSITIONS",
     "LayerOutOfRangeError",
@@ -62,6 +65,7 @@ __all__ = [
     "ablate",
     "add",
     "add_vector",
+    "apply_edit",
     "block",
     "blocks",
     "check_layer",

@@ -9,7 +9,11 @@ Two levels:
   forward order: ``add`` (one residual index), ``scale_projection`` (residual indices),
   ``paper_project`` (the paper's intervention: in every chosen block, the block input, then the first
   element of the attention output tuple, then the MLP output) and ``ablate`` (``paper_project`` with
-  ``alpha = -1``).
+  ``alpha = -1``); ``apply_edit`` runs one of them by name (``EDITS``), which is how
+  ``lirefs.steer`` applies a steering plan inside any trace.
+
+Layer words: ``layer``/``layers`` are residual indices ``0..L`` (``l == HF hidden_states[l]``);
+``blocks`` are decoder block numbers ``0..L-1`` (block ``b`` reads residual index ``b``).
 
 Positions. ``positions`` is ``"all"``, ``"prompt"``, ``"generated"`` or a list of token indices.
 Which tokens a forward pass carries depends on the pass, so each edit takes the ``step`` of the
@@ -39,6 +43,7 @@ float64. Imports only torch, math and the standard library; never calls ``.save(
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -46,9 +51,9 @@ import torch
 
 from .residual import (
     Layout,
+    ShapeError,
     TracerError,
     block,
-    blocks,
     check_layer,
     final_norm,
     layout_of,
@@ -57,11 +62,13 @@ from .residual import (
 )
 
 __all__ = [
+    "EDITS",
     "POSITIONS",
     "PositionError",
     "ablate",
     "add",
     "add_vector",
+    "apply_edit",
     "paper_project",
     "position_mask",
     "remove_component",
@@ -74,6 +81,10 @@ __all__ = [
 POSITIONS = ("all", "prompt", "generated")
 
 Positions = str | Sequence[int]
+
+
+#: Names ``apply_edit`` accepts: the model-level block each steering mode drives.
+EDITS = ("paper_project", "add")
 
 
 class PositionError(TracerError, ValueError):
@@ -92,8 +103,14 @@ def unit_vector(vector: torch.Tensor) -> torch.Tensor:
 
     Returns:
         ``[d_model]`` float64 on the vector's device.
+
+    Raises:
+        ShapeError: ``vector`` is not 1-D.
     """
-    assert vector.dim() == 1, f"expected a [d_model] vector, got {tuple(vector.shape)}"
+    if not isinstance(vector, torch.Tensor) or vector.dim() != 1:
+        raise ShapeError(
+            f"expected a [d_model] direction vector, got {getattr(vector, 'shape', type(vector))}"
+        )
     r = vector.to(torch.float64)
     return r / (r.norm() + 1e-8)
 
@@ -141,12 +158,16 @@ def position_mask(
 
 
 def _check(x: torch.Tensor, vector: torch.Tensor) -> None:
-    assert isinstance(x, torch.Tensor) and x.dim() == 3, (
-        f"expected a [batch, tokens, d_model] tensor, got {getattr(x, 'shape', type(x))}"
-    )
-    assert vector.dim() == 1 and vector.shape[0] == x.shape[-1], (
-        f"direction is {tuple(vector.shape)}, the activation's d_model is {x.shape[-1]}"
-    )
+    """``ShapeError`` unless ``x`` is ``[batch, tokens, d_model]`` and ``vector`` ``[d_model]``."""
+    if not isinstance(x, torch.Tensor) or x.dim() != 3:
+        raise ShapeError(
+            f"expected a [batch, tokens, d_model] activation, got {getattr(x, 'shape', type(x))}"
+        )
+    if not isinstance(vector, torch.Tensor) or vector.dim() != 1 or vector.shape[0] != x.shape[-1]:
+        raise ShapeError(
+            f"direction is {tuple(getattr(vector, 'shape', ()))}, the activation's d_model is "
+            f"{x.shape[-1]}: pass a [{x.shape[-1]}] vector"
+        )
 
 
 def _select(
@@ -288,25 +309,44 @@ def scale_projection(
             blk.input = scale_component(blk.input, unit, alpha, positions, step)
 
 
-def _check_blocks(layers: Sequence[int] | None, n: int) -> list[int]:
-    if layers is None:
+def _check_blocks(blocks_: Sequence[int] | None, n: int) -> list[int]:
+    if blocks_ is None:
         return list(range(n))
     out = []
-    for i in layers:
+    for i in blocks_:
         if isinstance(i, bool) or int(i) != i or not 0 <= int(i) < n:
             raise TracerError(f"block {i!r} is out of range: this model has blocks 0..{n - 1}")
         out.append(int(i))
     return sorted(set(out))
 
 
+def _renamed_blocks(
+    blocks_: Sequence[int] | None, layers: Sequence[int] | None, where: str
+) -> Sequence[int] | None:
+    """``blocks`` from the new keyword or (deprecated, with a warning) the old ``layers=``."""
+    if layers is None:
+        return blocks_
+    if blocks_ is not None:
+        raise TracerError(f"{where}: pass blocks= only (layers= is its deprecated old name)")
+    warnings.warn(
+        f"{where}(layers=...) is deprecated: these are block numbers 0..L-1, pass blocks=... "
+        "(layers= means residual indices 0..L everywhere else); layers= goes in the next release",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return layers
+
+
 def paper_project(
     model: Any,
     unit: torch.Tensor,
     alpha: float,
-    layers: Sequence[int] | None = None,
+    blocks: Sequence[int] | None = None,
     positions: Positions = "all",
     step: int | None = None,
     layout: Layout | None = None,
+    *,
+    layers: Sequence[int] | None = None,
 ) -> None:
     """The paper's intervention: ``x <- x + alpha (x·r̂) r̂`` three times in every chosen block.
 
@@ -318,9 +358,10 @@ def paper_project(
         model: the nnsight model whose trace (or generation loop step) is open.
         unit: ``[d_model]`` unit direction (``unit_vector(r)`` is the paper's).
         alpha: per-edit scale (the paper sweeps ``±0.05, ±0.10, ±0.15``).
-        layers: block numbers ``0..L-1`` to edit (default: all, as in the paper).
+        blocks: block numbers ``0..L-1`` to edit (default: all, as in the paper).
         positions, step: which tokens (see the module docstring).
         layout: module paths for an architecture ``tracers`` does not know.
+        layers: deprecated old name of ``blocks`` (warns; removed in the next release).
 
     Example::
 
@@ -331,8 +372,9 @@ def paper_project(
             with tr.invoke():
                 tokens = tr.result.save()
     """
+    chosen = _renamed_blocks(blocks, layers, "tracers.paper_project")
     lay = layout_of(model, layout)
-    for i in _check_blocks(layers, len(blocks(model, lay))):
+    for i in _check_blocks(chosen, n_layers(model, lay)):
         blk = block(model, i, lay)
         blk.input = scale_component(blk.input, unit, alpha, positions, step)
         attn = submodule(blk, "attn", lay)
@@ -348,16 +390,71 @@ def paper_project(
 def ablate(
     model: Any,
     unit: torch.Tensor,
+    blocks: Sequence[int] | None = None,
+    positions: Positions = "all",
+    step: int | None = None,
+    layout: Layout | None = None,
+    *,
     layers: Sequence[int] | None = None,
+) -> None:
+    """Remove the ``r̂`` component everywhere ``paper_project`` edits (``alpha = -1``).
+
+    Block inputs, attention outputs and MLP outputs of every chosen block (block numbers
+    ``0..L-1``; ``layers=`` is the deprecated old name) lose their component along ``r̂``, so (for
+    blocks without norms after their sub-modules, e.g. Llama, GPT-2, NeoX) the residual stream
+    carries none of it. Gemma-2 normalises the sub-module outputs before adding them, which brings
+    a component back until the next block input is edited.
+    """
+    chosen = _renamed_blocks(blocks, layers, "tracers.ablate")
+    paper_project(model, unit, -1.0, chosen, positions, step, layout)
+
+
+def apply_edit(
+    model: Any,
+    edit: str,
+    unit: torch.Tensor | None,
+    alpha: float,
+    layer: int | None = None,
+    blocks: Sequence[int] | None = None,
     positions: Positions = "all",
     step: int | None = None,
     layout: Layout | None = None,
 ) -> None:
-    """Remove the ``r̂`` component everywhere ``paper_project`` edits (``alpha = -1``).
+    """Run the model-level block named ``edit`` (one of ``EDITS``) inside the open trace.
 
-    Block inputs, attention outputs and MLP outputs of every chosen block lose their component
-    along ``r̂``, so (for blocks without norms after their sub-modules, e.g. Llama, GPT-2, NeoX) the
-    residual stream carries none of it. Gemma-2 normalises the sub-module outputs before adding
-    them, which brings a component back until the next block input is edited.
+    The one block behind every steering mode: ``"paper_project"`` edits the chosen ``blocks``
+    (block input, attention output, MLP output) with per-edit scale ``alpha``; ``"add"`` adds
+    ``alpha * unit`` to residual index ``layer``. ``unit=None`` (or ``alpha == 0`` for ``"add"``)
+    edits nothing, so a plain pass stays exactly plain. ``lirefs.steer.SteeringPlan.tracer_kwargs``
+    holds every argument but ``model`` and ``step``, as plain values that travel to NDIF.
+
+    Args:
+        model: the nnsight model (or ``model.edit()`` envoy) whose trace is open.
+        edit: ``"paper_project"`` or ``"add"``.
+        unit: ``[d_model]`` unit direction, or ``None`` for no edit.
+        alpha: per-edit scale (``"paper_project"``) or added multiple (``"add"``).
+        layer: residual index ``0..L`` for ``"add"``; ignored by ``"paper_project"``.
+        blocks: block numbers ``0..L-1`` for ``"paper_project"`` (default all).
+        positions, step: which tokens (see the module docstring); ``step=None`` in a plain trace.
+        layout: module paths for an architecture ``tracers`` does not know.
+
+    Example (teacher-forced log-probabilities under steering)::
+
+        kw = lirefs.steer.plan(model, liref, 15, -0.1, "project").tracer_kwargs()
+        with model.trace(inputs):
+            tracers.apply_edit(model, **kw)
+            logits = model.output.logits.save()
+
+    Raises:
+        TracerError: unknown ``edit``, ``"add"`` without ``layer``, a block out of range.
     """
-    paper_project(model, unit, -1.0, layers, positions, step, layout)
+    if edit not in EDITS:
+        raise TracerError(f"edit {edit!r} is not one of {EDITS}")
+    if unit is None:
+        return
+    if edit == "add":
+        if layer is None:
+            raise TracerError("edit 'add' needs layer=: the residual index 0..L to add at")
+        add(model, layer, unit, alpha, positions, step, layout)
+    else:
+        paper_project(model, unit, alpha, blocks, positions, step, layout)

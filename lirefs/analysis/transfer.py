@@ -20,7 +20,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -297,90 +297,42 @@ def transfer_report(
     if not 0.0 <= length_caliper < 1.0:
         raise DataError(f"length_caliper must be in [0, 1), got {length_caliper!r}")
     first = directions[names[0]]
-
-    report: dict[str, Any] = {name: {t: {} for t in names} for name in (*_MATRICES, *_BY_LAYER)}
-    sizes: dict[str, tuple[int, int]] = {}
-    test_data: dict[str, Any] = {}
-    length_auroc: dict[str, float | None] = {}
-    matched_pairs: dict[str, int] = {}
-    for test in test_names:
-        r_acts, m_acts = tests[test]
-        # shapes are checked against every direction below; the states once here
-        where = f"tests[{test!r}] {{}} states (scored by direction {names[0]!r})"
-        r_np = check_states(r_acts, where.format("reasoning"), first)
-        m_np = check_states(m_acts, where.format("memory"), first)
-        for name in names:
-            expected = tuple(directions[name].vectors.shape)
-            if r_np.shape[1:] != expected or m_np.shape[1:] != expected:
-                raise DirectionError(
-                    f"tests[{test!r}] states are [n, {r_np.shape[1]}, {r_np.shape[2]}] but "
-                    f"direction {name!r} is [L + 1, d_model] = {list(expected)}; score a "
-                    "direction only on states of the model it was built on, at all layers"
-                )
-        n_r, n_m = len(r_np), len(m_np)
-        sizes[test] = (n_r, n_m)
-        labels = class_labels(n_r, n_m)
-        states = np.concatenate([r_np, m_np])  # [n, L + 1, d]
-        rng = np.random.default_rng(seed)
-        perms = shuffled_labels(rng, labels, n_permutations)  # [P, n]
-        matched: np.ndarray | None = None
-        length_auroc[test] = None
-        matched_pairs[test] = 0
-        given = (lengths or {}).get(test)
-        if given is not None:
-            checked = check_lengths(
-                given[0],
-                given[1],
-                n_r,
-                n_m,
-                names=(f"lengths[{test!r}][0]", f"lengths[{test!r}][1]"),
-            )
-            if checked is not None:  # None only when both are None, excluded above
-                baseline = length_baseline(*checked, caliper=length_caliper)
-                length_auroc[test] = baseline.auroc
-                matched_pairs[test] = baseline.pairs
-                matched = baseline.matched
-        test_data[test] = {
-            "n_reasoning": n_r,
-            "n_memory": n_m,
-            "states_hash": hash_states(r_np, m_np),
-            "lengths_given": length_auroc[test] is not None,
+    prepared = {
+        test: _prepare_test(
+            test,
+            tests[test],
+            (lengths or {}).get(test),
+            directions,
+            n_permutations=n_permutations,
+            seed=seed,
+            length_caliper=length_caliper,
+        )
+        for test in test_names
+    }
+    cells = {
+        name: {
+            test: _score_pair(directions[name], chosen[name], prepared[test]) for test in test_names
         }
-        for name in names:
-            units = directions[name].units().numpy()  # [L + 1, d]
-            nonzero = directions[name].vectors.norm(dim=1).numpy() > 0
-            by_layer, p95_by_layer = [], []
-            for layer in range(units.shape[0]):
-                if not nonzero[layer]:
-                    by_layer.append(math.nan)
-                    p95_by_layer.append(math.nan)
-                    continue
-                scores = states[:, layer] @ units[layer]  # [n]
-                auc = auroc(labels, scores)
-                by_layer.append(auc)
-                p95_by_layer.append(shuffled_baseline(scores, perms, auc).p95)
-            report["auroc_by_layer"][name][test] = by_layer
-            report["shuffled_auroc_p95_by_layer"][name][test] = p95_by_layer
-            layer = chosen[name]
-            report["auroc"][name][test] = by_layer[layer]
-            report["shuffled_auroc_p95"][name][test] = p95_by_layer[layer]
-            report["permutation_p"][name][test] = math.nan
-            report["length_matched_auroc"][name][test] = math.nan
-            if nonzero[layer]:
-                scores = states[:, layer] @ units[layer]
-                null = shuffled_baseline(scores, perms, by_layer[layer])
-                report["permutation_p"][name][test] = null.p
-                if matched is not None:
-                    report["length_matched_auroc"][name][test] = auroc(
-                        labels[matched], scores[matched]
-                    )
+        for name in names
+    }
+
+    def matrix(key: str) -> dict[str, dict[str, Any]]:
+        return {name: {test: cells[name][test][key] for test in test_names} for name in names}
 
     meta = make_metadata(
         "transfer",
         model=first.metadata.get("model"),
         data={
             "directions": {name: directions[name].metadata.get("data") for name in names},
-            "tests": test_data,
+            "tests": {
+                test: {
+                    "n_reasoning": t.n_reasoning,
+                    "n_memory": t.n_memory,
+                    "states_hash": t.states_hash,
+                    "lengths_given": t.length_auroc is not None,
+                }
+                for test, t in prepared.items()
+            },
         },
         settings={
             "layers": dict(chosen),
@@ -394,18 +346,107 @@ def transfer_report(
         directions=list(names),
         tests=list(test_names),
         layer=dict(chosen),
-        auroc=report["auroc"],
-        shuffled_auroc_p95=report["shuffled_auroc_p95"],
-        permutation_p=report["permutation_p"],
-        auroc_by_layer=report["auroc_by_layer"],
-        shuffled_auroc_p95_by_layer=report["shuffled_auroc_p95_by_layer"],
-        length_auroc=length_auroc,
-        length_matched_pairs=matched_pairs,
-        length_matched_auroc=report["length_matched_auroc"],
-        n_reasoning={t: sizes[t][0] for t in test_names},
-        n_memory={t: sizes[t][1] for t in test_names},
+        auroc=matrix("auroc"),
+        shuffled_auroc_p95=matrix("shuffled_auroc_p95"),
+        permutation_p=matrix("permutation_p"),
+        auroc_by_layer=matrix("auroc_by_layer"),
+        shuffled_auroc_p95_by_layer=matrix("shuffled_auroc_p95_by_layer"),
+        length_auroc={test: t.length_auroc for test, t in prepared.items()},
+        length_matched_pairs={test: t.length_matched_pairs for test, t in prepared.items()},
+        length_matched_auroc=matrix("length_matched_auroc"),
+        n_reasoning={test: t.n_reasoning for test, t in prepared.items()},
+        n_memory={test: t.n_memory for test, t in prepared.items()},
         metadata=meta,
     )
+
+
+class _TestSet(NamedTuple):
+    """One test source, checked and ready to score: its states, labels, shuffles and lengths."""
+
+    states: np.ndarray  # [n_r + n_m, L + 1, d] float64, reasoning rows first
+    labels: np.ndarray  # [n_r + n_m] int64
+    n_reasoning: int
+    n_memory: int
+    perms: np.ndarray  # [P, n] shuffled labels, shared by every direction
+    matched: np.ndarray | None  # indices of the length-matched subset
+    length_auroc: float | None
+    length_matched_pairs: int
+    states_hash: str
+
+
+def _prepare_test(
+    test: str,
+    pair: tuple[Any, Any],
+    lengths: tuple[Lengths, Lengths] | None,
+    directions: Mapping[str, Direction],
+    *,
+    n_permutations: int,
+    seed: int,
+    length_caliper: float,
+) -> _TestSet:
+    """Check one test source against every direction and draw its label shufflings."""
+    names = list(directions)
+    where = f"tests[{test!r}] {{}} states (scored by direction {names[0]!r})"
+    r_np = check_states(pair[0], where.format("reasoning"), directions[names[0]])
+    m_np = check_states(pair[1], where.format("memory"), directions[names[0]])
+    for name in names[1:]:
+        expected = tuple(directions[name].vectors.shape)
+        if r_np.shape[1:] != expected:
+            raise DirectionError(
+                f"tests[{test!r}] states are [n, {r_np.shape[1]}, {r_np.shape[2]}] but "
+                f"direction {name!r} is [L + 1, d_model] = {list(expected)}; score a "
+                "direction only on states of the model it was built on, at all layers"
+            )
+    n_r, n_m = len(r_np), len(m_np)
+    labels = class_labels(n_r, n_m)
+    perms = shuffled_labels(np.random.default_rng(seed), labels, n_permutations)  # [P, n]
+    checked = None
+    if lengths is not None:
+        names_ = (f"lengths[{test!r}][0]", f"lengths[{test!r}][1]")
+        checked = check_lengths(lengths[0], lengths[1], n_r, n_m, names=names_)
+    baseline = length_baseline(*checked, caliper=length_caliper) if checked is not None else None
+    return _TestSet(
+        states=np.concatenate([r_np, m_np]),
+        labels=labels,
+        n_reasoning=n_r,
+        n_memory=n_m,
+        perms=perms,
+        matched=baseline.matched if baseline is not None else None,
+        length_auroc=baseline.auroc if baseline is not None else None,
+        length_matched_pairs=baseline.pairs if baseline is not None else 0,
+        states_hash=hash_states(r_np, m_np),
+    )
+
+
+def _score_pair(direction: Direction, layer: int, test: _TestSet) -> dict[str, Any]:
+    """One direction on one test source: AUROC and shuffled baseline per layer and at ``layer``."""
+    units = direction.units().numpy()  # [L + 1, d]
+    nonzero = direction.vectors.norm(dim=1).numpy() > 0
+    by_layer, p95_by_layer, p_by_layer = [], [], []
+    for l in range(units.shape[0]):  # noqa: E741
+        if not nonzero[l]:
+            by_layer.append(math.nan)
+            p95_by_layer.append(math.nan)
+            p_by_layer.append(math.nan)
+            continue
+        scores = test.states[:, l] @ units[l]  # [n]
+        auc = auroc(test.labels, scores)
+        null = shuffled_baseline(scores, test.perms, auc)
+        by_layer.append(auc)
+        p95_by_layer.append(null.p95)
+        p_by_layer.append(null.p)
+    matched_auroc = math.nan
+    if test.matched is not None and nonzero[layer]:
+        scores = test.states[test.matched, layer] @ units[layer]
+        matched_auroc = auroc(test.labels[test.matched], scores)
+    return {
+        "auroc": by_layer[layer],
+        "shuffled_auroc_p95": p95_by_layer[layer],
+        "permutation_p": p_by_layer[layer],
+        "auroc_by_layer": by_layer,
+        "shuffled_auroc_p95_by_layer": p95_by_layer,
+        "length_matched_auroc": matched_auroc,
+    }
 
 
 def _check_directions(

@@ -14,7 +14,16 @@ from ._common import CONTEXT_SETTINGS
 
 __all__ = ["main"]
 
-COMMANDS: list[str] = ["demo", "collect", "direction", "report", "transfer", "steer", "evaluate"]
+COMMANDS: list[str] = [
+    "demo",
+    "collect",
+    "direction",
+    "report",
+    "transfer",
+    "steer",
+    "evaluate",
+    "export",
+]
 
 
 @click.group(context_settings=CONTEXT_SETTINGS)

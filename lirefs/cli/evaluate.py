@@ -62,7 +62,8 @@ def print_result_table(result: Any) -> None:
         caption="acc (strict: the benchmark's answer phrase), flex (\\boxed{} first, else the "
         "last number/letter), no ans (no strict answer), Δ in %; 95% CI: exact Clopper-Pearson; "
         "Δ: paired difference of strict acc against alpha 0 with its paired bootstrap CI; "
-        "p: exact McNemar test; (1+α)^L: how much paper mode scales the direction's component",
+        "p: exact McNemar test; degen: % of collapsed outputs (repetition, punctuation or "
+        "whitespace runs); (1+α)^L: how much paper mode scales the direction's component",
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
@@ -78,6 +79,7 @@ def print_result_table(result: Any) -> None:
         "p",
     ):
         table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("degen", justify="right", no_wrap=True)
     show_scale = mode == "project" and isinstance(n_layers, int)
     depth = int(n_layers) if isinstance(n_layers, int) else 0
     if show_scale:
@@ -95,10 +97,15 @@ def print_result_table(result: Any) -> None:
             _ci(paired.ci, signed=True) if paired else "",
             f"{paired.p_value:.3g}" if paired else "",
         ]
+        row.append(_pct(result.degenerate[alpha]) if result.degenerate else "")
         if show_scale:
             row.append("ablated" if alpha == -1.0 else f"{effective_scale(alpha, depth):.3g}")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
     console.print(table)
+    if result.gold_logprob:
+        print_gold_table(result)
+    if result.controls:
+        print_controls_table(result)
     skipped = (result.metadata.get("data") or {}).get("skipped_rows") or []
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} malformed rows[/] (listed in result.json)")
@@ -109,6 +116,78 @@ def print_result_table(result: Any) -> None:
             f"[yellow]{settings['n_shots_reduced']} prompts use fewer exemplars[/] to fit the "
             f"model's context of {settings.get('context_length')} tokens"
         )
+
+
+def print_gold_table(result: Any) -> None:
+    """Per alpha: mean gold-answer log-probability, its CI, and the paired difference vs 0."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="gold-answer log-probability (nats, under the same steering)",
+        caption="log p: mean over items of log p(gold_text | prompt), 95% bootstrap CI; Δ: paired "
+        "difference against alpha 0, paired bootstrap CI, two-sided sign-flip p",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("alpha", "log p", "95% CI", "Δ vs 0", "Δ 95% CI", "p"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for alpha in result.alphas:
+        lp = result.gold_logprob_paired.get(alpha)
+        low, high = result.gold_logprob_ci[alpha]
+        table.add_row(
+            f"{alpha:+g}",
+            f"{result.gold_logprob[alpha]:.2f}",
+            f"[{low:.2f},{high:.2f}]",
+            f"{lp.diff:+.2f}" if lp else "",
+            f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]" if lp else "",
+            f"{lp.p_value:.3g}" if lp else "",
+            style="bold" if alpha == 0.0 else None,
+        )
+    console.print(table)
+
+
+def print_controls_table(result: Any) -> None:
+    """Per steered alpha: the real direction beside each control, and the paired tests of the
+    real direction minus that control (accuracy: McNemar; gold log-prob: paired bootstrap CI and
+    sign-flip p)."""
+    from rich import box
+    from rich.table import Table
+
+    gold = bool(result.gold_logprob)
+    table = Table(
+        title="real direction vs controls (same alphas, mode, layer and items; alpha 0 shared)",
+        caption="acc, degen in %; Δ = real minus control, paired by item; random-i: seeded "
+        "random unit directions; shuffled: mean difference with permuted class labels",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    names = ["alpha", "direction", "acc", "degen"]
+    names += ["log p"] if gold else []
+    names += ["Δ acc", "p(Δ acc)"]
+    names += ["Δ log p", "Δ log p CI", "p(Δ log p)"] if gold else []
+    for name in names:
+        table.add_column(name, justify="right", no_wrap=True)
+    for alpha in result.alphas:
+        if alpha == 0.0:
+            continue
+        row = [f"{alpha:+g}", "real", _pct(result.accuracy[alpha]), _pct(result.degenerate[alpha])]
+        row += [f"{result.gold_logprob[alpha]:.2f}"] if gold else []
+        table.add_row(*row, *[""] * (len(names) - len(row)), style="bold")
+        for name, control in result.controls.items():
+            tests = result.vs_controls.get(alpha, {}).get(name, {})
+            acc, lp = tests.get("accuracy"), tests.get("gold_logprob")
+            row = ["", name, _pct(control.accuracy[alpha]), _pct(control.degenerate[alpha])]
+            row += [f"{control.gold_logprob[alpha]:.2f}"] if gold else []
+            row += [f"{100 * acc.diff:+.1f}", f"{acc.p_value:.3g}"] if acc else ["", ""]
+            if gold:
+                row += (
+                    [f"{lp.diff:+.2f}", f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]", f"{lp.p_value:.3g}"]
+                    if lp
+                    else ["", "", ""]
+                )
+            table.add_row(*row)
+    console.print(table)
 
 
 def _print_benchmarks() -> None:
@@ -216,6 +295,33 @@ def _print_benchmarks() -> None:
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
 @click.option(
+    "--controls",
+    default=0,
+    show_default=True,
+    type=click.IntRange(min=0),
+    help="Rerun every steered alpha along N seeded random unit directions (see --seed).",
+)
+@click.option(
+    "--control-activations",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Activation file from `lirefs collect`: adds a shuffled-label control built from its "
+    "train half at the direction's layer.",
+)
+@click.option(
+    "--gold-logprob/--no-gold-logprob",
+    default=True,
+    show_default=True,
+    help="Score the log-probability of each item's gold answer under the same steering.",
+)
+@click.option(
+    "--plot",
+    "plot",
+    is_flag=True,
+    help="Write dose_response.png (accuracy, gold log-prob, degeneration vs alpha, controls "
+    "shaded) into --out, or the current folder.",
+)
+@click.option(
     "--no-prefix-cache",
     is_flag=True,
     help="Run every full prompt per batch instead of computing the shared few-shot prefix once "
@@ -242,6 +348,10 @@ def command(
     skip_bad_rows: bool,
     seed: int,
     n_boot: int,
+    controls: int,
+    control_activations: Path | None,
+    gold_logprob: bool,
+    plot: bool,
     no_prefix_cache: bool,
     model: str,
     device: str | None,
@@ -266,6 +376,8 @@ def command(
           --layer 21 --paper-alphas --out gsm8k-llama3/
       lirefs evaluate -B mgsm-zh --data-path mgsm/mgsm_zh.tsv -d liref.safetensors
       lirefs evaluate -B gsm8k -m Qwen/Qwen2.5-7B-Instruct --chat-template --limit 200
+      lirefs evaluate -B builtin-facts -d liref.safetensors --paper-alphas --controls 2 \\
+          --control-activations acts.safetensors --limit 40 --plot --out facts/
       lirefs evaluate --list-benchmarks
     """
     from ..evaluation import evaluate, get_benchmark
@@ -278,6 +390,12 @@ def command(
     get_benchmark(benchmark)  # fail on a typo before loading the model
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
     nn_model = load(model, device, dtype, device_map, remote)
+    pair = None
+    if control_activations is not None:
+        from ..analysis import ActivationSplit
+
+        split = ActivationSplit.load(control_activations, model=nn_model)
+        pair = (split.train_reasoning, split.train_memory)
     result = evaluate(
         nn_model,
         benchmark,
@@ -297,6 +415,9 @@ def command(
         chat_template=chat_template,
         system_prompt=system_prompt,
         thinking=thinking,
+        controls=controls,
+        control_activations=pair,
+        gold_logprob=gold_logprob,
         reuse_prefix=not no_prefix_cache,
     )
     files: list[str] = []
@@ -312,6 +433,9 @@ def command(
                 "matplotlib is not installed: skipped accuracy_vs_alpha.png "
                 "(pip install 'lirefs[plots]')"
             )
+    if plot:
+        target = (out if out is not None else Path(".")) / "dose_response.png"
+        files.append(str(result.plot_dose_response(target)))
     if as_json:
         echo_json({**result.to_dict(), "files": files})
         return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from ..console import console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
@@ -55,7 +57,7 @@ def _positions(value: str) -> str | list[int]:
         ) from None
 
 
-def _blocks(value: str | None) -> list[int] | None:
+def _blocks(value: str | None, flag: str = "--blocks") -> list[int] | None:
     if value is None:
         return None
     try:
@@ -65,8 +67,20 @@ def _blocks(value: str | None) -> list[int] | None:
         return [int(p) for p in value.split(",")]
     except ValueError:
         raise DataError(
-            f"--layers {value!r} must look like 10-20 or 3,4,5 (block numbers)"
+            f"{flag} {value!r} must look like 10-20 or 3,4,5 (decoder block numbers 0..L-1)"
         ) from None
+
+
+def _mode_help() -> str:
+    from ..steer import MODES
+
+    return "; ".join(f"{m.name}: {m.summary}" for m in MODES.values()) + "."
+
+
+def _mode_names() -> list[str]:
+    from ..steer import MODES
+
+    return list(MODES)
 
 
 @click.command("steer", context_settings=CONTEXT_SETTINGS)
@@ -100,11 +114,10 @@ def _blocks(value: str | None) -> list[int] | None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["project", "project-calibrated", "add", "ablate"]),
+    type=click.Choice(_mode_names()),
     default="project",
     show_default=True,
-    help="project: the paper (every block); project-calibrated: alpha is the total scale; "
-    "add: x + alpha r̂ at --layer; ablate: remove r̂ everywhere.",
+    help=_mode_help(),
 )
 @click.option(
     "--positions",
@@ -112,7 +125,19 @@ def _blocks(value: str | None) -> list[int] | None:
     show_default=True,
     help="all, prompt, generated, or negative prompt-token indices like -1,-2.",
 )
-@click.option("--layers", "blocks", default=None, help="Blocks to edit, e.g. 10-20 (default all).")
+@click.option(
+    "--blocks",
+    "blocks",
+    default=None,
+    help="Decoder blocks (0..L-1) the projection modes edit, e.g. 10-20 (default all).",
+)
+@click.option(
+    "--layers",
+    "old_blocks",
+    default=None,
+    hidden=True,
+    help="Deprecated old name of --blocks.",
+)
 @click.option(
     "--max-new-tokens",
     "-n",
@@ -145,6 +170,7 @@ def command(
     mode: str,
     positions: str,
     blocks: str | None,
+    old_blocks: str | None,
     max_new_tokens: int,
     stops: tuple[str, ...],
     raw: bool,
@@ -159,27 +185,44 @@ def command(
 ) -> None:
     """Generate greedily with and without steering, side by side.
 
-    Each alpha is one column; alpha 0 is plain generation. In the paper's mode the component along
-    the direction compounds over the L blocks to about (1 + alpha)^L, printed below the table.
+    Each alpha is one column; alpha 0 is plain generation (in every mode: with --mode ablate,
+    0 is the plain column and -1 the ablated one). In the paper's mode the component along the
+    direction compounds over the L blocks to about (1 + alpha)^L, printed below the table.
 
     \b
     Examples:
       lirefs steer "What is 17 * 23?" -d liref.safetensors -l 15 -a -0.1,0,0.1
       lirefs steer -f questions.jsonl -d liref.safetensors -l 15 --mode ablate --json
       lirefs steer "Who wrote Hamlet?" -d liref.safetensors -l 15 \\
-          --mode project-calibrated -a 0.5 -n 32
+          --mode project-calibrated -a 0.5 -n 32 --blocks 10-20
     """
     from ..data import format_prompt
     from ..direction import Direction
     from ..models import model_info
-    from ..steer import GENERATE_BATCH_SIZE, effective_scale, generate
+    from ..steer import GENERATE_BATCH_SIZE, generate, get_mode
 
+    steer_mode = get_mode(mode)
     texts = list(questions) + (_read_file(file) if file is not None else [])
     if not texts:
         raise DataError("no questions: pass them as arguments or with --file")
-    alphas = parse_alpha_list(alpha) or ([0.0] if direction_path is None else [0.0, 0.1])
+    given = parse_alpha_list(alpha)
+    if alpha and not given:
+        raise DataError(f"--alpha {' '.join(alpha)!r} holds no number (e.g. --alpha 0,0.1)")
+    alphas = list(
+        dict.fromkeys(given or ([0.0] if direction_path is None else steer_mode.default_alphas))
+    )
+    for a in alphas:
+        steer_mode.check_alpha(a)
     where = _positions(positions)
-    chosen_blocks = _blocks(blocks)
+    if old_blocks is not None:
+        if blocks is not None:
+            raise DataError("--layers is the deprecated old name of --blocks: give only --blocks")
+        console.print(
+            "[yellow]--layers is deprecated: these are block numbers 0..L-1, use --blocks "
+            "(--layers goes in the next release)[/]"
+        )
+        blocks = old_blocks
+    chosen_blocks = _blocks(blocks, "--blocks" if old_blocks is None else "--layers")
 
     if raw and chat_template:
         raise DataError("--raw and --chat-template exclude each other: pick one prompt format")
@@ -195,48 +238,52 @@ def command(
         layer = direction.chosen_layer  # None still raises a clear error in generate
     info = model_info(nn_model)
     common: dict[str, Any] = {
-        "direction": direction,
-        "layer": layer,
         "positions": where,
-        "layers": chosen_blocks,
+        "blocks": chosen_blocks,
         "max_new_tokens": max_new_tokens,
         "stop": list(stops),
         "remote": remote_value(remote),
         "batch_size": batch_size if batch_size is not None else GENERATE_BATCH_SIZE,
     }
-    columns: list[tuple[str, float, Any]] = []
-    if mode == "ablate":
-        plain = generate(nn_model, prompts, **{**common, "direction": None, "layer": None})
-        columns.append(("plain", 0.0, plain))
-        columns.append(("ablate", -1.0, generate(nn_model, prompts, mode="ablate", **common)))
-    else:
-        swept = generate(nn_model, prompts, alpha=alphas, mode=mode, **common)
-        columns.extend((f"alpha {a:g}", a, out) for a, out in swept.items())
+    # alpha 0 is the plain column in every mode (as in `lirefs evaluate`): no direction, no edit
+    runs: dict[float, Any] = {}
+    if 0.0 in alphas:
+        runs[0.0] = generate(nn_model, prompts, **{**common, "blocks": None})
+    steered_alphas = [a for a in alphas if a != 0.0]
+    if steered_alphas:
+        runs.update(
+            generate(
+                nn_model,
+                prompts,
+                direction=direction,
+                layer=layer,
+                alpha=steered_alphas,
+                mode=steer_mode.name,
+                **common,
+            )
+        )
+    columns = [(f"alpha {a:g}", a, runs[a]) for a in alphas]
 
     n_edited = info.n_layers if chosen_blocks is None else len(chosen_blocks)
-    scales = {}
-    for label, a, _ in columns:
-        if mode == "project":
-            scales[label] = effective_scale(a, n_edited)
-        elif mode == "project-calibrated":
-            scales[label] = 1.0 + a
-        elif mode == "ablate":
-            scales[label] = 1.0 if label == "plain" else 0.0
+    scales: dict[str, float | None] = {
+        label: 1.0 if a == 0.0 else steer_mode.effective_scale(a, n_edited)
+        for label, a, _ in columns
+    }
 
     if as_json:
         echo_json(
             {
                 "model": info.name,
-                "mode": mode,
+                "mode": steer_mode.name,
                 "layer": layer,
                 "positions": where,
-                "layers": chosen_blocks,
+                "blocks": chosen_blocks,
                 "max_new_tokens": max_new_tokens,
                 "runs": [
                     {
                         "label": label,
                         "alpha": a,
-                        "effective_scale": scales.get(label),
+                        "effective_scale": _json_number(scales[label]),
                         "settings": out.settings,
                         "outputs": [
                             {"prompt": p, "text": t, "token_ids": ids, "stopped": s}
@@ -251,7 +298,9 @@ def command(
         )
         return
 
-    title = f"{info.name}: mode {mode}" + (f", direction of layer {layer}" if direction else "")
+    title = f"{info.name}: mode {steer_mode.name}" + (
+        f", direction of layer {layer}" if direction else ""
+    )
     table = Table(title=title, show_lines=True)
     table.add_column("question", style="bold", overflow="fold")
     for label, _, _ in columns:
@@ -260,7 +309,15 @@ def command(
         table.add_row(question, *[out.texts[row].strip() for _, _, out in columns])
     out_console = Console()
     out_console.print(table)
-    if scales and mode != "ablate":
-        what = "(1 + alpha)^" + str(n_edited) if mode == "project" else "1 + alpha (calibrated)"
-        parts = ", ".join(f"{label}: {s:.3g}" for label, s in scales.items())
+    shown = {label: s for label, s in scales.items() if s is not None}
+    if steered_alphas and len(shown) == len(scales):
+        what = steer_mode.scale_formula.format(n=n_edited)
+        parts = ", ".join(f"{label}: {s:.3g}" for label, s in shown.items())
         out_console.print(f"effective scale of the r̂ component, {what}: {parts}")
+
+
+def _json_number(value: float | None) -> float | str | None:
+    """A float for JSON; ``inf`` (an overflowing effective scale) as the string ``"inf"``."""
+    if value is None or math.isfinite(value):
+        return value
+    return "inf" if value > 0 else "-inf"

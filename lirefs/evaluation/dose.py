@@ -40,6 +40,9 @@ def _band(ax: Any, xs: np.ndarray, controls: list[dict[float, float]], order: li
     if not controls:
         return
     values = np.array([[c[a] for a in order] for c in controls])  # [n_controls, n_alphas]
+    if len(controls) == 1:  # a range of one is a line
+        ax.plot(xs, values[0], "--", color="tab:grey", label="control")
+        return
     ax.fill_between(
         xs, values.min(0), values.max(0), color="tab:grey", alpha=0.25, linewidth=0,
         label=f"controls ({len(controls)}), range",
@@ -55,11 +58,12 @@ def _line(
     **style: Any,
 ) -> None:
     y = np.array([values[a] for a in order])
+    fmt = style.pop("fmt", "o-")
     if ci:
         err = [y - np.array([ci[a][0] for a in order]), np.array([ci[a][1] for a in order]) - y]
-        ax.errorbar(xs, y, yerr=err, capsize=3, **style)
+        ax.errorbar(xs, y, yerr=err, fmt=fmt, capsize=3, **style)
     else:
-        ax.plot(xs, y, **style)
+        ax.plot(xs, y, fmt, **style)
 
 
 def plot_dose_response(result: Any, path: str | Path) -> Path:

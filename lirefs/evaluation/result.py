@@ -273,6 +273,17 @@ class EvalResult:
 
         return plot_accuracy(self, path)
 
+    def plot_dose_response(self, path: str | Path) -> Path:
+        """Accuracy, gold log-probability and degeneration against alpha (effective scale on the
+        top axis, controls shaded), as a PNG; see ``lirefs.evaluation.dose``.
+
+        Raises:
+            ImportError: matplotlib is not installed (``pip install 'lirefs[plots]'``).
+        """
+        from .dose import plot_dose_response
+
+        return plot_dose_response(self, path)
+
     def __repr__(self) -> str:
         accs = ", ".join(f"{a:+g}: {self.accuracy[a]:.3f}" for a in self.alphas)
         return f"EvalResult({self.benchmark!r}, n_items={self.n_items}, accuracy={{{accs}}})"

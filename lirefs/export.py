@@ -1,0 +1,587 @@
+"""Share and serve a direction: llama.cpp control vectors, ablated weights, lm-eval steer files.
+
+Each format puts the direction where its owner program expects it, with the owner's layer offset
+(lirefs' residual index ``l == HF hidden_states[l]``; block ``b`` writes residual index ``b + 1``):
+
+* ``export_gguf``: a llama.cpp control vector (``--control-vector``; repeng and EasySteer read and
+  write the same files). llama.cpp adds ``direction.{n}`` to the OUTPUT of block ``n``, which is
+  residual index ``n + 1``: ``direction.{l-1} = alpha * unit(l)``. Only additive steering has a
+  meaning there. ``import_gguf`` reads such a file back (also files lirefs did not write).
+* ``export_ablated``: a Hugging Face model folder whose weights no longer write ``r̂`` into the
+  residual stream (embeddings, every attention output projection and MLP down projection, their
+  biases), so a plain forward pass equals lirefs' ``"ablate"`` mode and any engine that loads HF
+  weights serves the ablated model at full speed.
+* ``export_lm_eval``: the steer file lm-evaluation-harness' ``steered`` model reads
+  (``--model steered --model_args pretrained=...,steer_path=file.pt``): action ``"add"`` on the
+  module whose output is residual index ``l``, which is lirefs' ``"add"`` mode.
+
+Every writer refuses bad input before writing and writes through a temporary path, so a failure
+never leaves a partial file or folder.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import tracers
+
+from .checks import residual_index
+from .direction import Direction
+from .errors import ArchitectureError, DirectionError, LayerError, LirefsError
+from .models import model_info
+from .steer import get_mode
+from .store import LAYER_CONVENTION, atomic_path, make_metadata, version
+
+__all__ = [
+    "ABLATION_FAMILIES",
+    "ExportError",
+    "export_ablated",
+    "export_gguf",
+    "export_lm_eval",
+    "import_gguf",
+]
+
+
+class ExportError(LirefsError, ValueError):
+    """A direction cannot be exported as asked (wrong mode, unusable path, no meaning there)."""
+
+
+#: GGUF key under which lirefs keeps its own metadata (other readers ignore unknown keys).
+GGUF_METADATA_KEY = "lirefs.metadata"
+
+
+def _unit(direction: Direction, layer: int) -> torch.Tensor:
+    """``tracers.unit_vector(r_l)``: the very vector lirefs' steering modes use, float64."""
+    if not isinstance(direction, Direction):
+        raise DirectionError(
+            f"direction must be a lirefs.Direction, got {type(direction).__name__}; load one "
+            "with lirefs.Direction.load(path)"
+        )
+    vector = direction.vector(layer)
+    norm = float(vector.norm())
+    if norm == 0.0 or not math.isfinite(norm):
+        raise DirectionError(
+            f"the direction at layer {layer} has norm {norm}: it cannot be normalised; choose "
+            "another layer"
+        )
+    return tracers.unit_vector(vector)
+
+
+def _check_alpha(alpha: Any) -> float:
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
+        raise ExportError(f"alpha must be a finite number, got {alpha!r}")
+    return float(alpha)
+
+
+def _check_new_file(path: str | os.PathLike[str], suffix: str) -> Path:
+    target = Path(path)
+    if target.suffix != suffix:
+        raise ExportError(f"{target} should end in {suffix} (the format's own file name)")
+    if target.is_dir():
+        raise ExportError(f"{target} is a folder; give a file path ending in {suffix}")
+    return target
+
+
+def _model_of(direction: Direction) -> dict[str, Any]:
+    return dict(direction.metadata.get("model") or {})
+
+
+# ---------------------------------------------------------------------------------------------
+# llama.cpp control vectors
+
+
+def export_gguf(
+    direction: Direction,
+    path: str | os.PathLike[str],
+    *,
+    layers: Sequence[int] | None = None,
+    alpha: float = 1.0,
+    mode: str = "add",
+) -> Path:
+    """Write ``direction`` as a llama.cpp control vector (GGUF).
+
+    Tensor ``direction.{l-1}`` holds ``alpha * unit(l)`` (float32, ``[d_model]``) for each
+    residual index ``l`` in ``layers``, because llama.cpp adds ``direction.{n}`` to the output of
+    block ``n``. For ``l == L`` that is the last block's output before the final norm (lirefs'
+    ``hidden_states[L]`` is after it). The header carries ``general.architecture =
+    "controlvector"``, ``controlvector.model_hint`` (the model's architecture),
+    ``controlvector.layer_count`` and, under ``lirefs.metadata``, the direction's metadata.
+
+    Args:
+        direction: the direction to share.
+        path: the ``.gguf`` file to write.
+        layers: residual indices ``1..L`` to write (default: the direction's chosen layer).
+        alpha: the added multiple (llama.cpp's ``--control-vector-scaled FILE SCALE`` scales it
+            again).
+        mode: must be ``"add"``: llama.cpp only adds vectors; the projection modes have no
+            GGUF meaning.
+
+    Returns:
+        The path written.
+
+    Raises:
+        ExportError: a projection mode, a bad alpha or path.
+        LayerError: a layer outside ``1..L``, or no layer given and none recorded.
+    """
+    import numpy as np
+    from gguf import GGUFWriter
+
+    row = get_mode(mode)
+    if row.edit != "add":
+        raise ExportError(
+            f"mode {row.name!r} scales or removes the component along r̂ in every block; a GGUF "
+            "control vector can only be ADDED to block outputs (llama.cpp --control-vector), so "
+            "only mode 'add' has a GGUF meaning. Use export_ablated for ablation"
+        )
+    a = _check_alpha(alpha)
+    target = _check_new_file(path, ".gguf")
+    chosen = _residual_layers(direction, layers, "GGUF")
+    tensors = {
+        f"direction.{layer - 1}": (a * _unit(direction, layer)).to(torch.float32).numpy()
+        for layer in chosen
+    }
+    model = _model_of(direction)
+    meta = {
+        **direction.metadata,
+        "export": {"format": "gguf", "layers": chosen, "alpha": a, "mode": "add"},
+    }
+    with atomic_path(target) as tmp:
+        writer = GGUFWriter(str(tmp), "controlvector")
+        writer.add_string("controlvector.model_hint", str(model.get("architecture") or "unknown"))
+        writer.add_uint32("controlvector.layer_count", len(tensors))
+        writer.add_string(GGUF_METADATA_KEY, json.dumps(meta, default=str))
+        for name, values in tensors.items():
+            writer.add_tensor(name, np.ascontiguousarray(values, dtype=np.float32))
+        writer.write_header_to_file()
+        writer.write_kv_data_to_file()
+        writer.write_tensors_to_file()
+        writer.close()
+    return target
+
+
+def _residual_layers(direction: Direction, layers: Sequence[int] | None, what: str) -> list[int]:
+    n = direction.n_layers
+    if layers is None:
+        if direction.chosen_layer is None:
+            raise LayerError(
+                f"this direction records no chosen layer; pass layers=[l] (residual indices "
+                f"1..{n}) for the {what} file"
+            )
+        layers = [direction.chosen_layer]
+    if isinstance(layers, (int, str)):
+        layers = [layers]  # type: ignore[list-item]
+    out = []
+    for layer in layers:
+        value = residual_index(layer, n, "this direction has")
+        if value == 0:
+            raise LayerError(
+                f"layer 0 (the embeddings) has no {what} slot: block outputs are residual indices "
+                f"1..{n}; pass layers in 1..{n}"
+            )
+        out.append(value)
+    if not out:
+        raise LayerError(f"layers is empty: pass residual indices in 1..{n}")
+    if len(set(out)) != len(out):
+        raise LayerError(f"layers {list(layers)} contain repeats")
+    return sorted(out)
+
+
+def import_gguf(path: str | os.PathLike[str], *, n_layers: int | None = None) -> Direction:
+    """Read a control-vector GGUF (lirefs', repeng's or llama.cpp's) as a ``Direction``.
+
+    ``vector(l)`` is the file's ``direction.{l-1}`` (the vector llama.cpp adds to block
+    ``l - 1``'s output); residual indices without a tensor are zero. Files lirefs wrote keep their
+    metadata (model fingerprint, data hash); other files record the file's hash and model hint.
+
+    Args:
+        path: the ``.gguf`` file.
+        n_layers: ``L`` of the model the vectors are for (default: the lirefs metadata, else the
+            highest ``direction.{n}`` + 1).
+
+    Raises:
+        DirectionError: not a control-vector GGUF, tensors of different widths, or ``n_layers``
+            too small for the file.
+    """
+    from gguf import GGUFReader
+
+    source = Path(path)
+    if not source.is_file():
+        raise DirectionError(f"no GGUF file at {source}")
+    try:
+        reader = GGUFReader(str(source))
+    except Exception as exc:  # the reader raises plain ValueError/struct errors on bad files
+        raise DirectionError(f"{source} is not a readable GGUF file ({exc})") from None
+    fields = reader.fields
+    arch = _gguf_string(fields, "general.architecture")
+    if arch != "controlvector":
+        raise DirectionError(
+            f"{source} has general.architecture {arch!r}, not 'controlvector': it is not a "
+            "control vector (a model GGUF holds weights, not a direction)"
+        )
+    vectors: dict[int, torch.Tensor] = {}
+    for tensor in reader.tensors:
+        match = re.fullmatch(r"direction\.(\d+)", tensor.name)
+        if match is None:
+            continue
+        values = torch.from_numpy(tensor.data.copy()).to(torch.float64).reshape(-1)
+        vectors[int(match.group(1))] = values
+    if not vectors:
+        raise DirectionError(f"{source} holds no direction.{{n}} tensors")
+    widths = {int(v.shape[0]) for v in vectors.values()}
+    if len(widths) != 1:
+        raise DirectionError(f"{source} mixes vector widths {sorted(widths)}")
+    d_model = widths.pop()
+    saved = _gguf_string(fields, GGUF_METADATA_KEY)
+    meta: dict[str, Any] | None = None
+    if saved:
+        try:
+            meta = json.loads(saved)
+        except json.JSONDecodeError:
+            meta = None
+    if meta is not None and meta.get("layer_convention") != LAYER_CONVENTION:
+        meta = None  # another convention: keep only what the tensors say
+    if n_layers is None:
+        recorded = ((meta or {}).get("model") or {}).get("n_layers")
+        n_layers = int(recorded) if recorded is not None else max(vectors) + 1
+    if max(vectors) + 1 > n_layers:
+        raise DirectionError(
+            f"{source} has direction.{max(vectors)} (block {max(vectors)}), beyond a model of "
+            f"{n_layers} blocks; pass the model's n_layers"
+        )
+    table = torch.zeros(n_layers + 1, d_model, dtype=torch.float64)
+    for block, values in vectors.items():
+        table[block + 1] = values
+    if meta is None:
+        hint = _gguf_string(fields, "controlvector.model_hint")
+        meta = make_metadata(
+            "direction",
+            model=None,
+            data={"hash": _file_hash(source), "source": f"gguf file {source.name}"},
+            settings={
+                "source": "gguf",
+                "model_hint": hint,
+                "layers": sorted(b + 1 for b in vectors),
+            },
+        )
+    else:
+        meta.pop("export", None)
+    zeros = torch.zeros_like(table)
+    return Direction(table, table.clone(), zeros, 0, 0, meta)
+
+
+def _gguf_string(fields: Any, key: str) -> str | None:
+    field = fields.get(key)
+    if field is None or not field.data:
+        return None
+    try:
+        return bytes(field.parts[field.data[0]]).decode("utf-8")
+    except (UnicodeDecodeError, IndexError, TypeError):
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# lm-evaluation-harness
+
+
+def export_lm_eval(
+    direction: Direction,
+    path: str | os.PathLike[str],
+    *,
+    layer: int | None = None,
+    alpha: float,
+) -> Path:
+    """Write the steer file lm-evaluation-harness' ``steered`` model reads (a ``.pt`` dict).
+
+    ``{hookpoint: {"steering_vector": unit(l), "steering_coefficient": alpha, "action": "add",
+    "bias": None, "head_index": None}}`` where ``hookpoint`` is the module (named inside the HF
+    base model) whose output is residual index ``l``: block ``l - 1`` for ``l < L``, the final
+    norm for ``l == L``. lm-eval adds ``alpha * unit(l)`` there at every position: lirefs'
+    ``"add"`` mode. A ``<file>.json`` next to it carries the lirefs metadata (lm-eval reads every
+    key of the ``.pt`` dict as a hookpoint, so the metadata cannot live inside it).
+
+    Use it with ``lm_eval --model steered --model_args pretrained=MODEL,steer_path=FILE.pt``.
+
+    Raises:
+        ExportError: a bad alpha or path.
+        LayerError: ``layer`` outside ``1..L`` (or none given and none recorded).
+        ArchitectureError: the direction's model architecture has no known module names.
+    """
+    target = _check_new_file(path, ".pt")
+    a = _check_alpha(alpha)
+    chosen = _residual_layers(direction, None if layer is None else [layer], "lm-eval")[0]
+    hookpoint = lm_eval_hookpoint(
+        _model_of(direction).get("architecture"), chosen, direction.n_layers
+    )
+    config = {
+        hookpoint: {
+            "steering_vector": _unit(direction, chosen).to(torch.float32),
+            "steering_coefficient": a,
+            "action": "add",
+            "bias": None,
+            "head_index": None,
+        }
+    }
+    meta = {
+        **direction.metadata,
+        "export": {
+            "format": "lm-eval steered",
+            "layer": chosen,
+            "alpha": a,
+            "hookpoint": hookpoint,
+        },
+    }
+    sidecar = target.with_name(target.name + ".json")
+    with atomic_path(target) as tmp:
+        torch.save(config, tmp)
+        with atomic_path(sidecar) as tmp_meta:
+            tmp_meta.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    return target
+
+
+#: ``config.model_type`` -> the base-model prefix HF strips in ``model.base_model``.
+_BASE_PREFIX = {"gpt2": "transformer", "gpt_neox": "gpt_neox"}
+
+
+def lm_eval_hookpoint(architecture: str | None, layer: int, n_layers: int) -> str:
+    """The module name (inside ``model.base_model``) whose output is residual index ``layer``."""
+    layout = tracers.ARCHITECTURES.get(str(architecture))
+    if layout is None:
+        known = ", ".join(sorted(tracers.ARCHITECTURES))
+        raise ArchitectureError(
+            f"architecture {architecture!r} has no known module names for lm-eval (known: "
+            f"{known}); the direction's metadata must name the model it was built on"
+        )
+    prefix = _BASE_PREFIX.get(str(architecture), "model") + "."
+    path = layout.final_norm if layer == n_layers else f"{layout.blocks}.{layer - 1}"
+    return path[len(prefix) :] if path.startswith(prefix) else path
+
+
+# ---------------------------------------------------------------------------------------------
+# ablated weights
+
+
+@dataclass(frozen=True)
+class _Family:
+    """Which state-dict tensors write into the residual stream, per architecture."""
+
+    embeddings: tuple[str, ...]  # [rows, d_model] tables added to the stream
+    linear: str  # regex of nn.Linear weights [d_model, in] (and their .bias) writing the stream
+    conv1d: str | None = None  # regex of GPT-2 Conv1D weights [in, d_model] (x @ W + b)
+    lm_head: str = "lm_head.weight"
+
+
+_LLAMA = _Family(
+    embeddings=("model.embed_tokens.weight",),
+    linear=r"model\.layers\.\d+\.(self_attn\.o_proj|mlp\.down_proj)\.(weight|bias)",
+)
+
+#: Families whose residual stream is a plain sum of embeddings, attention and MLP outputs (no
+#: norm after a sub-module), so removing r̂ from what writes the stream is exact.
+ABLATION_FAMILIES: dict[str, _Family] = {
+    "llama": _LLAMA,
+    "mistral": _LLAMA,
+    "qwen2": _LLAMA,
+    "qwen3": _LLAMA,
+    "gemma": _LLAMA,
+    "gpt2": _Family(
+        embeddings=("transformer.wte.weight", "transformer.wpe.weight"),
+        linear=r"$^",
+        conv1d=r"transformer\.h\.\d+\.(attn|mlp)\.c_proj\.(weight|bias)",
+    ),
+    "gpt_neox": _Family(
+        embeddings=("gpt_neox.embed_in.weight",),
+        linear=r"gpt_neox\.layers\.\d+\.(attention\.dense|mlp\.dense_4h_to_h)\.(weight|bias)",
+        lm_head="embed_out.weight",
+    ),
+}
+
+_INEXACT = {
+    "gemma2": "normalises each attention and MLP output (post_attention_layernorm, "
+    "post_feedforward_layernorm) before adding it, which brings a component along r̂ back",
+    "gemma3_text": "normalises each attention and MLP output before adding it (post norms)",
+    "olmo2": "normalises each attention and MLP output before adding it (post norms)",
+    "mixtral": "writes the stream through routed experts, not one down projection",
+    "phi": "has no separate MLP output tensor lirefs' ablate mode edits in the same way",
+    "phi3": "fuses its projections in a way lirefs does not map to weights yet",
+}
+
+
+def export_ablated(
+    model: Any,
+    direction: Direction,
+    layer: int | None,
+    folder: str | os.PathLike[str],
+) -> Path:
+    """Write an HF model folder whose weights have ``unit(layer)`` projected out of the stream.
+
+    Every tensor that writes into the residual stream loses its component along
+    ``u = tracers.unit_vector(r_layer)`` (the vector lirefs' ablate mode removes): embedding
+    tables ``E <- E - (E u) u^T``, attention output and MLP down projections ``W <- W - u (u^T W)``
+    and their biases ``b <- b - (u·b) u`` (GPT-2's Conv1D stores ``W`` transposed:
+    ``W <- W - (W u) u^T``). Tied input/output embeddings are untied (the LM head keeps the
+    original table) so only the stream changes. The stream then never carries ``u``, which is
+    what ``mode="ablate"`` enforces at run time, so a plain transformers forward of the folder
+    equals lirefs' ablate mode within float rounding. The user's model is not touched (the edit
+    works on a copy of its state dict). A ``README.md`` model card names the direction, its data
+    hash and the lirefs version.
+
+    Args:
+        model: the nnsight model from ``lirefs.load_model`` the direction was found on.
+        direction: the direction (checked against ``model``).
+        layer: residual index ``0..L`` whose direction to remove (default: the chosen layer).
+        folder: a new (or empty) folder.
+
+    Raises:
+        ArchitectureError: a family whose weights cannot be orthogonalised exactly (e.g. Gemma-2's
+            post-norms), or an unknown one.
+        ExportError: ``folder`` exists and is not empty, or is a file.
+        LayerError / DirectionError / MetadataMismatchError: as in ``lirefs.generate``.
+    """
+    from safetensors.torch import save_file
+
+    info = model_info(model)
+    family = ABLATION_FAMILIES.get(info.architecture)
+    if family is None:
+        why = _INEXACT.get(info.architecture)
+        if why is not None:
+            raise ArchitectureError(
+                f"cannot orthogonalise {info.architecture!r} weights exactly: it {why}; use "
+                "lirefs.generate(..., mode='ablate') at run time instead"
+            )
+        known = ", ".join(sorted(ABLATION_FAMILIES))
+        raise ArchitectureError(
+            f"export_ablated knows the weights that write the residual stream for {known}, not "
+            f"{info.architecture!r}; use lirefs.generate(..., mode='ablate') at run time"
+        )
+    target = Path(folder)
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ExportError(
+            f"{target} exists and is not an empty folder; give a new folder (nothing was written)"
+        )
+    direction.check_model(model)
+    if layer is None:
+        layer = direction.chosen_layer
+    if layer is None:
+        raise LayerError(
+            f"this direction records no chosen layer; pass layer (residual index 0..{info.n_layers})"
+        )
+    layer = residual_index(layer, info.n_layers, "this model has")
+    u = _unit(direction, layer)
+    hf = model._module
+    state = {k: v.detach().to("cpu").clone() for k, v in hf.state_dict().items()}
+    edited = _orthogonalise(state, family, u, info.d_model)
+    config = hf.config.to_dict()
+    if family.lm_head in state or getattr(hf.config, "tie_word_embeddings", False):
+        head = hf.get_output_embeddings()
+        if head is not None:
+            state[family.lm_head] = head.weight.detach().to("cpu").clone()
+        config["tie_word_embeddings"] = False
+    with _new_folder(target) as tmp:
+        save_file(
+            {k: v.contiguous() for k, v in state.items()},
+            str(tmp / "model.safetensors"),
+            metadata={"format": "pt"},
+        )
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, default=str) + "\n")
+        generation = getattr(hf, "generation_config", None)
+        if generation is not None:
+            generation.save_pretrained(tmp)
+        model.tokenizer.save_pretrained(tmp)
+        card = _ablation_card(info.name, direction, layer, edited)
+        (tmp / "README.md").write_text(card, encoding="utf-8")
+        meta = {
+            **direction.metadata,
+            "export": {"format": "ablated weights", "layer": layer, "edited": edited},
+        }
+        (tmp / "lirefs_direction.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    return target
+
+
+def _orthogonalise(
+    state: dict[str, torch.Tensor], family: _Family, u: torch.Tensor, d_model: int
+) -> list[str]:
+    """Remove ``u`` from every tensor of ``state`` that writes the stream (in place on the copy)."""
+    edited = []
+
+    def apply(name: str, fn: Callable[[torch.Tensor], torch.Tensor]) -> None:
+        tensor = state[name]
+        state[name] = fn(tensor.to(torch.float64)).to(tensor.dtype)
+        edited.append(name)
+
+    uu = u.to(torch.float64)
+    for name in family.embeddings:
+        if name not in state:
+            raise ArchitectureError(f"expected the embedding table {name!r} in the state dict")
+        apply(name, lambda e: e - torch.outer(e @ uu, uu))
+    for name in sorted(state):
+        if re.fullmatch(family.linear, name):
+            if name.endswith(".bias"):
+                apply(name, lambda b: b - (b @ uu) * uu)
+            else:
+                apply(name, lambda w: w - torch.outer(uu, uu @ w))
+        elif family.conv1d is not None and re.fullmatch(family.conv1d, name):
+            if name.endswith(".bias"):
+                apply(name, lambda b: b - (b @ uu) * uu)
+            else:
+                apply(name, lambda w: w - torch.outer(w @ uu, uu))
+    if len(edited) == len(family.embeddings):
+        raise ArchitectureError("found no attention/MLP output projections to orthogonalise")
+    return edited
+
+
+def _file_hash(path: Path) -> str:
+    """sha256 (hex, first 16 chars) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()[:16]
+
+
+def _ablation_card(name: str, direction: Direction, layer: int, edited: list[str]) -> str:
+    data = direction.metadata.get("data") or {}
+    made = direction.metadata.get("lirefs_version")
+    return (
+        f"---\ntags:\n- lirefs\n- directional-ablation\n---\n\n# {name}, direction ablated\n\n"
+        f"- direction: reasoning-minus-memory mean difference (lirefs), residual index {layer}, "
+        f"built from {direction.n_reasoning} reasoning and {direction.n_memory} memory prompts\n"
+        f"- direction data hash: `{data.get('hash')}`\n"
+        f"- direction made with lirefs {made}; exported with lirefs {version()}\n"
+        f"- layer convention: {LAYER_CONVENTION}\n\n"
+        "## Ablated weights\n\n"
+        f"Base model: `{name}`. The unit direction of residual index {layer} "
+        "(`l == hidden_states[l]`) was projected out of every tensor that writes the residual "
+        f"stream ({len(edited)} tensors: embeddings, attention output and MLP down projections "
+        'with their biases), so a plain forward pass equals lirefs\' `mode="ablate"`. The output '
+        "embeddings are untied and unchanged.\n\n"
+        "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
+        'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")\n```\n'
+    )
+
+
+@contextmanager
+def _new_folder(target: Path) -> Iterator[Path]:
+    """A temporary folder beside ``target``, moved into place only when everything is written."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        if target.exists():
+            target.rmdir()  # empty (checked before writing)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)

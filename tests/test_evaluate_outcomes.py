@@ -1,0 +1,127 @@
+"""evaluate's continuous outcomes and controls on a real (tiny random) model.
+
+Gold log-probabilities in the records are checked against the forward-hook reference
+(tests/reference_hooks.py); controls must reuse the alpha-0 generations and resume from records.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+from reference_hooks import reference_gold_logprobs
+
+import lirefs
+from lirefs.errors import DataError
+from lirefs.evaluation.controls import random_directions
+
+steer = importlib.import_module("lirefs.steer")
+
+KW: dict[str, Any] = {"limit": 3, "max_new_tokens": 4, "n_boot": 50, "batch_size": 3}
+
+
+@pytest.fixture(scope="module")
+def setup(make_tiny: Callable[[str], Any]) -> tuple[Any, lirefs.Direction, Any]:
+    model = make_tiny("llama")
+    sets = lirefs.data.load("builtin").subset(6, seed=0)
+    r = lirefs.collect_activations(model, sets.reasoning_prompts())
+    m = lirefs.collect_activations(model, sets.memory_prompts())
+    direction = lirefs.Direction.from_activations(r, m, model=model, settings={"best_layer": 2})
+    return model, direction, (r, m)
+
+
+@pytest.fixture
+def spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
+    """Records every ``steer.generate`` call of evaluate (and runs the real one)."""
+    calls: list[dict[str, Any]] = []
+    real = steer.generate
+
+    def spying(model: Any, prompts: list[str], **kw: Any) -> Any:
+        calls.append({**kw, "n": len(prompts)})
+        return real(model, prompts, **kw)
+
+    monkeypatch.setattr(steer, "generate", spying)
+    return calls
+
+
+def test_records_carry_gold_logprob_equal_to_the_hook_reference(setup: Any) -> None:
+    model, direction, _ = setup
+    result = lirefs.evaluate(model, "builtin-facts", direction=direction, alphas=(0.0, 2.0), **KW)
+    hf, tok = model._module, model.tokenizer
+    for alpha in (0.0, 2.0):
+        recs = [r for r in result.records if r["alpha"] == alpha]
+        assert all(r["gold_text"].startswith("The answer is ") for r in recs)
+        vector = direction.vector(2) if alpha else None
+        want = reference_gold_logprobs(
+            hf, tok, [r["prompt"] for r in recs], [r["gold_text"] for r in recs],
+            vector=vector, alpha=alpha,
+        )  # fmt: skip
+        got = [r["gold_logprob"] for r in recs]
+        assert got == pytest.approx(want, rel=2e-4, abs=2e-4)
+        assert result.gold_logprob[alpha] == pytest.approx(sum(got) / len(got))
+        assert all(isinstance(r["degenerate"], bool) for r in recs)
+    paired = result.gold_logprob_paired[2.0]
+    assert paired.diff == pytest.approx(result.gold_logprob[2.0] - result.gold_logprob[0.0])
+    assert 0.0 not in result.gold_logprob_paired
+
+
+def test_controls_reuse_alpha_zero_and_are_seeded(setup: Any, spy: list[dict[str, Any]]) -> None:
+    model, direction, acts = setup
+    result = lirefs.evaluate(
+        model, "builtin-facts", direction=direction, alphas=(0.0, 2.0), controls=2,
+        control_activations=acts, seed=5, **KW,
+    )  # fmt: skip
+    assert sorted(c["alpha"] for c in spy) == [0.0, 2.0, 2.0, 2.0, 2.0]  # real, 2 random, shuffled
+    assert list(result.controls) == ["random-0", "random-1", "shuffled"]
+    d_model = lirefs.model_info(model).d_model
+    for i, want in enumerate(random_directions(d_model, 2, seed=5)):
+        assert torch.equal(spy[2 + i]["direction"], want)
+    for control in result.controls.values():
+        assert control.accuracy[0.0] == result.accuracy[0.0]
+        assert control.gold_logprob[0.0] == result.gold_logprob[0.0]
+    tests = result.vs_controls[2.0]["random-0"]
+    want_diff = result.gold_logprob[2.0] - result.controls["random-0"].gold_logprob[2.0]
+    assert tests["gold_logprob"].diff == pytest.approx(want_diff)
+    names = [c["name"] for c in result.metadata["settings"]["controls"]]
+    assert names == ["random-0", "random-1", "shuffled"]
+    row = result.rows()[1]
+    assert set(row["controls"]) == {"random-0", "random-1", "shuffled"}
+
+
+def test_controls_resume_from_the_records_file(
+    setup: Any, spy: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    model, direction, _ = setup
+    path = tmp_path / "records.jsonl"
+    kw = {**KW, "alphas": (0.0, 2.0), "controls": 1, "records_path": path}
+    first = lirefs.evaluate(model, "builtin-facts", direction=direction, **kw)
+    n = len(spy)
+    again = lirefs.evaluate(model, "builtin-facts", direction=direction, **kw)
+    assert len(spy) == n  # nothing generated twice
+    assert again.controls["random-0"].gold_logprob == first.controls["random-0"].gold_logprob
+    # a control record made with another vector (another seed or width) is not reused
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(x.replace('"control_hash": "', '"control_hash": "x') for x in lines))
+    other = lirefs.evaluate(model, "builtin-facts", direction=direction, **kw)
+    assert [c["alpha"] for c in spy[n:]] == [2.0]
+    assert other.controls["random-0"].gold_logprob == first.controls["random-0"].gold_logprob
+
+
+def test_controls_need_a_steered_direction(setup: Any) -> None:
+    model, _, _ = setup
+    with pytest.raises(DataError, match="controls"):
+        lirefs.evaluate(model, "builtin-facts", alphas=(0.0,), controls=1, **KW)
+
+
+def test_dose_response_plot_is_written(setup: Any, tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib")
+    model, direction, _ = setup
+    result = lirefs.evaluate(
+        model, "builtin-facts", direction=direction, alphas=(0.0, 2.0), controls=1, **KW
+    )
+    path = result.plot_dose_response(tmp_path / "dose.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
