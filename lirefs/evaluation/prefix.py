@@ -32,7 +32,7 @@ import torch
 
 from ..batching import input_device, pad_id
 from ..errors import DataError
-from ..steer import GenerationOutput, steered
+from ..steer import GenerationOutput, eos_ids, steered, trim_row
 from .outcomes import gold_token_ids
 
 __all__ = [
@@ -180,47 +180,6 @@ def _layout(
     return {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids}
 
 
-def _eos_ids(model: Any) -> set[int]:
-    """The ids HF ``generate`` stops a row on: the generation config's, else the tokenizer's
-    (the rule ``lirefs.generate`` trims by)."""
-    config = getattr(model._module, "generation_config", None)
-    eos = getattr(config, "eos_token_id", None)
-    if eos is None:
-        eos = model.tokenizer.eos_token_id
-    if eos is None:
-        return set()
-    return {int(e) for e in (eos if isinstance(eos, list | tuple) else [eos])}
-
-
-def _cut(
-    ids: list[int], eos: set[int], stop: Sequence[str], tokenizer: Any
-) -> tuple[list[int], bool]:
-    """``(ids, stopped)``: ``ids`` before the first EOS, then up to the token that completes the
-    first stop string (the smallest prefix whose decoded text contains one), as
-    ``lirefs.generate`` cuts its rows."""
-    for i, t in enumerate(ids):
-        if t in eos:
-            ids = ids[:i]
-            return _cut(ids, set(), stop, tokenizer)[0], True
-    if not stop or not ids:
-        return ids, False
-
-    def hit(k: int) -> bool:
-        text = tokenizer.decode(ids[:k], skip_special_tokens=True)
-        return any(s in text for s in stop)
-
-    if not hit(len(ids)):
-        return ids, False
-    lo, hi = 1, len(ids)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if hit(mid):
-            hi = mid
-        else:
-            lo = mid + 1
-    return ids[:lo], True
-
-
 def prefix_generate(
     shared: SharedPrefix,
     token_ids: Sequence[Sequence[int]],
@@ -264,8 +223,8 @@ def prefix_generate(
             tokens = tr.result.save()  # type: ignore[attr-defined]
     width = int(inputs["input_ids"].shape[1])
     out = tokens.detach().to("cpu")
-    eos = _eos_ids(model)
-    rows = [_cut([int(t) for t in row[width:].tolist()], eos, stops, tok) for row in out]
+    eos = eos_ids(model)
+    rows = [trim_row(row[width:], eos, stops, tok) for row in out]
     ids = [r[0] for r in rows]
     return GenerationOutput(
         prompts=[""] * len(ids),
