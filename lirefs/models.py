@@ -43,7 +43,7 @@ import torch
 import tracers
 
 from .checks import translate_tracer_errors
-from .errors import DeviceError, LirefsError, ModelNotFoundError, RemoteError
+from .errors import ArchitectureError, DeviceError, LirefsError, ModelNotFoundError, RemoteError
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -157,12 +157,15 @@ def _quiet_loading() -> Iterator[None]:
     from transformers.utils import logging as hf_logging
 
     was_enabled = hf_logging.is_progress_bar_enabled()
+    verbosity = hf_logging.get_verbosity()
     hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()  # load reports and config notes would add lines to stderr
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        hf_logging.set_verbosity(verbosity)
         if was_enabled:
             hf_logging.enable_progress_bar()
 
@@ -656,12 +659,18 @@ def load_model(
         kwargs["revision"] = revision
     if device_map is not None:
         kwargs["device_map"] = device_map
+    if folder is not None:
+        # A local folder's weights must be safetensors: a pickled pytorch_model.bin is never read.
+        kwargs["use_safetensors"] = True
     try:
         with _quiet_loading():
             tokenizer = AutoTokenizer.from_pretrained(
                 where, **({"revision": revision} if revision and folder is None else {})
             )
-            hf = AutoModelForCausalLM.from_pretrained(where, **kwargs)
+            loaded: Any = AutoModelForCausalLM.from_pretrained(
+                where, output_loading_info=True, **kwargs
+            )
+            hf, loading = loaded
     except Exception as exc:  # transformers, tokenizers and safetensors raise many types
         hint = (
             "a Hub id needs the network or its files in the Hugging Face cache"
@@ -672,6 +681,13 @@ def load_model(
         raise ModelNotFoundError(
             f"could not load {name_or_path!r}: {first_line(exc)} ({hint})"
         ) from None
+    missing = sorted((loading or {}).get("missing_keys") or [])
+    if missing:  # transformers would fill them with random numbers
+        raise ModelNotFoundError(
+            f"could not load {name_or_path!r}: its weights lack {len(missing)} tensor(s) the "
+            f"architecture needs (e.g. {missing[0]!r}); the model would run on random numbers. "
+            "Point to a folder with the complete weights"
+        )
     if source == "hub":
         fingerprint = hub_fingerprint(name_or_path, revision, _commit_of(hf.config))
     if device_map is None and device is not None:
@@ -712,16 +728,23 @@ def load_remote_model(
             "pass the Hub id of a model NDIF hosts (see nnsight.ndif.status())"
         )
     try:
-        tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=revision)
-        # The task is part of the model key NDIF matches deployments by; causal LMs are deployed
-        # as "text-generation" (naming it also spares a Hub call to infer it).
-        model = TransformersModel(
-            repo_id, tokenizer=tokenizer, revision=revision, task="text-generation"
-        )
+        with _quiet_loading():
+            tokenizer = AutoTokenizer.from_pretrained(repo_id, revision=revision)
+            # The task is part of the model key NDIF matches deployments by; causal LMs are
+            # deployed as "text-generation" (naming it also spares a Hub call to infer it).
+            model = TransformersModel(
+                repo_id, tokenizer=tokenizer, revision=revision, task="text-generation"
+            )
     except OSError as exc:
         raise RemoteError(
             f"could not read the config of {repo_id!r} from the Hub: {str(exc).splitlines()[0]}; "
             "check the id and the network (or HF_HOME for an offline cache)"
+        ) from None
+    except (ValueError, KeyError) as exc:  # transformers cannot build this architecture
+        raise ArchitectureError(
+            f"cannot build {repo_id!r} for remote use: {first_line(exc)}; lirefs needs a causal "
+            "language model whose architecture this transformers version knows (upgrade "
+            "transformers, or check the id)"
         ) from None
     return _finish(
         model,

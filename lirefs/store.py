@@ -17,6 +17,7 @@ import datetime as _dt
 import hashlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -199,7 +200,14 @@ def save_tensors(
     path = Path(path)
     contiguous = {name: t.contiguous() for name, t in tensors.items()}
     with atomic_path(path) as tmp:
-        save_file(contiguous, str(tmp), metadata={SAFETENSORS_META_KEY: json.dumps(dict(meta))})
+        try:
+            save_file(contiguous, str(tmp), metadata={SAFETENSORS_META_KEY: json.dumps(dict(meta))})
+        except Exception as exc:  # safetensors reports a failed write as its own error type
+            found = re.search(r"os error (\d+)", str(exc))
+            if found is None:
+                raise
+            code = int(found.group(1))
+            raise OSError(code, os.strerror(code), str(path)) from None
     return path
 
 

@@ -9,6 +9,7 @@ import math
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -19,6 +20,11 @@ from ..errors import DataError, LirefsError
 __all__ = [
     "CONTEXT_SETTINGS",
     "DEBUG_ENV",
+    "MIN_HELD_OUT",
+    "check_held_out_size",
+    "check_output",
+    "check_split_size",
+    "check_text",
     "echo_json",
     "fail",
     "handle_errors",
@@ -58,9 +64,45 @@ def os_error_line(exc: OSError) -> str:
         errno.ENOTDIR: "a part of the path is a file, not a folder; choose another path",
         errno.EISDIR: "the path is a folder; give a file path",
         errno.ENOENT: "check the path",
+        # mkdir of a folder on the way to the output, where a file of that name already is
+        errno.EEXIST: "a file is in the way of a folder the output needs; choose another path",
     }
     hint = hints.get(exc.errno or -1)
     return f"{reason}: {where}" + (f" ({hint})" if hint else "")
+
+
+def check_output(path: Path, *, folder: bool = False) -> None:
+    """Refuse, before any work, an output path that cannot be written.
+
+    A file where a folder of the path must be (``ENOTDIR``), a folder where the output file
+    should go (``EISDIR``) and a read-only file system (``EROFS``) are found here, so a command
+    fails in one line before it loads a model or computes anything, not after. A full disk is
+    only found when writing; the atomic writers then leave no partial file.
+
+    Args:
+        path: the file (or, with ``folder``, the folder) the command will write.
+        folder: ``path`` is a folder the command writes files into.
+
+    Raises:
+        OSError: with the errno and the offending path (``handle_errors`` makes it one line).
+    """
+    path = Path(path)
+    if not folder and path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    parents = [path, *path.parents] if folder else list(path.parents)
+    existing = None
+    for part in parents:
+        if part.exists() or part.is_symlink():
+            existing = part
+            break
+    if existing is None:
+        return
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(existing))
+    if hasattr(os, "statvfs") and os.statvfs(existing).f_flag & os.ST_RDONLY:
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(existing))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(existing))
 
 
 def handle_errors(fn: F) -> F:
@@ -173,6 +215,74 @@ def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
                 raise DataError(f"--alpha {part!r} is not finite; give a finite number")
             out.append(alpha + 0.0)  # -0.0 -> 0.0
     return out
+
+
+#: Held-out questions per class that ``lirefs direction`` needs: the folds of the probe's
+#: stratified cross-validation (``lirefs.analysis.layer_report``'s default ``cv_folds``).
+MIN_HELD_OUT = 5
+
+
+def check_held_out_size(n_reasoning: int, n_memory: int, where: str, fix: str) -> None:
+    """Refuse a held-out half with fewer than ``MIN_HELD_OUT`` questions in a class.
+
+    Raises:
+        DataError: naming the counts, the minimum and ``fix`` (options the CLI has).
+    """
+    if min(n_reasoning, n_memory) >= MIN_HELD_OUT:
+        return
+    raise DataError(
+        f"{where} {n_reasoning} reasoning and {n_memory} memory held-out questions; the layer "
+        f"choice needs at least {MIN_HELD_OUT} per class (the probe's {MIN_HELD_OUT}-fold "
+        f"cross-validation): {fix}"
+    )
+
+
+def check_split_size(sets: Any, *, test_fraction: float, seed: int, limit: int | None) -> None:
+    """Refuse, before any model loads, a ``--limit`` whose held-out half is too small.
+
+    ``sets`` is the whole question set (before ``--limit``). The smallest limit that works with
+    this ``--test-fraction`` and ``--seed`` is searched for and named in the message.
+
+    Raises:
+        DataError: a class of the held-out half would hold fewer than ``MIN_HELD_OUT`` questions.
+    """
+    chosen = sets if limit is None else sets.subset(limit, seed=seed)
+    _, test = chosen.split(test_fraction=test_fraction, seed=seed)
+    n_r, n_m = len(test.reasoning), len(test.memory)
+    if min(n_r, n_m) >= MIN_HELD_OUT:
+        return
+    largest = max(len(sets.reasoning), len(sets.memory))
+    minimum = None
+    if limit is not None:
+        for candidate in range(limit + 1, largest + 1):
+            _, test = sets.subset(candidate, seed=seed).split(
+                test_fraction=test_fraction, seed=seed
+            )
+            if min(len(test.reasoning), len(test.memory)) >= MIN_HELD_OUT:
+                minimum = candidate
+                break
+    if minimum is not None:
+        fix = f"use --limit {minimum} or more (or a larger --test-fraction)"
+    else:
+        fix = "use a larger --test-fraction or a question set with more questions"
+    where = f"--limit {limit} leaves" if limit is not None else f"{sets.name!r} has only"
+    check_held_out_size(n_r, n_m, f"{where} (with --test-fraction {test_fraction:g})", fix)
+
+
+def check_text(value: str, what: str) -> str:
+    """``value`` if it is valid Unicode text, else ``DataError``.
+
+    An argument whose bytes are not UTF-8 reaches Python as a string with surrogate escapes,
+    which tokenizers reject with a bare ``TypeError``; refuse it here, naming the argument.
+    """
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raw = value.encode("utf-8", "surrogateescape")
+        raise DataError(
+            f"{what} {raw!r} is not valid UTF-8 text (byte {exc.start}); pass UTF-8 text"
+        ) from None
+    return value
 
 
 def echo_json(obj: Any) -> None:

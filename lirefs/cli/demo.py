@@ -11,7 +11,20 @@ import click
 
 from ..console import console
 from ..errors import DataError
-from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option, load, model_options
+from ._common import (
+    CONTEXT_SETTINGS,
+    check_output,
+    check_split_size,
+    echo_json,
+    handle_errors,
+    json_option,
+    load,
+    model_options,
+)
+
+#: The smallest ``--limit``: the built-in sets' held-out halves reach ``MIN_HELD_OUT`` questions
+#: per class at 16 with the default ``--test-fraction`` 0.3 (smaller fractions are checked too).
+DEMO_MIN_LIMIT = 16
 
 #: The sets the demo scores its direction on when present: same surface form in both classes.
 DEFAULT_TRANSFER_SETS = ("builtin-matched",)
@@ -57,6 +70,7 @@ def transfer_on_sets(
                 raise
             notes.append(f"transfer test on {name!r} skipped: {exc}")
             continue
+        check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
         if limit is not None:
             sets = sets.subset(limit, seed=seed)
         splits[name] = collect_split(
@@ -88,9 +102,10 @@ def transfer_on_sets(
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=4),
+    type=click.IntRange(min=DEMO_MIN_LIMIT),
     default=None,
-    help="At most this many questions per class (default: all).",
+    help="At most this many questions per class (default: all; the held-out half needs 5 per "
+    "class, which the built-in set reaches at 16 with the default --test-fraction).",
 )
 @click.option("--test-fraction", default=0.3, show_default=True, type=click.FloatRange(0.05, 0.95))
 @click.option("--seed", default=0, show_default=True)
@@ -151,7 +166,9 @@ def command(
     from .transfer import print_transfer_table, write_transfer
 
     start = time.perf_counter()
+    check_output(out, folder=True)
     sets = data.load(data_set)
+    check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
     if limit is not None:
         sets = sets.subset(limit, seed=seed)
     lm = load(model, device, dtype, device_map, remote)

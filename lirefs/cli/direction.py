@@ -9,7 +9,16 @@ import click
 
 from ..console import console
 from ..errors import DataError
-from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option, load, model_options
+from ._common import (
+    CONTEXT_SETTINGS,
+    check_held_out_size,
+    check_output,
+    echo_json,
+    handle_errors,
+    json_option,
+    load,
+    model_options,
+)
 
 if TYPE_CHECKING:
     from ..analysis import ActivationSplit
@@ -91,7 +100,14 @@ def command(
     """
     from ..analysis import ActivationSplit, find_direction
 
+    check_output(out)
     split = ActivationSplit.load(activations)
+    check_held_out_size(
+        int(split.test_reasoning.shape[0]),
+        int(split.test_memory.shape[0]),
+        f"{activations} holds",
+        "collect again with a larger --limit (or none) or a larger --test-fraction",
+    )
     liref, report = find_direction(split, n_permutations=permutations)
     best = report.best_layer
     summary: dict[str, Any] = {"out": str(out), "layer_rule": "auroc", "best_layer": best}

@@ -10,6 +10,7 @@ import click
 from ..console import console
 from ._common import (
     CONTEXT_SETTINGS,
+    check_output,
     echo_json,
     handle_errors,
     json_option,
@@ -321,6 +322,12 @@ def _print_benchmarks() -> None:
     help="Write dose_response.png (accuracy, gold log-prob, degeneration vs alpha, controls "
     "shaded) into --out, or the current folder.",
 )
+@click.option(
+    "--no-prefix-cache",
+    is_flag=True,
+    help="Run every full prompt per batch instead of computing the shared few-shot prefix once "
+    "per alpha (the same tokens, slower; remote runs always do this).",
+)
 @model_options
 @json_option
 @handle_errors
@@ -346,6 +353,7 @@ def command(
     control_activations: Path | None,
     gold_logprob: bool,
     plot: bool,
+    no_prefix_cache: bool,
     model: str,
     device: str | None,
     dtype: str | None,
@@ -381,6 +389,8 @@ def command(
     if benchmark is None:
         raise click.UsageError("--benchmark is required (see --list-benchmarks)")
     get_benchmark(benchmark)  # fail on a typo before loading the model
+    if out is not None:
+        check_output(out, folder=True)
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
     nn_model = load(model, device, dtype, device_map, remote)
     pair = None
@@ -411,6 +421,7 @@ def command(
         controls=controls,
         control_activations=pair,
         gold_logprob=gold_logprob,
+        reuse_prefix=not no_prefix_cache,
     )
     files: list[str] = []
     if out is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from ..console import console
-from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option
+from ._common import CONTEXT_SETTINGS, check_output, echo_json, handle_errors, json_option
 
 
 def print_layer_table(report: Any, title: str = "held-out separability per layer") -> None:
@@ -88,12 +88,16 @@ def command(
     """
     from ..analysis import ActivationSplit, split_report
     from ..analysis.html import check_evaluation, load_evaluation, write_html_report
+    from ..checks import residual_index
     from ..direction import Direction
     from ..errors import DataError
 
+    check_output(out, folder=True)
     liref = Direction.load(direction)
     split = ActivationSplit.load(activations)
     liref.check_model(split.metadata.get("model"))
+    if layer is not None:  # refuse before any work, so no report.json is left behind
+        residual_index(layer, liref.n_layers, "this direction has")
     if eval_folders and html_path is None:
         raise DataError("--eval results are shown in the HTML page; add --html")
     page = None if html_path is None else (Path(html_path) if html_path else out / "report.html")
@@ -102,6 +106,8 @@ def command(
             f"HTML path {str(page)!r} is an existing folder; give a file path such as "
             f"{str(page / 'report.html')!r}"
         )
+    if page is not None:
+        check_output(page)
     evaluations = [load_evaluation(folder) for folder in eval_folders]
     for summary in evaluations:
         check_evaluation(summary, liref)

@@ -15,6 +15,7 @@ from ..console import console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    check_text,
     echo_json,
     handle_errors,
     json_option,
@@ -29,7 +30,13 @@ __all__ = ["command"]
 
 def _read_file(path: Path) -> list[str]:
     """Questions from a text file (one per line) or JSONL (a ``"question"`` field per line)."""
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    lines = [line for line in text.splitlines() if line.strip()]
     if not lines:
         raise DataError(f"{path} holds no questions; write one per line or JSONL with 'question'")
     if not lines[0].lstrip().startswith("{"):
@@ -205,9 +212,15 @@ def command(
     texts = list(questions) + (_read_file(file) if file is not None else [])
     if not texts:
         raise DataError("no questions: pass them as arguments or with --file")
+    for number, text in enumerate(texts, 1):
+        check_text(text, f"question {number}")
+        if not text.strip():
+            raise DataError(
+                f"question {number} is {text!r}, an empty question; give the text to ask"
+            )
+    for stop in stops:
+        check_text(stop, "--stop")
     given = parse_alpha_list(alpha)
-    if alpha and not given:
-        raise DataError(f"--alpha {' '.join(alpha)!r} holds no number (e.g. --alpha 0,0.1)")
     alphas = list(
         dict.fromkeys(given or ([0.0] if direction_path is None else steer_mode.default_alphas))
     )

@@ -9,7 +9,7 @@ import click
 
 from ..console import console
 from ..errors import DataError, LirefsError
-from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option
+from ._common import CONTEXT_SETTINGS, check_output, echo_json, handle_errors, json_option
 
 
 def print_transfer_table(report: Any) -> None:
@@ -114,6 +114,7 @@ def command(
     from ..analysis import ActivationSplit, transfer_report
     from ..direction import Direction
 
+    check_output(out, folder=True)
     directions = {
         name: Direction.load(path)
         for name, path in named_paths(direction_args, "--direction").items()

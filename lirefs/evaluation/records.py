@@ -76,7 +76,13 @@ def read_records(path: Path, metadata: dict[str, Any]) -> list[dict[str, Any]]:
             data set or settings.
         DataError: a malformed line other than the last.
     """
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise MetadataMismatchError(
+            f"{path} is not a lirefs evaluation records file (not UTF-8 text: byte {exc.start}, "
+            f"{exc.reason}); choose another records path or delete the file to start over"
+        ) from None
     lines = list(jsonl_lines(text))
     if not lines:
         return []
