@@ -20,7 +20,7 @@ import torch
 
 from .checks import residual_index
 from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
-from .store import check_metadata, load_tensors, make_metadata, save_tensors
+from .store import atomic_folder, check_metadata, load_tensors, make_metadata, save_tensors
 
 __all__ = ["Direction"]
 
@@ -276,18 +276,13 @@ class Direction:
             DirectionError: ``folder`` exists and is not an empty folder.
         """
         import json
-        import os
-        import shutil
-        import tempfile
 
         target = Path(folder)
         if target.exists() and (not target.is_dir() or any(target.iterdir())):
             raise DirectionError(
                 f"{target} exists and is not an empty folder; give a new folder (nothing written)"
             )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-        try:
+        with atomic_folder(target) as tmp:
             self.save(tmp / "direction.safetensors")
             meta = {**self.metadata, "n_reasoning": self.n_reasoning, "n_memory": self.n_memory}
             (tmp / "lirefs.json").write_text(
@@ -338,12 +333,6 @@ class Direction:
                 "",
             ]
             (tmp / "README.md").write_text("\n".join(lines), encoding="utf-8")
-            if target.exists():
-                target.rmdir()
-            os.replace(tmp, target)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
         return target
 
     @classmethod

@@ -26,10 +26,7 @@ import json
 import math
 import os
 import re
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,7 +40,7 @@ from .direction import Direction
 from .errors import ArchitectureError, DirectionError, LayerError, LirefsError
 from .models import model_info
 from .steer import get_mode
-from .store import LAYER_CONVENTION, atomic_path, make_metadata, version
+from .store import LAYER_CONVENTION, atomic_folder, atomic_path, make_metadata, version
 
 __all__ = [
     "ABLATION_FAMILIES",
@@ -489,7 +486,7 @@ def export_ablated(
         if head is not None:
             state[family.lm_head] = head.weight.detach().to("cpu").clone()
         config["tie_word_embeddings"] = False
-    with _new_folder(target) as tmp:
+    with atomic_folder(target) as tmp:
         save_file(
             {k: v.contiguous() for k, v in state.items()},
             str(tmp / "model.safetensors"),
@@ -570,18 +567,3 @@ def _ablation_card(name: str, direction: Direction, layer: int, edited: list[str
         "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
         'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")\n```\n'
     )
-
-
-@contextmanager
-def _new_folder(target: Path) -> Iterator[Path]:
-    """A temporary folder beside ``target``, moved into place only when everything is written."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
-    try:
-        yield tmp
-        if target.exists():
-            target.rmdir()  # empty (checked before writing)
-        os.replace(tmp, target)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -27,10 +28,12 @@ from .errors import LockError, MetadataMismatchError
 
 __all__ = [
     "LAYER_CONVENTION",
+    "atomic_folder",
     "atomic_path",
     "atomic_write_text",
     "check_metadata",
     "file_mode",
+    "folder_mode",
     "fsync_path",
     "hash_texts",
     "load_tensors",
@@ -157,6 +160,39 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
+    """Yield a temporary folder beside ``path``; on success move it into place as ``path``.
+
+    ``path`` must not exist or be an empty folder (the caller checks, before any work). On any
+    exception the temporary folder is removed and ``path`` is untouched. Files and folders in it
+    get the modes the user's umask gives (``tempfile`` makes them private).
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    try:
+        yield tmp
+        for item in [tmp, *tmp.rglob("*")]:
+            os.chmod(item, folder_mode() if item.is_dir() else file_mode())
+            if item.is_file():
+                fsync_path(item)
+        if target.exists():
+            target.rmdir()  # empty: checked by the caller before writing
+        os.replace(tmp, target)
+        fsync_path(target.parent)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def folder_mode() -> int:
+    """The mode a plain ``os.mkdir(path)`` would give a new folder under the current umask."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
 
 
 def file_mode() -> int:
