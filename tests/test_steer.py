@@ -631,7 +631,7 @@ def test_cli_refuses_alphas_the_mode_cannot_use(tiny_folder: Any) -> None:
         (["--mode", "ablate", "-a", "0.5"], "'ablate' does not accept alpha=0.5"),
         (["-a", "1e308"], "alpha=1e+308"),
         (["--mode", "add", "-a", "1e30"], "alpha=1e+30"),
-        (["-a", ","], "holds no number"),
+        (["-a", ","], "gives no number"),
     ]:
         result = runner.invoke(main, [*base, *extra])
         assert result.exit_code == 2, result.output

@@ -221,8 +221,6 @@ def command(
     for stop in stops:
         check_text(stop, "--stop")
     given = parse_alpha_list(alpha)
-    if alpha and not given:
-        raise DataError(f"--alpha {' '.join(alpha)!r} holds no number (e.g. --alpha 0,0.1)")
     alphas = list(
         dict.fromkeys(given or ([0.0] if direction_path is None else steer_mode.default_alphas))
     )
