@@ -166,7 +166,7 @@ def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_cli_collect_remote_equals_local(tmp_path: Path) -> None:
     from safetensors.torch import load_file
 
-    common = ["collect", "--set", "builtin", "--limit", "4", "--batch-size", "4", "--json"]
+    common = ["collect", "--set", "builtin", "--limit", "16", "--batch-size", "4", "--json"]
     remote = _cli(*common, "--model", REPO_ID, "--remote", "-o", "remote.safetensors", cwd=tmp_path)
     assert remote.returncode == 0, remote.stderr[-2000:]
     report = json.loads(remote.stdout)  # stdout is pure JSON: no NDIF status lines
