@@ -278,6 +278,12 @@ def collect_activations(
     n = len(prompts)
     spec = parse_read(read)
     suffix = _read_suffix(model, prompts, spec, question_suffix)
+    # the default read calls _run_batch exactly as before the other reads existed
+    where: dict[str, int] = {}
+    if spec.kind == "mean":
+        where["mean_k"] = spec.k
+    elif suffix:
+        where["index"] = -1 - len(suffix)
 
     with contextlib.ExitStack() as held:
         if cache_dir is not None:
@@ -334,14 +340,7 @@ def collect_activations(
                     with translate_tracer_errors():
                         states = run_remote(
                             functools.partial(
-                                _run_batch,
-                                model,
-                                batch,
-                                wanted,
-                                remote,
-                                layout,
-                                spec.k if spec.kind == "mean" else 0,
-                                -1 - len(suffix),
+                                _run_batch, model, batch, wanted, remote, layout, **where
                             ),
                             remote=remote,
                             batch_size=len(batch.index),
