@@ -1,7 +1,8 @@
-"""Collecting last-token residual states at every layer: one nnsight trace per batch.
+"""Collecting residual states at every layer: one nnsight trace per batch.
 
 Each batch is one ``model.trace`` that saves ``hidden_states[l][:, -1, :]`` for the requested layers
-(``tracers.last_token``) and then stops the forward pass: nothing after the last layer read is
+(``tracers.last_token``; or the token before a shared template suffix, or a mean over the last
+``k`` real tokens with ``tracers.mean_last``: see ``lirefs.reading``) and then stops the forward pass: nothing after the last layer read is
 computed (no LM head over the vocabulary). Prompts are tokenized once, sorted by length so batches
 carry little padding, left-padded with mask-derived position ids, and returned in the caller's order.
 
@@ -28,9 +29,10 @@ import tracers
 from .batching import DEFAULT_TOKEN_BUDGET, Batch, input_device, prompt_batches, tokenize
 from .checks import check_prompts, positive_int, residual_indices, translate_tracer_errors
 from .console import progress_bar
-from .errors import ActivationError, CacheMismatchError, MetadataMismatchError
+from .errors import ActivationError, CacheMismatchError, DataError, MetadataMismatchError
 from .models import model_info, model_layout
 from .ndif import resolve_remote, run_remote, trace_kwargs
+from .reading import ReadSpec, check_read_positions, common_suffix, parse_read
 from .store import atomic_path, check_metadata, hash_texts, lock, make_metadata, write_json
 
 __all__ = ["ActivationCache", "ContextLengthWarning", "collect_activations"]
@@ -42,7 +44,20 @@ class ContextLengthWarning(UserWarning):
 
 #: Settings a cache must have been made with to be resumed: any other value gives other states
 #: (dtype), another chunking of the prompts, or batches whose padding differs in the last bits.
-CACHE_SETTINGS = ("layers", "chunk_size", "n_prompts", "dtype", "batch_size", "token_budget")
+#: ``read``/``read_suffix``: where each prompt's state is read (caches from before they existed
+#: read the last token).
+CACHE_SETTINGS = (
+    "layers",
+    "chunk_size",
+    "n_prompts",
+    "dtype",
+    "batch_size",
+    "token_budget",
+    "read",
+    "read_suffix",
+)
+#: What a cache manifest that lacks a setting was made with.
+CACHE_DEFAULTS: dict[str, Any] = {"read": "last", "read_suffix": None}
 
 MANIFEST = "manifest.json"
 
@@ -58,17 +73,31 @@ REMOTE_RESULT_BYTES = 8 * 2**20
 
 
 def _run_batch(
-    model: Any, batch: Batch, layers: list[int], remote: bool | str, layout: tracers.Layout
+    model: Any,
+    batch: Batch,
+    layers: list[int],
+    remote: bool | str,
+    layout: tracers.Layout,
+    mean_k: int = 0,
+    index: int = -1,
 ) -> torch.Tensor:
-    """One trace: ``[b, len(layers), d_model]`` float32 on CPU, rows in ``batch.index`` order."""
+    """One trace: ``[b, len(layers), d_model]`` float32 on CPU, rows in ``batch.index`` order.
+
+    ``mean_k > 0``: the mean over each row's last ``mean_k`` real tokens; otherwise the state at
+    token ``index`` (the same for every row of a left-padded batch).
+    """
     device = input_device(model)
     inputs = {k: v.to(device) for k, v in batch.inputs.items()}
+    mask = inputs["attention_mask"]
     # Bound before the block and assigned a saved value inside it: on NDIF the body runs on the
     # server and only saved values come back, pushed into these names (appending to a list made
     # out here would change the server's copy and leave this one empty).
     states: torch.Tensor | None = None
     with torch.inference_mode(), model.trace(inputs, **trace_kwargs(remote)) as tr:
-        states = tracers.last_token(model, layers, layout=layout).save()  # type: ignore[attr-defined]
+        if mean_k:
+            states = tracers.mean_last(model, layers, mean_k, mask, layout=layout).save()  # type: ignore[attr-defined]
+        else:
+            states = tracers.last_token(model, layers, index, layout=layout).save()  # type: ignore[attr-defined]
         tr.stop()
     assert states is not None, "the trace returned no states"
     return states.detach().to("cpu", torch.float32)
@@ -129,9 +158,10 @@ class ActivationCache:
         except MetadataMismatchError as exc:
             raise CacheMismatchError(str(exc)) from None
         for key in CACHE_SETTINGS:
-            if old["settings"].get(key) != meta["settings"].get(key):
+            before = old["settings"].get(key, CACHE_DEFAULTS.get(key))
+            if before != meta["settings"].get(key):
                 raise CacheMismatchError(
-                    f"{where} was made with {key}={old['settings'].get(key)}, now {key}="
+                    f"{where} was made with {key}={before}, now {key}="
                     f"{meta['settings'].get(key)}; use another cache_dir or the same settings"
                 )
         return old
@@ -194,8 +224,10 @@ def collect_activations(
     chunk_size: int = 256,
     progress: bool | None = None,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
+    read: str = "last",
+    question_suffix: Sequence[int] | None = None,
 ) -> torch.Tensor:
-    """Last-token residual states of every prompt at every layer.
+    """Residual states of every prompt at every layer, read at the last token by default.
 
     Args:
         model: an nnsight model from ``lirefs.load_model`` (or ``lirefs.wrap``).
@@ -211,14 +243,25 @@ def collect_activations(
         chunk_size: prompts per cache chunk (a kill loses at most one chunk of work).
         progress: show a progress bar (default: when stderr is a terminal).
         token_budget: padded tokens per batch when ``batch_size`` is ``None``.
+        read: where each prompt's state is read. ``"last"`` (default, the paper): the last
+            prompt token. ``"question_end"``: the token just before ``question_suffix``, by default
+            the longest token suffix every prompt of ``prompts`` shares (a chat template's closing
+            tokens, or ``"\nA: "``), so the state is that of the question's last token and not of
+            template text every prompt ends with. ``"mean-last-K"`` (e.g. ``"mean-last-4"``): the
+            mean over each prompt's last ``K`` real tokens (pads are never averaged).
+        question_suffix: ``read="question_end"`` only: token ids every prompt ends with, to pin
+            the suffix (e.g. the one found on another class of the same data set, so that both
+            classes are read at the same place). Default: found on ``prompts``.
 
     Returns:
         ``[n_prompts, len(layers), d_model]`` float32 on CPU; with the default ``layers`` this is
         ``[n_prompts, L + 1, d_model]`` and ``out[:, l]`` equals HF ``output_hidden_states[l]`` at
-        each prompt's last token.
+        each prompt's read position (its last token by default).
 
     Raises:
-        DataError: no prompts, or a prompt that is not a non-empty string.
+        DataError: no prompts, a prompt that is not a non-empty string, an unknown ``read``, or a
+            read position outside a prompt (``K`` longer than a prompt, a prompt whose question
+            part before the suffix is empty or that does not end with ``question_suffix``).
         LayerError: a layer outside ``0..L``.
         ActivationError: the model produced NaN or inf.
         CacheMismatchError: ``cache_dir`` holds states of another model, prompt set or layer set.
@@ -233,6 +276,14 @@ def collect_activations(
     layout = model_layout(model)
     wanted = residual_indices(layers, info.n_layers)
     n = len(prompts)
+    spec = parse_read(read)
+    suffix = _read_suffix(model, prompts, spec, question_suffix)
+    # the default read calls _run_batch exactly as before the other reads existed
+    where: dict[str, int] = {}
+    if spec.kind == "mean":
+        where["mean_k"] = spec.k
+    elif suffix:
+        where["index"] = -1 - len(suffix)
 
     with contextlib.ExitStack() as held:
         if cache_dir is not None:
@@ -249,7 +300,8 @@ def collect_activations(
                     "layers": wanted,
                     "chunk_size": chunk_size,
                     "n_prompts": n,
-                    "position": "last",
+                    "read": str(spec),
+                    "read_suffix": suffix if spec.kind == "question_end" else None,
                     "dtype": info.dtype,
                     "batch_size": batch_size,
                     "token_budget": token_budget,
@@ -287,7 +339,9 @@ def collect_activations(
                 for batch in batches:
                     with translate_tracer_errors():
                         states = run_remote(
-                            functools.partial(_run_batch, model, batch, wanted, remote, layout),
+                            functools.partial(
+                                _run_batch, model, batch, wanted, remote, layout, **where
+                            ),
                             remote=remote,
                             batch_size=len(batch.index),
                             what=f"a batch of {len(batch.index)} prompts",
@@ -307,6 +361,45 @@ def collect_activations(
                 if cache is not None and manifest is not None:
                     cache.write_chunk(manifest, c, out[lo:hi])
         return out
+
+
+def _read_suffix(
+    model: Any, prompts: list[str], spec: ReadSpec, given: Sequence[int] | None
+) -> list[int]:
+    """The shared suffix ``question_end`` reads before (``[]`` otherwise), every position checked.
+
+    Prompts are tokenized one ``UNCACHED_CHUNK`` at a time (twice for ``question_end`` without a
+    given suffix: once to find it, once to check each prompt against it), before any batch runs,
+    so a bad prompt never leaves a half-written cache.
+    """
+    if given is not None and spec.kind != "question_end":
+        raise DataError(
+            f"question_suffix is for read='question_end', got read='{spec}'; drop question_suffix"
+        )
+    if spec.kind == "last":
+        return []
+    chunks = range(0, len(prompts), UNCACHED_CHUNK)
+    suffix: list[int] = []
+    if spec.kind == "question_end":
+        if given is not None:
+            if isinstance(given, str) or not all(
+                isinstance(t, int) and not isinstance(t, bool) for t in given
+            ):
+                raise DataError(
+                    f"question_suffix must be a list of token ids, got {given!r}; e.g. "
+                    "model.tokenizer(suffix_text, add_special_tokens=False)['input_ids']"
+                )
+            suffix = list(given)
+        else:
+            found: list[int] | None = None
+            for lo in chunks:
+                found = common_suffix(tokenize(model, prompts[lo : lo + UNCACHED_CHUNK]), found)
+            suffix = found or []
+    special = list(getattr(model.tokenizer, "all_special_ids", None) or [])
+    for lo in chunks:
+        ids = tokenize(model, prompts[lo : lo + UNCACHED_CHUNK])
+        check_read_positions(spec, ids, suffix=suffix, special_ids=special, offset=lo)
+    return suffix
 
 
 def _warn_beyond_context(model: Any, ids: list[list[int]], offset: int) -> None:

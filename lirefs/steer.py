@@ -52,6 +52,7 @@ from .direction import Direction
 from .errors import ArchitectureError, DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
 from .ndif import resolve_remote, run_remote, trace_kwargs
+from .reading import prompt_format_of, warn_read_mismatch
 
 __all__ = [
     "MODES",
@@ -904,12 +905,23 @@ def generate(
         LayerError: ``layer`` outside ``0..L`` or missing, bad ``blocks``.
         DirectionError / MetadataMismatchError: the direction belongs to another model or width.
         DataError: no prompts, or a prompt that is not a non-empty string.
+
+    Warns:
+        ReadMismatchWarning: the direction was built from chat-template prompts and these are
+            plain ``"Q: ...\\nA: "`` prompts, or the other way round.
     """
     blocks = _renamed_blocks(blocks, layers, "lirefs.generate")
     many = not isinstance(alpha, (numbers.Real, torch.Tensor))
     if many and (isinstance(alpha, (str, bytes)) or not isinstance(alpha, Sequence)):
         raise SteeringError(f"alpha must be a number or a list of numbers, got {alpha!r}")
     alphas = cast("list[float]", list(alpha) if many else [alpha])  # type: ignore[arg-type]
+    if isinstance(direction, Direction) and not isinstance(prompts, str):
+        # once per call, whatever the number of alphas: the direction's prompt framing vs these
+        warn_read_mismatch(
+            direction.metadata.get("settings"),
+            prompt_format=prompt_format_of(model, list(prompts)),
+            stacklevel=3,
+        )
     out = _sweep(
         model,
         prompts,

@@ -30,7 +30,7 @@ from .edit import (
     scale_projection,
     unit_vector,
 )
-from .read import last_token, save_last_token, token_states
+from .read import last_token, mean_last, save_last_token, token_states
 from .residual import (
     ARCHITECTURES,
     LayerOutOfRangeError,
@@ -72,6 +72,7 @@ __all__ = [
     "final_norm",
     "last_token",
     "layout_of",
+    "mean_last",
     "n_layers",
     "paper_project",
     "position_mask",

@@ -12,7 +12,7 @@ import torch
 
 from .residual import Layout, ShapeError, check_layer, layout_of, n_layers, residual
 
-__all__ = ["last_token", "save_last_token", "token_states"]
+__all__ = ["last_token", "mean_last", "save_last_token", "token_states"]
 
 
 def _take(hidden: torch.Tensor, index: torch.Tensor | int) -> torch.Tensor:
@@ -108,3 +108,61 @@ def save_last_token(
 ) -> torch.Tensor:
     """``last_token(...)`` marked with ``.save()`` so it is available after the trace exits."""
     return last_token(model, layers, index, layout).save()  # type: ignore[attr-defined]
+
+
+def mean_last(
+    model: Any,
+    layers: Sequence[int],
+    k: int,
+    mask: torch.Tensor,
+    layout: Layout | None = None,
+) -> torch.Tensor:
+    """Mean residual state over each row's last ``k`` real tokens: ``[batch, len(layers), d_model]``.
+
+    Meant for left-padded batches (a row's real tokens are its last ones); positions where
+    ``mask`` is 0 are never averaged, so a row with fewer than ``k`` real tokens averages only
+    those it has (callers that need exactly ``k`` check prompt lengths first). The sum runs in
+    float32 and the result comes back in the layer's dtype, on the first requested layer's
+    device. Does not call ``.save()``.
+
+    Args:
+        model: the nnsight model whose trace is open.
+        layers: residual indices ``l`` (``hidden_states[l]``), any order, no repeats.
+        k: tokens to average, a whole number >= 1.
+        mask: the batch's ``attention_mask``, ``[batch, tokens]`` (1 = real token, 0 = pad).
+        layout: module paths for an architecture ``tracers`` does not know.
+
+    Raises:
+        LayerOutOfRangeError: a layer outside ``0..L``.
+        ShapeError: an empty or repeated ``layers``, ``k`` not a whole number >= 1 or longer than
+            the batch, or a ``mask`` whose shape is not the residual's ``[batch, tokens]``.
+    """
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ShapeError(f"k must be a whole number of tokens >= 1, got {k!r}")
+    lay = layout_of(model, layout)
+    n = n_layers(model, lay)
+    wanted = [check_layer(layer, n) for layer in layers]
+    if not wanted:
+        raise ShapeError("layers is empty; ask for at least one residual index 0..L")
+    if len(set(wanted)) != len(wanted):
+        raise ShapeError(f"layers {list(layers)} repeat an index; ask for each layer once")
+    got: dict[int, torch.Tensor] = {}
+    for layer in sorted(wanted):  # modules must be touched in forward order
+        hidden = residual(model, layer, lay)
+        if hidden.dim() != 3:
+            raise ShapeError(
+                f"expected a [batch, tokens, d_model] residual, got shape {tuple(hidden.shape)}"
+            )
+        if not isinstance(mask, torch.Tensor) or tuple(mask.shape) != tuple(hidden.shape[:2]):
+            got_shape = tuple(mask.shape) if isinstance(mask, torch.Tensor) else type(mask)
+            raise ShapeError(
+                f"mask must be the batch's [batch, tokens] attention mask "
+                f"{tuple(hidden.shape[:2])}, got {got_shape}"
+            )
+        if k > hidden.shape[1]:
+            raise ShapeError(f"k={k} is longer than the batch's {hidden.shape[1]} tokens")
+        weight = mask[:, -k:].to(device=hidden.device, dtype=torch.float32).unsqueeze(-1)
+        total = (hidden[:, -k:, :].to(torch.float32) * weight).sum(dim=1)
+        got[layer] = (total / weight.sum(dim=1).clamp_min(1.0)).to(hidden.dtype)
+    device = got[wanted[0]].device
+    return torch.stack([got[layer].to(device) for layer in wanted], dim=1)

@@ -16,13 +16,14 @@ from typing import Any
 
 import torch
 
-from ..batching import token_lengths
+from ..batching import token_lengths, tokenize
 from ..checks import renamed_keywords
 from ..collect import collect_activations
 from ..data import QuestionSets
 from ..direction import Direction
 from ..errors import ActivationError, DataError
 from ..models import model_info
+from ..reading import CHAT_FORMAT, PLAIN_FORMAT, common_suffix, parse_read, warn_read_mismatch
 from ..store import check_metadata, load_tensors, make_metadata, save_tensors
 from .report import LayerReport, layer_report
 from .transfer import TransferReport, transfer_report
@@ -96,6 +97,7 @@ def collect_split(
     cache_dir: str | Path | None = None,
     chat_template: bool = False,
     progress: bool | None = None,
+    read: str = "last",
 ) -> ActivationSplit:
     """Split ``sets`` (deterministically) and collect every half's last-token states.
 
@@ -107,29 +109,43 @@ def collect_split(
         batch_size, remote, progress: as in ``collect_activations``.
         cache_dir: resumable chunk caches go to ``cache_dir/<half>-<class>/``.
         chat_template: wrap questions with the tokenizer's chat template instead of ``Q: ...\\nA: ``.
+        read: where each prompt's state is read (``collect_activations``). With
+            ``"question_end"`` the shared suffix is found on all four halves together, so both
+            classes and both halves are read at the same place.
     """
+    spec = parse_read(read)
     train, test = sets.split(test_fraction=test_fraction, seed=seed)
     tok = model.tokenizer if chat_template else None
     parts: dict[str, torch.Tensor] = {}
     lengths: dict[str, torch.Tensor] = {}
-    for half_name, half in (("train", train), ("test", test)):
+    halves = [
+        (half_name, cls_name, prompts)
+        for half_name, half in (("train", train), ("test", test))
         for cls_name, prompts in (
             ("reasoning", half.reasoning_prompts(chat_template=chat_template, tokenizer=tok)),
             ("memory", half.memory_prompts(chat_template=chat_template, tokenizer=tok)),
-        ):
-            if not prompts:
-                raise DataError(f"the {half_name} half has no {cls_name} questions; use more data")
-            sub = Path(cache_dir) / f"{half_name}-{cls_name}" if cache_dir is not None else None
-            parts[f"{half_name}_{cls_name}"] = collect_activations(
-                model,
-                prompts,
-                batch_size=batch_size,
-                remote=remote,
-                cache_dir=sub,
-                progress=progress,
-            )
-            if half_name == "test":
-                lengths[cls_name] = torch.tensor(token_lengths(model, prompts), dtype=torch.long)
+        )
+    ]
+    suffix: list[int] | None = None
+    if spec.kind == "question_end":
+        for _, _, prompts in halves:
+            suffix = common_suffix(tokenize(model, prompts), suffix) if prompts else suffix
+    for half_name, cls_name, prompts in halves:
+        if not prompts:
+            raise DataError(f"the {half_name} half has no {cls_name} questions; use more data")
+        sub = Path(cache_dir) / f"{half_name}-{cls_name}" if cache_dir is not None else None
+        parts[f"{half_name}_{cls_name}"] = collect_activations(
+            model,
+            prompts,
+            batch_size=batch_size,
+            remote=remote,
+            cache_dir=sub,
+            progress=progress,
+            read=str(spec),
+            question_suffix=suffix,
+        )
+        if half_name == "test":
+            lengths[cls_name] = torch.tensor(token_lengths(model, prompts), dtype=torch.long)
     meta = make_metadata(
         "activation-split",
         model=model_info(model).to_dict(),
@@ -148,8 +164,9 @@ def collect_split(
         settings={
             "test_fraction": test_fraction,
             "seed": seed,
-            "prompt_format": "chat_template" if chat_template else "Q: {question}\\nA: ",
-            "position": "last prompt token",
+            "prompt_format": CHAT_FORMAT if chat_template else PLAIN_FORMAT,
+            "read": str(spec),
+            "read_suffix": suffix,
             "batch_size": batch_size,
         },
     )
@@ -176,8 +193,15 @@ def split_report(
     """``lirefs.layer_report`` of ``direction`` on the held-out half of ``split``, with its baselines.
 
     The train half feeds the in-sample AUROC column; the test prompts' token lengths feed the
-    prompt-length baselines.
+    prompt-length baselines. Warns (``ReadMismatchWarning``) when the direction's states were read
+    at another position or from prompts in another format than the split's.
     """
+    made = split.metadata.get("settings") or {}
+    warn_read_mismatch(
+        direction.metadata.get("settings"),
+        prompt_format=made.get("prompt_format"),
+        read=made.get("read", "last"),
+    )
     return layer_report(
         direction,
         split.test_reasoning,

@@ -1,4 +1,4 @@
-"""``lirefs collect``: last-token states of a question set's train and test halves."""
+"""``lirefs collect``: residual states of a question set's train and test halves."""
 
 from __future__ import annotations
 
@@ -58,6 +58,14 @@ from ._common import (
 @click.option(
     "--chat-template", is_flag=True, help="Wrap questions in the tokenizer's chat template."
 )
+@click.option(
+    "--read",
+    default="last",
+    show_default=True,
+    help="Where each prompt's state is read: 'last' (the paper), 'question_end' (the token before "
+    "the suffix every prompt shares, e.g. a chat template's closing tokens) or 'mean-last-K' (mean "
+    "of the last K tokens, e.g. mean-last-4).",
+)
 @model_options
 @json_option
 @handle_errors
@@ -69,6 +77,7 @@ def command(
     limit: int | None,
     cache_dir: Path | None,
     chat_template: bool,
+    read: str,
     model: str,
     device: str | None,
     dtype: str | None,
@@ -82,12 +91,15 @@ def command(
     \b
     Example:
       lirefs collect --set builtin --out acts.safetensors
+      lirefs collect --set builtin --chat-template --read question_end -o acts.safetensors
       lirefs collect --set my_questions.jsonl --model meta-llama/Llama-3.1-70B --remote -o acts.safetensors
     """
     from .. import data
     from ..analysis import collect_split
+    from ..reading import parse_read
 
     check_output(out)
+    parse_read(read)  # a bad spelling fails before the model loads
     sets = data.load(data_set)
     check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
     if limit is not None:
@@ -102,6 +114,7 @@ def command(
         remote=remote,
         cache_dir=cache_dir,
         chat_template=chat_template,
+        read=read,
     )
     split.save(out)
     counts = split.metadata["data"]["counts"]

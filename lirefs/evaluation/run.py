@@ -36,6 +36,7 @@ import numpy as np
 
 from ..console import progress_bar
 from ..errors import DataError, DirectionError, LayerError
+from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from ..store import dump_jsonl_line, make_metadata
 from .compare import compare_to_control, summarise_outcomes
@@ -65,10 +66,6 @@ __all__ = [
 
 LAYER_FROM_DIRECTION = "chosen on the direction's held-out split"
 LAYER_FROM_USER = "given by the user"
-
-#: ``settings.prompt_format`` of the paper's plain framing (as directions record it).
-PLAIN_FORMAT = "Q: {question}\\nA: "
-CHAT_FORMAT = "chat_template"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,14 +428,12 @@ def evaluate(
     items = [data.items[i] for i in order]
     prompts, shots_used, n_ctx = _fit_prompts(model, data, items, render, new_tokens)
     prompt_format = CHAT_FORMAT if chat_template else PLAIN_FORMAT
-    format_warning = None
-    made_with = (direction_summary or {}).get("prompt_format")
-    if made_with is not None and (made_with == CHAT_FORMAT) != chat_template:
-        format_warning = (
-            f"the direction was built from {made_with!r} prompts but is evaluated with "
-            f"{prompt_format!r} prompts; its states may not match (pass the same format)"
-        )
-        warnings.warn(format_warning, UserWarning, stacklevel=2)
+    # A ReadMismatchWarning (a UserWarning): the direction's prompt format differs from this run's.
+    format_warning = warn_read_mismatch(
+        {"prompt_format": (direction_summary or {}).get("prompt_format")},
+        prompt_format=prompt_format,
+        stacklevel=2,
+    )
     token_ids: list[list[int]] | None = None
     shared_len = 0
     if reuse_prefix and remote is False and items and callable(getattr(model, "tokenizer", None)):
