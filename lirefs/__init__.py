@@ -45,6 +45,7 @@ from .errors import __all__ as _errors_all  # noqa: E402
 from .evaluation import Benchmark, EvalResult, benchmarks, evaluate, get_benchmark  # noqa: E402
 from .export import export_ablated, export_gguf, export_lm_eval, import_gguf  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
+from .reading import ReadMismatchWarning  # noqa: E402
 from .steer import (  # noqa: E402
     GenerationOutput,
     Steered,
@@ -66,6 +67,7 @@ __all__ = [
     "GenerationOutput",
     "LayerReport",
     "ModelInfo",
+    "ReadMismatchWarning",
     "Steered",
     "SteeringError",
     "TransferReport",
