@@ -21,17 +21,19 @@ least one of these holds (each is a *reason*, returned by ``degeneration_reasons
    consecutive characters of which none is a letter or a digit (punctuation, symbols, whitespace,
    in any mix), e.g. ``"!!!!!!!!!!!!"``, twelve newlines, or ``". . . . . . "``.
 2. ``"repetition"``: some unit of 1 to ``MAX_UNIT`` (40) characters occurs at least ``MIN_REPEATS``
-   (4) times back to back, and the repeated span is at least ``MIN_SPAN`` (16) characters long and
-   covers at least ``MIN_COVER`` (40%) of ``s``, e.g. ``"5555555555555555"``,
-   ``"the the the the the"`` or ``"Paris. Paris. Paris. Paris."``.
+   (3) times back to back, and the repeated span is at least ``MIN_SPAN`` (8) characters long
+   (``MIN_DIGIT_SPAN``, 12, when the span is only digits, so that a number such as
+   ``"1000000000"`` is not a collapse) and covers at least ``MIN_COVER`` (40%) of ``s``, e.g.
+   ``"9999999999999999"``, ``"S!S!S!S!S!S"``, ``"10: 20 20 20 20"`` or ``"Paris. Paris. Paris."``.
 3. ``"low_diversity"``: ``s`` has at least ``MIN_WORDS`` (16) whitespace-separated words and at
    most ``MAX_DISTINCT`` (25%) of them are distinct (a loop whose copies differ slightly, which
    rule 2's exact back-to-back match misses).
 
 An empty output is not degenerate (it is "no answer"), nor is whitespace shorter than rule 1's run. The thresholds sit far from fluent text:
 no English sentence has 12 non-alphanumeric characters in a row, and a short answer ("42", "Paris")
-never spans 16 characters of exact repeats. They were checked on real SmolLM2 outputs, collapsed
-and fluent (tests/data/degeneration.jsonl).
+never repeats a unit three times over 8 characters. They were set on real SmolLM2 outputs, collapsed
+and fluent, from a 16-token evaluation (tests/data/degeneration.jsonl): with 16 new tokens a
+collapse such as ``"...S!\n\nS!S!S!S!S!S"`` has room for only a few copies.
 
 Gold-answer log-probability
 ---------------------------
@@ -67,6 +69,7 @@ __all__ = [
     "MAX_DISTINCT",
     "MAX_UNIT",
     "MIN_COVER",
+    "MIN_DIGIT_SPAN",
     "MIN_REPEATS",
     "MIN_SPAN",
     "MIN_WORDS",
@@ -88,9 +91,11 @@ SYMBOL_RUN = 12
 #: Rule 2: longest repeated unit, in characters.
 MAX_UNIT = 40
 #: Rule 2: fewest back-to-back copies of the unit.
-MIN_REPEATS = 4
+MIN_REPEATS = 3
 #: Rule 2: shortest repeated span, in characters.
-MIN_SPAN = 16
+MIN_SPAN = 8
+#: Rule 2: shortest repeated span when it is only digits (a long number is not a collapse).
+MIN_DIGIT_SPAN = 12
 #: Rule 2: smallest share of the output the repeated span must cover.
 MIN_COVER = 0.4
 #: Rule 3: fewest words for the diversity test.
@@ -109,15 +114,16 @@ def _symbol_run(s: str) -> bool:
 
 
 def _repetition(s: str) -> bool:
-    longest = 0
     pos = 0
     while True:
         m = _REPEAT_RE.search(s, pos)
         if m is None:
-            break
-        longest = max(longest, m.end() - m.start())
+            return False
+        span = m.group(0)
+        shortest = MIN_DIGIT_SPAN if span.isdigit() else MIN_SPAN
+        if len(span) >= shortest and len(span) >= MIN_COVER * len(s):
+            return True
         pos = m.start() + 1
-    return longest >= MIN_SPAN and longest >= MIN_COVER * len(s)
 
 
 def _low_diversity(s: str) -> bool:
