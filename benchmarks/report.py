@@ -190,6 +190,24 @@ def evaluation_section(res: dict[str, Any]) -> str:
         "",
         markdown_table(res["rows"]),
     ]
+    if "prefix_cache" in res:
+        flips = res.get("flips") or []
+        out += [
+            "",
+            f"`plain` runs every full prompt per batch (`reuse_prefix=False`), `prefix` computes "
+            f"the shared few-shot prefix ({res['prefix_cache']}) once per alpha; the two "
+            f"alternate, {res.get('repeats', 1)} runs each, medians shown.",
+            "",
+            "- outputs that differ: "
+            + (
+                ", ".join(
+                    f"{f['id']} (alpha {f['alpha']:g}, top-2 gap {f['top2_gap']:.3g})"
+                    for f in flips
+                )
+                if flips
+                else "none"
+            ),
+        ]
     if "stop" in res:
         st = res["stop"]
         out += [

@@ -49,7 +49,7 @@ from .batching import input_device, prompt_batches, tokenize
 from .checks import block_indices, check_prompts, residual_index
 from .console import progress_bar
 from .direction import Direction
-from .errors import DataError, DirectionError, LayerError, LirefsError
+from .errors import ArchitectureError, DataError, DirectionError, LayerError, LirefsError
 from .models import model_info, model_layout
 from .ndif import resolve_remote, run_remote, trace_kwargs
 
@@ -62,12 +62,14 @@ __all__ = [
     "SteeringPlan",
     "calibrated_alpha",
     "effective_scale",
+    "eos_ids",
     "generate",
     "get_mode",
     "plan",
     "scale_table",
     "steered",
     "sweep",
+    "trim_row",
 ]
 
 Positions = str | Sequence[int]
@@ -508,6 +510,13 @@ def plan(
     n_blocks = n if chosen is None else len(chosen)
     per_edit = row.per_edit(alpha, n_blocks)
     layout = model_layout(model)
+    missing = [kind for kind in ("attn", "mlp") if getattr(layout, kind) is None]
+    if row.projects and per_edit != 0.0 and missing:
+        raise ArchitectureError(
+            f"mode {row.name!r} edits each block's attention and MLP outputs, but this model's "
+            f"layout has no {' or '.join(missing)} sub-module whose output is [batch, tokens, "
+            "d_model] (OPT runs its MLP on a flattened view); use mode='add'"
+        )
     if direction is None:
         if per_edit != 0.0:
             raise SteeringError(
@@ -525,7 +534,7 @@ def plan(
 # generation
 
 
-def _eos_ids(model: Any) -> set[int]:
+def eos_ids(model: Any) -> set[int]:
     """The ids HF ``generate`` stops a row on (generation config, else the tokenizer's EOS)."""
     config = getattr(model._module, "generation_config", None)
     eos = getattr(config, "eos_token_id", None)
@@ -612,8 +621,20 @@ def _non_finite_error(steering: SteeringPlan) -> SteeringError:
     )
 
 
-def _trim(row: torch.Tensor, eos: set[int]) -> tuple[list[int], bool]:
-    ids = [int(t) for t in row.tolist()]
+def trim_row(
+    row: torch.Tensor | Sequence[int], eos: set[int], stop: Sequence[str], tokenizer: Any
+) -> tuple[list[int], bool]:
+    """``(ids, stopped)``: a row's generated ids cut before the first EOS (``eos_ids``), then
+    after the token that completes the first stop string; ``stopped`` says either happened.
+
+    Every generation path (``generate``, evaluation's shared-prefix path) cuts its rows here, so
+    they end at the same token.
+    """
+    return _cut_at_stop(*_trim(row, eos), stop, tokenizer)
+
+
+def _trim(row: torch.Tensor | Sequence[int], eos: set[int]) -> tuple[list[int], bool]:
+    ids = [int(t) for t in (row.tolist() if isinstance(row, torch.Tensor) else row)]
     for i, t in enumerate(ids):
         if t in eos:
             return ids[:i], True
@@ -737,7 +758,7 @@ def _sweep(
         raise SteeringError("alphas is empty: pass at least one alpha (0.0 is plain generation)")
     alphas = list(dict.fromkeys(alphas))
     plans = {a: plan(model, direction, layer, a, mode, positions, blocks) for a in alphas}
-    eos = _eos_ids(model)
+    eos = eos_ids(model)
     token_ids = tokenize(model, prompts)
     shortest = min(len(t) for t in token_ids)
     for steering in plans.values():
@@ -766,7 +787,7 @@ def _sweep(
                         f"{len(batch.index)} prompts"
                     )
                 for r, i in enumerate(batch.index):
-                    rows[a][i] = _cut_at_stop(*_trim(out[r, t:], eos), stops, model.tokenizer)
+                    rows[a][i] = trim_row(out[r, t:], eos, stops, model.tokenizer)
                 bar.advance(len(batch.index))
     tok = model.tokenizer
     result = {}

@@ -322,6 +322,12 @@ def _print_benchmarks() -> None:
     help="Write dose_response.png (accuracy, gold log-prob, degeneration vs alpha, controls "
     "shaded) into --out, or the current folder.",
 )
+@click.option(
+    "--no-prefix-cache",
+    is_flag=True,
+    help="Run every full prompt per batch instead of computing the shared few-shot prefix once "
+    "per alpha (the same tokens, slower; remote runs always do this).",
+)
 @model_options
 @json_option
 @handle_errors
@@ -347,6 +353,7 @@ def command(
     control_activations: Path | None,
     gold_logprob: bool,
     plot: bool,
+    no_prefix_cache: bool,
     model: str,
     device: str | None,
     dtype: str | None,
@@ -414,6 +421,7 @@ def command(
         controls=controls,
         control_activations=pair,
         gold_logprob=gold_logprob,
+        reuse_prefix=not no_prefix_cache,
     )
     files: list[str] = []
     if out is not None:

@@ -28,6 +28,7 @@ import math
 import random
 import warnings
 from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,14 @@ from ..store import dump_jsonl_line, make_metadata
 from .compare import compare_to_control, summarise_outcomes
 from .controls import ControlDirection, control_directions
 from .outcomes import degeneration_reasons
+from .prefix import (
+    MIN_SHARED_TOKENS,
+    SharedPrefix,
+    prefix_generate,
+    prefix_gold_logprobs,
+    shared_prefix,
+    shared_prefix_length,
+)
 from .records import open_records
 from .result import EvalResult, PairedResult
 from .stats import bootstrap_means, clopper_pearson, mcnemar_exact, paired_ci
@@ -299,6 +308,7 @@ def evaluate(
     controls: int = 0,
     control_activations: tuple[Any, Any] | None = None,
     gold_logprob: bool = True,
+    reuse_prefix: bool = True,
 ) -> EvalResult:
     """Accuracy of ``model`` on ``benchmark`` for each steering strength in ``alphas``.
 
@@ -341,6 +351,10 @@ def evaluate(
             the same layer after permuting the class labels.
         gold_logprob: score ``log p(gold_text | prompt)`` per item under each steering (one
             teacher-forced forward per batch); ``False`` skips it.
+        reuse_prefix: compute the few-shot prefix the prompts share (its KV cache, under each
+            alpha's steering) once per alpha and run only each item's own tokens per batch
+            (:mod:`.prefix`; local models only, a remote run always takes the plain path).
+            ``False`` runs every full prompt per batch, as before.
 
     Returns:
         An ``EvalResult``.
@@ -425,6 +439,15 @@ def evaluate(
             f"{prompt_format!r} prompts; its states may not match (pass the same format)"
         )
         warnings.warn(format_warning, UserWarning, stacklevel=2)
+    token_ids: list[list[int]] | None = None
+    shared_len = 0
+    if reuse_prefix and remote is False and items and callable(getattr(model, "tokenizer", None)):
+        from ..batching import tokenize
+
+        token_ids = tokenize(model, prompts)
+        shared_len = shared_prefix_length(token_ids)
+        if shared_len < MIN_SHARED_TOKENS:
+            token_ids, shared_len = None, 0
     groups: dict[str, int] = {}
     for item in items:
         groups[str(item.group)] = groups.get(str(item.group), 0) + 1
@@ -470,6 +493,7 @@ def evaluate(
             "format_warning": format_warning,
             "shot_split": bench.shot_split,
             "batch_size": batch_size,
+            "prefix_cache": {"shared_tokens": shared_len} if token_ids is not None else None,
             "decoding": "greedy",
             "remote": remote,
             "seed": seed,
@@ -510,7 +534,17 @@ def evaluate(
         for name, vector, run_alphas in runs:
             for alpha in run_alphas:
                 what = f"{bench.name} alpha={alpha:+g}" + (f" ({name})" if name else "")
-                with progress_bar(what, len(items), progress) as bar:
+                steering = (
+                    {"direction": vector, "layer": layer, "alpha": alpha, "mode": mode}
+                    if alpha != 0.0
+                    else None
+                )
+                prefix_run = (
+                    nullcontext(None)
+                    if token_ids is None
+                    else shared_prefix(model, token_ids[0][:shared_len], steering)
+                )
+                with prefix_run as shared, progress_bar(what, len(items), progress) as bar:
                     for lo, hi in batches:
                         if all(
                             _finished(done.get((name, alpha, order[i])), lo, hi, gold_logprob)
@@ -535,6 +569,8 @@ def evaluate(
                             remote,
                             thinking,
                             gold_logprob,
+                            shared,
+                            token_ids,
                         )
                         for record in records:
                             if name is not None:
@@ -603,35 +639,46 @@ def _run_batch(
     remote: bool | str,
     thinking: bool,
     gold: bool,
+    shared: SharedPrefix | None = None,
+    token_ids: Sequence[list[int]] | None = None,
 ) -> list[dict[str, Any]]:
     """Generate and score positions ``lo..hi-1`` of the run at one alpha (alpha 0: no edit).
 
     ``liref`` is the real ``Direction`` or a control's ``[d_model]`` vector; the gold text's
-    log-probability is scored under the same steering as the generation.
+    log-probability is scored under the same steering as the generation. With ``shared`` (the
+    run's steered prefix cache) and ``token_ids`` (every position's prompt ids), both passes run
+    from the cache (:mod:`.prefix`).
     """
     from .. import steer  # looked up at call time: tests stand a scripted generator in
     from . import outcomes  # likewise for the gold scorer
 
     steered = alpha != 0.0
-    out = steer.generate(
-        model,
-        list(prompts[lo:hi]),
-        direction=liref if steered else None,
-        layer=layer if steered else None,
-        alpha=alpha,
-        mode=mode if steered else "project",  # alpha 0: plain greedy generation, no edit
-        max_new_tokens=max_new_tokens,
-        # a think block may hold "\nQ:" of its own: thinking runs end at EOS or the budget
-        stop=None if thinking else [bench.stop],
-        remote=remote,
-        batch_size=hi - lo,
-        progress=False,
-    )
+    stop = None if thinking else [bench.stop]
+    rows = None if shared is None or token_ids is None else list(token_ids[lo:hi])
+    if shared is not None and rows is not None:
+        out = prefix_generate(shared, rows, max_new_tokens=max_new_tokens, stop=stop)
+    else:
+        out = steer.generate(
+            model,
+            list(prompts[lo:hi]),
+            direction=liref if steered else None,
+            layer=layer if steered else None,
+            alpha=alpha,
+            mode=mode if steered else "project",  # alpha 0: plain greedy generation, no edit
+            max_new_tokens=max_new_tokens,
+            # a think block may hold "\nQ:" of its own: thinking runs end at EOS or the budget
+            stop=stop,
+            remote=remote,
+            batch_size=hi - lo,
+            progress=False,
+        )
     if len(out.texts) != hi - lo:
         raise DataError(f"generate returned {len(out.texts)} outputs for {hi - lo} prompts")
     golds = [bench.gold_text(items[p]) for p in range(lo, hi)]
     gold_lp: list[float | None] = [None] * (hi - lo)
-    if gold:
+    if gold and shared is not None and rows is not None:
+        gold_lp = list(prefix_gold_logprobs(shared, rows, golds))
+    elif gold:
         steering = (
             {"direction": liref, "layer": layer, "alpha": alpha, "mode": mode} if steered else None
         )

@@ -1,0 +1,277 @@
+"""The few-shot prefix computed once per steering setting: its KV cache serves every batch.
+
+A k-shot prompt is ``exemplars + question``; the exemplars (about 750 of the ~790 tokens of
+``builtin-arithmetic``) are the same for every item. Steering edits each position on its own
+(``x + alpha (x·r̂) r̂`` in paper mode, ``x + alpha r̂`` in add mode), so the steered prefix's keys
+and values do not depend on what follows: they are computed once per setting (alpha, mode,
+direction), on the prefix alone (batch 1, no padding), under the same edit, and every batch then
+runs only its questions and the generated tokens.
+
+Each batch row is laid out as ``[prefix, pad ..., suffix_i]``: the padding sits BETWEEN the shared
+prefix and the row's own tokens, the attention mask is 0 on it, and position ids count real tokens
+only (``mask.cumsum - 1``, as HF ``generate`` derives them and ``lirefs.batching.pad_left`` does),
+so each suffix token sees the positions and the context it has in the un-cached, left-padded run.
+Outputs are token-identical up to floating-point rounding between the two batch shapes
+(``tests/test_prefix.py`` checks tiny models; the benchmark checks SmolLM2).
+
+The shared prefix is found on token ids (the longest common prefix of the tokenized prompts), so a
+tokenizer that merges across the exemplar/question boundary cannot make it differ from the full
+prompt's tokens. Local models only: a remote run keeps the plain path (one request per batch).
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..batching import input_device, pad_id
+from ..errors import DataError
+from ..steer import GenerationOutput, eos_ids, steered, trim_row
+from .outcomes import gold_token_ids
+
+__all__ = [
+    "MIN_SHARED_TOKENS",
+    "SharedPrefix",
+    "cache_supported",
+    "prefix_generate",
+    "prefix_gold_logprobs",
+    "shared_prefix",
+    "shared_prefix_length",
+]
+
+#: A shared prefix shorter than this is not worth a separate pass: the plain path runs instead.
+MIN_SHARED_TOKENS = 16
+
+
+def shared_prefix_length(token_ids: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix of ``token_ids``, leaving each row at least one token.
+
+    Args:
+        token_ids: ``[n]`` token-id lists (special tokens included, as the model sees them).
+
+    Returns:
+        ``P`` with ``ids[:P]`` equal for every row and ``P < len(ids)`` for every row (``generate``
+        needs one token of its own per row); 0 for no rows.
+    """
+    if not token_ids:
+        return 0
+    first = token_ids[0]
+    limit = min(len(x) for x in token_ids) - 1
+    p = 0
+    while p < limit and all(x[p] == first[p] for x in token_ids):
+        p += 1
+    return max(p, 0)
+
+
+def cache_supported(cache: Any) -> bool:
+    """Whether a prefix ``cache`` can be copied per batch: a transformers ``Cache`` whose layers
+    all keep every position (sliding-window layers drop old ones and are left to the plain path)."""
+    from transformers.cache_utils import Cache, DynamicLayer
+
+    layers = list(getattr(cache, "layers", None) or [])
+    return (
+        isinstance(cache, Cache)
+        and bool(layers)
+        and all(type(layer) is DynamicLayer for layer in layers)  # not subclasses (sliding)
+    )
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """As in ``lirefs.steer``: the steered copy's open ``all()`` loop ends every pass by asking
+    for a step the pass does not make, which nnsight reports as a harmless warning."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*was never reached.*")
+        yield
+
+
+@dataclass
+class SharedPrefix:
+    """The shared prefix of a run under one steering setting; its cache is made on first use.
+
+    Attributes:
+        model: what the passes run on: the model itself (no edit) or its steered copy.
+        ids: ``[P]`` token ids of the prefix.
+        cache: the prefix's KV cache for batch 1 (``None`` until ``ensure`` runs it).
+    """
+
+    model: Any
+    ids: list[int]
+    cache: Any = field(default=None, repr=False)
+
+    def ensure(self) -> None:
+        """Run the (steered) prefix once, batch 1, no padding, and keep its cache.
+
+        Raises:
+            DataError: the model returns no cache that can be reused (then pass
+                ``reuse_prefix=False``).
+        """
+        if self.cache is not None:
+            return
+        model = self.model
+        ids = torch.tensor([self.ids], dtype=torch.long, device=input_device(model))
+        inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
+        kv: Any = None
+        with _quiet(), torch.inference_mode(), model.trace(inputs, use_cache=True):
+            kv = model.output.past_key_values.save()  # type: ignore[attr-defined]
+        if not cache_supported(kv) or kv.get_seq_length() != len(self.ids):
+            raise DataError(
+                f"the model returned a {type(kv).__name__} for the shared prompt prefix, not a "
+                "full-length transformers cache; pass reuse_prefix=False (--no-prefix-cache)"
+            )
+        self.cache = kv
+
+    def expanded(self, rows: int) -> Any:
+        """A fresh copy of the prefix cache for ``rows`` batch rows (each pass appends to it)."""
+        self.ensure()
+        cache = copy.deepcopy(self.cache)
+        cache.batch_repeat_interleave(rows)
+        return cache
+
+
+@contextmanager
+def shared_prefix(
+    model: Any, ids: Sequence[int], steering: Mapping[str, Any] | None
+) -> Iterator[SharedPrefix]:
+    """A ``SharedPrefix`` of ``ids`` under ``steering``; a steered copy is dropped on exit.
+
+    Args:
+        model: an nnsight model from ``lirefs.load_model`` (local).
+        ids: ``[P]`` prefix token ids.
+        steering: ``None`` (no edit) or ``{"direction", "layer", "alpha", "mode"}`` as
+            ``lirefs.generate`` takes them (every position is edited).
+    """
+    if steering is None:
+        yield SharedPrefix(model, list(ids))
+        return
+    with steered(
+        model,
+        steering["direction"],
+        layer=steering.get("layer"),
+        alpha=float(steering["alpha"]),
+        mode=steering.get("mode", "project"),
+    ) as edited:
+        yield SharedPrefix(edited, list(ids))
+
+
+def _layout(
+    shared: SharedPrefix, rows: Sequence[Sequence[int]], pad: int
+) -> dict[str, torch.Tensor]:
+    """``[prefix, pad ..., suffix_i]`` inputs, each ``[b, P + S]``, padding between the parts."""
+    p = len(shared.ids)
+    suffixes = [list(x[p:]) for x in rows]
+    if any(list(x[:p]) != shared.ids or not s for x, s in zip(rows, suffixes, strict=True)):
+        raise DataError("a prompt does not start with the shared prefix, or has nothing after it")
+    width = max(len(s) for s in suffixes)
+    input_ids = torch.full((len(rows), p + width), pad, dtype=torch.long)
+    mask = torch.zeros((len(rows), p + width), dtype=torch.long)
+    input_ids[:, :p] = torch.tensor(shared.ids, dtype=torch.long)
+    mask[:, :p] = 1
+    for r, s in enumerate(suffixes):
+        input_ids[r, p + width - len(s) :] = torch.tensor(s, dtype=torch.long)
+        mask[r, p + width - len(s) :] = 1
+    position_ids = (mask.cumsum(-1) - 1).clamp(min=0)
+    return {"input_ids": input_ids, "attention_mask": mask, "position_ids": position_ids}
+
+
+def prefix_generate(
+    shared: SharedPrefix,
+    token_ids: Sequence[Sequence[int]],
+    *,
+    max_new_tokens: int,
+    stop: Sequence[str] | None = None,
+) -> GenerationOutput:
+    """Greedy generation of one batch from the shared prefix's cache.
+
+    Args:
+        shared: the run's ``SharedPrefix`` (its steering applies to every pass).
+        token_ids: ``[b]`` full prompt token ids, each starting with ``shared.ids``.
+        max_new_tokens: generation length limit.
+        stop: strings that end a row (HF ``stop_strings``; rows are cut as ``lirefs.generate``
+            cuts them).
+
+    Returns:
+        ``GenerationOutput`` with ``texts`` / ``token_ids`` of the generated tokens only, as
+        ``lirefs.generate`` returns them (``prompts`` are left empty strings: the caller has them).
+    """
+    model = shared.model
+    tok = model.tokenizer
+    stops = list(stop or [])
+    inputs = _layout(shared, token_ids, pad_id(model))
+    device = input_device(model)
+    inputs = {k: v.to(device) for k, v in inputs.items()}
+    cache = shared.expanded(len(token_ids))
+    gen_kwargs: dict[str, Any] = {
+        "max_new_tokens": int(max_new_tokens),
+        "do_sample": False,
+        "pad_token_id": pad_id(model),
+        "cache": cache,
+    }
+    if stops:
+        gen_kwargs.update(stop_strings=stops, tokenizer=tok)
+    tokens: Any = None
+    with _quiet(), torch.inference_mode(), model.generate(**gen_kwargs) as tr:
+        with tr.invoke(inputs):
+            pass
+        with tr.invoke():
+            tokens = tr.result.save()  # type: ignore[attr-defined]
+    width = int(inputs["input_ids"].shape[1])
+    out = tokens.detach().to("cpu")
+    eos = eos_ids(model)
+    rows = [trim_row(row[width:], eos, stops, tok) for row in out]
+    ids = [r[0] for r in rows]
+    return GenerationOutput(
+        prompts=[""] * len(ids),
+        texts=tok.batch_decode(ids, skip_special_tokens=True),
+        token_ids=ids,
+        stopped=[r[1] for r in rows],
+        settings={"prefix_tokens": len(shared.ids), "max_new_tokens": int(max_new_tokens)},
+    )
+
+
+def prefix_gold_logprobs(
+    shared: SharedPrefix, token_ids: Sequence[Sequence[int]], gold_texts: Sequence[str]
+) -> list[float]:
+    """``sum_k log p(g_k | prompt, g_<k)`` per row, teacher-forced from the shared prefix's cache.
+
+    The same quantity as ``outcomes.gold_logprobs`` (gold text tokenized alone, appended to the
+    prompt's ids), under the prefix's steering, in one pass over the rows' own tokens.
+
+    Args:
+        shared: the run's ``SharedPrefix``.
+        token_ids: ``[b]`` full prompt token ids, each starting with ``shared.ids``.
+        gold_texts: ``[b]`` gold continuations.
+
+    Returns:
+        ``[b]`` floats (natural log, ``<= 0``).
+    """
+    model = shared.model
+    golds = gold_token_ids(model, gold_texts)
+    rows = [list(x) + g for x, g in zip(token_ids, golds, strict=True)]
+    inputs = _layout(shared, rows, pad_id(model))
+    g = max(len(x) for x in golds)
+    targets = inputs["input_ids"][:, -g:]  # [b, g]; rows are right-aligned, gold tokens last
+    lengths = torch.tensor([len(x) for x in golds])
+    keep = (torch.arange(g)[None, :] >= g - lengths[:, None]).to(torch.float64)  # [b, g]
+    p = len(shared.ids)
+    device = input_device(model)
+    # the cache holds the prefix: feed the rest, with the full-length mask and matching positions
+    feed = {
+        "input_ids": inputs["input_ids"][:, p:].to(device),
+        "attention_mask": inputs["attention_mask"].to(device),
+        "position_ids": inputs["position_ids"][:, p:].to(device),
+    }
+    cache = shared.expanded(len(rows))
+    total: Any = None
+    with _quiet(), torch.inference_mode(), model.trace(feed, cache=cache, logits_to_keep=g + 1):
+        logits = model.output.logits[:, :-1, :]
+        logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
+        picked = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
+        total = (picked * keep.to(logp.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
+    return [float(x) for x in total.detach().to("cpu", torch.float64)]

@@ -1,0 +1,145 @@
+"""The shared few-shot prefix cache (lirefs.evaluation.prefix) against the full-prompt path.
+
+The fast path must give the same tokens as generating every full prompt: exactly plain HF
+``generate`` on left-padded prompts at alpha 0, and ``evaluate(..., reuse_prefix=False)`` under
+every steering mode, on prompts of different lengths (padding between prefix and question).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+import lirefs
+from lirefs.batching import pad_left, tokenize
+from lirefs.evaluation.prefix import (
+    SharedPrefix,
+    prefix_generate,
+    prefix_gold_logprobs,
+    shared_prefix,
+    shared_prefix_length,
+)
+
+PREFIX = (
+    "Q: Sam has 3 apples and buys 4 more. How many apples does he have?\nA: The final answer "
+    "is 7.\n\nQ: A box holds 6 pens. How many pens are in 5 boxes?\nA: The final answer is 30."
+    "\n\n"
+)
+QUESTIONS = [
+    "Q: What is 2 + 2?\nA: ",
+    "Q: A train travels 60 km each hour for 3 hours, then 20 km more. How far did it go?\nA: ",
+    "Q: Ann is 9 and Bob is twice as old. How old is Bob?\nA: ",
+]
+PROMPTS = [PREFIX + q for q in QUESTIONS]
+SETTINGS = [
+    ("project", (0.0,)),
+    ("project", (0.1, -0.1)),
+    ("add", (4.0,)),
+    ("ablate", (-1.0,)),
+]
+
+
+def test_shared_prefix_length_leaves_every_row_a_token() -> None:
+    assert shared_prefix_length([[1, 2, 3, 4], [1, 2, 3, 9], [1, 2, 3, 4, 5]]) == 3
+    assert shared_prefix_length([[1, 2], [1, 2, 3]]) == 1  # the shorter row keeps one token
+    assert shared_prefix_length([[5, 6, 7]]) == 2
+    assert shared_prefix_length([]) == 0
+
+
+def test_alpha0_equals_plain_hf_generate(make_tiny: Any) -> None:
+    model = make_tiny("llama")
+    ids = tokenize(model, PROMPTS)
+    p = shared_prefix_length(ids)
+    assert p > 20 and len({len(x) for x in ids}) == 3  # a real prefix, and padding
+    with shared_prefix(model, ids[0][:p], None) as shared:
+        got = prefix_generate(shared, ids, max_new_tokens=10)
+    hf = model._module
+    inputs = pad_left(ids, model.tokenizer.pad_token_id)
+    with torch.no_grad():
+        ref = hf.generate(
+            input_ids=inputs["input_ids"],
+            attention_mask=inputs["attention_mask"],
+            max_new_tokens=10,
+            do_sample=False,
+            pad_token_id=model.tokenizer.pad_token_id,
+        )
+    t = inputs["input_ids"].shape[1]
+    eos = hf.generation_config.eos_token_id
+    for r, row in enumerate(ref[:, t:].tolist()):
+        cut = row.index(eos) if eos in row else len(row)
+        assert got.token_ids[r] == row[:cut]
+
+
+@pytest.mark.parametrize(("mode", "alphas"), SETTINGS)
+def test_evaluate_tokens_equal_the_full_prompt_path(
+    make_tiny: Any, mode: str, alphas: tuple[float, ...]
+) -> None:
+    model = make_tiny("llama")
+    torch.manual_seed(3)
+    d = model.config.hidden_size
+    liref = lirefs.Direction.from_activations(
+        torch.randn(6, 4, d) + 0.5, torch.randn(6, 4, d), model=model, settings={"best_layer": 2}
+    )
+    kw: dict[str, Any] = {"direction": liref, "mode": mode, "limit": 4, "max_new_tokens": 6}
+    if mode == "ablate":
+        alphas = (0.0, *alphas)
+    fast = lirefs.evaluate(model, "builtin-arithmetic", alphas=alphas, batch_size=4, **kw)
+    plain = lirefs.evaluate(
+        model, "builtin-arithmetic", alphas=alphas, batch_size=4, reuse_prefix=False, **kw
+    )
+    assert fast.metadata["settings"]["prefix_cache"]["shared_tokens"] > 500
+    assert plain.metadata["settings"]["prefix_cache"] is None
+    assert len({len(r["prompt"]) for r in fast.records}) > 1  # items of different lengths
+    for a, b in zip(fast.records, plain.records, strict=True):
+        assert (a["alpha"], a["id"]) == (b["alpha"], b["id"])
+        assert a["n_tokens"] == b["n_tokens"] and a["output"] == b["output"]
+        assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], rel=1e-4, abs=1e-4)
+
+
+def test_gold_logprobs_equal_a_plain_forward(make_tiny: Any) -> None:
+    model = make_tiny("llama")
+    golds = [" The final answer is 4.", " The final answer is 200.", " 18"]
+    ids = tokenize(model, PROMPTS)
+    p = shared_prefix_length(ids)
+    with shared_prefix(model, ids[0][:p], None) as shared:
+        got = prefix_gold_logprobs(shared, ids, golds)
+    hf = model._module
+    for r, gold in enumerate(golds):
+        g = model.tokenizer(gold, add_special_tokens=False).input_ids
+        x = torch.tensor([ids[r] + g])
+        with torch.no_grad():
+            logp = torch.log_softmax(hf(x).logits[0].double(), dim=-1)
+        want = sum(float(logp[len(ids[r]) - 1 + k, t]) for k, t in enumerate(g))
+        assert got[r] == pytest.approx(want, abs=1e-4)
+
+
+def test_steered_copy_is_dropped_after_the_run(make_tiny: Any) -> None:
+    model = make_tiny("llama")
+    ids = tokenize(model, PROMPTS)
+    p = shared_prefix_length(ids)
+    steering = {"direction": torch.ones(model.config.hidden_size), "layer": 1, "alpha": 0.5}
+    with shared_prefix(model, ids[0][:p], steering) as shared:
+        assert isinstance(shared, SharedPrefix) and shared.model is not model
+        prefix_generate(shared, ids, max_new_tokens=2)
+    again = lirefs.generate(model, PROMPTS[:1], max_new_tokens=6)
+    with shared_prefix(model, ids[0][:p], None) as plain:
+        assert prefix_generate(plain, ids[:1], max_new_tokens=6).token_ids == again.token_ids
+
+
+@pytest.mark.slow
+def test_smollm2_fast_path_equals_the_plain_path(smollm2: Any) -> None:
+    torch.manual_seed(0)
+    d = smollm2.config.hidden_size
+    liref = lirefs.Direction.from_activations(
+        torch.randn(4, 31, d) + 0.2, torch.randn(4, 31, d), model=smollm2,
+        settings={"best_layer": 15},
+    )  # fmt: skip
+    kw: dict[str, Any] = {"direction": liref, "alphas": (0.0, 0.1), "limit": 4}
+    fast = lirefs.evaluate(smollm2, "builtin-arithmetic", max_new_tokens=24, batch_size=4, **kw)
+    plain = lirefs.evaluate(smollm2, "builtin-arithmetic", max_new_tokens=24, batch_size=4,
+                            reuse_prefix=False, **kw)  # fmt: skip
+    assert [r["output"] for r in fast.records] == [r["output"] for r in plain.records]
+    for a, b in zip(fast.records, plain.records, strict=True):
+        assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], abs=1e-3)
