@@ -36,7 +36,8 @@ def setup(make_tiny: Callable[[str], Any]) -> tuple[Any, lirefs.Direction, Any]:
 
 @pytest.fixture
 def spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Records every ``steer.generate`` call of evaluate (and runs the real one)."""
+    """Records every ``steer.generate`` call of evaluate (and runs the real one); evaluate takes
+    that path with ``reuse_prefix=False``."""
     calls: list[dict[str, Any]] = []
     real = steer.generate
 
@@ -73,7 +74,7 @@ def test_controls_reuse_alpha_zero_and_are_seeded(setup: Any, spy: list[dict[str
     model, direction, acts = setup
     result = lirefs.evaluate(
         model, "builtin-facts", direction=direction, alphas=(0.0, 2.0), controls=2,
-        control_activations=acts, seed=5, **KW,
+        control_activations=acts, seed=5, reuse_prefix=False, **KW,
     )  # fmt: skip
     assert sorted(c["alpha"] for c in spy) == [0.0, 2.0, 2.0, 2.0, 2.0]  # real, 2 random, shuffled
     assert list(result.controls) == ["random-0", "random-1", "shuffled"]
@@ -97,7 +98,7 @@ def test_controls_resume_from_the_records_file(
 ) -> None:
     model, direction, _ = setup
     path = tmp_path / "records.jsonl"
-    kw = {**KW, "alphas": (0.0, 2.0), "controls": 1, "records_path": path}
+    kw = {**KW, "alphas": (0.0, 2.0), "controls": 1, "records_path": path, "reuse_prefix": False}
     first = lirefs.evaluate(model, "builtin-facts", direction=direction, **kw)
     n = len(spy)
     again = lirefs.evaluate(model, "builtin-facts", direction=direction, **kw)

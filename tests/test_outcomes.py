@@ -85,7 +85,7 @@ def test_blocks_subset_matches_hook_reference(
 ) -> None:
     model = make_tiny("llama")
     r = _direction(model)
-    steering = {"direction": r, "alpha": 0.8, "layers": [0, 2]}
+    steering = {"direction": r, "alpha": 0.8, "blocks": [0, 2]}
     got = gold_logprobs(model, prompts, GOLDS, steering=steering)
     want = reference_gold_logprobs(
         model._module, model.tokenizer, prompts, GOLDS, vector=r, alpha=0.8, blocks=[0, 2]
@@ -169,7 +169,7 @@ def test_bad_input_is_a_clear_error(make_tiny: Callable[[str], Any], prompts: li
         gold_logprobs(model, prompts, GOLDS[:2])
     with pytest.raises(DataError, match="non-empty strings"):
         gold_logprobs(model, prompts[:1], [""])
-    with pytest.raises(SteeringError, match="needs a 'direction'"):
+    with pytest.raises(SteeringError, match="needs direction"):
         gold_logprobs(model, prompts[:1], GOLDS[:1], steering={"alpha": 0.1})
     with pytest.raises(SteeringError, match="unknown keys"):
         gold_logprobs(model, prompts[:1], GOLDS[:1], steering={"alfa": 0.1})

@@ -21,17 +21,19 @@ least one of these holds (each is a *reason*, returned by ``degeneration_reasons
    consecutive characters of which none is a letter or a digit (punctuation, symbols, whitespace,
    in any mix), e.g. ``"!!!!!!!!!!!!"``, twelve newlines, or ``". . . . . . "``.
 2. ``"repetition"``: some unit of 1 to ``MAX_UNIT`` (40) characters occurs at least ``MIN_REPEATS``
-   (4) times back to back, and the repeated span is at least ``MIN_SPAN`` (16) characters long and
-   covers at least ``MIN_COVER`` (40%) of ``s``, e.g. ``"5555555555555555"``,
-   ``"the the the the the"`` or ``"Paris. Paris. Paris. Paris."``.
+   (3) times back to back, and the repeated span is at least ``MIN_SPAN`` (8) characters long
+   (``MIN_DIGIT_SPAN``, 12, when the span is only digits, so that a number such as
+   ``"1000000000"`` is not a collapse) and covers at least ``MIN_COVER`` (40%) of ``s``, e.g.
+   ``"9999999999999999"``, ``"S!S!S!S!S!S"``, ``"10: 20 20 20 20"`` or ``"Paris. Paris. Paris."``.
 3. ``"low_diversity"``: ``s`` has at least ``MIN_WORDS`` (16) whitespace-separated words and at
    most ``MAX_DISTINCT`` (25%) of them are distinct (a loop whose copies differ slightly, which
    rule 2's exact back-to-back match misses).
 
 An empty output is not degenerate (it is "no answer"), nor is whitespace shorter than rule 1's run. The thresholds sit far from fluent text:
 no English sentence has 12 non-alphanumeric characters in a row, and a short answer ("42", "Paris")
-never spans 16 characters of exact repeats. They were checked on real SmolLM2 outputs, collapsed
-and fluent (tests/data/degeneration.jsonl).
+never repeats a unit three times over 8 characters. They were set on real SmolLM2 outputs, collapsed
+and fluent, from a 16-token evaluation (tests/data/degeneration.jsonl): with 16 new tokens a
+collapse such as ``"...S!\n\nS!S!S!S!S!S"`` has room for only a few copies.
 
 Gold-answer log-probability
 ---------------------------
@@ -49,7 +51,6 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
@@ -57,18 +58,18 @@ import torch
 import tracers
 
 from ..batching import DEFAULT_TOKEN_BUDGET, input_device, prompt_batches, tokenize
-from ..checks import block_indices, check_prompts, residual_index
+from ..checks import check_prompts
 from ..console import progress_bar
-from ..direction import Direction
-from ..errors import DataError, DirectionError, LayerError
-from ..models import model_info, model_layout
+from ..errors import DataError
 from ..ndif import resolve_remote, run_remote, trace_kwargs
-from ..steer import MODES, SteeringError, calibrated_alpha
+from ..steer import SteeringError, SteeringPlan
+from ..steer import plan as steer_plan
 
 __all__ = [
     "MAX_DISTINCT",
     "MAX_UNIT",
     "MIN_COVER",
+    "MIN_DIGIT_SPAN",
     "MIN_REPEATS",
     "MIN_SPAN",
     "MIN_WORDS",
@@ -79,6 +80,7 @@ __all__ = [
     "gold_token_ids",
     "is_degenerate",
     "next_token_logprobs",
+    "steering_plan",
 ]
 
 # ---------------------------------------------------------------------------------------------
@@ -89,9 +91,11 @@ SYMBOL_RUN = 12
 #: Rule 2: longest repeated unit, in characters.
 MAX_UNIT = 40
 #: Rule 2: fewest back-to-back copies of the unit.
-MIN_REPEATS = 4
+MIN_REPEATS = 3
 #: Rule 2: shortest repeated span, in characters.
-MIN_SPAN = 16
+MIN_SPAN = 8
+#: Rule 2: shortest repeated span when it is only digits (a long number is not a collapse).
+MIN_DIGIT_SPAN = 12
 #: Rule 2: smallest share of the output the repeated span must cover.
 MIN_COVER = 0.4
 #: Rule 3: fewest words for the diversity test.
@@ -110,15 +114,16 @@ def _symbol_run(s: str) -> bool:
 
 
 def _repetition(s: str) -> bool:
-    longest = 0
     pos = 0
     while True:
         m = _REPEAT_RE.search(s, pos)
         if m is None:
-            break
-        longest = max(longest, m.end() - m.start())
+            return False
+        span = m.group(0)
+        shortest = MIN_DIGIT_SPAN if span.isdigit() else MIN_SPAN
+        if len(span) >= shortest and len(span) >= MIN_COVER * len(s):
+            return True
         pos = m.start() + 1
-    return longest >= MIN_SPAN and longest >= MIN_COVER * len(s)
 
 
 def _low_diversity(s: str) -> bool:
@@ -164,106 +169,48 @@ def is_degenerate(output: str) -> bool:
 # steering inside a teacher-forced trace
 
 #: Keys a ``steering`` mapping may hold: the steering arguments of ``lirefs.generate``.
-STEERING_KEYS = ("direction", "layer", "alpha", "mode", "positions", "layers")
+STEERING_KEYS = ("direction", "layer", "alpha", "mode", "positions", "blocks")
+
+Steering = Mapping[str, Any] | SteeringPlan | None
 
 
-@dataclass(frozen=True)
-class _Edit:
-    """What the trace body applies: ``unit is None`` means no edit at all."""
+def steering_plan(model: Any, steering: Steering) -> SteeringPlan:
+    """``steering`` (``None``, a ``SteeringPlan`` or ``lirefs.generate``'s steering arguments as a
+    dict) as a ``SteeringPlan`` that edits every position of a teacher-forced pass.
 
-    mode: str
-    unit: torch.Tensor | None
-    layer: int | None
-    alpha: float
-    blocks: list[int] | None
-
-
-def _unit(direction: Any, layer: int | None, model: Any) -> torch.Tensor:
-    """The paper's ``r / (||r|| + 1e-8)`` (float64) of ``direction`` at ``layer``."""
-    info = model_info(model)
-    if isinstance(direction, Direction):
-        direction.check_model(model)
-        layer = direction.chosen_layer if layer is None else layer
-        if layer is None:
-            raise LayerError(
-                f"a Direction has one vector per residual index 0..{direction.n_layers} and this "
-                "one records no chosen layer; put 'layer' in steering= (e.g. report.best_layer)"
-            )
-        vector = direction.vector(layer)
-    elif isinstance(direction, torch.Tensor):
-        if direction.dim() != 1 or direction.shape[0] != info.d_model:
-            raise DirectionError(
-                f"a direction tensor must be [d_model] = [{info.d_model}] for model "
-                f"{info.name!r}, got {tuple(direction.shape)}"
-            )
-        vector = direction.detach().to("cpu", torch.float64)
-    else:
-        raise DirectionError(
-            f"steering['direction'] must be a lirefs.Direction or a [d_model] tensor, got "
-            f"{type(direction).__name__}"
-        )
-    norm = float(vector.norm())
-    if not math.isfinite(norm) or norm == 0.0:
-        raise DirectionError(
-            f"the direction at layer {layer} has norm {norm}: it cannot be normalised; choose "
-            "another layer"
-        )
-    return tracers.unit_vector(vector)
-
-
-def _edit(model: Any, steering: Mapping[str, Any] | None) -> _Edit:
-    """Validate ``steering`` (``lirefs.generate``'s steering arguments) into one edit."""
+    Raises:
+        SteeringError: unknown keys, or positions other than ``"all"`` (under left padding the
+            prompt/gold boundary differs per row, so "prompt only" has no single token mask).
+        LayerError / DirectionError: as ``lirefs.steer.plan``.
+    """
     if steering is None:
-        return _Edit("project", None, None, 0.0, None)
-    if not isinstance(steering, Mapping):
-        raise SteeringError(
-            f"steering must be None or a dict of lirefs.generate's steering arguments "
-            f"{STEERING_KEYS}, got {type(steering).__name__}"
+        return steer_plan(model, None)
+    if isinstance(steering, SteeringPlan):
+        found = steering
+    elif isinstance(steering, Mapping):
+        unknown = sorted(set(steering) - set(STEERING_KEYS))
+        if unknown:
+            raise SteeringError(f"steering has unknown keys {unknown}; allowed: {STEERING_KEYS}")
+        found = steer_plan(
+            model,
+            steering.get("direction"),
+            layer=steering.get("layer"),
+            alpha=steering.get("alpha", 0.0),
+            mode=steering.get("mode", "project"),
+            positions=steering.get("positions", "all"),
+            blocks=steering.get("blocks"),
         )
-    unknown = sorted(set(steering) - set(STEERING_KEYS))
-    if unknown:
-        raise SteeringError(f"steering has unknown keys {unknown}; allowed: {STEERING_KEYS}")
-    mode = steering.get("mode", "project")
-    if mode not in MODES:
-        raise SteeringError(f"steering mode {mode!r} is not one of {MODES}")
-    alpha = steering.get("alpha", 0.0)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
-        raise SteeringError(f"steering alpha must be a finite number, got {alpha!r}")
-    positions = steering.get("positions", "all")
-    if positions != "all":
-        raise SteeringError(
-            f"gold_logprobs steers every position (positions='all'), got positions={positions!r}:"
-            " under left padding the prompt/gold boundary differs per row"
-        )
-    n = model_info(model).n_layers
-    layer = steering.get("layer")
-    layer = None if layer is None else residual_index(layer, n)
-    direction = steering.get("direction")
-    if mode == "add":
-        if steering.get("layers") is not None:
-            raise SteeringError("layers= applies to the projection modes; 'add' edits one layer")
-        blocks = None
     else:
-        blocks = block_indices(steering.get("layers"), n, "layers")
-    per_edit = float(alpha)
-    if mode == "ablate":
-        per_edit = -1.0
-    elif mode == "project-calibrated":
-        per_edit = calibrated_alpha(float(alpha), n if blocks is None else len(blocks))
-    if direction is None:
-        if mode == "ablate" or alpha != 0.0:
-            raise SteeringError(
-                f"steering mode {mode!r} with alpha={alpha} needs a 'direction' (a "
-                "lirefs.Direction with 'layer', or a [d_model] tensor)"
-            )
-        return _Edit(mode, None, layer, 0.0, blocks)
-    if mode == "add" and layer is None and not isinstance(direction, Direction):
-        raise LayerError(f"mode 'add' needs 'layer': the residual index 0..{n} to add r̂ at")
-    unit = _unit(direction, layer, model)
-    if layer is None and isinstance(direction, Direction):
-        layer = direction.chosen_layer
-    # alpha 0: no edit at all, exactly the plain forward pass
-    return _Edit(mode, None if per_edit == 0.0 else unit, layer, per_edit, blocks)
+        raise SteeringError(
+            f"steering must be None, a lirefs.steer.SteeringPlan or a dict of lirefs.generate's "
+            f"steering arguments {STEERING_KEYS}, got {type(steering).__name__}"
+        )
+    if found.positions != "all":
+        raise SteeringError(
+            f"gold_logprobs steers every position (positions='all'), got positions="
+            f"{found.positions!r}: under left padding the prompt/gold boundary differs per row"
+        )
+    return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,9 +241,8 @@ def _batch_logprobs(
     inputs: dict[str, torch.Tensor],
     targets: torch.Tensor,
     keep: torch.Tensor,
-    edit: _Edit,
+    steering: SteeringPlan,
     remote: bool | str,
-    layout: tracers.Layout,
 ) -> torch.Tensor:
     """One trace: ``[b]`` float64 sums of the gold tokens' log-probabilities.
 
@@ -305,8 +251,7 @@ def _batch_logprobs(
     """
     kwargs = trace_kwargs(remote)
     g = int(targets.shape[1])
-    unit, alpha, mode, blocks = edit.unit, edit.alpha, edit.mode, edit.blocks
-    layer = cast(int, edit.layer)  # an int whenever mode "add" edits (checked by _edit)
+    edit = steering.tracer_kwargs()
 
     def run() -> torch.Tensor:
         # Bound before the block, assigned a saved value inside it (on NDIF only saved values
@@ -314,10 +259,8 @@ def _batch_logprobs(
         total: torch.Tensor | None = None
         # logits [b, G + 1, V] cover the last G + 1 columns; column j predicts targets[:, j]
         with torch.inference_mode(), model.trace(inputs, logits_to_keep=g + 1, **kwargs):
-            if unit is not None and mode == "add":
-                tracers.add(model, layer, unit, alpha, "all", None, layout)
-            elif unit is not None:
-                tracers.paper_project(model, unit, alpha, blocks, "all", None, layout)
+            if edit["unit"] is not None:
+                tracers.apply_edit(model, step=None, **edit)
             logits = model.output.logits[:, :-1, :]
             logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
             picked = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
@@ -350,8 +293,9 @@ def gold_logprobs(
             alone without special tokens and appended to the prompt's ids.
         steering: ``None`` (no edit) or ``lirefs.generate``'s steering arguments as a dict:
             ``{"direction": liref, "layer": 22, "alpha": 0.1, "mode": "project"}`` (keys
-            ``STEERING_KEYS``; ``positions`` must be ``"all"``). The same edit as generation
-            applies at every position of the single forward pass.
+            ``STEERING_KEYS``), or a ``lirefs.steer.SteeringPlan``; ``positions`` must be
+            ``"all"``. The same edit as generation (``tracers.apply_edit``) applies at every
+            position of the single forward pass.
         remote: ``False``, ``True`` (NDIF), ``"local"``, or ``None`` for the model's own setting.
         batch_size: rows per trace; ``None`` fills batches up to ``token_budget`` padded tokens.
         token_budget: padded tokens per batch when ``batch_size`` is ``None``.
@@ -375,9 +319,8 @@ def gold_logprobs(
         isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
     ):
         raise DataError(f"batch_size must be an int >= 1 or None, got {batch_size!r}")
-    edit = _edit(model, steering)
+    plan = steering_plan(model, steering)
     remote = resolve_remote(model, remote)
-    layout = model_layout(model)
     ids = [p + g for p, g in zip(tokenize(model, prompts), golds, strict=True)]
     out = [math.nan] * len(prompts)
     device = input_device(model)
@@ -392,7 +335,7 @@ def gold_logprobs(
             cols = torch.arange(g)[None, :]
             keep = (cols >= g - torch.tensor(lengths)[:, None]).to(torch.float64)  # [b, g]
             inputs = {k: v.to(device) for k, v in batch.inputs.items()}
-            sums = _batch_logprobs(model, inputs, targets, keep, edit, remote, layout)
+            sums = _batch_logprobs(model, inputs, targets, keep, plan, remote)
             if sums.shape != (len(batch.index),):
                 raise DataError(
                     f"the log-probability trace returned shape {tuple(sums.shape)} for "
@@ -405,24 +348,17 @@ def gold_logprobs(
 
 
 def _batch_next_token(
-    model: Any,
-    inputs: dict[str, torch.Tensor],
-    edit: _Edit,
-    remote: bool | str,
-    layout: tracers.Layout,
+    model: Any, inputs: dict[str, torch.Tensor], steering: SteeringPlan, remote: bool | str
 ) -> torch.Tensor:
     """One trace: ``[b, vocab]`` float32 next-token log-probabilities after the last column."""
     kwargs = trace_kwargs(remote)
-    unit, alpha, mode, blocks = edit.unit, edit.alpha, edit.mode, edit.blocks
-    layer = cast(int, edit.layer)
+    edit = steering.tracer_kwargs()
 
     def run() -> torch.Tensor:
         logp: torch.Tensor | None = None
         with torch.inference_mode(), model.trace(inputs, logits_to_keep=1, **kwargs):
-            if unit is not None and mode == "add":
-                tracers.add(model, layer, unit, alpha, "all", None, layout)
-            elif unit is not None:
-                tracers.paper_project(model, unit, alpha, blocks, "all", None, layout)
+            if edit["unit"] is not None:
+                tracers.apply_edit(model, step=None, **edit)
             logits = model.output.logits[:, -1, :]
             logp = torch.log_softmax(logits.to(torch.float32), dim=-1).save()  # type: ignore[attr-defined]
         assert logp is not None, "the trace returned no log-probabilities"
@@ -448,14 +384,13 @@ def next_token_logprobs(
     in ``gold_logprobs``. A remote run returns ``n x vocab`` floats, so keep ``prompts`` few.
     """
     prompts = check_prompts(prompts)
-    edit = _edit(model, steering)
+    plan = steering_plan(model, steering)
     remote = resolve_remote(model, remote)
-    layout = model_layout(model)
     device = input_device(model)
     rows: list[torch.Tensor | None] = [None] * len(prompts)
     for batch in prompt_batches(model, prompts, batch_size):
         inputs = {k: v.to(device) for k, v in batch.inputs.items()}
-        logp = _batch_next_token(model, inputs, edit, remote, layout)
+        logp = _batch_next_token(model, inputs, plan, remote)
         for r, i in enumerate(batch.index):
             rows[i] = logp[r]
     return torch.stack([cast(torch.Tensor, r) for r in rows])

@@ -516,9 +516,9 @@ def evaluate(
                 item = by_index[int(record["index"])]
                 flex, ok = bench.score_flexible(record["output"], item)
                 record["extracted_flexible"], record["correct_flexible"] = flex, ok
-            if "degenerate" not in record:
-                record["degenerate_reasons"] = degeneration_reasons(record["output"])
-                record["degenerate"] = bool(record["degenerate_reasons"])
+            # the degeneration rule reads the kept output: always the current rule's verdict
+            record["degenerate_reasons"] = degeneration_reasons(record["output"])
+            record["degenerate"] = bool(record["degenerate_reasons"])
             done[(name, float(record["alpha"]), int(record["index"]))] = record
     runs: list[tuple[str | None, Any, list[float]]] = [(None, liref, alpha_list)]
     runs += [(c.name, c.vector, steered_alphas) for c in control_list]
