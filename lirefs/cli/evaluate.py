@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from ..console import console
+from ..steer import MODES, get_mode
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
@@ -52,8 +53,6 @@ def print_result_table(result: Any) -> None:
     from rich import box
     from rich.table import Table
 
-    from ..steer import effective_scale
-
     settings = result.metadata.get("settings", {})
     mode = settings.get("mode")
     n_layers = (result.metadata.get("model") or {}).get("n_layers")
@@ -81,10 +80,12 @@ def print_result_table(result: Any) -> None:
     ):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("degen", justify="right", no_wrap=True)
-    show_scale = mode == "project" and isinstance(n_layers, int)
+    steering_mode = get_mode(mode)
     depth = int(n_layers) if isinstance(n_layers, int) else 0
+    show_scale = isinstance(n_layers, int) and steering_mode.effective_scale(0.0, depth) is not None
     if show_scale:
-        table.add_column("(1+α)^L", justify="right", no_wrap=True)
+        header = steering_mode.scale_formula.replace("{n}", "L").replace("alpha", "α")
+        table.add_column(header.split(" (")[0], justify="right", no_wrap=True)
     for alpha in result.alphas:
         paired = result.paired.get(alpha)
         row = [
@@ -100,7 +101,8 @@ def print_result_table(result: Any) -> None:
         ]
         row.append(_pct(result.degenerate[alpha]) if result.degenerate else "")
         if show_scale:
-            row.append("ablated" if alpha == -1.0 else f"{effective_scale(alpha, depth):.3g}")
+            scale = 1.0 if alpha == 0.0 else steering_mode.effective_scale(alpha, depth)
+            row.append("ablated" if scale == 0.0 else f"{scale:.3g}")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
     console.print(table)
     if result.gold_logprob:
@@ -243,7 +245,7 @@ def _print_benchmarks() -> None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["project", "project-calibrated", "add", "ablate"]),
+    type=click.Choice(list(MODES)),
     default="project",
     show_default=True,
     help="How the direction is applied (see `lirefs steer --help`).",

@@ -21,19 +21,21 @@ from typing import Any
 import numpy as np
 
 from ..analysis.plots import figure, save_figure
+from ..steer import get_mode
 
 __all__ = ["effective_scales", "plot_dose_response"]
 
 
 def effective_scales(alphas: list[float], mode: str, n_blocks: int) -> list[float] | None:
-    """The factor each alpha multiplies the direction's component by overall (``None`` for add)."""
-    if mode == "project":
-        return [float((1.0 + a) ** n_blocks) for a in alphas]
-    if mode == "project-calibrated":
-        return [1.0 + a for a in alphas]
-    if mode == "ablate":
-        return [1.0 if a == 0.0 else 0.0 for a in alphas]
-    return None
+    """The factor each alpha multiplies the direction's component by overall (``None`` for add).
+
+    From the mode's row of ``lirefs.steer.MODES``; alpha 0 is the unsteered baseline (factor 1)
+    in every mode, as ``evaluate`` runs it.
+    """
+    row = get_mode(mode)
+    if row.effective_scale(0.0, n_blocks) is None:
+        return None
+    return [1.0 if a == 0.0 else float(row.effective_scale(a, n_blocks) or 0.0) for a in alphas]
 
 
 def _band(ax: Any, xs: np.ndarray, controls: list[dict[float, float]], order: list[float]) -> None:

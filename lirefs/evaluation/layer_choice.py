@@ -37,6 +37,7 @@ from ..console import progress_bar
 from ..data import QuestionSets, format_prompt
 from ..direction import Direction
 from ..errors import DataError, DirectionError, LayerError
+from ..steer import get_mode
 from .outcomes import gold_logprobs, next_token_logprobs
 
 __all__ = [
@@ -181,8 +182,11 @@ def causal_layer_choice(
         raise DataError(f"alpha must be a finite number, got {alpha!r}")
     if alpha == 0.0:
         raise DataError("alpha=0 steers nothing; pass a small alpha such as 0.05")
-    if mode == "ablate":
-        raise DataError("the causal rule scales the direction; use mode 'project' or 'add'")
+    if not get_mode(mode).accepts(float(alpha)):
+        raise DataError(
+            f"the causal rule steers at alpha={alpha}, which mode {mode!r} does not take "
+            f"({get_mode(mode).accepted}); use mode 'project' or 'add'"
+        )
     n = direction.n_layers
     norms = direction.vectors.norm(dim=1)
     if layers is None:
@@ -207,7 +211,7 @@ def causal_layer_choice(
         for layer in candidates:
             unit = direction.unit(layer)
             steering = {"direction": unit, "alpha": float(alpha), "mode": mode}
-            if mode == "add":
+            if not get_mode(mode).projects:  # add: at the candidate layer itself
                 steering["layer"] = layer
             lp = gold_logprobs(model, prompts, golds, steering=steering, progress=False, **kw)
             diffs = [a - b for a, b in zip(lp, base, strict=True)]

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..console import progress_bar
 from ..errors import DataError, DirectionError, LayerError
+from ..ndif import resolve_remote
 from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from ..store import dump_jsonl_line, make_metadata
@@ -290,7 +291,7 @@ def evaluate(
     alphas: float | Iterable[float] = (0.0,),
     mode: str = "project",
     limit: int | None = None,
-    remote: bool | str = False,
+    remote: bool | str | None = None,
     batch_size: int | None = GENERATE_BATCH_SIZE,
     max_new_tokens: int | None = None,
     data_path: str | Path | None = None,
@@ -322,7 +323,8 @@ def evaluate(
         limit: score a seeded random sample of ``limit`` items, stratified by group (MMLU-Pro
             category, C-Eval subject, template); the same ``seed`` gives the same items and a
             larger limit extends a smaller one's sample. ``None``: every item, dataset order.
-        remote: ``False``, ``True`` (NDIF) or ``"local"``.
+        remote: ``False``, ``True`` (NDIF) or ``"local"``; ``None`` (default): what the model was
+            loaded with (``load_model(remote=...)``).
         batch_size: prompts per ``generate`` call.
         max_new_tokens: generation length (default: the benchmark's, 200 for the paper's sets).
         data_path: local file or folder with the benchmark's columns instead of the Hub.
@@ -362,14 +364,16 @@ def evaluate(
         LayerError: no layer given and none recorded in the direction, or out of range.
         MetadataMismatchError: ``records_path`` belongs to another model, data set or settings.
     """
+    remote = resolve_remote(model, remote)
     bench = get_benchmark(benchmark)
     alpha_list = _check_alphas(alphas)
     if mode not in MODES:
         raise DataError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    if mode == "ablate" and any(a not in (0.0, -1.0) for a in alpha_list):
+    refused = [a for a in alpha_list if a != 0.0 and not MODES[mode].accepts(a)]
+    if refused:
         raise DataError(
-            f"mode 'ablate' removes the r̂ component whatever alpha is, so alphas {alpha_list} "
-            "are ambiguous; use alphas=(0.0, -1.0) (0 = unsteered baseline, -1 = ablated)"
+            f"mode {mode!r} takes {MODES[mode].accepted}, so alphas {refused} are ambiguous; "
+            "alpha 0 is always the unsteered baseline"
         )
     limit = _check_positive(limit, "limit", "pass a number of items >= 1, or None for all")
     batch_size = (
