@@ -417,6 +417,22 @@ def test_resume_with_an_extra_alpha_and_a_moved_direction_file(
     assert res.accuracy == {0.0: pytest.approx(2 / 3), -0.1: 0.0}
 
 
+def test_records_held_by_another_run_are_refused_and_released_after(
+    fake_model: Any, scripted: Any, tmp_path: Path
+) -> None:
+    from lirefs.errors import LockError
+    from lirefs.store import lock
+
+    records = tmp_path / "r.jsonl"
+    with lock(records), pytest.raises(LockError, match=r"another run .* holds the lock"):
+        _run(fake_model, records)  # the lock stands for a second process on the same records
+    assert not records.exists() and scripted.calls == []
+    _run(fake_model, records)  # free again: a finished or failed run releases it
+    with pytest.raises(MetadataMismatchError):
+        _run(fake_model, records, max_new_tokens=50)
+    _run(fake_model, records)  # a run refused after taking the lock released it too
+
+
 def test_resume_refuses_other_settings(fake_model: Any, scripted: Any, tmp_path: Path) -> None:
     records = tmp_path / "r.jsonl"
     _run(fake_model, records)

@@ -23,6 +23,7 @@ with the same model, data and settings reuses those records and generates only w
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import random
@@ -39,7 +40,7 @@ from ..errors import DataError, DirectionError, LayerError
 from ..ndif import resolve_remote
 from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
 from ..steer import GENERATE_BATCH_SIZE, MODES
-from ..store import dump_jsonl_line, make_metadata
+from ..store import dump_jsonl_line, lock, make_metadata
 from .compare import compare_to_control, summarise_outcomes
 from .controls import ControlDirection, control_directions
 from .outcomes import degeneration_reasons
@@ -508,22 +509,40 @@ def evaluate(
     done: dict[tuple[str | None, float, int], dict[str, Any]] = {}
     hashes = {c.name: c.recipe["unit_hash"] for c in control_list}
     fh = None
+    # Another run appending to the same records at the same time would do the same work twice.
+    held = contextlib.ExitStack()
     if records_path is not None:
-        old, fh = open_records(Path(records_path), metadata)
-        by_index = {i: item for i, item in enumerate(data.items)}
-        for record in old:
-            name = record.get("control")
-            if name is not None and record.get("control_hash") != hashes.get(name):
-                continue  # a control of another seed or width: not this run's direction
-            if "extracted_flexible" not in record and int(record["index"]) in by_index:
-                # made before the flexible reading existed: read it from the kept output
-                item = by_index[int(record["index"])]
-                flex, ok = bench.score_flexible(record["output"], item)
-                record["extracted_flexible"], record["correct_flexible"] = flex, ok
-            # the degeneration rule reads the kept output: always the current rule's verdict
-            record["degenerate_reasons"] = degeneration_reasons(record["output"])
-            record["degenerate"] = bool(record["degenerate_reasons"])
-            done[(name, float(record["alpha"]), int(record["index"]))] = record
+        held.enter_context(
+            lock(
+                Path(records_path),
+                what=f"the evaluation records {records_path}",
+                fix="wait for that run to finish (a rerun then resumes from its records), or "
+                "write somewhere else",
+            )
+        )
+    try:
+        old: list[dict[str, Any]] = []
+        if records_path is not None:
+            old, fh = open_records(Path(records_path), metadata)
+            by_index = {i: item for i, item in enumerate(data.items)}
+            for record in old:
+                name = record.get("control")
+                if name is not None and record.get("control_hash") != hashes.get(name):
+                    continue  # a control of another seed or width: not this run's direction
+                if "extracted_flexible" not in record and int(record["index"]) in by_index:
+                    # made before the flexible reading existed: read it from the kept output
+                    item = by_index[int(record["index"])]
+                    flex, ok = bench.score_flexible(record["output"], item)
+                    record["extracted_flexible"], record["correct_flexible"] = flex, ok
+                # the degeneration rule reads the kept output: always the current rule's verdict
+                record["degenerate_reasons"] = degeneration_reasons(record["output"])
+                record["degenerate"] = bool(record["degenerate_reasons"])
+                done[(name, float(record["alpha"]), int(record["index"]))] = record
+    except BaseException:
+        if fh is not None:
+            fh.close()
+        held.close()
+        raise
     runs: list[tuple[str | None, Any, list[float]]] = [(None, liref, alpha_list)]
     runs += [(c.name, c.vector, steered_alphas) for c in control_list]
     try:
@@ -581,6 +600,7 @@ def evaluate(
     finally:
         if fh is not None:
             fh.close()
+        held.close()
 
     records = [done[(None, alpha, i)] for alpha in alpha_list for i in order]
     result = _summarise(
