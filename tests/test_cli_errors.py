@@ -127,3 +127,23 @@ def test_alpha_lists_still_parse() -> None:
     from lirefs.cli._common import parse_alpha_list
 
     assert parse_alpha_list(("0,0.1", "-0.0", "1e-2,")) == [0.0, 0.1, 0.0, 0.01]
+
+
+def test_a_second_run_on_the_same_output_is_one_line(tmp_path: Path) -> None:
+    from lirefs.cli import main
+    from lirefs.store import lock
+
+    out = tmp_path / "liref.safetensors"
+    with lock(tmp_path / ".liref.safetensors"):  # what a first `lirefs direction -o out` holds
+        result = CliRunner().invoke(
+            main, ["direction", str(tmp_path / "acts.safetensors"), "-o", str(out)]
+        )
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "another run" in lines[0] and str(out) in lines[0], result.stderr
+    assert not out.exists()
+    # once the first run is gone the lock is free: the command gets as far as its own input check
+    result = CliRunner().invoke(
+        main, ["direction", str(tmp_path / "acts.safetensors"), "-o", str(out)]
+    )
+    assert result.exit_code == 2 and "another run" not in result.stderr

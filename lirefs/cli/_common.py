@@ -28,6 +28,7 @@ __all__ = [
     "echo_json",
     "fail",
     "handle_errors",
+    "holds_output_lock",
     "json_option",
     "model_options",
     "os_error_line",
@@ -135,6 +136,36 @@ def handle_errors(fn: F) -> F:
                 f"unexpected {type(exc).__name__}: {detail} (set {DEBUG_ENV}=1 for the traceback)",
                 code=1,
             )
+
+    return wrapper  # type: ignore[return-value]
+
+
+def holds_output_lock(fn: F) -> F:
+    """Hold a lock on the command's ``out`` path while it runs (below ``handle_errors``).
+
+    A second run writing the same output at the same time gets one line (``LockError``) instead
+    of doing the same work twice. The lock file is ``.<name>.lock`` beside the output (an output
+    folder stays as the command leaves it) and is removed, still held, when the command ends, so
+    no file is left behind.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        out = kwargs.get("out")
+        if out is None:
+            return fn(*args, **kwargs)
+        from ..store import lock
+
+        target = Path(out)
+        with lock(
+            target.with_name(f".{target.name}"),
+            what=f"the output {target}",
+            fix="wait for that run to finish, or write somewhere else",
+        ) as lock_file:
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                lock_file.unlink(missing_ok=True)
 
     return wrapper  # type: ignore[return-value]
 

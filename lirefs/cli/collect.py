@@ -13,6 +13,7 @@ from ._common import (
     check_split_size,
     echo_json,
     handle_errors,
+    holds_output_lock,
     json_option,
     load,
     model_options,
@@ -69,6 +70,7 @@ from ._common import (
 @model_options
 @json_option
 @handle_errors
+@holds_output_lock
 def command(
     data_set: str,
     out: Path,

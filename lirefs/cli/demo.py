@@ -17,6 +17,7 @@ from ._common import (
     check_split_size,
     echo_json,
     handle_errors,
+    holds_output_lock,
     json_option,
     load,
     model_options,
@@ -125,6 +126,7 @@ def transfer_on_sets(
 @model_options
 @json_option
 @handle_errors
+@holds_output_lock
 def command(
     out: Path,
     data_set: str,

@@ -15,6 +15,7 @@ from ._common import (
     check_output,
     echo_json,
     handle_errors,
+    holds_output_lock,
     json_option,
     load,
     model_options,
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
 @model_options
 @json_option
 @handle_errors
+@holds_output_lock
 def command(
     activations: Path,
     out: Path,

@@ -14,6 +14,7 @@ from ._common import (
     check_output,
     echo_json,
     handle_errors,
+    holds_output_lock,
     json_option,
     load,
     model_options,
@@ -333,6 +334,7 @@ def _print_benchmarks() -> None:
 @model_options
 @json_option
 @handle_errors
+@holds_output_lock
 def command(
     benchmark: str | None,
     list_benchmarks: bool,

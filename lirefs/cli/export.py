@@ -8,7 +8,15 @@ from pathlib import Path
 import click
 
 from ..errors import DataError
-from ._common import CONTEXT_SETTINGS, echo_json, handle_errors, json_option, load, model_options
+from ._common import (
+    CONTEXT_SETTINGS,
+    echo_json,
+    handle_errors,
+    holds_output_lock,
+    json_option,
+    load,
+    model_options,
+)
 
 __all__ = ["command"]
 
@@ -85,6 +93,7 @@ def command() -> None:
 )
 @json_option
 @handle_errors
+@holds_output_lock
 def gguf(
     direction_path: Path, out: Path, layers: str | None, alpha: float, mode: str, as_json: bool
 ) -> None:
@@ -125,6 +134,7 @@ def gguf(
 @model_options
 @json_option
 @handle_errors
+@holds_output_lock
 def ablated(
     direction_path: Path,
     out: Path,
@@ -178,6 +188,7 @@ def ablated(
 @click.option("--alpha", "-a", type=float, required=True, help="Multiple of the unit direction.")
 @json_option
 @handle_errors
+@holds_output_lock
 def lm_eval(
     direction_path: Path, out: Path, layer: int | None, alpha: float, as_json: bool
 ) -> None:

@@ -8,7 +8,14 @@ from typing import Any
 import click
 
 from ..console import console
-from ._common import CONTEXT_SETTINGS, check_output, echo_json, handle_errors, json_option
+from ._common import (
+    CONTEXT_SETTINGS,
+    check_output,
+    echo_json,
+    handle_errors,
+    holds_output_lock,
+    json_option,
+)
 
 
 def print_layer_table(report: Any, title: str = "held-out separability per layer") -> None:
@@ -68,6 +75,7 @@ def _fmt(value: Any) -> str:
 )
 @json_option
 @handle_errors
+@holds_output_lock
 def command(
     direction: Path,
     activations: Path,

@@ -9,7 +9,14 @@ import click
 
 from ..console import console
 from ..errors import DataError, LirefsError
-from ._common import CONTEXT_SETTINGS, check_output, echo_json, handle_errors, json_option
+from ._common import (
+    CONTEXT_SETTINGS,
+    check_output,
+    echo_json,
+    handle_errors,
+    holds_output_lock,
+    json_option,
+)
 
 
 def print_transfer_table(report: Any) -> None:
@@ -87,6 +94,7 @@ def named_paths(values: tuple[str, ...], option: str) -> dict[str, Path]:
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
 @json_option
 @handle_errors
+@holds_output_lock
 def command(
     direction_args: tuple[str, ...],
     test_args: tuple[str, ...],
