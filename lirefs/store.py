@@ -318,7 +318,9 @@ def dump_jsonl_line(fh: IO[str], obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iterator[Path]:
+def lock(
+    path: str | os.PathLike[str], *, what: str = "", fix: str = "", remove: bool = False
+) -> Iterator[Path]:
     """Hold an exclusive lock on ``path`` (a folder or an output file) for one run.
 
     The lock is ``<folder>/.lirefs.lock`` for a folder and ``<path>.lock`` beside a file; it is an
@@ -330,6 +332,10 @@ def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iter
         path: the cache folder or output file the run writes.
         what: how to name ``path`` in the message (default: the path itself).
         fix: the end of the message (default: wait, or write elsewhere).
+        remove: delete the lock file (still held) when the run ends, so no file is left beside
+            an output; a run that starts in that instant may then lock a fresh file, which is
+            harmless for a guard against doing the same work twice. A run that fails to take
+            the lock leaves the holder's file alone.
 
     Raises:
         LockError: another process holds the lock.
@@ -344,7 +350,9 @@ def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iter
         yield lock_path
         return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
+    existed = lock_path.exists()
     fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    held = False
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -356,10 +364,15 @@ def lock(path: str | os.PathLike[str], *, what: str = "", fix: str = "") -> Iter
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        held = True
         try:
             yield lock_path
         finally:
+            if remove:
+                lock_path.unlink(missing_ok=True)
             os.ftruncate(fd, 0)
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+        if remove and not held and not existed:  # made here, then refused (e.g. a full disk)
+            lock_path.unlink(missing_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import json
@@ -157,15 +158,21 @@ def holds_output_lock(fn: F) -> F:
         from ..store import lock
 
         target = Path(out)
-        with lock(
-            target.with_name(f".{target.name}"),
-            what=f"the output {target}",
-            fix="wait for that run to finish, or write somewhere else",
-        ) as lock_file:
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                lock_file.unlink(missing_ok=True)
+        if not target.parent.is_dir():  # nothing to lock yet: the command's own checks say why
+            return fn(*args, **kwargs)
+        with contextlib.ExitStack() as held:
+            # a read-only or full place cannot hold a lock file: the command's output check
+            # then reports it in its own words
+            with contextlib.suppress(OSError):
+                held.enter_context(
+                    lock(
+                        target.with_name(f".{target.name}"),
+                        what=f"the output {target}",
+                        fix="wait for that run to finish, or write somewhere else",
+                        remove=True,
+                    )
+                )
+            return fn(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
 

@@ -518,6 +518,7 @@ def evaluate(
                 what=f"the evaluation records {records_path}",
                 fix="wait for that run to finish (a rerun then resumes from its records), or "
                 "write somewhere else",
+                remove=True,
             )
         )
     try:
