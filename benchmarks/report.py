@@ -162,6 +162,14 @@ def steer_section(res: dict[str, Any]) -> str:
     ]
     ratios = [{"ratio": k, "value": v} for k, v in res["ratios"].items()]
     same = ", ".join(f"{k}: {v}" for k, v in res.get("same_tokens", {}).items())
+    load = res.get("load_average_before_after")
+    busy = (
+        f" 1-minute load average {load[0][0]:.1f} before and {load[1][0]:.1f} after the run "
+        f"(on {res.get('threads', '?')} thread(s); a load above the core count inflates every "
+        "variant and blurs the ratios)."
+        if load
+        else ""
+    )
     return "\n".join(
         [
             "## Steered generation",
@@ -169,7 +177,7 @@ def steer_section(res: dict[str, Any]) -> str:
             f"Measured on {res['device']}, torch {res['torch']}, "
             f"{res['threads']} thread(s); {res['model']} ({res['n_layers']} blocks), {res['prompts']} "
             f"prompts in one batch, {res['max_new_tokens']} new tokens, paper mode alpha {res['alpha']}, "
-            f"{res['repeats']} repeats. Identical tokens: {same}.",
+            f"{res['repeats']} repeats. Identical tokens: {same}.{busy}",
             "",
             markdown_table(rows),
             "",
