@@ -34,6 +34,7 @@ __all__ = [
     "model_options",
     "os_error_line",
     "parse_alpha_list",
+    "parse_index_list",
     "remote_value",
 ]
 
@@ -321,6 +322,23 @@ def check_text(value: str, what: str) -> str:
             f"{what} {raw!r} is not valid UTF-8 text (byte {exc.start}); pass UTF-8 text"
         ) from None
     return value
+
+
+def parse_index_list(value: str | None, flag: str, examples: str, meaning: str) -> list[int] | None:
+    """An index list option (``15``, ``10-20`` or ``3,4,5``) as ints; ``None`` stays ``None``.
+
+    Raises:
+        DataError: ``{flag} {value!r} must look like {examples} ({meaning})``, one CLI line.
+    """
+    if value is None:
+        return None
+    try:
+        if "-" in value.strip("-") and "," not in value:
+            lo, hi = value.split("-")
+            return list(range(int(lo), int(hi) + 1))
+        return [int(p) for p in value.split(",")]
+    except ValueError:
+        raise DataError(f"{flag} {value!r} must look like {examples} ({meaning})") from None
 
 
 def echo_json(obj: Any) -> None:

@@ -16,6 +16,7 @@ from ._common import (
     json_option,
     load,
     model_options,
+    parse_index_list,
 )
 
 __all__ = ["command"]
@@ -26,17 +27,7 @@ _DIRECTION = click.argument(
 
 
 def _layers(value: str | None) -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        if "-" in value.strip("-") and "," not in value:
-            lo, hi = value.split("-")
-            return list(range(int(lo), int(hi) + 1))
-        return [int(p) for p in value.split(",")]
-    except ValueError:
-        raise DataError(
-            f"--layers {value!r} must look like 15, 10-20 or 3,4,5 (residual indices 1..L)"
-        ) from None
+    return parse_index_list(value, "--layers", "15, 10-20 or 3,4,5", "residual indices 1..L")
 
 
 def _report(as_json: bool, what: str, path: Path, **info: object) -> None:

@@ -22,6 +22,7 @@ from ._common import (
     load,
     model_options,
     parse_alpha_list,
+    parse_index_list,
     remote_value,
 )
 
@@ -65,17 +66,7 @@ def _positions(value: str) -> str | list[int]:
 
 
 def _blocks(value: str | None, flag: str = "--blocks") -> list[int] | None:
-    if value is None:
-        return None
-    try:
-        if "-" in value.strip("-") and "," not in value:
-            lo, hi = value.split("-")
-            return list(range(int(lo), int(hi) + 1))
-        return [int(p) for p in value.split(",")]
-    except ValueError:
-        raise DataError(
-            f"{flag} {value!r} must look like 10-20 or 3,4,5 (decoder block numbers 0..L-1)"
-        ) from None
+    return parse_index_list(value, flag, "10-20 or 3,4,5", "decoder block numbers 0..L-1")
 
 
 def _mode_help() -> str:
