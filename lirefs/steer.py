@@ -61,6 +61,7 @@ __all__ = [
     "Steered",
     "SteeringError",
     "SteeringPlan",
+    "StopStringWarning",
     "calibrated_alpha",
     "effective_scale",
     "eos_ids",
@@ -71,6 +72,8 @@ __all__ = [
     "steered",
     "sweep",
     "trim_row",
+    "unmatched_stops",
+    "warn_unmatched_stops",
 ]
 
 Positions = str | Sequence[int]
@@ -82,6 +85,14 @@ GENERATE_BATCH_SIZE = 8
 
 class SteeringError(LirefsError, ValueError):
     """A steering setting is invalid: unknown mode or positions, non-finite alpha, no direction."""
+
+
+class StopStringWarning(UserWarning):
+    """A stop string occurred in none of a run's outputs while some ran to the token budget.
+
+    Nothing is cut or lost (the texts are whole); the string is most likely mistyped (a shell's
+    literal ``\\n`` for a newline) or the budget too small to reach it.
+    """
 
 
 # ---------------------------------------------------------------------------------------------
@@ -670,6 +681,50 @@ def _cut_at_stop(
     return ids[:lo], True
 
 
+def unmatched_stops(texts: Sequence[str], stop: Sequence[str] | None) -> list[str]:
+    """The strings of ``stop`` that occur in none of ``texts`` (generated texts), in order."""
+    return [s for s in stop or () if not any(s in text for text in texts)]
+
+
+def warn_unmatched_stops(
+    texts: Sequence[str],
+    n_tokens: Sequence[int],
+    stop: Sequence[str] | None,
+    max_new_tokens: int,
+    *,
+    what: str = "outputs",
+    stacklevel: int = 2,
+) -> list[str]:
+    """Warn (``StopStringWarning``) when a stop string occurred in no text and rows ran long.
+
+    Args:
+        texts: the generated texts of a run (``GenerationOutput.texts``, all alphas).
+        n_tokens: each text's number of generated tokens (same order).
+        stop: the run's stop strings.
+        max_new_tokens: the run's budget; a row of that many tokens ran to it.
+        what: how the message names the texts (e.g. ``"gsm8k outputs"``).
+
+    Returns:
+        The unmatched stop strings (empty when no warning was given).
+    """
+    if len(texts) != len(n_tokens):
+        raise DataError(f"{len(texts)} texts but {len(n_tokens)} token counts")
+    full = sum(n >= max_new_tokens for n in n_tokens)
+    missing = unmatched_stops(texts, stop)
+    if missing and full:
+        names = ", ".join(repr(s) for s in missing)
+        warnings.warn(
+            f"stop string {names} occurred in none of the {len(texts)} {what}, and {full} ran "
+            f"to the budget of {max_new_tokens} new tokens: those texts are kept whole; check the "
+            "string (in a shell, $'\\n' gives a newline, '\\n' two characters) or raise "
+            "max_new_tokens",
+            StopStringWarning,
+            stacklevel=stacklevel,
+        )
+        return missing
+    return []
+
+
 def _check_stop(stop: Any) -> list[str]:
     """``stop`` as a list of non-empty strings (``None`` -> ``[]``), or ``SteeringError``."""
     stops = [stop] if isinstance(stop, str) else list(stop or [])
@@ -808,6 +863,13 @@ def _sweep(
             stopped=[r[1] for r in rows[a]],
             settings=settings,
         )
+    warn_unmatched_stops(
+        [t for o in result.values() for t in o.texts],
+        [len(ids) for o in result.values() for ids in o.token_ids],
+        stops,
+        max_new_tokens,
+        stacklevel=4,
+    )
     return result
 
 
@@ -909,6 +971,8 @@ def generate(
     Warns:
         ReadMismatchWarning: the direction was built from chat-template prompts and these are
             plain ``"Q: ...\\nA: "`` prompts, or the other way round.
+        StopStringWarning: a ``stop`` string occurred in no output while some rows ran to
+            ``max_new_tokens`` (the texts are kept whole).
     """
     blocks = _renamed_blocks(blocks, layers, "lirefs.generate")
     many = not isinstance(alpha, (numbers.Real, torch.Tensor))

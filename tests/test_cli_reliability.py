@@ -585,3 +585,42 @@ def test_report_with_an_out_of_range_layer_writes_nothing(
 def test_steer_refuses_an_empty_question(question: str, work: Path, tiny_dir: Path) -> None:
     line = _fails_cleanly(["steer", question, "-m", str(tiny_dir), "--device", "cpu"], work)
     assert "empty question" in line
+
+
+# -- click's usage errors and Python warnings: one line each ------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["steer", "--no-such-option"], "No such option '--no-such-option'"),
+        (["no-such-command"], "No such command 'no-such-command'"),
+        (["collect", "--limit", "abc"], "'abc' is not a valid integer"),
+        (["evaluate", "-m", "x"], "--benchmark is required"),
+    ],
+)
+def test_usage_errors_are_one_line_naming_the_help(
+    work: Path, args: list[str], fragment: str
+) -> None:
+    line = _fails_cleanly(args, work)
+    assert fragment in line and "--help'" in line, line
+
+
+def test_help_and_version_still_exit_0(work: Path) -> None:
+    for args in (["--help"], ["steer", "-h"], ["--version"]):
+        proc = _run(*args, cwd=work)
+        assert proc.returncode == 0 and proc.stdout and not proc.stderr, proc.stderr
+
+
+def test_a_stop_string_that_never_occurs_is_one_warning_line(work: Path, tiny_dir: Path) -> None:
+    # a literal backslash-n (what '\nQ:' gives in a shell) never occurs in a random model's text
+    args = ["steer", "What is 2 + 2?", "-m", str(tiny_dir), "--device", "cpu", "-n", "6"]
+    plain = _run(*args, "--json", cwd=work)
+    proc = _run(*args, "--json", "--stop", "\\nQ:", cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("warning: stop string '\\\\nQ:'"), proc.stderr
+    assert "occurred in none of the 1 outputs" in lines[0] and "budget of 6" in lines[0]
+    # nothing lost: the texts are those of the run without a stop string
+    texts = [json.loads(p.stdout)["runs"][0]["outputs"][0]["text"] for p in (plain, proc)]
+    assert texts[0] == texts[1] and texts[0]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import shutil
+import warnings
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -203,6 +204,23 @@ def test_records(fake_model: Any, scripted: ScriptedGenerate) -> None:
     assert (third["extracted"], third["correct"]) == (None, False)
     assert res.records[4]["extracted"] == "7" and res.records[4]["correct"] is False
     assert {"id", "output", "batch", "n_tokens"} <= set(first)
+
+
+def test_a_stop_string_no_output_reached_warns_once_and_keeps_the_texts(
+    fake_model: Any, scripted: ScriptedGenerate
+) -> None:
+    kw = {"data_path": GSM8K, "direction": _direction(), "alphas": (0.0, 0.1), "batch_size": 1}
+    # the scripted rows are one token a character: a budget of 20 is reached by most of them
+    with pytest.warns(steer.StopStringWarning) as caught:
+        res = lirefs.evaluate(fake_model, "gsm8k", max_new_tokens=20, **kw)
+    lines = [str(w.message) for w in caught if w.category is steer.StopStringWarning]
+    assert len(lines) == 1, lines  # one line for the run, not one per batch
+    assert "'\\nQ:'" in lines[0] and "none of the 6 gsm8k outputs" in lines[0]
+    assert "budget of 20" in lines[0]
+    assert res.records[1]["output"] == "The final answer is 1,250."  # nothing cut or lost
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", steer.StopStringWarning)
+        lirefs.evaluate(fake_model, "gsm8k", max_new_tokens=64, **kw)  # no row ran to the budget
 
 
 def test_generate_calls(fake_model: Any, scripted: ScriptedGenerate) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -13,7 +14,7 @@ from reference_hooks import reference_forward, reference_generate, reference_log
 
 import lirefs
 import tracers
-from lirefs.steer import MODES, SteeringError, get_mode, plan
+from lirefs.steer import MODES, SteeringError, StopStringWarning, get_mode, plan, unmatched_stops
 
 FAMILIES = ["llama", "gpt2", "gemma2", "gpt_neox"]
 NEW = 8
@@ -271,6 +272,25 @@ def test_stop_cuts_at_the_first_token_that_completes_it(
             assert g_ids == f_ids
     assert len(got.token_ids[1]) < len(free.token_ids[1])
     assert got.settings["stop"] == [stop]
+
+
+def test_a_stop_string_that_never_occurs_warns_and_cuts_nothing(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    free = lirefs.generate(model, prompts, max_new_tokens=NEW, batch_size=len(prompts))
+    absent = "\u2603never\u2603"  # not in the vocabulary's text at all
+    with pytest.warns(StopStringWarning, match="occurred in none of the"):
+        got = lirefs.generate(
+            model, prompts, max_new_tokens=NEW, batch_size=len(prompts), stop=[absent]
+        )
+    assert got.token_ids == free.token_ids and got.texts == free.texts
+    reached = _stop_inside(model, free.token_ids[1])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", StopStringWarning)
+        lirefs.generate(model, prompts, max_new_tokens=NEW, batch_size=len(prompts),
+                        stop=[reached])  # fmt: skip
+    assert unmatched_stops(["a\nQ: b", "c"], ["\nQ:", "\\nQ:"]) == ["\\nQ:"]
 
 
 # --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import importlib
 
 import click
 
-from ._common import CONTEXT_SETTINGS
+from ._common import CONTEXT_SETTINGS, OneLineGroup
 
 __all__ = ["main"]
 
@@ -26,7 +26,7 @@ COMMANDS: list[str] = [
 ]
 
 
-@click.group(context_settings=CONTEXT_SETTINGS)
+@click.group(cls=OneLineGroup, context_settings=CONTEXT_SETTINGS)
 @click.version_option(package_name="lirefs")
 def main() -> None:
     """Find, analyse and steer the Linear Reasoning Features (LiReFs) of language models.

@@ -9,11 +9,13 @@ import json
 import math
 import os
 import sys
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
 import click
+from rich.markup import escape
 
 from ..console import console
 from ..errors import DataError, LirefsError
@@ -22,6 +24,7 @@ __all__ = [
     "CONTEXT_SETTINGS",
     "DEBUG_ENV",
     "MIN_HELD_OUT",
+    "OneLineGroup",
     "check_held_out_size",
     "check_output",
     "check_split_size",
@@ -45,8 +48,56 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 2) -> None:
     """Print one red line to stderr and exit with ``code``."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     sys.exit(code)
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning`` for the CLI: one yellow line, without Python's source echo."""
+    text = " ".join(str(message).split())
+    console.print(f"[yellow]warning:[/] {escape(text)}", highlight=False, soft_wrap=True)
+
+
+class OneLineGroup(click.Group):
+    """The ``lirefs`` group: usage errors and warnings each come out as one line on stderr.
+
+    click's own usage errors print the usage block, a hint and the error (three lines or more);
+    here they print ``error: <what> (see '<command> --help')`` and still exit with code 2. While a
+    command runs, Python warnings (e.g. a context-length or read-position warning) print as one
+    ``warning:`` line instead of a file/line header and the source line; the previous handler is
+    restored afterwards.
+    """
+
+    def main(  # type: ignore[override]
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode, **extra)
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            try:
+                code = super().main(args, prog_name, complete_var, False, **extra)
+            except click.UsageError as exc:
+                where = exc.ctx.command_path if exc.ctx is not None else (prog_name or "lirefs")
+                what = exc.format_message().rstrip(".")
+                fail(f"{what} (see '{where} --help')", code=exc.exit_code)
+            except click.ClickException as exc:
+                fail(exc.format_message(), code=exc.exit_code)
+            except click.Abort:
+                fail("aborted", code=1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 #: Set to 1 to see the Python traceback of an unexpected error instead of its one-line summary.

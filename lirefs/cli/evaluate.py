@@ -391,7 +391,7 @@ def command(
         _print_benchmarks()
         return
     if benchmark is None:
-        raise click.UsageError("--benchmark is required (see --list-benchmarks)")
+        raise click.UsageError("--benchmark is required; --list-benchmarks lists them")
     get_benchmark(benchmark)  # fail on a typo before loading the model
     if out is not None:
         check_output(out, folder=True)

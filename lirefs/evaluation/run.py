@@ -39,7 +39,7 @@ from ..console import progress_bar
 from ..errors import DataError, DirectionError, LayerError
 from ..ndif import resolve_remote
 from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
-from ..steer import GENERATE_BATCH_SIZE, MODES
+from ..steer import GENERATE_BATCH_SIZE, MODES, StopStringWarning, warn_unmatched_stops
 from ..store import dump_jsonl_line, lock, make_metadata
 from .compare import compare_to_control, summarise_outcomes
 from .controls import ControlDirection, control_directions
@@ -364,6 +364,11 @@ def evaluate(
         DirectionError: an alpha != 0 without a direction, or a direction for another model.
         LayerError: no layer given and none recorded in the direction, or out of range.
         MetadataMismatchError: ``records_path`` belongs to another model, data set or settings.
+
+    Warns:
+        StopStringWarning: the benchmark's stop string occurred in none of the run's outputs
+            while some ran to ``max_new_tokens`` (the records keep the whole texts).
+        UserWarning: prompts longer than the context use fewer exemplars.
     """
     remote = resolve_remote(model, remote)
     bench = get_benchmark(benchmark)
@@ -604,6 +609,16 @@ def evaluate(
         held.close()
 
     records = [done[(None, alpha, i)] for alpha in alpha_list for i in order]
+    if not thinking:
+        ran = [r for r in done.values() if r.get("n_tokens") is not None]
+        warn_unmatched_stops(
+            [r["output"] for r in ran],
+            [r["n_tokens"] for r in ran],
+            [bench.stop],
+            max_new_tokens,
+            what=f"{bench.name} outputs",
+            stacklevel=2,
+        )
     result = _summarise(
         bench.name, alpha_list, len(items), records, metadata, n_boot, seed, layer, layer_source
     )
@@ -678,20 +693,23 @@ def _run_batch(
     if shared is not None and rows is not None:
         out = prefix_generate(shared, rows, max_new_tokens=max_new_tokens, stop=stop)
     else:
-        out = steer.generate(
-            model,
-            list(prompts[lo:hi]),
-            direction=liref if steered else None,
-            layer=layer if steered else None,
-            alpha=alpha,
-            mode=mode if steered else "project",  # alpha 0: plain greedy generation, no edit
-            max_new_tokens=max_new_tokens,
-            # a think block may hold "\nQ:" of its own: thinking runs end at EOS or the budget
-            stop=stop,
-            remote=remote,
-            batch_size=hi - lo,
-            progress=False,
-        )
+        with warnings.catch_warnings():
+            # a batch may well hold no stop string: the run as a whole is checked in evaluate
+            warnings.simplefilter("ignore", StopStringWarning)
+            out = steer.generate(
+                model,
+                list(prompts[lo:hi]),
+                direction=liref if steered else None,
+                layer=layer if steered else None,
+                alpha=alpha,
+                mode=mode if steered else "project",  # alpha 0: plain greedy generation, no edit
+                max_new_tokens=max_new_tokens,
+                # a think block may hold "\nQ:" of its own: thinking runs end at EOS or the budget
+                stop=stop,
+                remote=remote,
+                batch_size=hi - lo,
+                progress=False,
+            )
     if len(out.texts) != hi - lo:
         raise DataError(f"generate returned {len(out.texts)} outputs for {hi - lo} prompts")
     golds = [bench.gold_text(items[p]) for p in range(lo, hi)]
