@@ -143,3 +143,26 @@ def test_smollm2_fast_path_equals_the_plain_path(smollm2: Any) -> None:
     assert [r["output"] for r in fast.records] == [r["output"] for r in plain.records]
     for a, b in zip(fast.records, plain.records, strict=True):
         assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], abs=1e-3)
+
+
+@pytest.mark.parametrize("family", ["gemma3_text", "gemma2"])
+def test_windowed_attention_takes_the_full_prompt_path_and_says_why(
+    make_tiny: Any, family: str
+) -> None:
+    # a window of 16 positions: the padding between a cached prefix and the question would fall
+    # inside it, so the cache cannot stand in for the full prompts
+    model = make_tiny(family)
+    kw: dict[str, Any] = {"alphas": (0.0,), "limit": 2, "max_new_tokens": 3, "batch_size": 2}
+    fast = lirefs.evaluate(model, "builtin-arithmetic", **kw)
+    plain = lirefs.evaluate(model, "builtin-arithmetic", reuse_prefix=False, **kw)
+    setting = fast.metadata["settings"]["prefix_cache"]
+    assert setting["shared_tokens"] is None and "window" in setting["skipped"]
+    assert plain.metadata["settings"]["prefix_cache"] is None
+    assert [r["output"] for r in fast.records] == [r["output"] for r in plain.records]
+
+
+def test_full_attention_models_keep_the_prefix_path(make_tiny: Any) -> None:
+    from lirefs.evaluation.prefix import prefix_unsupported
+
+    assert prefix_unsupported(make_tiny("llama")) is None
+    assert prefix_unsupported(make_tiny("mistral")) is None  # sliding_window None

@@ -41,6 +41,7 @@ __all__ = [
     "cache_supported",
     "prefix_generate",
     "prefix_gold_logprobs",
+    "prefix_unsupported",
     "shared_prefix",
     "shared_prefix_length",
 ]
@@ -80,6 +81,27 @@ def cache_supported(cache: Any) -> bool:
         and bool(layers)
         and all(type(layer) is DynamicLayer for layer in layers)  # not subclasses (sliding)
     )
+
+
+def prefix_unsupported(model: Any) -> str | None:
+    """Why the shared-prefix cache cannot stand in for full prompts on ``model`` (``None``: it can).
+
+    Layers that attend to a window of positions (sliding-window or chunked attention, e.g.
+    Gemma-2/3, Cohere2, OLMo-3) count the padding laid between the cached prefix and each
+    question inside their window, where the left-padded full prompt has it outside: the two paths
+    would see different contexts. Such models take the full-prompt path; ``evaluate`` records
+    the reason in ``metadata["settings"]["prefix_cache"]["skipped"]``.
+    """
+    config = getattr(model, "config", None)
+    types = [str(t) for t in getattr(config, "layer_types", None) or []]
+    windowed = sorted({t for t in types if t != "full_attention"})
+    if windowed:
+        return f"its {' and '.join(windowed)} layers see a window of positions, not all of them"
+    if not types and getattr(config, "use_sliding_window", True) is not False:
+        for name in ("sliding_window", "attention_chunk_size"):
+            if getattr(config, name, None):
+                return f"its attention has a {name} of {getattr(config, name)} positions"
+    return None
 
 
 @contextmanager

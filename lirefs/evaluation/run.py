@@ -49,6 +49,7 @@ from .prefix import (
     SharedPrefix,
     prefix_generate,
     prefix_gold_logprobs,
+    prefix_unsupported,
     shared_prefix,
     shared_prefix_length,
 )
@@ -446,13 +447,27 @@ def evaluate(
     )
     token_ids: list[list[int]] | None = None
     shared_len = 0
-    if reuse_prefix and remote is False and items and callable(getattr(model, "tokenizer", None)):
+    # the prefix cache is a speed path only: a model it cannot serve runs the full prompts, and
+    # the metadata says why
+    skipped = prefix_unsupported(model) if reuse_prefix and remote is False else None
+    if (
+        reuse_prefix
+        and skipped is None
+        and remote is False
+        and items
+        and callable(getattr(model, "tokenizer", None))
+    ):
         from ..batching import tokenize
 
         token_ids = tokenize(model, prompts)
         shared_len = shared_prefix_length(token_ids)
         if shared_len < MIN_SHARED_TOKENS:
             token_ids, shared_len = None, 0
+    prefix_setting: dict[str, Any] | None = (
+        {"shared_tokens": shared_len}
+        if token_ids is not None
+        else ({"shared_tokens": None, "skipped": skipped} if skipped else None)
+    )
     groups: dict[str, int] = {}
     for item in items:
         groups[str(item.group)] = groups.get(str(item.group), 0) + 1
@@ -498,7 +513,7 @@ def evaluate(
             "format_warning": format_warning,
             "shot_split": bench.shot_split,
             "batch_size": batch_size,
-            "prefix_cache": {"shared_tokens": shared_len} if token_ids is not None else None,
+            "prefix_cache": prefix_setting,
             "decoding": "greedy",
             "remote": remote,
             "seed": seed,
