@@ -630,7 +630,7 @@ def evaluate(
             [r["output"] for r in ran],
             [r["n_tokens"] for r in ran],
             [bench.stop],
-            max_new_tokens,
+            new_tokens,
             what=f"{bench.name} outputs",
             stacklevel=2,
         )
