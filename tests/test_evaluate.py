@@ -43,7 +43,7 @@ SCRIPT = {
 
 
 def _question(prompt: str) -> str:
-    return prompt.rsplit("Q: ", 1)[1].split("\nA: ")[0]
+    return prompt.rsplit("Q: ", 1)[1].split("\nA:")[0]
 
 
 class ScriptedGenerate:
@@ -684,7 +684,7 @@ def test_flexible_accuracy_and_records(fake_model: Any, monkeypatch: pytest.Monk
     assert res.flexible_accuracy[0.0] == 1.0
     first = res.records[0]
     assert (first["extracted"], first["extracted_flexible"]) == (None, "18")
-    assert first["prompt"].endswith(f"Q: {QUESTIONS[0]}\nA: ")
+    assert first["prompt"].endswith(f"Q: {QUESTIONS[0]}\nA:")
     assert {"alpha", "id", "prompt", "output", "extracted", "extracted_flexible", "correct"} <= set(
         first
     )
@@ -726,7 +726,7 @@ def test_lm_eval_layout(fake_model: Any, scripted: ScriptedGenerate, tmp_path: P
     assert task["exact_match,flexible-extract"] == pytest.approx(2 / 3)
     samples = (tmp_path / "out" / "lm_eval" / "samples_gsm8k_alpha+0.1.jsonl").read_text()
     first = json.loads(samples.splitlines()[0])
-    assert first["arguments"][0][0].endswith("\nA: ") and first["target"] == "18"
+    assert first["arguments"][0][0].endswith("\nA:") and first["target"] == "18"
 
 
 def test_system_prompt_needs_chat_template(fake_model: Any, scripted: Any) -> None:
@@ -810,4 +810,4 @@ def test_short_context_drops_exemplars_never_the_question(
         assert lirefs.batching.token_lengths(model, [record["prompt"]])[0] + 16 <= 256
     data = lirefs.get_benchmark("builtin-arithmetic").load()
     item = next(i for i in data.items if i.id == res.records[0]["id"])
-    assert res.records[0]["prompt"].endswith(f"Q: {item.question}\nA: ")
+    assert res.records[0]["prompt"].endswith(f"Q: {item.question}\nA:")

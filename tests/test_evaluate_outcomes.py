@@ -55,7 +55,10 @@ def test_records_carry_gold_logprob_equal_to_the_hook_reference(setup: Any) -> N
     hf, tok = model._module, model.tokenizer
     for alpha in (0.0, 2.0):
         recs = [r for r in result.records if r["alpha"] == alpha]
-        assert all(r["gold_text"].startswith("The answer is ") for r in recs)
+        assert all(
+            r["gold_text"].startswith(" The answer is ") and r["prompt"].endswith("A:")
+            for r in recs
+        )
         vector = direction.vector(2) if alpha else None
         want = reference_gold_logprobs(
             hf, tok, [r["prompt"] for r in recs], [r["gold_text"] for r in recs],

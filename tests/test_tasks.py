@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -213,7 +214,7 @@ def test_gsm8k_local_folder() -> None:
     # 8 exemplars from the train file, calculator annotations removed, paper's answer sentence
     assert prompt.count("Q: ") == 9 and prompt.count("The final answer is") == 8
     assert "<<" not in prompt and "####" not in prompt
-    assert prompt.endswith(f"Q: {data.items[0].question}\nA: ")
+    assert prompt.endswith(f"Q: {data.items[0].question}\nA:")
     shot_questions = {s.question for s in data.shots[None]}
     assert not shot_questions & {i.question for i in data.items}
 
@@ -310,7 +311,7 @@ def test_popqa_local_tsv_zero_shot() -> None:
     data = get_benchmark("popqa").load(DATA / "popqa" / "test.tsv")
     assert [i.id for i in data.items] == ["4222362", "6054037", "1521315"]
     assert data.items[1].accepted == ("Canada", "CA", "Dominion of Canada")
-    assert data.prompt(data.items[0]) == "Q: What is George Rankin's occupation?\nA: "
+    assert data.prompt(data.items[0]) == "Q: What is George Rankin's occupation?\nA:"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -478,3 +479,35 @@ def test_eval_sets_and_exemplars_have_the_promised_sizes() -> None:
 def test_load_eval_refuses_unknown_names() -> None:
     with pytest.raises(DataError, match="'gsm9k'"):
         load_eval("gsm9k")
+
+
+# -- where the prompt ends and the answer begins ------------------------------------------------
+
+
+def test_continuation_puts_one_space_at_the_join() -> None:
+    from lirefs.evaluation.tasks.base import continuation
+
+    assert continuation("Q: 2 + 2?\nA:", "The answer is 4.") == " The answer is 4."
+    assert continuation("Q: 2 + 2?\nA: ", "The answer is 4.") == "The answer is 4."
+    assert continuation("step by step.", " The answer is (B).") == " The answer is (B)."
+    assert continuation("答案：让我们一步一步思考，\n", "所以答案是A。") == "所以答案是A。"
+    assert continuation("<|im_start|>assistant\n", "The answer is 4.") == "The answer is 4."
+
+
+@pytest.mark.parametrize("name", ["builtin-facts", "builtin-arithmetic"])
+def test_plain_prompts_never_end_in_a_lone_space_token(name: str, tokenizer: Any) -> None:
+    # the prompt and its scored gold continuation tokenize as the joined text does, the way
+    # every exemplar's "A: The ..." is tokenized (":" then "ĠThe", never a lone "Ġ")
+    from lirefs.evaluation.tasks.base import continuation
+
+    data = get_benchmark(name).load()
+    for item in data.items[:5]:
+        prompt = data.prompt(item)
+        assert prompt.endswith("\nA:"), prompt[-20:]
+        gold = continuation(prompt, data.benchmark.gold_text(item))
+        joint = tokenizer(prompt + gold, add_special_tokens=False).input_ids
+        parts = tokenizer(prompt, add_special_tokens=False).input_ids
+        parts += tokenizer(gold, add_special_tokens=False).input_ids
+        assert joint == parts
+        last = tokenizer(prompt, add_special_tokens=False).input_ids[-1]
+        assert tokenizer.convert_ids_to_tokens(last) == ":"

@@ -57,6 +57,7 @@ from .records import open_records
 from .result import EvalResult, PairedResult
 from .stats import bootstrap_means, clopper_pearson, mcnemar_exact, paired_ci
 from .tasks import Benchmark, BenchmarkData, Item, get_benchmark
+from .tasks.base import continuation
 from .tasks.extract import THINK_CLOSE, THINK_OPEN
 
 __all__ = [
@@ -727,7 +728,7 @@ def _run_batch(
             )
     if len(out.texts) != hi - lo:
         raise DataError(f"generate returned {len(out.texts)} outputs for {hi - lo} prompts")
-    golds = [bench.gold_text(items[p]) for p in range(lo, hi)]
+    golds = [continuation(prompts[p], bench.gold_text(items[p])) for p in range(lo, hi)]
     gold_lp: list[float | None] = [None] * (hi - lo)
     if gold and shared is not None and rows is not None:
         gold_lp = list(prefix_gold_logprobs(shared, rows, golds))

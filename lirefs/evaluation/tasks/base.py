@@ -35,6 +35,7 @@ __all__ = [
     "RowParser",
     "answer_is_form",
     "benchmarks",
+    "continuation",
     "final_answer_form",
     "get_benchmark",
     "register",
@@ -90,7 +91,13 @@ class PromptParts:
     """A k-shot prompt in its pieces, so it can be written as plain text or as chat turns.
 
     The plain prompt is ``preamble + (shot question + shot answer + sep) * k + question``
-    (the paper's framing). As chat turns (lm-eval's multi-turn few-shot convention), each exemplar
+    (the paper's framing), except that the item's question ends without its trailing spaces
+    (``"...\nA:"``, not ``"...\nA: "``): the space that opens the answer belongs to the answer,
+    as in lm-eval's target delimiter. A prompt ending in a lone space token is out of
+    distribution for sentencepiece and byte-level BPE tokenizers alike (every exemplar has
+    ``":" "▁The"``, never ``":" "▁"``): measured on 16 built-in facts items, SmolLM2-135M's strict
+    accuracy went from 2/16 to 5/16 and Gemma-3-270M's from 4/16 to 6/16 without it, and
+    Gemma-3-270M stopped starting every answer with ``"1"``. As chat turns (lm-eval's multi-turn few-shot convention), each exemplar
     is a user turn (its question) and an assistant turn (its worked answer), the preamble opens the
     first user turn, and the item's question is the last user turn.
 
@@ -107,9 +114,9 @@ class PromptParts:
     sep: str = "\n\n"
 
     def text(self) -> str:
-        """The plain prompt."""
+        """The plain prompt (ending where the answer's first space would be)."""
         body = "".join(q + a + self.sep for q, a in self.shots)
-        return self.preamble + body + self.question
+        return self.preamble + body + self.question.rstrip(" ")
 
     def messages(self, system_prompt: str | None = None) -> list[dict[str, str]]:
         """The prompt as chat messages (``[{"role": ..., "content": ...}, ...]``)."""
@@ -315,6 +322,20 @@ class Benchmark:
         ``log p(gold_text | prompt)``; see ``lirefs.evaluation.outcomes.gold_logprobs``.
         """
         return self.gold_form(item) if self.gold_form is not None else item.answer
+
+
+def continuation(prompt: str, text: str) -> str:
+    """``text`` as the continuation of ``prompt``: with one space before it unless either side
+    already has whitespace at the join (lm-eval's target delimiter).
+
+    Scored continuations are tokenized alone and appended to the prompt's ids, so the join must
+    be where the tokenizer would split the whole text anyway: ``"A:"`` + ``" The answer is 4."``
+    tokenizes as the two pieces do, ``"A: "`` + ``"The answer is 4."`` does not. A chat prompt
+    ends with its template's newline and takes ``text`` as it is.
+    """
+    if not prompt or not text or prompt[-1].isspace() or text[0].isspace():
+        return text
+    return " " + text
 
 
 def final_answer_form(item: Item) -> str:
