@@ -5,7 +5,10 @@ batches, timed in alternation:
 
 * ``hf_forward``: ``model(**batch, output_hidden_states=True)`` then ``hidden_states[l][:, -1]`` for
   every layer (the floor a user would write by hand: full forward, LM head included);
-* ``hf_headless``: the base model without LM head, ``output_hidden_states=True`` (the real floor);
+* ``hf_headless``: the base model without LM head, ``output_hidden_states=True``;
+* ``hf_blocks``: the base model without LM head and without ``output_hidden_states`` (the final
+  state only): the compute floor, since recording every layer's output has a cost of its own in
+  transformers 5;
 * ``nnsight_full``: one nnsight trace per batch saving every layer's full ``[b, t, d]`` output;
 * ``lirefs``: ``lirefs.collect_activations`` (last token only, forward stopped after the final norm)
   with the same batch size as the baselines;
@@ -73,6 +76,11 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
                 hs = hf.model(**batch, output_hidden_states=True).hidden_states
                 torch.stack([h[:, -1] for h in hs], 1).cpu()
 
+    def hf_blocks() -> None:
+        with torch.inference_mode():
+            for batch in batches:
+                hf.model(**batch).last_hidden_state[:, -1].cpu()
+
     def nnsight_full() -> None:
         with torch.inference_mode():
             for batch in batches:
@@ -93,6 +101,7 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
         {
             "hf_forward": hf_forward,
             "hf_headless": hf_headless,
+            "hf_blocks": hf_blocks,
             "nnsight_full": nnsight_full,
             "lirefs": lirefs_collect,
             "lirefs_token_budget": lirefs_budget,
@@ -116,13 +125,15 @@ def throughput(n_prompts: int, batch_size: int, device: str, repeats: int) -> di
         "ratio_vs_hf_forward": times["hf_forward"] / times["lirefs"],
         "ratio_vs_nnsight_full": times["nnsight_full"] / times["lirefs"],
         "ratio_vs_hf_headless": times["hf_headless"] / times["lirefs"],
+        "ratio_vs_hf_blocks": times["hf_blocks"] / times["lirefs"],
         "token_budget_batches": len(list(prompt_batches(model, prompts, None))),
         "ratio_token_budget_vs_fixed": times["lirefs"] / times["lirefs_token_budget"],
         "breakdown_s": {
             "tokenize_and_pad": tokenize_s,
             "headless_forward": times["hf_headless"],
+            "blocks_forward": times["hf_blocks"],
             "lirefs_total": times["lirefs"],
-            "remaining_overhead": times["lirefs"] - times["hf_headless"] - tokenize_s,
+            "remaining_overhead": times["lirefs"] - times["hf_blocks"] - tokenize_s,
         },
     }
 
