@@ -625,7 +625,7 @@ def evaluate(
         held.close()
 
     records = [done[(None, alpha, i)] for alpha in alpha_list for i in order]
-    if not thinking:
+    if not thinking and not chat_template:  # chat turns end at EOS: "\nQ:" is a plain-prompt marker
         ran = [r for r in done.values() if r.get("n_tokens") is not None]
         warn_unmatched_stops(
             [r["output"] for r in ran],
