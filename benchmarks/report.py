@@ -80,6 +80,8 @@ def collect_section(res: dict[str, Any]) -> str:
     if "breakdown_s" in tp:
         b = tp["breakdown_s"]
         total = b["lirefs_total"]
+        floor = b.get("blocks_forward", b["headless_forward"])  # older files: headless only
+        overhead = max(b["remaining_overhead"], 0.0)
         out += [
             "",
             "Where the time goes (seconds for the whole set):",
@@ -93,13 +95,13 @@ def collect_section(res: dict[str, Any]) -> str:
                     },
                     {
                         "part": "forward through the blocks (final state only)",
-                        "seconds": b.get("blocks_forward", b["headless_forward"]),
-                        "share": b.get("blocks_forward", b["headless_forward"]) / total,
+                        "seconds": floor,
+                        "share": floor / total,
                     },
                     {
                         "part": "nnsight tracing, copies to CPU, checks",
-                        "seconds": max(b["remaining_overhead"], 0.0),
-                        "share": max(b["remaining_overhead"], 0.0) / total,
+                        "seconds": overhead,
+                        "share": overhead / total,
                     },
                 ]
             ),

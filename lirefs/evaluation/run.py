@@ -448,27 +448,22 @@ def evaluate(
     )
     token_ids: list[list[int]] | None = None
     shared_len = 0
-    # the prefix cache is a speed path only: a model it cannot serve runs the full prompts, and
-    # the metadata says why
-    skipped = prefix_unsupported(model) if reuse_prefix and remote is False else None
-    if (
-        reuse_prefix
-        and skipped is None
-        and remote is False
-        and items
-        and callable(getattr(model, "tokenizer", None))
-    ):
-        from ..batching import tokenize
+    prefix_setting: dict[str, Any] | None = None
+    if reuse_prefix and remote is False:
+        # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
+        # and the metadata says why
+        skipped = prefix_unsupported(model)
+        if skipped is not None:
+            prefix_setting = {"shared_tokens": None, "skipped": skipped}
+        elif items and callable(getattr(model, "tokenizer", None)):
+            from ..batching import tokenize
 
-        token_ids = tokenize(model, prompts)
-        shared_len = shared_prefix_length(token_ids)
-        if shared_len < MIN_SHARED_TOKENS:
-            token_ids, shared_len = None, 0
-    prefix_setting: dict[str, Any] | None = (
-        {"shared_tokens": shared_len}
-        if token_ids is not None
-        else ({"shared_tokens": None, "skipped": skipped} if skipped else None)
-    )
+            token_ids = tokenize(model, prompts)
+            shared_len = shared_prefix_length(token_ids)
+            if shared_len < MIN_SHARED_TOKENS:
+                token_ids, shared_len = None, 0
+            else:
+                prefix_setting = {"shared_tokens": shared_len}
     groups: dict[str, int] = {}
     for item in items:
         groups[str(item.group)] = groups.get(str(item.group), 0) + 1

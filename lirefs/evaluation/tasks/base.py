@@ -97,9 +97,11 @@ class PromptParts:
     distribution for sentencepiece and byte-level BPE tokenizers alike (every exemplar has
     ``":" "▁The"``, never ``":" "▁"``): measured on 16 built-in facts items, SmolLM2-135M's strict
     accuracy went from 2/16 to 5/16 and Gemma-3-270M's from 4/16 to 6/16 without it, and
-    Gemma-3-270M stopped starting every answer with ``"1"``. As chat turns (lm-eval's multi-turn few-shot convention), each exemplar
-    is a user turn (its question) and an assistant turn (its worked answer), the preamble opens the
-    first user turn, and the item's question is the last user turn.
+    Gemma-3-270M stopped starting every answer with ``"1"``.
+
+    As chat turns (lm-eval's multi-turn few-shot convention), each exemplar is a user turn (its
+    question) and an assistant turn (its worked answer), the preamble opens the first user turn,
+    and the item's question is the last user turn.
 
     Attributes:
         preamble: text before the first exemplar (an instruction line), possibly empty.
