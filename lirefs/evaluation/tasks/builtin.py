@@ -6,19 +6,19 @@ Their items and exemplars are frozen JSONL in ``lirefs/builtin/`` (made by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from ...data import Question, builtin_questions, builtin_text
 from ...errors import DataError
 from ...tables import jsonl_lines
-from .base import Benchmark, BenchmarkData, Item, answer_is_form, final_answer_form, register
-from .extract import extract_first_line, extract_number, flexible_number, flexible_region
-from .gsm8k import numeric_correct, numeric_prompt
-from .mgsm import parse_mgsm_row
-from .popqa import contains_correct, parse_popqa_row, qa_prompt
+from .base import BadRow, Benchmark, BenchmarkData, Item, answer_is_form, register
+from .extract import extract_first_line
+from .formats import CONTAINMENT, NUMERIC
 
-__all__ = ["EVAL_SETS", "Exemplar", "load_builtin", "load_eval"]
+__all__ = ["EVAL_SETS", "Exemplar", "load_builtin", "load_eval", "parse_builtin_row"]
 
 #: Names accepted by :func:`load_eval` -> (items file, exemplars file) in ``lirefs/builtin/``.
 EVAL_SETS = {
@@ -107,6 +107,21 @@ def load_builtin(bench: Benchmark, path: Path | None, skip_bad_rows: bool) -> Be
     return BenchmarkData(bench, items, {None: shots}, f"lirefs builtin {name!r}", [])
 
 
+def parse_builtin_row(row: Mapping[str, Any], where: str, n: int) -> Item:
+    """A row of a built-in items file (``id``, ``question``, ``answer``, optional ``aliases`` and
+    ``group``); :func:`load_builtin` reads the shipped files through ``lirefs.data`` instead."""
+    try:
+        question, answer = str(row["question"]), str(row["answer"])
+    except KeyError as exc:
+        raise BadRow(f"no {exc.args[0]!r} field") from None
+    ident = str(row["id"]) if row.get("id") not in (None, "") else f"{n - 1}"
+    aliases = tuple(str(a) for a in row.get("aliases") or ())
+    group = row.get("group")
+    return Item(
+        ident, question, answer, aliases=aliases, group=None if group is None else str(group)
+    )
+
+
 register(
     Benchmark(
         name="builtin-arithmetic",
@@ -118,15 +133,10 @@ register(
         shot_split="shots",
         n_shots=8,
         max_new_tokens=128,
-        answer_type="numeric",
-        parse_eval=parse_mgsm_row,
+        parse_eval=parse_builtin_row,
         parse_shot=None,
-        prompt_parts=numeric_prompt,
-        extractor=extract_number,
-        is_correct=numeric_correct,
-        flexible_extractor=flexible_number,
         loader=load_builtin,
-        gold_form=final_answer_form,
+        **NUMERIC.fields(),
     )
 )
 
@@ -141,14 +151,9 @@ register(
         shot_split="shots",
         n_shots=5,
         max_new_tokens=24,
-        answer_type="contains",
-        parse_eval=parse_popqa_row,
+        parse_eval=parse_builtin_row,
         parse_shot=None,
-        prompt_parts=qa_prompt,
-        extractor=extract_first_line,
-        is_correct=contains_correct,
-        flexible_extractor=flexible_region,
         loader=load_builtin,
-        gold_form=answer_is_form,
+        **CONTAINMENT.with_(extractor=extract_first_line, gold_form=answer_is_form).fields(),
     )
 )

@@ -15,6 +15,7 @@ from typing import Any
 from ...errors import DataError
 from .base import BadRow, Benchmark, BenchmarkData, Item, PromptParts, register
 from .extract import CEVAL_STOP, extract_ceval, flexible_letter_abcd
+from .formats import MULTIPLE_CHOICE
 from .loading import (
     TABLE_SUFFIXES,
     Rows,
@@ -25,7 +26,6 @@ from .loading import (
     local_files,
     read_table,
 )
-from .mmlu_pro import choice_correct
 
 __all__ = ["CEVAL", "CEVAL_HUMANITIES", "load_ceval", "parse_ceval_row"]
 
@@ -178,16 +178,16 @@ CEVAL = register(
         shot_split="dev",
         n_shots=5,
         max_new_tokens=200,
-        answer_type="choice",
         parse_eval=parse_ceval_row,
         parse_shot=parse_ceval_row,
-        prompt_parts=_prompt,
-        extractor=extract_ceval,
-        is_correct=choice_correct,
-        flexible_extractor=flexible_letter_abcd,
         loader=load_ceval,
         grouped=True,
         stop=CEVAL_STOP,
-        gold_form=_gold,
+        **MULTIPLE_CHOICE.with_(
+            prompt_parts=_prompt,
+            extractor=extract_ceval,
+            flexible_extractor=flexible_letter_abcd,
+            gold_form=_gold,
+        ).fields(),
     )
 )

@@ -8,14 +8,17 @@ The worked answers of the train split end with ``#### <number>``; calculator ann
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, PromptParts, final_answer_form, register
-from .extract import extract_number, flexible_number, numbers_equal
+from .base import BadRow, Benchmark, Item, register
+from .formats import NUMERIC, numeric_correct, numeric_prompt
 from .loading import cell_number, cell_text, load_standard
 
-__all__ = ["GSM8K", "numeric_correct", "numeric_prompt", "parse_gsm8k_row"]
+__all__ = ["GSM8K", "parse_gsm8k_row"]
+
+# re-exported for older imports; they live in .formats
+__all__ += ["numeric_correct", "numeric_prompt"]
 
 _CALC = re.compile(r"<<[^<>]*>>")
 
@@ -33,22 +36,6 @@ def parse_gsm8k_row(row: Mapping[str, Any], where: str, n: int) -> Item:
     return Item(id=ident, question=question, answer=gold, rationale=rationale)
 
 
-def numeric_prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
-    """``Q: ...\\nA: <worked answer> The final answer is N.`` exemplars, then ``Q: item\\nA: ``."""
-    turns = []
-    for shot in shots:
-        worked = (shot.rationale or "").strip()
-        if extract_number(worked) is None:  # the exemplar states its answer in the paper's words
-            worked = f"{worked} The final answer is {shot.answer}.".strip()
-        turns.append((f"Q: {shot.question}\nA: ", worked))
-    return PromptParts("", tuple(turns), f"Q: {item.question}\nA: ")
-
-
-def numeric_correct(extracted: str | None, item: Item) -> bool:
-    """Exact numeric equality with the gold answer."""
-    return numbers_equal(extracted, item.answer)
-
-
 GSM8K = register(
     Benchmark(
         name="gsm8k",
@@ -60,14 +47,9 @@ GSM8K = register(
         shot_split="train",
         n_shots=8,
         max_new_tokens=200,
-        answer_type="numeric",
         parse_eval=parse_gsm8k_row,
         parse_shot=parse_gsm8k_row,
-        prompt_parts=numeric_prompt,
-        extractor=extract_number,
-        is_correct=numeric_correct,
-        flexible_extractor=flexible_number,
         loader=load_standard,
-        gold_form=final_answer_form,
+        **NUMERIC.fields(),
     )
 )

@@ -10,9 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from .base import BadRow, Benchmark, Item, final_answer_form, register
-from .extract import extract_number, flexible_number
-from .gsm8k import numeric_correct, numeric_prompt
+from .base import BadRow, Benchmark, Item, register
+from .formats import NUMERIC
 from .loading import cell_number, cell_text, load_standard
 
 __all__ = ["MGSM_LANGUAGES", "parse_mgsm_row", "parse_mgsm_shot"]
@@ -59,15 +58,10 @@ for _lang in MGSM_LANGUAGES:
             shot_split="train",
             n_shots=8,
             max_new_tokens=200,
-            answer_type="numeric",
             parse_eval=parse_mgsm_row,
             parse_shot=parse_mgsm_shot,
-            prompt_parts=numeric_prompt,
-            extractor=extract_number,
-            is_correct=numeric_correct,
-            flexible_extractor=flexible_number,
             loader=load_standard,
-            gold_form=final_answer_form,
             columns=("question", "answer_number"),
+            **NUMERIC.fields(),
         )
     )

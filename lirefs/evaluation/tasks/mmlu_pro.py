@@ -6,10 +6,14 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from .base import BadRow, Benchmark, Item, PromptParts, register
-from .extract import LETTERS, extract_choice, flexible_choice
+from .extract import LETTERS
+from .formats import MULTIPLE_CHOICE, choice_correct, options_block
 from .loading import cell_list, cell_text, load_standard
 
-__all__ = ["MMLU_PRO", "choice_correct", "options_block", "parse_mmlu_pro_row"]
+__all__ = ["MMLU_PRO", "parse_mmlu_pro_row"]
+
+# re-exported for older imports; they live in .formats
+__all__ += ["choice_correct", "options_block"]
 
 
 def parse_mmlu_pro_row(row: Mapping[str, Any], where: str, n: int) -> Item:
@@ -46,11 +50,6 @@ def _parse_shot(row: Mapping[str, Any], where: str, n: int) -> Item:
     return item
 
 
-def options_block(choices: Sequence[str]) -> str:
-    """``(A) first\\n(B) second ...``."""
-    return "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
-
-
 def _prompt(item: Item, shots: Sequence[Item]) -> PromptParts:
     preamble = (
         f"The following are multiple choice questions (with answers) about {item.group}. "
@@ -74,11 +73,6 @@ def _gold(item: Item) -> str:
     return f" The answer is ({item.answer})."
 
 
-def choice_correct(extracted: str | None, item: Item) -> bool:
-    """The extracted letter is the gold letter."""
-    return extracted is not None and extracted == item.answer
-
-
 MMLU_PRO = register(
     Benchmark(
         name="mmlu-pro",
@@ -90,15 +84,10 @@ MMLU_PRO = register(
         shot_split="validation",
         n_shots=5,
         max_new_tokens=200,
-        answer_type="choice",
         parse_eval=parse_mmlu_pro_row,
         parse_shot=_parse_shot,
-        prompt_parts=_prompt,
-        extractor=extract_choice,
-        is_correct=choice_correct,
-        flexible_extractor=flexible_choice,
         loader=load_standard,
         grouped=True,
-        gold_form=_gold,
+        **MULTIPLE_CHOICE.with_(prompt_parts=_prompt, gold_form=_gold).fields(),
     )
 )
