@@ -42,7 +42,14 @@ from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
 from .errors import *  # noqa: E402,F403
 from .errors import __all__ as _errors_all  # noqa: E402
-from .evaluation import Benchmark, EvalResult, benchmarks, evaluate, get_benchmark  # noqa: E402
+from .evaluation import (  # noqa: E402
+    Benchmark,
+    EvalConfig,
+    EvalResult,
+    benchmarks,
+    evaluate,
+    get_benchmark,
+)
 from .export import export_ablated, export_gguf, export_lm_eval, import_gguf  # noqa: E402
 from .models import DEFAULT_MODEL, ModelInfo, load_model, model_info, wrap  # noqa: E402
 from .reading import ReadMismatchWarning  # noqa: E402
@@ -63,6 +70,7 @@ __all__ = [
     "ActivationCache",
     "Benchmark",
     "Direction",
+    "EvalConfig",
     "EvalResult",
     "GenerationOutput",
     "LayerReport",

@@ -26,11 +26,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .stats import bootstrap_means, mcnemar_exact, paired_ci, percentile_ci
+from .stats import PairedTest, bootstrap_means, mcnemar_exact, paired_ci, percentile_ci
 
 __all__ = [
     "OutcomeSummary",
     "PairedDiff",
+    "PairedTest",
     "compare_to_control",
     "mean_ci",
     "paired_binary_diff",
@@ -43,32 +44,8 @@ __all__ = [
 EXACT_FLIPS = 16
 
 
-@dataclass(frozen=True)
-class PairedDiff:
-    """``mean(a) - mean(b)`` over the same items.
-
-    Attributes:
-        diff: the observed difference.
-        ci: 95% paired percentile bootstrap interval.
-        p_value: two-sided: sign-flip permutation (continuous) or exact McNemar (0/1 outcomes).
-        test: ``"sign-flip"`` or ``"mcnemar"``.
-        n: items.
-    """
-
-    diff: float
-    ci: tuple[float, float]
-    p_value: float
-    test: str
-    n: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "diff": self.diff,
-            "ci": list(self.ci),
-            "p_value": self.p_value,
-            "test": self.test,
-            "n": self.n,
-        }
+#: The paired test's old name here; one type for every paired test (:class:`.stats.PairedTest`).
+PairedDiff = PairedTest
 
 
 def _as_rows(*values: Sequence[float] | np.ndarray) -> np.ndarray:
@@ -124,11 +101,11 @@ def paired_mean_diff(
     *,
     n_boot: int = 2000,
     seed: int = 0,
-) -> PairedDiff:
+) -> PairedTest:
     """``mean(a) - mean(b)`` of a continuous outcome, paired bootstrap CI, sign-flip p-value."""
     rows = _as_rows(a, b)
     means = bootstrap_means(rows, n_boot, seed)
-    return PairedDiff(
+    return PairedTest(
         diff=float(rows[0].mean() - rows[1].mean()),
         ci=percentile_ci(means[:, 0] - means[:, 1], 0.95),
         p_value=sign_flip_p(rows[0] - rows[1], seed=seed),
@@ -143,7 +120,7 @@ def paired_binary_diff(
     *,
     n_boot: int = 2000,
     seed: int = 0,
-) -> PairedDiff:
+) -> PairedTest:
     """Share of ``a`` minus share of ``b`` (0/1 outcomes), paired bootstrap CI, McNemar p."""
     rows = _as_rows(a, b)
     if not np.isin(rows, (0.0, 1.0)).all():
@@ -153,8 +130,14 @@ def paired_binary_diff(
     lost = int(((rows[0] == 0) & (rows[1] == 1)).sum())
     diff = float(rows[0].mean() - rows[1].mean())
     ci = paired_ci(means[:, 0] - means[:, 1], rows[0], rows[1])
-    return PairedDiff(
-        diff=diff, ci=ci, p_value=mcnemar_exact(lost, gained), test="mcnemar", n=int(rows.shape[1])
+    return PairedTest(
+        diff=diff,
+        ci=ci,
+        p_value=mcnemar_exact(lost, gained),
+        test="mcnemar",
+        n=int(rows.shape[1]),
+        n_gained=gained,
+        n_lost=lost,
     )
 
 
@@ -177,17 +160,17 @@ class OutcomeSummary:
     Attributes:
         gold_logprob: ``{alpha: mean over items of the gold text's summed log-probability}``.
         gold_logprob_ci: ``{alpha: (low, high)}`` 95% bootstrap interval of that mean.
-        gold_logprob_paired: ``{alpha: PairedDiff}`` against alpha 0 (every alpha != 0, when 0 is
+        gold_logprob_paired: ``{alpha: PairedTest}`` against alpha 0 (every alpha != 0, when 0 is
             among the alphas): paired bootstrap interval and sign-flip p-value.
         degenerate: ``{alpha: share of outputs flagged degenerate}``.
-        degenerate_paired: ``{alpha: PairedDiff}`` against alpha 0 (McNemar).
+        degenerate_paired: ``{alpha: PairedTest}`` against alpha 0 (McNemar).
     """
 
     gold_logprob: dict[float, float]
     gold_logprob_ci: dict[float, tuple[float, float]]
-    gold_logprob_paired: dict[float, PairedDiff]
+    gold_logprob_paired: dict[float, PairedTest]
     degenerate: dict[float, float]
-    degenerate_paired: dict[float, PairedDiff]
+    degenerate_paired: dict[float, PairedTest]
 
 
 def summarise_outcomes(
@@ -204,8 +187,8 @@ def summarise_outcomes(
     gold_mean: dict[float, float] = {}
     gold_ci: dict[float, tuple[float, float]] = {}
     deg: dict[float, float] = {}
-    gold_paired: dict[float, PairedDiff] = {}
-    deg_paired: dict[float, PairedDiff] = {}
+    gold_paired: dict[float, PairedTest] = {}
+    deg_paired: dict[float, PairedTest] = {}
     for alpha in alphas:
         if gold:
             gold_mean[alpha], gold_ci[alpha] = mean_ci(
@@ -238,14 +221,14 @@ def compare_to_control(
     n_boot: int,
     seed: int,
     gold: bool = True,
-) -> dict[float, dict[str, PairedDiff]]:
+) -> dict[float, dict[str, PairedTest]]:
     """Real direction minus one control, per steered alpha, paired by item.
 
     Returns:
         ``{alpha: {"accuracy": ..., "gold_logprob": ..., "degenerate": ...}}`` for every alpha
         != 0 (alpha 0 is the same unsteered run for both); ``gold_logprob`` only with ``gold``.
     """
-    out: dict[float, dict[str, PairedDiff]] = {}
+    out: dict[float, dict[str, PairedTest]] = {}
     for alpha in alphas:
         if alpha == 0.0:
             continue

@@ -1,50 +1,87 @@
-"""What an evaluation run returns: :class:`EvalResult` (per alpha) and :class:`PairedResult`."""
+"""What an evaluation run returns: :class:`EvalResult` (per alpha, per group) and its paired tests.
+
+``EvalResult.save(folder)`` writes ``result.json``, ``records.jsonl`` and the lm-eval layout;
+``EvalResult.load(folder)`` reads them back (checking that the folder holds an evaluation result
+of a known lirefs version). Every paired test is one :class:`~.stats.PairedTest` (``PairedResult``
+and ``PairedDiff`` are its older names).
+"""
 
 from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import DataError
 from ..store import atomic_path, write_json
-from .compare import PairedDiff
 from .records import write_records
-from .stats import sample_stderr
+from .stats import PairedTest, sample_stderr
 
-__all__ = ["EvalResult", "PairedResult"]
+__all__ = ["RESULT_KIND", "EvalResult", "GroupResult", "PairedResult", "ResultFileError"]
+
+#: The older name of the paired test against alpha 0: one type for every paired test.
+PairedResult = PairedTest
+PairedDiff = PairedTest
+
+#: ``metadata["kind"]`` of an evaluation result.
+RESULT_KIND = "evaluation"
+
+#: Level at which :meth:`EvalResult.holm_survivors` names the effects that survive.
+HOLM_LEVEL = 0.05
+
+
+class ResultFileError(DataError):
+    """A folder or ``result.json`` that is not a lirefs evaluation result."""
 
 
 @dataclass(frozen=True)
-class PairedResult:
-    """Steered (alpha) against unsteered (alpha = 0) on the same items.
+class GroupResult:
+    """Strict accuracy on one group's items (MMLU-Pro category, C-Eval subject, template) at one
+    alpha.
 
     Attributes:
-        diff: ``accuracy[alpha] - accuracy[0]``.
-        ci: 95% paired percentile bootstrap interval of ``diff``.
-        p_value: two-sided exact McNemar p-value.
-        n_gained: items wrong at alpha = 0 and right at alpha.
-        n_lost: items right at alpha = 0 and wrong at alpha.
+        accuracy: share correct.
+        ci: 95% exact (Clopper-Pearson) interval.
+        n: items of the group; ``n_correct``: of them correct.
+        paired: the test against alpha 0 on the same items (exact McNemar; ``None`` at alpha 0
+            or without alpha 0); its ``p_holm`` is adjusted across every group and alpha.
     """
 
-    diff: float
+    accuracy: float
     ci: tuple[float, float]
-    p_value: float
-    n_gained: int
-    n_lost: int
+    n: int
+    n_correct: int
+    paired: PairedTest | None = None
+
+    def with_paired(self, paired: PairedTest) -> GroupResult:
+        """This result with another paired test (its Holm-adjusted copy)."""
+        return replace(self, paired=paired)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields."""
         return {
-            "diff": self.diff,
+            "accuracy": self.accuracy,
             "ci": list(self.ci),
-            "p_value": self.p_value,
-            "n_gained": self.n_gained,
-            "n_lost": self.n_lost,
+            "n": self.n,
+            "n_correct": self.n_correct,
+            "paired": None if self.paired is None else self.paired.to_dict(),
         }
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> GroupResult:
+        """The inverse of :meth:`to_dict`."""
+        paired = obj.get("paired")
+        return cls(
+            accuracy=float(obj["accuracy"]),
+            ci=_pair(obj["ci"]),
+            n=int(obj["n"]),
+            n_correct=int(obj["n_correct"]),
+            paired=None if paired is None else PairedTest.from_dict(paired),
+        )
 
 
 @dataclass
@@ -58,8 +95,8 @@ class EvalResult:
         accuracy: ``{alpha: share correct}``, strict reading (the benchmark's answer phrase).
         ci: ``{alpha: (low, high)}`` 95% exact (Clopper-Pearson) interval of ``accuracy``.
         no_answer_rate: ``{alpha: share of outputs with no extractable answer}``.
-        paired: ``{alpha: PairedResult}`` for every alpha != 0, when 0 is among the alphas
-            (strict reading).
+        paired: ``{alpha: PairedTest}`` for every alpha != 0, when 0 is among the alphas
+            (strict reading; exact McNemar, with ``n_gained`` and ``n_lost``).
         flexible_accuracy: ``{alpha: share correct}``, flexible reading (``\\boxed{}`` first,
             else the last number / letter), as lm-eval's "flexible-extract" column.
         flexible_ci: ``{alpha: (low, high)}`` 95% Clopper-Pearson interval of it.
@@ -75,14 +112,22 @@ class EvalResult:
         gold_logprob: ``{alpha: mean over items of log p(gold_text | prompt)}`` (nats) under the
             same steering as the generation; empty when the run skipped it.
         gold_logprob_ci: ``{alpha: (low, high)}`` 95% bootstrap interval of that mean.
-        gold_logprob_paired: ``{alpha: PairedDiff}`` against alpha 0 (paired bootstrap interval,
+        gold_logprob_paired: ``{alpha: PairedTest}`` against alpha 0 (paired bootstrap interval,
             sign-flip p-value).
         degenerate: ``{alpha: share of outputs flagged degenerate}`` (``outcomes.is_degenerate``).
-        degenerate_paired: ``{alpha: PairedDiff}`` against alpha 0 (McNemar).
+        degenerate_paired: ``{alpha: PairedTest}`` against alpha 0 (McNemar).
         controls: ``{name: EvalResult}`` of each control direction over the same alphas and
             items (alpha 0 is this run's own records).
         vs_controls: ``{alpha: {control name: {"accuracy" | "gold_logprob" | "degenerate":
-            PairedDiff}}}``: this direction minus the control, paired by item.
+            PairedTest}}}``: this direction minus the control, paired by item.
+        by_group: ``{alpha: {group: GroupResult}}`` when the items have groups (MMLU-Pro
+            category, C-Eval subject, built-in template), else empty.
+
+    Multiple comparisons: every paired test keeps its raw ``p_value`` and gets ``p_holm``, Holm's
+    adjustment within its family: per outcome (accuracy, gold log-prob, degeneration) the tests
+    against alpha 0 at every alpha together with the real-minus-control tests at every alpha and
+    control; and the per-group accuracy tests across groups and alphas.
+    :meth:`holm_survivors` names the effects that survive at 0.05.
     """
 
     benchmark: str
@@ -100,13 +145,49 @@ class EvalResult:
     layer_source: str | None = None
     gold_logprob: dict[float, float] = field(default_factory=dict)
     gold_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
-    gold_logprob_paired: dict[float, PairedDiff] = field(default_factory=dict)
+    gold_logprob_paired: dict[float, PairedTest] = field(default_factory=dict)
     degenerate: dict[float, float] = field(default_factory=dict)
-    degenerate_paired: dict[float, PairedDiff] = field(default_factory=dict)
+    degenerate_paired: dict[float, PairedTest] = field(default_factory=dict)
     controls: dict[str, EvalResult] = field(default_factory=dict, repr=False)
-    vs_controls: dict[float, dict[str, dict[str, PairedDiff]]] = field(
+    vs_controls: dict[float, dict[str, dict[str, PairedTest]]] = field(
         default_factory=dict, repr=False
     )
+    by_group: dict[float, dict[str, GroupResult]] = field(default_factory=dict, repr=False)
+
+    def holm_survivors(self, level: float = HOLM_LEVEL) -> list[str]:
+        """The effects whose Holm-adjusted p-value is at most ``level``, as short phrases
+        (``"accuracy +0.1 vs 0 (-20.0 points)"``, ``"gold log-prob +0.1, real vs random-0"``)."""
+        out = []
+        names = {
+            "accuracy": "accuracy",
+            "gold_logprob": "gold log-prob",
+            "degenerate": "degenerate",
+        }
+        tables = {
+            "accuracy": self.paired,
+            "gold_logprob": self.gold_logprob_paired,
+            "degenerate": self.degenerate_paired,
+        }
+        for key, table in tables.items():
+            for alpha, test in table.items():
+                if test.p_holm is not None and test.p_holm <= level:
+                    out.append(f"{names[key]} {alpha:+g} vs 0 ({_effect(key, test.diff)})")
+        for alpha, by_name in self.vs_controls.items():
+            for name, row in by_name.items():
+                for key, test in row.items():
+                    if test.p_holm is not None and test.p_holm <= level:
+                        out.append(
+                            f"{names[key]} {alpha:+g}, real vs {name} ({_effect(key, test.diff)})"
+                        )
+        return out
+
+    def group_rows(self) -> list[dict[str, Any]]:
+        """One dict per alpha and group (what the per-group tables show)."""
+        return [
+            {"alpha": alpha, "group": name, **g.to_dict()}
+            for alpha in self.alphas
+            for name, g in self.by_group.get(alpha, {}).items()
+        ]
 
     def rows(self) -> list[dict[str, Any]]:
         """One summary dict per alpha (what the CLI table and ``result.json`` show)."""
@@ -165,10 +246,18 @@ class EvalResult:
             "results": self.rows(),
             "metadata": self.metadata,
         }
+        if self.by_group:
+            out["by_group"] = {
+                f"{alpha!r}": {name: g.to_dict() for name, g in groups.items()}
+                for alpha, groups in self.by_group.items()
+            }
+        out["holm_survivors"] = self.holm_survivors()
+        out["indices"] = [int(r["index"]) for r in self.records if r["alpha"] == self.alphas[0]]
         if self.controls:
             out["controls"] = {
                 name: (c.metadata.get("control") or {}) for name, c in self.controls.items()
             }
+            out["control_results"] = {name: c.to_dict() for name, c in self.controls.items()}
         if records:
             out["records"] = self.records
         return out
@@ -196,6 +285,23 @@ class EvalResult:
             )
         self.save_lm_eval(folder / "lm_eval")
         return folder
+
+    @classmethod
+    def load(cls, folder: str | Path) -> EvalResult:
+        """Read back what :meth:`save` wrote in ``folder``: every number of ``result.json``
+        (accuracy, flexible accuracy, intervals, paired tests with their Holm p-values, gold
+        log-prob, degeneration, per-group results, controls) and this run's records from
+        ``records.jsonl`` (empty when the folder has none).
+
+        Raises:
+            ResultFileError: the folder or ``result.json`` is missing, not JSON, or not an
+                evaluation result (a ``DataError``).
+            MetadataMismatchError: the result was made under another layer convention.
+            RecordsError: a malformed ``records.jsonl``.
+        """
+        from .result_io import load_result
+
+        return load_result(cls, Path(folder))
 
     def task_name(self, alpha: float) -> str:
         """The lm-eval task name of one alpha: ``<benchmark>_alpha<+alpha>``."""
@@ -289,9 +395,18 @@ class EvalResult:
         return f"EvalResult({self.benchmark!r}, n_items={self.n_items}, accuracy={{{accs}}})"
 
 
+def _effect(key: str, diff: float) -> str:
+    return f"{100 * diff:+.1f} points" if key != "gold_logprob" else f"{diff:+.2f} nats"
+
+
+def _pair(values: Any) -> tuple[float, float]:
+    low, high = values
+    return float(low), float(high)
+
+
 def _listed(ci: tuple[float, float] | None) -> list[float] | None:
     return None if ci is None else list(ci)
 
 
-def _as_dict(value: PairedDiff | None) -> dict[str, Any] | None:
+def _as_dict(value: PairedTest | None) -> dict[str, Any] | None:
     return None if value is None else value.to_dict()

@@ -25,25 +25,23 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import math
 import random
 import warnings
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
-
-import numpy as np
+from typing import IO, Any
 
 from ..console import progress_bar
 from ..errors import DataError, DirectionError, LayerError
 from ..ndif import resolve_remote
 from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
-from ..steer import GENERATE_BATCH_SIZE, MODES, StopStringWarning, warn_unmatched_stops
+from ..steer import GENERATE_BATCH_SIZE, StopStringWarning, warn_unmatched_stops
 from ..store import dump_jsonl_line, lock, make_metadata
-from .compare import compare_to_control, summarise_outcomes
+from .compare import compare_to_control
+from .config import EvalConfig, RunFacts
 from .controls import ControlDirection, control_directions
-from .outcomes import degeneration_reasons
 from .prefix import (
     MIN_SHARED_TOKENS,
     SharedPrefix,
@@ -53,9 +51,10 @@ from .prefix import (
     shared_prefix,
     shared_prefix_length,
 )
-from .records import open_records
-from .result import EvalResult, PairedResult
-from .stats import bootstrap_means, clopper_pearson, mcnemar_exact, paired_ci
+from .records import Record, resume
+from .result import EvalResult
+from .scoring import score_output
+from .summary import adjust_holm, summarise
 from .tasks import Benchmark, BenchmarkData, Item, get_benchmark
 from .tasks.base import continuation
 from .tasks.extract import THINK_CLOSE, THINK_OPEN
@@ -64,6 +63,7 @@ __all__ = [
     "LAYER_FROM_DIRECTION",
     "LAYER_FROM_USER",
     "PLAIN_FORMAT",
+    "EvalConfig",
     "evaluate",
     "stratified_order",
 ]
@@ -74,32 +74,6 @@ LAYER_FROM_USER = "given by the user"
 
 # ---------------------------------------------------------------------------------------------
 # checks
-
-
-def _check_alphas(alphas: float | Iterable[float]) -> list[float]:
-    if isinstance(alphas, int | float) and not isinstance(alphas, bool):
-        alphas = [alphas]
-    try:
-        values = [float(a) for a in alphas]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise DataError(f"alphas must be numbers, got {alphas!r}; e.g. alphas=(0.0, 0.1)") from None
-    if not values:
-        raise DataError("alphas is empty; pass at least one, e.g. alphas=(0.0, 0.1)")
-    bad = [a for a in values if not math.isfinite(a)]
-    if bad:
-        raise DataError(f"alphas must be finite numbers, got {bad}")
-    repeats = sorted({a for a in values if values.count(a) > 1})
-    if repeats:
-        raise DataError(f"alphas {repeats} are given more than once; list each alpha once")
-    return [a + 0.0 for a in values]  # -0.0 -> 0.0
-
-
-def _check_positive(value: int | None, name: str, fix: str) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise DataError(f"{name} must be a positive integer, got {value!r}; {fix}")
-    return int(value)
 
 
 def _resolve_direction(
@@ -276,7 +250,7 @@ def _fit_prompts(
             f"context of {n_ctx} tokens with {new_tokens} new tokens: they use fewer exemplars "
             f"(as few as {min(shots)}); the question itself is never cut (records: n_shots)",
             UserWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
     return prompts, shots, n_ctx
 
@@ -310,8 +284,13 @@ def evaluate(
     control_activations: tuple[Any, Any] | None = None,
     gold_logprob: bool = True,
     reuse_prefix: bool = True,
+    config: EvalConfig | None = None,
 ) -> EvalResult:
     """Accuracy of ``model`` on ``benchmark`` for each steering strength in ``alphas``.
+
+    The keywords build an :class:`~lirefs.EvalConfig` (checked once, before anything runs);
+    ``config=`` passes a ready one instead (the other keywords must then be left out):
+    ``lirefs.evaluate(model, "gsm8k", config=lirefs.EvalConfig(alphas=(0.0, 0.1), ...))``.
 
     Args:
         model: an nnsight model from ``lirefs.load_model``.
@@ -357,12 +336,16 @@ def evaluate(
             alpha's steering) once per alpha and run only each item's own tokens per batch
             (:mod:`.prefix`; local models only, a remote run always takes the plain path).
             ``False`` runs every full prompt per batch, as before.
+        config: every setting above as one ``EvalConfig``; exclusive with the keywords.
 
     Returns:
-        An ``EvalResult``.
+        An ``EvalResult``: per alpha (and per group, when the items have groups) accuracy with
+        exact intervals, paired tests against alpha 0 with raw and Holm-adjusted p-values, and
+        the records.
 
     Raises:
-        DataError: unknown benchmark, bad data, bad ``alphas``/``limit``/``batch_size``.
+        DataError: unknown benchmark, bad data, bad ``alphas``/``limit``/``batch_size``, or
+            ``config`` given together with other keywords.
         DirectionError: an alpha != 0 without a direction, or a direction for another model.
         LayerError: no layer given and none recorded in the direction, or out of range.
         MetadataMismatchError: ``records_path`` belongs to another model, data set or settings.
@@ -372,293 +355,300 @@ def evaluate(
             while some ran to ``max_new_tokens`` (the records keep the whole texts).
         UserWarning: prompts longer than the context use fewer exemplars.
     """
-    remote = resolve_remote(model, remote)
+    given = {
+        "direction": direction,
+        "layer": layer,
+        "alphas": alphas,
+        "mode": mode,
+        "limit": limit,
+        "remote": remote,
+        "batch_size": batch_size,
+        "max_new_tokens": max_new_tokens,
+        "data_path": data_path,
+        "records_path": records_path,
+        "seed": seed,
+        "n_boot": n_boot,
+        "progress": progress,
+        "skip_bad_rows": skip_bad_rows,
+        "chat_template": chat_template,
+        "system_prompt": system_prompt,
+        "thinking": thinking,
+        "controls": controls,
+        "control_activations": control_activations,
+        "gold_logprob": gold_logprob,
+        "reuse_prefix": reuse_prefix,
+    }
+    cfg = _config(config, given)
     bench = get_benchmark(benchmark)
-    alpha_list = _check_alphas(alphas)
-    if mode not in MODES:
-        raise DataError(f"mode {mode!r} is not one of {', '.join(MODES)}")
-    refused = [a for a in alpha_list if a != 0.0 and not MODES[mode].accepts(a)]
-    if refused:
+    plan = _plan(model, bench, cfg)
+    done = _generate(model, plan, cfg)
+    return _assemble(plan, cfg, done)
+
+
+def _config(config: EvalConfig | None, given: dict[str, Any]) -> EvalConfig:
+    """``config``, or the ``EvalConfig`` of the keywords ``given``; never both."""
+    if config is None:
+        return EvalConfig(**given)
+    if not isinstance(config, EvalConfig):
+        raise DataError(f"config must be a lirefs.EvalConfig, got {type(config).__name__}")
+    defaults = {f.name: f.default for f in fields(EvalConfig)}
+    changed = sorted(k for k, v in given.items() if v is not defaults[k] and v != defaults[k])
+    if changed:
         raise DataError(
-            f"mode {mode!r} takes {MODES[mode].accepted}, so alphas {refused} are ambiguous; "
-            "alpha 0 is always the unsteered baseline"
+            f"config= was given together with {', '.join(changed)}; put every setting in the "
+            "EvalConfig (dataclasses.replace(config, ...)), or pass keywords only"
         )
-    limit = _check_positive(limit, "limit", "pass a number of items >= 1, or None for all")
-    batch_size = (
-        _check_positive(batch_size, "batch_size", "e.g. batch_size=8") or GENERATE_BATCH_SIZE
-    )
-    n_boot = _check_positive(n_boot, "n_boot", "e.g. n_boot=2000") or 2000
-    max_new_tokens = _check_positive(
-        max_new_tokens, "max_new_tokens", f"e.g. {bench.max_new_tokens}"
-    )
-    if system_prompt is not None and not chat_template:
-        raise DataError(
-            "system_prompt needs chat_template=True (--chat-template): the plain Q:/A: prompt "
-            "has no system turn"
-        )
-    render: Any = None
-    chat_summary: dict[str, Any] | None = None
-    if chat_template:
-        to_text, thinking, chat_summary = _chat_renderer(model, system_prompt, thinking)
-        render = lambda parts: to_text(parts.messages(system_prompt))  # noqa: E731
-    else:
-        thinking = bool(thinking)
-        render = lambda parts: parts.text()  # noqa: E731
+    return config
+
+
+@dataclass
+class _Plan:
+    """Everything a run resolved before generating (see ``_plan``)."""
+
+    bench: Benchmark
+    data: BenchmarkData
+    order: list[int]
+    items: list[Item]
+    prompts: list[str]
+    facts: RunFacts
+    liref: Any
+    control_list: list[ControlDirection]
+    metadata: dict[str, Any]
+    token_ids: list[list[int]] | None = None
+    shared_len: int = 0
+
+    @property
+    def runs(self) -> list[tuple[str | None, Any, list[float]]]:
+        """``(control name or None, vector, alphas)``: the real direction at every alpha, then
+        each control at the steered alphas (alpha 0 is the identity for every direction)."""
+        alphas = list(self.metadata["settings"]["alphas"])
+        out: list[tuple[str | None, Any, list[float]]] = [(None, self.liref, alphas)]
+        steered = [a for a in alphas if a != 0.0]
+        return out + [(c.name, c.vector, steered) for c in self.control_list]
+
+
+def _renderer(model: Any, cfg: EvalConfig) -> tuple[Any, bool, dict[str, Any] | None]:
+    """``(render(parts) -> prompt, thinking, chat summary)`` of the config's prompt format."""
+    if cfg.chat_template:
+        to_text, thinking, chat_summary = _chat_renderer(model, cfg.system_prompt, cfg.thinking)
+        return (lambda parts: to_text(parts.messages(cfg.system_prompt))), thinking, chat_summary
+    return (lambda parts: parts.text()), bool(cfg.thinking), None
+
+
+def _plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> _Plan:
+    """Resolve the direction, controls, items, prompts and prefix cache; build the metadata."""
+    remote = resolve_remote(model, cfg.remote)
+    render, thinking, chat_summary = _renderer(model, cfg)
     default_tokens = bench.thinking_max_new_tokens if thinking else bench.max_new_tokens
-    new_tokens = max_new_tokens or default_tokens
+    new_tokens = cfg.max_new_tokens or default_tokens
 
     from ..models import model_info
 
     info = model_info(model).to_dict()
     liref, layer, layer_source, direction_summary = _resolve_direction(
-        direction, layer, alpha_list, info
+        cfg.direction, cfg.layer, list(cfg.alphas), info
     )
-    if isinstance(controls, bool) or not isinstance(controls, int) or controls < 0:
-        raise DataError(f"controls must be an int >= 0, got {controls!r}; e.g. controls=2")
-    steered_alphas = [a for a in alpha_list if a != 0.0]
     control_list: list[ControlDirection] = []
-    if controls or control_activations is not None:
-        if liref is None or not steered_alphas:
-            raise DataError(
-                "controls compare the steered alphas of a direction with other directions; pass "
-                "direction= and at least one alpha != 0, or controls=0"
-            )
+    if cfg.controls or cfg.control_activations is not None:
         control_list = control_directions(
             int(info["d_model"]),
-            controls,
-            seed=seed,
-            activations=control_activations,
+            cfg.controls,
+            seed=cfg.seed,
+            activations=cfg.control_activations,
             layer=layer,
         )
-
-    data: BenchmarkData = bench.load(data_path, skip_bad_rows=skip_bad_rows)
-    data_hash = data.hash()
-    if limit is not None:
-        order = stratified_order(data.items, seed)[:limit]
+    data: BenchmarkData = bench.load(cfg.data_path, skip_bad_rows=cfg.skip_bad_rows)
+    if cfg.limit is not None:
+        order = stratified_order(data.items, cfg.seed)[: cfg.limit]
     else:
         order = list(range(len(data.items)))
     items = [data.items[i] for i in order]
     prompts, shots_used, n_ctx = _fit_prompts(model, data, items, render, new_tokens)
-    prompt_format = CHAT_FORMAT if chat_template else PLAIN_FORMAT
+    prompt_format = CHAT_FORMAT if cfg.chat_template else PLAIN_FORMAT
     # A ReadMismatchWarning (a UserWarning): the direction's prompt format differs from this run's.
     format_warning = warn_read_mismatch(
         {"prompt_format": (direction_summary or {}).get("prompt_format")},
         prompt_format=prompt_format,
-        stacklevel=2,
+        stacklevel=3,
     )
-    token_ids: list[list[int]] | None = None
-    shared_len = 0
-    prefix_setting: dict[str, Any] | None = None
-    if reuse_prefix and remote is False:
-        # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
-        # and the metadata says why
-        skipped = prefix_unsupported(model)
-        if skipped is not None:
-            prefix_setting = {"shared_tokens": None, "skipped": skipped}
-        elif items and callable(getattr(model, "tokenizer", None)):
-            from ..batching import tokenize
-
-            token_ids = tokenize(model, prompts)
-            shared_len = shared_prefix_length(token_ids)
-            if shared_len < MIN_SHARED_TOKENS:
-                token_ids, shared_len = None, 0
-            else:
-                prefix_setting = {"shared_tokens": shared_len}
-    groups: dict[str, int] = {}
-    for item in items:
-        groups[str(item.group)] = groups.get(str(item.group), 0) + 1
-
+    token_ids, shared_len, prefix_setting = _prefix(model, cfg, remote, prompts)
+    facts = RunFacts(
+        benchmark=bench,
+        items=items,
+        shots_used=shots_used,
+        context_length=n_ctx,
+        layer=layer,
+        layer_source=layer_source,
+        max_new_tokens=new_tokens,
+        thinking=thinking,
+        prompt_format=prompt_format,
+        chat=chat_summary,
+        format_warning=format_warning,
+        prefix_cache=prefix_setting,
+        remote=remote,
+        direction=direction_summary,
+        controls=[{"name": c.name, **c.recipe} for c in control_list],
+    )
     metadata = make_metadata(
         "evaluation",
         model=info,
         data={
             "benchmark": bench.name,
-            "hash": data_hash,
+            "hash": data.hash(),
             "source": data.source,
             "n_total": len(data.items),
             "skipped_rows": data.skipped,
             "kind": bench.kind,
         },
-        settings={
-            "alphas": alpha_list,
-            "layer": layer,
-            "layer_source": layer_source,
-            "mode": mode,
-            "max_new_tokens": new_tokens,
-            "stop": bench.stop,
-            "limit": limit,
-            "n_items": len(items),
-            "sample": None
-            if limit is None
-            else {
-                "method": "seeded random, stratified by group",
-                "seed": seed,
-                "groups": groups,
-                "ids_hash": hashlib.sha256("\x1f".join(i.id for i in items).encode()).hexdigest()[
-                    :16
-                ],
-            },
-            "n_shots": bench.n_shots,
-            "n_shots_reduced": sum(k < bench.n_shots for k in shots_used),
-            "context_length": n_ctx,
-            "chat_template": chat_template,
-            "system_prompt": system_prompt,
-            "thinking": thinking,
-            "prompt_format": prompt_format,
-            "chat": chat_summary,
-            "format_warning": format_warning,
-            "shot_split": bench.shot_split,
-            "batch_size": batch_size,
-            "prefix_cache": prefix_setting,
-            "decoding": "greedy",
-            "remote": remote,
-            "seed": seed,
-            "n_boot": n_boot,
-            "direction": direction_summary,
-            "gold_logprob": bool(gold_logprob),
-            "gold_text_example": bench.gold_text(items[0]) if items else None,
-            "controls": [{"name": c.name, **c.recipe} for c in control_list],
-        },
+        settings=cfg.to_metadata(facts),
     )
+    return _Plan(
+        bench, data, order, items, prompts, facts, liref, control_list, metadata,
+        token_ids, shared_len,
+    )  # fmt: skip
 
-    # key: (control name or None for the real direction, alpha, item index)
-    done: dict[tuple[str | None, float, int], dict[str, Any]] = {}
-    hashes = {c.name: c.recipe["unit_hash"] for c in control_list}
+
+def _prefix(
+    model: Any, cfg: EvalConfig, remote: bool | str, prompts: list[str]
+) -> tuple[list[list[int]] | None, int, dict[str, Any] | None]:
+    """``(token ids, shared prefix length, metadata setting)`` of the shared-prefix cache."""
+    if not cfg.reuse_prefix or remote is not False:
+        return None, 0, None
+    # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
+    # and the metadata says why
+    skipped = prefix_unsupported(model)
+    if skipped is not None:
+        return None, 0, {"shared_tokens": None, "skipped": skipped}
+    if not prompts or not callable(getattr(model, "tokenizer", None)):
+        return None, 0, None
+    from ..batching import tokenize
+
+    token_ids = tokenize(model, prompts)
+    shared_len = shared_prefix_length(token_ids)
+    if shared_len < MIN_SHARED_TOKENS:
+        return None, 0, None
+    return token_ids, shared_len, {"shared_tokens": shared_len}
+
+
+Done = dict[tuple[str | None, float, int], dict[str, Any]]
+
+
+def _generate(model: Any, plan: _Plan, cfg: EvalConfig) -> Done:
+    """Every record of the run (key: control name or None, alpha, item index): resumed from
+    ``cfg.records_path`` where it already holds them, else generated batch by batch (and
+    appended there)."""
+    done: Done = {}
+    hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
     fh = None
     # Another run appending to the same records at the same time would do the same work twice.
     held = contextlib.ExitStack()
-    if records_path is not None:
-        held.enter_context(
-            lock(
-                Path(records_path),
-                what=f"the evaluation records {records_path}",
-                fix="wait for that run to finish (a rerun then resumes from its records), or "
-                "write somewhere else",
-                remove=True,
+    try:
+        if cfg.records_path is not None:
+            path = Path(cfg.records_path)
+            held.enter_context(
+                lock(
+                    path,
+                    what=f"the evaluation records {cfg.records_path}",
+                    fix="wait for that run to finish (a rerun then resumes from its records), "
+                    "or write somewhere else",
+                    remove=True,
+                )
             )
-        )
-    try:
-        old: list[dict[str, Any]] = []
-        if records_path is not None:
-            old, fh = open_records(Path(records_path), metadata)
-            by_index = {i: item for i, item in enumerate(data.items)}
-            for record in old:
-                name = record.get("control")
-                if name is not None and record.get("control_hash") != hashes.get(name):
-                    continue  # a control of another seed or width: not this run's direction
-                if "extracted_flexible" not in record and int(record["index"]) in by_index:
-                    # made before the flexible reading existed: read it from the kept output
-                    item = by_index[int(record["index"])]
-                    flex, ok = bench.score_flexible(record["output"], item)
-                    record["extracted_flexible"], record["correct_flexible"] = flex, ok
-                # the degeneration rule reads the kept output: always the current rule's verdict
-                record["degenerate_reasons"] = degeneration_reasons(record["output"])
-                record["degenerate"] = bool(record["degenerate_reasons"])
-                done[(name, float(record["alpha"]), int(record["index"]))] = record
-    except BaseException:
-        if fh is not None:
-            fh.close()
-        held.close()
-        raise
-    runs: list[tuple[str | None, Any, list[float]]] = [(None, liref, alpha_list)]
-    runs += [(c.name, c.vector, steered_alphas) for c in control_list]
-    try:
-        batches = [
-            (lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)
-        ]
-        for name, vector, run_alphas in runs:
+            old, fh = resume(path, plan.metadata, plan.bench, plan.data.items, hashes)
+            done = {key: record.to_dict() for key, record in old.items()}
+        for name, vector, run_alphas in plan.runs:
             for alpha in run_alphas:
-                what = f"{bench.name} alpha={alpha:+g}" + (f" ({name})" if name else "")
-                steering = (
-                    {"direction": vector, "layer": layer, "alpha": alpha, "mode": mode}
-                    if alpha != 0.0
-                    else None
-                )
-                prefix_run = (
-                    nullcontext(None)
-                    if token_ids is None
-                    else shared_prefix(model, token_ids[0][:shared_len], steering)
-                )
-                with prefix_run as shared, progress_bar(what, len(items), progress) as bar:
-                    for lo, hi in batches:
-                        if all(
-                            _finished(done.get((name, alpha, order[i])), lo, hi, gold_logprob)
-                            for i in range(lo, hi)
-                        ):
-                            bar.advance(hi - lo)
-                            continue
-                        records = _run_batch(
-                            model,
-                            bench,
-                            items,
-                            prompts,
-                            order,
-                            shots_used,
-                            lo,
-                            hi,
-                            alpha,
-                            vector,
-                            layer,
-                            mode,
-                            new_tokens,
-                            remote,
-                            thinking,
-                            gold_logprob,
-                            shared,
-                            token_ids,
-                        )
-                        for record in records:
-                            if name is not None:
-                                record["control"], record["control_hash"] = name, hashes[name]
-                            done[(name, alpha, record["index"])] = record
-                            if fh is not None:
-                                dump_jsonl_line(fh, record)
-                        bar.advance(hi - lo)
+                _run_alpha(model, plan, cfg, (name, vector, alpha), done, fh)
     finally:
         if fh is not None:
             fh.close()
         held.close()
+    return done
 
-    records = [done[(None, alpha, i)] for alpha in alpha_list for i in order]
-    if not thinking and not chat_template:  # chat turns end at EOS: "\nQ:" is a plain-prompt marker
+
+def _run_alpha(
+    model: Any,
+    plan: _Plan,
+    cfg: EvalConfig,
+    run: tuple[str | None, Any, float],
+    done: Done,
+    fh: IO[str] | None,
+) -> None:
+    """Generate the batches of one direction at one alpha that ``done`` lacks (in place)."""
+    name, vector, alpha = run
+    items, batch_size = plan.items, int(cfg.batch_size or GENERATE_BATCH_SIZE)
+    layer = plan.facts.layer
+    what = f"{plan.bench.name} alpha={alpha:+g}" + (f" ({name})" if name else "")
+    steering = (
+        {"direction": vector, "layer": layer, "alpha": alpha, "mode": cfg.mode}
+        if alpha != 0.0
+        else None
+    )
+    prefix_run = (
+        nullcontext(None)
+        if plan.token_ids is None
+        else shared_prefix(model, plan.token_ids[0][: plan.shared_len], steering)
+    )
+    hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
+    batches = [(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
+    with prefix_run as shared, progress_bar(what, len(items), cfg.progress) as bar:
+        for lo, hi in batches:
+            if all(
+                _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob)
+                for i in range(lo, hi)
+            ):
+                bar.advance(hi - lo)
+                continue
+            for record in _run_batch(model, plan, cfg, (vector, alpha), (lo, hi), shared):
+                if name is not None:
+                    record["control"], record["control_hash"] = name, hashes[name]
+                done[(name, alpha, record["index"])] = record
+                if fh is not None:
+                    dump_jsonl_line(fh, record)
+            bar.advance(hi - lo)
+
+
+def _assemble(plan: _Plan, cfg: EvalConfig, done: Done) -> EvalResult:
+    """The ``EvalResult`` of the real direction, its controls and the comparisons, Holm-adjusted."""
+    alphas, order = list(cfg.alphas), plan.order
+    facts = plan.facts
+    records = [done[(None, alpha, i)] for alpha in alphas for i in order]
+    if not facts.thinking and not cfg.chat_template:
+        # chat turns end at EOS: "\nQ:" is a plain-prompt marker
         ran = [r for r in done.values() if r.get("n_tokens") is not None]
         warn_unmatched_stops(
             [r["output"] for r in ran],
             [r["n_tokens"] for r in ran],
-            [bench.stop],
-            new_tokens,
-            what=f"{bench.name} outputs",
-            stacklevel=2,
+            [plan.bench.stop],
+            facts.max_new_tokens,
+            what=f"{plan.bench.name} outputs",
+            stacklevel=3,
         )
-    result = _summarise(
-        bench.name, alpha_list, len(items), records, metadata, n_boot, seed, layer, layer_source
-    )
-    for control in control_list:
+    result = summarise(records, plan.metadata, len(order))
+    for control in plan.control_list:
         # alpha 0 is the identity for every direction: the control shares the real run's records
         recs = [
             done[(None, 0.0, i)] if alpha == 0.0 else done[(control.name, alpha, i)]
-            for alpha in alpha_list
+            for alpha in alphas
             for i in order
         ]
-        sub_meta = {**metadata, "control": {"name": control.name, **control.recipe}}
-        result.controls[control.name] = _summarise(
-            bench.name, alpha_list, len(items), recs, sub_meta, n_boot, seed, layer, layer_source
-        )
-    if control_list:
-        for alpha in steered_alphas:
+        sub_meta = {**plan.metadata, "control": {"name": control.name, **control.recipe}}
+        result.controls[control.name] = summarise(recs, sub_meta, len(order))
+    if plan.control_list:
+        for alpha in cfg.steered_alphas:
             result.vs_controls[alpha] = {}
-        for control in control_list:
+        for control in plan.control_list:
             comparison = compare_to_control(
-                alpha_list,
+                alphas,
                 records,
                 result.controls[control.name].records,
-                n_boot=n_boot,
-                seed=seed,
-                gold=gold_logprob,
+                n_boot=cfg.n_boot,
+                seed=cfg.seed,
+                gold=cfg.gold_logprob,
             )
             for alpha, row in comparison.items():
                 result.vs_controls[alpha][control.name] = row
-    return result
+    return adjust_holm(result)
 
 
 def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool) -> bool:
@@ -670,184 +660,125 @@ def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool) -> bo
 
 def _run_batch(
     model: Any,
-    bench: Benchmark,
-    items: Sequence[Item],
-    prompts: Sequence[str],
-    order: Sequence[int],
-    shots_used: Sequence[int],
-    lo: int,
-    hi: int,
-    alpha: float,
-    liref: Any,
-    layer: int | None,
-    mode: str,
-    max_new_tokens: int,
-    remote: bool | str,
-    thinking: bool,
-    gold: bool,
+    plan: _Plan,
+    cfg: EvalConfig,
+    steering: tuple[Any, float],
+    span: tuple[int, int],
     shared: SharedPrefix | None = None,
-    token_ids: Sequence[list[int]] | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate and score positions ``lo..hi-1`` of the run at one alpha (alpha 0: no edit).
+    """Generate and score positions ``lo..hi-1`` (``span``) of the run at one alpha (alpha 0: no
+    edit).
 
-    ``liref`` is the real ``Direction`` or a control's ``[d_model]`` vector; the gold text's
-    log-probability is scored under the same steering as the generation. With ``shared`` (the
-    run's steered prefix cache) and ``token_ids`` (every position's prompt ids), both passes run
-    from the cache (:mod:`.prefix`).
+    ``steering`` is ``(vector, alpha)``: the real ``Direction`` or a control's ``[d_model]``
+    vector; the gold text's log-probability is scored under the same steering as the
+    generation. With ``shared`` (the run's steered prefix cache) both passes run from the cache
+    over each position's own prompt ids (:mod:`.prefix`).
     """
-    from .. import steer  # looked up at call time: tests stand a scripted generator in
-    from . import outcomes  # likewise for the gold scorer
+    lo, hi = span
+    alpha = steering[1]
+    texts, token_counts = _generate_texts(model, plan, cfg, steering, span, shared)
+    golds = [
+        continuation(plan.prompts[p], plan.bench.gold_text(plan.items[p])) for p in range(lo, hi)
+    ]
+    gold_lp = _gold_logprobs(model, plan, cfg, steering, span, shared, golds)
+    records = []
+    for offset, text in enumerate(texts):
+        position = lo + offset
+        item = plan.items[position]
+        fields_, scored = score_output(plan.bench, item, text, plan.facts.thinking)
+        record = Record(
+            alpha=alpha,
+            index=plan.order[position],
+            id=item.id,
+            prompt=plan.prompts[position],
+            gold=item.answer,
+            batch=[lo, hi],
+            n_tokens=token_counts[offset],
+            n_shots=plan.facts.shots_used[position],
+            gold_text=golds[offset],
+            gold_logprob=gold_lp[offset],
+            accepted=list(item.accepted) if item.aliases else None,
+            group=item.group,
+            **fields_,
+            **scored,
+        )
+        records.append(record.to_dict())
+    return records
 
+
+def _generate_texts(
+    model: Any,
+    plan: _Plan,
+    cfg: EvalConfig,
+    steering: tuple[Any, float],
+    span: tuple[int, int],
+    shared: SharedPrefix | None,
+) -> tuple[list[str], list[int]]:
+    """``(texts, generated token counts)`` of positions ``span`` under ``steering``."""
+    from .. import steer  # looked up at call time: tests stand a scripted generator in
+
+    lo, hi = span
+    liref, alpha = steering
     steered = alpha != 0.0
-    stop = None if thinking else [bench.stop]
-    rows = None if shared is None or token_ids is None else list(token_ids[lo:hi])
-    if shared is not None and rows is not None:
-        out = prefix_generate(shared, rows, max_new_tokens=max_new_tokens, stop=stop)
+    stop = None if plan.facts.thinking else [plan.bench.stop]
+    if shared is not None and plan.token_ids is not None:
+        rows = list(plan.token_ids[lo:hi])
+        out = prefix_generate(shared, rows, max_new_tokens=plan.facts.max_new_tokens, stop=stop)
     else:
         with warnings.catch_warnings():
             # a batch may well hold no stop string: the run as a whole is checked in evaluate
             warnings.simplefilter("ignore", StopStringWarning)
             out = steer.generate(
                 model,
-                list(prompts[lo:hi]),
+                list(plan.prompts[lo:hi]),
                 direction=liref if steered else None,
-                layer=layer if steered else None,
+                layer=plan.facts.layer if steered else None,
                 alpha=alpha,
-                mode=mode if steered else "project",  # alpha 0: plain greedy generation, no edit
-                max_new_tokens=max_new_tokens,
-                # a think block may hold "\nQ:" of its own: thinking runs end at EOS or the budget
+                mode=cfg.mode if steered else "project",  # alpha 0: plain greedy, no edit
+                max_new_tokens=plan.facts.max_new_tokens,
+                # a think block may hold "\nQ:" of its own: thinking runs end at EOS or budget
                 stop=stop,
-                remote=remote,
+                remote=plan.facts.remote,
                 batch_size=hi - lo,
                 progress=False,
             )
     if len(out.texts) != hi - lo:
         raise DataError(f"generate returned {len(out.texts)} outputs for {hi - lo} prompts")
-    golds = [continuation(prompts[p], bench.gold_text(items[p])) for p in range(lo, hi)]
-    gold_lp: list[float | None] = [None] * (hi - lo)
-    if gold and shared is not None and rows is not None:
-        gold_lp = list(prefix_gold_logprobs(shared, rows, golds))
-    elif gold:
-        steering = (
-            {"direction": liref, "layer": layer, "alpha": alpha, "mode": mode} if steered else None
-        )
-        gold_lp = list(
-            outcomes.gold_logprobs(
-                model,
-                list(prompts[lo:hi]),
-                golds,
-                steering=steering,
-                remote=remote,
-                batch_size=hi - lo,
-                progress=False,
-            )
-        )
-    records = []
-    for offset, text in enumerate(out.texts):
-        position = lo + offset
-        item = items[position]
-        record: dict[str, Any] = {
-            "alpha": alpha,
-            "index": order[position],
-            "id": item.id,
-            "prompt": prompts[position],
-        }
-        answer: str | None = text
-        if thinking:
-            close = text.find(THINK_CLOSE)
-            record["thinking"] = text if close < 0 else text[:close]
-            record["think_closed"] = close >= 0
-            answer = None if close < 0 else text[close + len(THINK_CLOSE) :]
-            record["output"] = answer or ""
-        else:
-            record["output"] = text
-        extracted, correct = bench.score(answer, item) if answer is not None else (None, False)
-        flexible, correct_flexible = (
-            bench.score_flexible(answer, item) if answer is not None else (None, False)
-        )
-        record.update(
-            {
-                "extracted": extracted,
-                "extracted_flexible": flexible,
-                "gold": item.answer,
-                "correct": correct,
-                "correct_flexible": correct_flexible,
-                "batch": [lo, hi],
-                "n_tokens": len(out.token_ids[offset]),
-                "n_shots": shots_used[position],
-                "gold_text": golds[offset],
-                "gold_logprob": gold_lp[offset],
-            }
-        )
-        reasons = degeneration_reasons(text)
-        record["degenerate"], record["degenerate_reasons"] = bool(reasons), reasons
-        if item.aliases:
-            record["accepted"] = list(item.accepted)
-        records.append(record)
-    return records
+    return list(out.texts), [len(ids) for ids in out.token_ids]
 
 
-def _summarise(
-    name: str,
-    alphas: list[float],
-    n_items: int,
-    records: list[dict[str, Any]],
-    metadata: dict[str, Any],
-    n_boot: int,
-    seed: int,
-    layer: int | None,
-    layer_source: str | None,
-) -> EvalResult:
-    shape = (len(alphas), n_items)
+def _gold_logprobs(
+    model: Any,
+    plan: _Plan,
+    cfg: EvalConfig,
+    steering: tuple[Any, float],
+    span: tuple[int, int],
+    shared: SharedPrefix | None,
+    golds: list[str],
+) -> list[float | None]:
+    """``log p(gold | prompt)`` of positions ``span`` under ``steering`` (``None`` each when the
+    run skips it)."""
+    from . import outcomes  # looked up at call time: tests stand a scripted scorer in
 
-    def table(key: str) -> np.ndarray:
-        return np.array([bool(r[key]) for r in records], dtype=np.float64).reshape(shape)
-
-    correct = table("correct")
-    flexible = table("correct_flexible")
-    no_answer = np.array([r["extracted"] is None for r in records], dtype=np.float64).reshape(shape)
-    means = bootstrap_means(correct, n_boot, seed)  # same resamples for every alpha
-    accuracy, ci, rate, flex_acc, flex_ci = {}, {}, {}, {}, {}
-    for a, alpha in enumerate(alphas):
-        accuracy[alpha] = float(correct[a].mean())
-        ci[alpha] = clopper_pearson(int(correct[a].sum()), n_items)
-        flex_acc[alpha] = float(flexible[a].mean())
-        flex_ci[alpha] = clopper_pearson(int(flexible[a].sum()), n_items)
-        rate[alpha] = float(no_answer[a].mean())
-    paired: dict[float, PairedResult] = {}
-    if 0.0 in alphas:
-        base = alphas.index(0.0)
-        for a, alpha in enumerate(alphas):
-            if a == base:
-                continue
-            gained = int(((correct[a] == 1) & (correct[base] == 0)).sum())
-            lost = int(((correct[a] == 0) & (correct[base] == 1)).sum())
-            paired[alpha] = PairedResult(
-                diff=accuracy[alpha] - accuracy[0.0],
-                ci=paired_ci(means[:, a] - means[:, base], correct[a], correct[base]),
-                p_value=mcnemar_exact(lost, gained),
-                n_gained=gained,
-                n_lost=lost,
-            )
-    has_gold = all(r.get("gold_logprob") is not None for r in records)
-    outcomes = summarise_outcomes(alphas, records, n_boot=n_boot, seed=seed, gold=has_gold)
-    return EvalResult(
-        benchmark=name,
-        alphas=alphas,
-        n_items=n_items,
-        accuracy=accuracy,
-        ci=ci,
-        no_answer_rate=rate,
-        paired=paired,
-        flexible_accuracy=flex_acc,
-        flexible_ci=flex_ci,
-        records=records,
-        metadata=metadata,
-        layer=layer,
-        layer_source=layer_source,
-        gold_logprob=outcomes.gold_logprob,
-        gold_logprob_ci=outcomes.gold_logprob_ci,
-        gold_logprob_paired=outcomes.gold_logprob_paired,
-        degenerate=outcomes.degenerate,
-        degenerate_paired=outcomes.degenerate_paired,
+    lo, hi = span
+    liref, alpha = steering
+    if not cfg.gold_logprob:
+        return [None] * (hi - lo)
+    if shared is not None and plan.token_ids is not None:
+        return list(prefix_gold_logprobs(shared, list(plan.token_ids[lo:hi]), golds))
+    scoring = (
+        {"direction": liref, "layer": plan.facts.layer, "alpha": alpha, "mode": cfg.mode}
+        if alpha != 0.0
+        else None
+    )
+    return list(
+        outcomes.gold_logprobs(
+            model,
+            list(plan.prompts[lo:hi]),
+            golds,
+            steering=scoring,
+            remote=plan.facts.remote,
+            batch_size=hi - lo,
+            progress=False,
+        )
     )

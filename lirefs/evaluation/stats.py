@@ -6,27 +6,109 @@
   bootstrap (:func:`paired_ci`; every alpha uses the SAME item resamples, drawn by
   :func:`bootstrap_means`), and an exact interval when no item changes its outcome.
 * McNemar's exact test on the discordant items (:func:`mcnemar_exact`, scipy's ``binomtest``).
+* Every paired test is one :class:`PairedTest`; :func:`holm` adjusts a family of p-values for
+  multiplicity (Holm's step-down method).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError
 
 __all__ = [
+    "PairedTest",
     "accuracy_ci",
     "bootstrap_ci",
     "bootstrap_means",
     "clopper_pearson",
+    "holm",
     "mcnemar_exact",
     "paired_bootstrap_ci",
     "paired_ci",
     "percentile_ci",
     "sample_stderr",
 ]
+
+
+@dataclass(frozen=True)
+class PairedTest:
+    """``mean(a) - mean(b)`` over the same items: steered against alpha 0, or real against control.
+
+    Attributes:
+        diff: the observed difference (accuracy, share degenerate, or mean gold log-prob).
+        ci: 95% paired percentile bootstrap interval (exact when no 0/1 outcome differs).
+        p_value: two-sided raw p-value: exact McNemar (0/1 outcomes) or sign-flip permutation.
+        test: ``"mcnemar"`` or ``"sign-flip"``.
+        n: items.
+        n_gained: 0/1 outcomes: items 0 in ``b`` and 1 in ``a`` (``None`` for continuous ones).
+        n_lost: 0/1 outcomes: items 1 in ``b`` and 0 in ``a``.
+        p_holm: the Holm-adjusted p-value within its family of tests (``None`` until adjusted;
+            see ``EvalResult`` for the families).
+    """
+
+    diff: float
+    ci: tuple[float, float]
+    p_value: float
+    test: str = "mcnemar"
+    n: int | None = None
+    n_gained: int | None = None
+    n_lost: int | None = None
+    p_holm: float | None = None
+
+    def with_holm(self, p_holm: float) -> PairedTest:
+        """This test with its Holm-adjusted p-value."""
+        return replace(self, p_holm=float(p_holm))
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (``n_gained``/``n_lost`` only for 0/1 outcomes)."""
+        out: dict[str, Any] = {
+            "diff": self.diff,
+            "ci": list(self.ci),
+            "p_value": self.p_value,
+            "p_holm": self.p_holm,
+            "test": self.test,
+            "n": self.n,
+        }
+        if self.n_gained is not None:
+            out["n_gained"], out["n_lost"] = self.n_gained, self.n_lost
+        return out
+
+    @classmethod
+    def from_dict(cls, obj: dict[str, Any]) -> PairedTest:
+        """The inverse of :meth:`to_dict` (a ``result.json`` row)."""
+        low, high = obj["ci"]
+        return cls(
+            diff=float(obj["diff"]),
+            ci=(float(low), float(high)),
+            p_value=float(obj["p_value"]),
+            test=str(obj.get("test", "mcnemar")),
+            n=obj.get("n"),
+            n_gained=obj.get("n_gained"),
+            n_lost=obj.get("n_lost"),
+            p_holm=obj.get("p_holm"),
+        )
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjustment of a family of ``m`` p-values, in the order given.
+
+    Sorted ascending as ``p_(1) <= ... <= p_(m)``, the adjusted ``p_(i)`` is
+    ``max_{j <= i} min(1, (m - j + 1) p_(j))``; a test survives at level ``a`` when its adjusted
+    p-value is ``<= a``. This controls the family-wise error rate under any dependence.
+    """
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    adjusted = [0.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * float(p_values[i])))
+        adjusted[i] = running
+    return adjusted
 
 
 def bootstrap_means(
