@@ -76,20 +76,36 @@ def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int
         data={"benchmark": "builtin-arithmetic", "hash": "b-1"},
         settings={"alphas": [0.0, 0.1], "layer": layer, "mode": "project", "direction": summary},
     )
-    result = {
-        "benchmark": "builtin-arithmetic",
-        "n_items": 4,
-        "alphas": [0.0, 0.1],
-        "layer": layer,
-        "results": [
-            {"alpha": 0.0, "accuracy": 0.5, "ci": [0.1, 0.9], "n": 4, "paired": None},
-            {"alpha": 0.1, "accuracy": 0.75, "ci": [0.3, 1.0], "n": 4,
-             "paired": {"diff": 0.25, "ci": [0.0, 0.5], "p_value": 1.0}},
-        ],
-        "metadata": meta,
-    }  # fmt: skip
+    from lirefs.evaluation import EvalResult, GroupResult, PairedTest
+
+    paired = PairedTest(0.25, (0.0, 0.5), 1.0, n=4, n_gained=1, n_lost=0, p_holm=1.0)
+    group_test = PairedTest(0.5, (0.0, 1.0), 0.5, n=2, n_gained=1, n_lost=0, p_holm=1.0)
+    result = EvalResult(
+        benchmark="builtin-arithmetic",
+        alphas=[0.0, 0.1],
+        n_items=4,
+        accuracy={0.0: 0.5, 0.1: 0.75},
+        ci={0.0: (0.1, 0.9), 0.1: (0.3, 1.0)},
+        no_answer_rate={0.0: 0.0, 0.1: 0.0},
+        paired={0.1: paired},
+        flexible_accuracy={0.0: 0.5, 0.1: 0.75},
+        flexible_ci={0.0: (0.1, 0.9), 0.1: (0.3, 1.0)},
+        records=[],
+        metadata=meta,
+        layer=layer,
+        by_group={
+            0.0: {
+                "add": GroupResult(0.5, (0.0, 1.0), 2, 1),
+                "sub": GroupResult(0.5, (0.0, 1.0), 2, 1),
+            },
+            0.1: {
+                "add": GroupResult(1.0, (0.2, 1.0), 2, 2, group_test),
+                "sub": GroupResult(0.5, (0.0, 1.0), 2, 1, group_test),
+            },
+        },
+    )
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "result.json").write_text(json.dumps(result))
+    result.save(folder, records=False)
     return folder
 
 
@@ -124,7 +140,9 @@ def test_transfer_and_evaluation_sections(made: dict, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     assert "Cross-source transfer" in text and f"{transfer.auroc['toy']['toy']:.3f}" in text
     assert "builtin-arithmetic: 4 items, steered at layer" in text
-    assert "0.750" in text and "p_value" in text
+    assert "0.750" in text and "p_value" in text and "p_holm" in text
+    assert "per group" in text and "sub" in text  # more than one group: the per-group table
+    assert "Survive Holm correction at 0.05 (p_holm &lt;= 0.05): none" in text
 
 
 def test_an_existing_folder_as_html_path_is_refused(made: dict, tmp_path: Path) -> None:

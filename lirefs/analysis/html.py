@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 
 from ..direction import Direction
 from ..errors import DataError, LirefsError, MetadataMismatchError
-from ..store import atomic_write_text, check_metadata
+from ..store import atomic_write_text
 from .report import LayerReport, format_float
 from .transfer import TransferReport
 
@@ -62,13 +61,16 @@ class EvaluationSummary:
 
     Attributes:
         folder: where it was read from.
-        result: the parsed ``result.json`` (benchmark, alphas, results rows, metadata...).
+        result: the result's JSON form (``EvalResult.to_dict()``: benchmark, alphas, results
+            rows, by_group, holm_survivors, metadata...).
         plots: PNG files of that folder, embedded beside its table.
+        evaluation: the ``EvalResult`` itself (``EvalResult.load``).
     """
 
     folder: Path
     result: dict[str, Any]
     plots: tuple[Path, ...]
+    evaluation: Any = None
 
     @property
     def direction(self) -> dict[str, Any] | None:
@@ -79,35 +81,20 @@ class EvaluationSummary:
 
 
 def load_evaluation(folder: str | Path) -> EvaluationSummary:
-    """Read ``result.json`` (and the PNGs) of a folder written by ``lirefs evaluate --out``.
+    """Read a folder written by ``lirefs evaluate --out`` through ``EvalResult.load`` (its
+    ``result.json`` and ``records.jsonl``), with the folder's PNGs.
 
     Raises:
         DataError: the folder or its ``result.json`` is missing or not an evaluation result.
         MetadataMismatchError: the result was made under another layer convention.
     """
+    from ..evaluation.result import EvalResult
+
     folder = Path(folder)
-    path = folder / "result.json"
-    if not folder.is_dir():
-        raise DataError(
-            f"evaluation folder {str(folder)!r} does not exist or is not a folder; give the "
-            "folder `lirefs evaluate --out` wrote"
-        )
-    if not path.is_file():
-        raise DataError(
-            f"{folder} has no result.json; give the folder `lirefs evaluate --out` wrote"
-        )
-    try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(
-            f"{path} is not a JSON file ({exc}); expected an evaluation result"
-        ) from None
-    if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
-        raise DataError(f"{path} is JSON but not a lirefs evaluation result (no metadata)")
-    check_metadata(obj["metadata"], what=str(path), kind="evaluation")
-    if not isinstance(obj.get("results"), list):
-        raise DataError(f"{path} is an evaluation result without a results list; rerun it")
-    return EvaluationSummary(folder, obj, tuple(sorted(folder.glob("*.png"))))
+    evaluation = EvalResult.load(folder)
+    return EvaluationSummary(
+        folder, evaluation.to_dict(), tuple(sorted(folder.glob("*.png"))), evaluation
+    )
 
 
 def check_evaluation(summary: EvaluationSummary, direction: Direction) -> None:
@@ -412,7 +399,40 @@ def _evaluation_section(summary: EvaluationSummary, images: list[str]) -> list[s
                 ]
             )
         )
+    survivors = result.get("holm_survivors")
+    if survivors is not None:
+        said = "; ".join(survivors) if survivors else "none"
+        parts.append(
+            f'<p class="note">{e("Survive Holm correction at 0.05 (p_holm <= 0.05): " + said)}</p>'
+        )
+    parts += _group_section(result)
     return parts + images
+
+
+def _group_section(result: Mapping[str, Any]) -> list[str]:
+    """The per-group table (accuracy, exact CI, n, paired test against alpha 0 with raw and
+    Holm p) when the evaluation has more than one group."""
+    by_group = result.get("by_group") or {}
+    names = {name for groups in by_group.values() for name in groups}
+    if len(names) < 2:
+        return []
+    rows = []
+    for key, groups in by_group.items():
+        for name, g in groups.items():
+            paired = g.get("paired") or {}
+            rows.append(
+                {
+                    "alpha": float(key),
+                    "group": name,
+                    "n": g.get("n"),
+                    "accuracy": g.get("accuracy"),
+                    "ci": g.get("ci"),
+                    "diff vs 0": paired.get("diff"),
+                    "p": paired.get("p_value"),
+                    "p_holm": paired.get("p_holm"),
+                }
+            )
+    return ["<h4>per group</h4>", _table(rows, key_columns=("alpha", "group"))]
 
 
 def _metadata_table(

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
 from ..store import atomic_path, write_json
+from .groups import GroupResult
 from .records import write_records
+from .result_io import ResultFileError, load_result
 from .stats import PairedTest, sample_stderr
 
 __all__ = ["RESULT_KIND", "EvalResult", "GroupResult", "PairedResult", "ResultFileError"]
@@ -32,56 +33,6 @@ RESULT_KIND = "evaluation"
 
 #: Level at which :meth:`EvalResult.holm_survivors` names the effects that survive.
 HOLM_LEVEL = 0.05
-
-
-class ResultFileError(DataError):
-    """A folder or ``result.json`` that is not a lirefs evaluation result."""
-
-
-@dataclass(frozen=True)
-class GroupResult:
-    """Strict accuracy on one group's items (MMLU-Pro category, C-Eval subject, template) at one
-    alpha.
-
-    Attributes:
-        accuracy: share correct.
-        ci: 95% exact (Clopper-Pearson) interval.
-        n: items of the group; ``n_correct``: of them correct.
-        paired: the test against alpha 0 on the same items (exact McNemar; ``None`` at alpha 0
-            or without alpha 0); its ``p_holm`` is adjusted across every group and alpha.
-    """
-
-    accuracy: float
-    ci: tuple[float, float]
-    n: int
-    n_correct: int
-    paired: PairedTest | None = None
-
-    def with_paired(self, paired: PairedTest) -> GroupResult:
-        """This result with another paired test (its Holm-adjusted copy)."""
-        return replace(self, paired=paired)
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready fields."""
-        return {
-            "accuracy": self.accuracy,
-            "ci": list(self.ci),
-            "n": self.n,
-            "n_correct": self.n_correct,
-            "paired": None if self.paired is None else self.paired.to_dict(),
-        }
-
-    @classmethod
-    def from_dict(cls, obj: dict[str, Any]) -> GroupResult:
-        """The inverse of :meth:`to_dict`."""
-        paired = obj.get("paired")
-        return cls(
-            accuracy=float(obj["accuracy"]),
-            ci=_pair(obj["ci"]),
-            n=int(obj["n"]),
-            n_correct=int(obj["n_correct"]),
-            paired=None if paired is None else PairedTest.from_dict(paired),
-        )
 
 
 @dataclass
@@ -299,8 +250,6 @@ class EvalResult:
             MetadataMismatchError: the result was made under another layer convention.
             RecordsError: a malformed ``records.jsonl``.
         """
-        from .result_io import load_result
-
         return load_result(cls, Path(folder))
 
     def task_name(self, alpha: float) -> str:
@@ -397,11 +346,6 @@ class EvalResult:
 
 def _effect(key: str, diff: float) -> str:
     return f"{100 * diff:+.1f} points" if key != "gold_logprob" else f"{diff:+.2f} nats"
-
-
-def _pair(values: Any) -> tuple[float, float]:
-    low, high = values
-    return float(low), float(high)
 
 
 def _listed(ci: tuple[float, float] | None) -> list[float] | None:

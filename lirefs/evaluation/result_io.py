@@ -9,13 +9,23 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from ..errors import DataError
 from ..store import check_metadata
-from .result import EvalResult, GroupResult, ResultFileError, _pair
+from .groups import GroupResult
+from .groups import pair_of as _pair
+from .records import read_records
 from .stats import PairedTest
 
-__all__ = ["load_result"]
+if TYPE_CHECKING:  # result imports this module
+    from .result import EvalResult
+
+__all__ = ["ResultFileError", "load_result"]
+
+
+class ResultFileError(DataError):
+    """A folder or ``result.json`` that is not a lirefs evaluation result."""
 
 
 def _read_json(folder: Path) -> dict[str, Any]:
@@ -56,10 +66,12 @@ def _test(value: Any) -> PairedTest | None:
     return None if value is None else PairedTest.from_dict(value)
 
 
-def _from_dict(obj: dict[str, Any], records: list[dict[str, Any]]) -> EvalResult:
+def _from_dict(
+    cls: type[EvalResult], obj: dict[str, Any], records: list[dict[str, Any]]
+) -> EvalResult:
     """An ``EvalResult`` from its ``to_dict`` form and its records (controls from
     ``control_results``; each control's records are passed in ``records`` too)."""
-    result = EvalResult(
+    result = cls(
         benchmark=obj["benchmark"],
         alphas=[float(a) for a in obj["alphas"]],
         n_items=int(obj["n_items"]),
@@ -82,7 +94,7 @@ def _from_dict(obj: dict[str, Any], records: list[dict[str, Any]]) -> EvalResult
     indices = [int(i) for i in obj.get("indices") or []]
     result.records = _select(records, result.alphas, indices, name)
     for control, sub in (obj.get("control_results") or {}).items():
-        result.controls[control] = _from_dict(sub, records)
+        result.controls[control] = _from_dict(cls, sub, records)
     return result
 
 
@@ -133,13 +145,8 @@ def _select(
 
 def load_result(cls: type[EvalResult], folder: Path) -> EvalResult:
     """See ``EvalResult.load``."""
-    from .records import read_records
-
     obj = _read_json(folder)
     path = folder / "records.jsonl"
     meta = obj["metadata"]
     records = read_records(path, meta) if path.is_file() else []
-    result = _from_dict(obj, records)
-    if cls is not EvalResult:
-        result = cls(**vars(result))
-    return result
+    return _from_dict(cls, obj, records)

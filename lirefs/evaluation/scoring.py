@@ -8,12 +8,14 @@ the current extraction rule, never read from the file.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .outcomes import degeneration_reasons
-from .records import Record
-from .tasks import Benchmark, Item
 from .tasks.extract import THINK_CLOSE
+
+if TYPE_CHECKING:  # records imports this module when it resumes
+    from .records import Record
+    from .tasks import Benchmark, Item
 
 __all__ = ["read_answer", "rescore", "score_output", "verdicts"]
 

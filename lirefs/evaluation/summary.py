@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 
 from .compare import paired_binary_diff, summarise_outcomes
-from .result import EvalResult, GroupResult
+from .groups import GroupResult
+from .result import EvalResult
 from .stats import PairedTest, bootstrap_means, clopper_pearson, holm, mcnemar_exact, paired_ci
 
 __all__ = ["adjust_holm", "group_results", "summarise"]
