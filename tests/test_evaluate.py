@@ -558,9 +558,10 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "95% CI" in text and "McNemar" in text
-    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, degen,
-    # (1+a)^L
-    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 0.0 1.33" in text
+    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, Holm p,
+    # degen, (1+a)^L
+    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 1 0.0 1.33" in text
+    assert "survive Holm correction at 0.05: none" in text
     # gold log-prob table: the scripted scorer gives -(len(gold) + 10 alpha)
     assert "gold-answer log-probability" in text and "-1.00" in text
 

@@ -63,8 +63,9 @@ def print_result_table(result: Any) -> None:
         caption="acc (strict: the benchmark's answer phrase), flex (\\boxed{} first, else the "
         "last number/letter), no ans (no strict answer), Δ in %; 95% CI: exact Clopper-Pearson; "
         "Δ: paired difference of strict acc against alpha 0 with its paired bootstrap CI; "
-        "p: exact McNemar test; degen: % of collapsed outputs (repetition, punctuation or "
-        "whitespace runs); (1+α)^L: how much paper mode scales the direction's component",
+        "p: exact McNemar test, p_holm: Holm-adjusted across alphas and controls; degen: % of "
+        "collapsed outputs (repetition, punctuation or whitespace runs); (1+α)^L: how much "
+        "paper mode scales the direction's component",
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
@@ -78,6 +79,7 @@ def print_result_table(result: Any) -> None:
         "Δ vs 0",
         "Δ 95% CI",
         "p",
+        "p_holm",
     ):
         table.add_column(name, justify="right", no_wrap=True)
     table.add_column("degen", justify="right", no_wrap=True)
@@ -99,6 +101,7 @@ def print_result_table(result: Any) -> None:
             f"{100 * paired.diff:+.1f}" if paired else "",
             _ci(paired.ci, signed=True) if paired else "",
             f"{paired.p_value:.3g}" if paired else "",
+            _p(paired.p_holm) if paired else "",
         ]
         row.append(_pct(result.degenerate[alpha]) if result.degenerate else "")
         if show_scale:
@@ -106,10 +109,17 @@ def print_result_table(result: Any) -> None:
             row.append("ablated" if scale == 0.0 else f"{scale:.3g}")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
     console.print(table)
+    if len({g for groups in result.by_group.values() for g in groups}) > 1:
+        print_group_table(result)
     if result.gold_logprob:
         print_gold_table(result)
     if result.controls:
         print_controls_table(result)
+    if result.paired or result.vs_controls:
+        survivors = result.holm_survivors()
+        console.print(
+            "survive Holm correction at 0.05: " + ("; ".join(survivors) if survivors else "none")
+        )
     skipped = (result.metadata.get("data") or {}).get("skipped_rows") or []
     if skipped:
         console.print(f"[yellow]skipped {len(skipped)} malformed rows[/] (listed in result.json)")
@@ -120,6 +130,42 @@ def print_result_table(result: Any) -> None:
             f"[yellow]{settings['n_shots_reduced']} prompts use fewer exemplars[/] to fit the "
             f"model's context of {settings.get('context_length')} tokens"
         )
+
+
+def _p(value: float | None) -> str:
+    return "" if value is None else f"{value:.3g}"
+
+
+def print_group_table(result: Any) -> None:
+    """Per alpha and group: strict accuracy, exact CI, n, and the paired test against alpha 0 on
+    the group's items (McNemar p, Holm-adjusted across groups and alphas)."""
+    from rich import box
+    from rich.table import Table
+
+    table = Table(
+        title="per group (strict accuracy)",
+        caption="acc, Δ in %; 95% CI: exact Clopper-Pearson; Δ vs 0: paired on the group's items, "
+        "exact McNemar p; p_holm: Holm-adjusted across groups and alphas",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("alpha", "group", "n", "acc", "95% CI", "Δ vs 0", "p", "p_holm"):
+        table.add_column(name, justify="right" if name != "group" else "left", no_wrap=True)
+    for alpha in result.alphas:
+        for group, g in result.by_group.get(alpha, {}).items():
+            paired = g.paired
+            table.add_row(
+                f"{alpha:+g}",
+                group,
+                str(g.n),
+                _pct(g.accuracy),
+                _ci(g.ci),
+                f"{100 * paired.diff:+.1f}" if paired else "",
+                _p(paired.p_value) if paired else "",
+                _p(paired.p_holm) if paired else "",
+                style="bold" if alpha == 0.0 else None,
+            )
+    console.print(table)
 
 
 def print_gold_table(result: Any) -> None:
@@ -134,7 +180,7 @@ def print_gold_table(result: Any) -> None:
         header_style="bold",
         box=box.SIMPLE_HEAD,
     )
-    for name in ("alpha", "log p", "95% CI", "Δ vs 0", "Δ 95% CI", "p"):
+    for name in ("alpha", "log p", "95% CI", "Δ vs 0", "Δ 95% CI", "p", "p_holm"):
         table.add_column(name, justify="right", no_wrap=True)
     for alpha in result.alphas:
         lp = result.gold_logprob_paired.get(alpha)
@@ -146,6 +192,7 @@ def print_gold_table(result: Any) -> None:
             f"{lp.diff:+.2f}" if lp else "",
             f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]" if lp else "",
             f"{lp.p_value:.3g}" if lp else "",
+            _p(lp.p_holm) if lp else "",
             style="bold" if alpha == 0.0 else None,
         )
     console.print(table)
@@ -168,8 +215,8 @@ def print_controls_table(result: Any) -> None:
     )
     names = ["alpha", "direction", "acc", "degen"]
     names += ["log p"] if gold else []
-    names += ["Δ acc", "p(Δ acc)"]
-    names += ["Δ log p", "Δ log p CI", "p(Δ log p)"] if gold else []
+    names += ["Δ acc", "p(Δ acc)", "p_holm"]
+    names += ["Δ log p", "Δ log p CI", "p(Δ log p)", "p_holm(Δ log p)"] if gold else []
     for name in names:
         table.add_column(name, justify="right", no_wrap=True)
     for alpha in result.alphas:
@@ -183,12 +230,21 @@ def print_controls_table(result: Any) -> None:
             acc, lp = tests.get("accuracy"), tests.get("gold_logprob")
             row = ["", name, _pct(control.accuracy[alpha]), _pct(control.degenerate[alpha])]
             row += [f"{control.gold_logprob[alpha]:.2f}"] if gold else []
-            row += [f"{100 * acc.diff:+.1f}", f"{acc.p_value:.3g}"] if acc else ["", ""]
+            row += (
+                [f"{100 * acc.diff:+.1f}", f"{acc.p_value:.3g}", _p(acc.p_holm)]
+                if acc
+                else ["", "", ""]
+            )
             if gold:
                 row += (
-                    [f"{lp.diff:+.2f}", f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]", f"{lp.p_value:.3g}"]
+                    [
+                        f"{lp.diff:+.2f}",
+                        f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]",
+                        f"{lp.p_value:.3g}",
+                        _p(lp.p_holm),
+                    ]
                     if lp
-                    else ["", "", ""]
+                    else ["", "", "", ""]
                 )
             table.add_row(*row)
     console.print(table)

@@ -141,9 +141,12 @@ def stratified_order(items: Sequence[Item], seed: int) -> list[int]:
 
     Each group (MMLU-Pro category, C-Eval subject, built-in template; ``None`` for ungrouped
     benchmarks) is shuffled; its ``r``-th item gets the key ``(r + u) / group size`` with one
-    uniform ``u`` per item, and items are sorted by key (systematic stratified sampling). Any first
-    ``N`` therefore holds each group in proportion to its size (within one item), the same seed
-    gives the same order, and a larger ``N`` extends a smaller one's sample.
+    uniform ``u`` per item, and items are sorted by key (systematic stratified sampling), except
+    that every group's first item comes before any group's second: any first ``N >= number of
+    groups`` holds every group, and beyond that each group in proportion to its size (within one
+    item). The same seed gives the same order, and a larger ``N`` extends a smaller one's sample.
+    With groups of equal size (or none) the first items come first anyway: the order is the
+    plain systematic one.
     """
     rng = random.Random(seed)
     groups: dict[str | None, list[int]] = {}
@@ -154,8 +157,8 @@ def stratified_order(items: Sequence[Item], seed: int) -> list[int]:
         members = groups[group]
         rng.shuffle(members)
         for rank, index in enumerate(members):
-            keyed.append(((rank + rng.random()) / len(members), index))
-    return [index for _, index in sorted(keyed)]
+            keyed.append((rank > 0, (rank + rng.random()) / len(members), index))
+    return [index for _, _, index in sorted(keyed)]
 
 
 def _chat_renderer(
