@@ -366,7 +366,7 @@ def test_load_reads_back_what_save_wrote(fake_model: Any, tmp_path: Path) -> Non
 
 
 def test_load_refuses_what_is_not_an_evaluation_result(tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no result.json"):
+    with pytest.raises(DataError, match=r"no result\.json"):
         EvalResult.load(tmp_path)
     (tmp_path / "result.json").write_text("[1, 2]")
     with pytest.raises(DataError, match="not a lirefs evaluation result"):

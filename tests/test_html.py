@@ -59,7 +59,6 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int | None) -> Path:
     """An evaluation folder in the format `lirefs evaluate --out` writes (result.json)."""
     import hashlib
-    import json
 
     summary = None
     if direction is not None and layer is not None:
