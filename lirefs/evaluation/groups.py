@@ -35,6 +35,12 @@ class GroupResult:
     n_correct: int
     paired: PairedTest | None = None
 
+    def __getitem__(self, key: str) -> Any:
+        """Dict-style access to the fields (``g["accuracy"]``, ``g["ci"]``, ``g["n"]``...)."""
+        if key not in ("accuracy", "ci", "n", "n_correct", "paired"):
+            raise KeyError(key)
+        return getattr(self, key)
+
     def with_paired(self, paired: PairedTest) -> GroupResult:
         """This result with another paired test (its Holm-adjusted copy)."""
         return replace(self, paired=paired)
