@@ -4,8 +4,7 @@
 generates greedily with ``lirefs.generate`` once per alpha and batch, extracts each answer with the
 benchmark's strict rule (no answer = wrong, never a guess) and reports per alpha:
 
-* ``accuracy[alpha]`` and ``ci[alpha]``: the 95% percentile bootstrap interval over items (the exact
-  Clopper-Pearson interval when every item has the same outcome: the bootstrap has no spread then);
+* ``accuracy[alpha]`` and ``ci[alpha]``: the exact 95% Clopper-Pearson interval;
 * ``no_answer_rate[alpha]``: the share of outputs with no extractable answer;
 * ``paired[alpha]`` (when 0 is among the alphas): the accuracy difference against alpha = 0 with a
   paired bootstrap interval (the same resampled items for both) and McNemar's exact p-value;
@@ -19,244 +18,48 @@ benchmark's strict rule (no answer = wrong, never a guess) and reports per alpha
 
 With ``records_path`` each finished batch is appended to a JSONL file (:mod:`.records`); a rerun
 with the same model, data and settings reuses those records and generates only what is missing.
+
+This module is the loop only (alpha x direction or control x batch). The settings are an
+:class:`~.config.EvalConfig`; what the run resolves first (direction, items, prompts, prefix cache,
+metadata) is :mod:`.plan`; one output is read and judged by :mod:`.scoring`; the records become an
+``EvalResult`` (intervals, paired tests, groups, Holm) in :mod:`.summary`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import random
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from contextlib import nullcontext
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
 from ..console import progress_bar
-from ..errors import DataError, DirectionError, LayerError
-from ..ndif import resolve_remote
-from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
+from ..errors import DataError
+from ..reading import PLAIN_FORMAT
 from ..steer import GENERATE_BATCH_SIZE, StopStringWarning, warn_unmatched_stops
-from ..store import dump_jsonl_line, lock, make_metadata
+from ..store import dump_jsonl_line, lock
 from .compare import compare_to_control
-from .config import EvalConfig, RunFacts
-from .controls import ControlDirection, control_directions
-from .prefix import (
-    MIN_SHARED_TOKENS,
-    SharedPrefix,
-    prefix_generate,
-    prefix_gold_logprobs,
-    prefix_unsupported,
-    shared_prefix,
-    shared_prefix_length,
-)
+from .config import EvalConfig
+from .plan import LAYER_FROM_DIRECTION, LAYER_FROM_USER, RunPlan, make_plan, stratified_order
+from .prefix import SharedPrefix, prefix_generate, prefix_gold_logprobs, shared_prefix
 from .records import Record, resume
 from .result import EvalResult
 from .scoring import score_output
 from .summary import adjust_holm, summarise
-from .tasks import Benchmark, BenchmarkData, Item, get_benchmark
+from .tasks import Benchmark, get_benchmark
 from .tasks.base import continuation
-from .tasks.extract import THINK_CLOSE, THINK_OPEN
 
 __all__ = [
     "LAYER_FROM_DIRECTION",
     "LAYER_FROM_USER",
     "PLAIN_FORMAT",
     "EvalConfig",
+    "RunPlan",
     "evaluate",
     "stratified_order",
 ]
-
-LAYER_FROM_DIRECTION = "chosen on the direction's held-out split"
-LAYER_FROM_USER = "given by the user"
-
-
-# ---------------------------------------------------------------------------------------------
-# checks
-
-
-def _resolve_direction(
-    direction: Any, layer: int | None, alphas: list[float], model_dict: dict[str, Any]
-) -> tuple[Any, int | None, str | None, dict[str, Any] | None]:
-    """``(Direction or None, layer, why that layer, summary for the metadata)``."""
-    from ..direction import Direction
-
-    steered = [a for a in alphas if a != 0.0]
-    if direction is None:
-        if steered:
-            raise DirectionError(
-                f"alphas {steered} steer along a direction, but no direction was given; pass "
-                "direction= (--direction FILE) or use alphas=(0.0,)"
-            )
-        if layer is not None:
-            raise LayerError(
-                f"layer={layer} was given without a direction; a layer only picks the "
-                "direction's source layer, so pass direction= as well"
-            )
-        return None, None, None, None
-    path: str | None = None
-    if isinstance(direction, str | Path):
-        path = str(direction)
-        direction = Direction.load(direction, model=model_dict)
-    elif isinstance(direction, Direction):
-        direction.check_model(model_dict)
-    else:
-        raise DirectionError(
-            f"direction must be a lirefs.Direction or the path of a saved one, got "
-            f"{type(direction).__name__}"
-        )
-    settings = direction.metadata.get("settings") or {}
-    if layer is not None:
-        source = LAYER_FROM_USER
-    elif direction.chosen_layer is not None:
-        layer, source = direction.chosen_layer, LAYER_FROM_DIRECTION
-    else:
-        raise LayerError(
-            "the direction records no chosen layer (settings.best_layer); pass layer= "
-            "(--layer N), e.g. the best layer of `lirefs report`"
-        )
-    unit = direction.unit(layer)  # validates the range and refuses an all-zero direction
-    data = direction.metadata.get("data") or {}
-    summary = {
-        "path": path,
-        "model": (direction.metadata.get("model") or {}).get("name"),
-        "fingerprint": (direction.metadata.get("model") or {}).get("fingerprint"),
-        "data_hash": data.get("hash"),
-        "n_reasoning": direction.n_reasoning,
-        "n_memory": direction.n_memory,
-        "best_layer": settings.get("best_layer"),
-        "prompt_format": settings.get("prompt_format"),
-        "unit_hash": hashlib.sha256(unit.numpy().tobytes()).hexdigest()[:16],
-    }
-    return direction, int(layer), source, summary
-
-
-# ---------------------------------------------------------------------------------------------
-# prompts: plain or chat turns, sample, context
-
-
-def stratified_order(items: Sequence[Item], seed: int) -> list[int]:
-    """A seeded order of ``range(len(items))`` whose every prefix is stratified by group.
-
-    Each group (MMLU-Pro category, C-Eval subject, built-in template; ``None`` for ungrouped
-    benchmarks) is shuffled; its ``r``-th item gets the key ``(r + u) / group size`` with one
-    uniform ``u`` per item, and items are sorted by key (systematic stratified sampling), except
-    that every group's first item comes before any group's second: any first ``N >= number of
-    groups`` holds every group, and beyond that each group in proportion to its size (within one
-    item). The same seed gives the same order, and a larger ``N`` extends a smaller one's sample.
-    With groups of equal size (or none) the first items come first anyway: the order is the
-    plain systematic one.
-    """
-    rng = random.Random(seed)
-    groups: dict[str | None, list[int]] = {}
-    for i, item in enumerate(items):
-        groups.setdefault(item.group, []).append(i)
-    keyed = []
-    for group in sorted(groups, key=lambda g: (g is None, str(g))):
-        members = groups[group]
-        rng.shuffle(members)
-        for rank, index in enumerate(members):
-            keyed.append((rank > 0, (rank + rng.random()) / len(members), index))
-    return [index for _, _, index in sorted(keyed)]
-
-
-def _chat_renderer(
-    model: Any, system_prompt: str | None, thinking: bool | None
-) -> tuple[Any, bool, dict[str, Any]]:
-    """``(render(parts) -> prompt text, thinking, format summary)`` for chat-template prompts."""
-    tok = getattr(model, "tokenizer", None)
-    template = getattr(tok, "chat_template", None)
-    name = getattr(tok, "name_or_path", None) or type(tok).__name__
-    if tok is None or not template:
-        raise DataError(
-            f"chat_template=True, but the tokenizer of {name!r} has no chat template; use a chat "
-            "(instruct) model, or drop chat_template (--chat-template) for the paper's Q:/A: prompts"
-        )
-    source = template if isinstance(template, str) else str(template)
-    if thinking is None:
-        thinking = THINK_OPEN in source or THINK_CLOSE in source
-    extra = {"enable_thinking": bool(thinking)} if "enable_thinking" in source else {}
-    bos = getattr(tok, "bos_token", None)
-    try:
-        adds_bos = bool(bos) and tok("x").input_ids[:1] == [tok.bos_token_id]
-    except Exception:  # a tokenizer that cannot be called this way: keep the text as rendered
-        adds_bos = False
-
-    def render(messages: list[dict[str, str]]) -> str:
-        try:
-            text = tok.apply_chat_template(
-                messages, tokenize=False, add_generation_prompt=True, **extra
-            )
-        except Exception as exc:  # jinja raises several types for templates it cannot render
-            raise DataError(
-                f"the chat template of {name!r} cannot render the few-shot turns ({exc}); drop "
-                "--chat-template, or pass a model whose template takes user/assistant turns"
-            ) from None
-        if not isinstance(text, str):
-            raise DataError(f"apply_chat_template of {name!r} returned {type(text).__name__}")
-        # the tokenizer adds its BOS itself when generate tokenizes: do not send it twice
-        return text[len(bos) :] if adds_bos and bos and text.startswith(bos) else text
-
-    summary = {"tokenizer": name, "template_hash": hashlib.sha256(source.encode()).hexdigest()[:16]}
-    return render, bool(thinking), summary
-
-
-def _context_length(model: Any) -> int | None:
-    config = getattr(model, "config", None)
-    for key in ("max_position_embeddings", "n_positions", "max_sequence_length"):
-        value = getattr(config, key, None)
-        if isinstance(value, int) and value > 0:
-            return value
-    return None
-
-
-def _fit_prompts(
-    model: Any,
-    data: BenchmarkData,
-    items: Sequence[Item],
-    render: Any,
-    new_tokens: int,
-) -> tuple[list[str], list[int], int | None]:
-    """Prompts that fit the model's context with ``new_tokens`` to spare: an item whose prompt is
-    too long gets fewer exemplars (never a cut question). ``(prompts, shots used, context)``.
-
-    Raises:
-        DataError: an item that does not fit even without exemplars.
-    """
-    prompts = [render(data.parts(item)) for item in items]
-    shots = [len(data.parts(item).shots) for item in items]
-    n_ctx = _context_length(model)
-    if n_ctx is None or not items or not callable(getattr(model, "tokenizer", None)):
-        return prompts, shots, n_ctx
-    from ..batching import token_lengths
-
-    lengths = token_lengths(model, prompts)
-    cut = 0
-    for i, item in enumerate(items):
-        k = shots[i]
-        while lengths[i] + new_tokens > n_ctx and k > 0:
-            k -= 1
-            prompts[i] = render(data.parts(item, k))
-            lengths[i] = token_lengths(model, [prompts[i]])[0]
-        if lengths[i] + new_tokens > n_ctx:
-            raise DataError(
-                f"item {item.id!r} of {data.benchmark.name} needs {lengths[i]} prompt tokens + "
-                f"{new_tokens} new tokens without any exemplar, more than the model's context of "
-                f"{n_ctx}; lower max_new_tokens (--max-new-tokens) or use a longer-context model"
-            )
-        cut += k < shots[i]
-        shots[i] = k
-    if cut:
-        warnings.warn(
-            f"{cut} of {len(items)} {data.benchmark.name} prompts were longer than the model's "
-            f"context of {n_ctx} tokens with {new_tokens} new tokens: they use fewer exemplars "
-            f"(as few as {min(shots)}); the question itself is never cut (records: n_shots)",
-            UserWarning,
-            stacklevel=4,
-        )
-    return prompts, shots, n_ctx
-
 
 # ---------------------------------------------------------------------------------------------
 # evaluate
@@ -383,7 +186,7 @@ def evaluate(
     }
     cfg = _config(config, given)
     bench = get_benchmark(benchmark)
-    plan = _plan(model, bench, cfg)
+    plan = make_plan(model, bench, cfg)
     done = _generate(model, plan, cfg)
     return _assemble(plan, cfg, done)
 
@@ -404,139 +207,10 @@ def _config(config: EvalConfig | None, given: dict[str, Any]) -> EvalConfig:
     return config
 
 
-@dataclass
-class _Plan:
-    """Everything a run resolved before generating (see ``_plan``)."""
-
-    bench: Benchmark
-    data: BenchmarkData
-    order: list[int]
-    items: list[Item]
-    prompts: list[str]
-    facts: RunFacts
-    liref: Any
-    control_list: list[ControlDirection]
-    metadata: dict[str, Any]
-    token_ids: list[list[int]] | None = None
-    shared_len: int = 0
-
-    @property
-    def runs(self) -> list[tuple[str | None, Any, list[float]]]:
-        """``(control name or None, vector, alphas)``: the real direction at every alpha, then
-        each control at the steered alphas (alpha 0 is the identity for every direction)."""
-        alphas = list(self.metadata["settings"]["alphas"])
-        out: list[tuple[str | None, Any, list[float]]] = [(None, self.liref, alphas)]
-        steered = [a for a in alphas if a != 0.0]
-        return out + [(c.name, c.vector, steered) for c in self.control_list]
-
-
-def _renderer(model: Any, cfg: EvalConfig) -> tuple[Any, bool, dict[str, Any] | None]:
-    """``(render(parts) -> prompt, thinking, chat summary)`` of the config's prompt format."""
-    if cfg.chat_template:
-        to_text, thinking, chat_summary = _chat_renderer(model, cfg.system_prompt, cfg.thinking)
-        return (lambda parts: to_text(parts.messages(cfg.system_prompt))), thinking, chat_summary
-    return (lambda parts: parts.text()), bool(cfg.thinking), None
-
-
-def _plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> _Plan:
-    """Resolve the direction, controls, items, prompts and prefix cache; build the metadata."""
-    remote = resolve_remote(model, cfg.remote)
-    render, thinking, chat_summary = _renderer(model, cfg)
-    default_tokens = bench.thinking_max_new_tokens if thinking else bench.max_new_tokens
-    new_tokens = cfg.max_new_tokens or default_tokens
-
-    from ..models import model_info
-
-    info = model_info(model).to_dict()
-    liref, layer, layer_source, direction_summary = _resolve_direction(
-        cfg.direction, cfg.layer, list(cfg.alphas), info
-    )
-    control_list: list[ControlDirection] = []
-    if cfg.controls or cfg.control_activations is not None:
-        control_list = control_directions(
-            int(info["d_model"]),
-            cfg.controls,
-            seed=cfg.seed,
-            activations=cfg.control_activations,
-            layer=layer,
-        )
-    data: BenchmarkData = bench.load(cfg.data_path, skip_bad_rows=cfg.skip_bad_rows)
-    if cfg.limit is not None:
-        order = stratified_order(data.items, cfg.seed)[: cfg.limit]
-    else:
-        order = list(range(len(data.items)))
-    items = [data.items[i] for i in order]
-    prompts, shots_used, n_ctx = _fit_prompts(model, data, items, render, new_tokens)
-    prompt_format = CHAT_FORMAT if cfg.chat_template else PLAIN_FORMAT
-    # A ReadMismatchWarning (a UserWarning): the direction's prompt format differs from this run's.
-    format_warning = warn_read_mismatch(
-        {"prompt_format": (direction_summary or {}).get("prompt_format")},
-        prompt_format=prompt_format,
-        stacklevel=3,
-    )
-    token_ids, shared_len, prefix_setting = _prefix(model, cfg, remote, prompts)
-    facts = RunFacts(
-        benchmark=bench,
-        items=items,
-        shots_used=shots_used,
-        context_length=n_ctx,
-        layer=layer,
-        layer_source=layer_source,
-        max_new_tokens=new_tokens,
-        thinking=thinking,
-        prompt_format=prompt_format,
-        chat=chat_summary,
-        format_warning=format_warning,
-        prefix_cache=prefix_setting,
-        remote=remote,
-        direction=direction_summary,
-        controls=[{"name": c.name, **c.recipe} for c in control_list],
-    )
-    metadata = make_metadata(
-        "evaluation",
-        model=info,
-        data={
-            "benchmark": bench.name,
-            "hash": data.hash(),
-            "source": data.source,
-            "n_total": len(data.items),
-            "skipped_rows": data.skipped,
-            "kind": bench.kind,
-        },
-        settings=cfg.to_metadata(facts),
-    )
-    return _Plan(
-        bench, data, order, items, prompts, facts, liref, control_list, metadata,
-        token_ids, shared_len,
-    )  # fmt: skip
-
-
-def _prefix(
-    model: Any, cfg: EvalConfig, remote: bool | str, prompts: list[str]
-) -> tuple[list[list[int]] | None, int, dict[str, Any] | None]:
-    """``(token ids, shared prefix length, metadata setting)`` of the shared-prefix cache."""
-    if not cfg.reuse_prefix or remote is not False:
-        return None, 0, None
-    # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
-    # and the metadata says why
-    skipped = prefix_unsupported(model)
-    if skipped is not None:
-        return None, 0, {"shared_tokens": None, "skipped": skipped}
-    if not prompts or not callable(getattr(model, "tokenizer", None)):
-        return None, 0, None
-    from ..batching import tokenize
-
-    token_ids = tokenize(model, prompts)
-    shared_len = shared_prefix_length(token_ids)
-    if shared_len < MIN_SHARED_TOKENS:
-        return None, 0, None
-    return token_ids, shared_len, {"shared_tokens": shared_len}
-
-
 Done = dict[tuple[str | None, float, int], dict[str, Any]]
 
 
-def _generate(model: Any, plan: _Plan, cfg: EvalConfig) -> Done:
+def _generate(model: Any, plan: RunPlan, cfg: EvalConfig) -> Done:
     """Every record of the run (key: control name or None, alpha, item index): resumed from
     ``cfg.records_path`` where it already holds them, else generated batch by batch (and
     appended there)."""
@@ -571,7 +245,7 @@ def _generate(model: Any, plan: _Plan, cfg: EvalConfig) -> Done:
 
 def _run_alpha(
     model: Any,
-    plan: _Plan,
+    plan: RunPlan,
     cfg: EvalConfig,
     run: tuple[str | None, Any, float],
     done: Done,
@@ -611,7 +285,7 @@ def _run_alpha(
             bar.advance(hi - lo)
 
 
-def _assemble(plan: _Plan, cfg: EvalConfig, done: Done) -> EvalResult:
+def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
     """The ``EvalResult`` of the real direction, its controls and the comparisons, Holm-adjusted."""
     alphas, order = list(cfg.alphas), plan.order
     facts = plan.facts
@@ -663,7 +337,7 @@ def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool) -> bo
 
 def _run_batch(
     model: Any,
-    plan: _Plan,
+    plan: RunPlan,
     cfg: EvalConfig,
     steering: tuple[Any, float],
     span: tuple[int, int],
@@ -711,7 +385,7 @@ def _run_batch(
 
 def _generate_texts(
     model: Any,
-    plan: _Plan,
+    plan: RunPlan,
     cfg: EvalConfig,
     steering: tuple[Any, float],
     span: tuple[int, int],
@@ -752,7 +426,7 @@ def _generate_texts(
 
 def _gold_logprobs(
     model: Any,
-    plan: _Plan,
+    plan: RunPlan,
     cfg: EvalConfig,
     steering: tuple[Any, float],
     span: tuple[int, int],
