@@ -93,6 +93,7 @@ BUILTIN_MODELS: dict[str, tuple[str, str, str]] = {
     ),
 }
 
+
 def hub_id(name: str | None, repo_id: str | None = None) -> str | None:
     """The Hugging Face Hub id to name a model by in files other tools read (model cards,
     lm-eval results): ``repo_id`` when known, the original of a built-in alias

@@ -164,11 +164,15 @@ def test_same_files_as_lm_evals_own_tracker(tmp_path: Path) -> None:
 
     mine = {key(p): normalised(p) for p in ours}
     theirs = {key(p): normalised(p) for p in their_files}
-    assert set(mine) == set(theirs) == {
-        "results_DATE.json",
-        "samples_gsm8k_alpha+0_DATE.jsonl",
-        "samples_gsm8k_alpha+0.5_DATE.jsonl",
-    }
+    assert (
+        set(mine)
+        == set(theirs)
+        == {
+            "results_DATE.json",
+            "samples_gsm8k_alpha+0_DATE.jsonl",
+            "samples_gsm8k_alpha+0.5_DATE.jsonl",
+        }
+    )
     assert mine == theirs
 
 
