@@ -159,7 +159,11 @@ def test_bootstrap_ci_width_near_normal_approximation() -> None:
 
 def test_paired_bootstrap_ci() -> None:
     a = [1, 0, 1, 1, 0]
-    assert ev.paired_bootstrap_ci(a, a) == (0.0, 0.0)
+    # no item changes: [-u, u] with u the exact upper limit of 0 discordant items out of 5
+    from scipy.stats import binomtest
+
+    u = binomtest(0, 5).proportion_ci(confidence_level=0.95, method="exact").high
+    assert ev.paired_bootstrap_ci(a, a) == pytest.approx((-u, u), abs=1e-12)
     assert ev.paired_bootstrap_ci([1, 1, 1], [0, 0, 0]) == (1.0, 1.0)
     with pytest.raises(DataError, match="one length"):
         ev.paired_bootstrap_ci([1, 0], [1])
