@@ -32,7 +32,7 @@ from .store import (
     save_tensors,
 )
 
-__all__ = ["Direction"]
+__all__ = ["Direction", "card_data", "layer_map"]
 
 _TENSORS = ("vectors", "mean_reasoning", "mean_memory")
 
@@ -553,15 +553,21 @@ class Direction:
             model = self.metadata.get("model") or {}
             data = self.metadata.get("data") or {}
             settings = self.metadata.get("settings") or {}
+            card = card_data(
+                model,
+                self.n_layers,
+                [] if self.chosen_layer is None else [self.chosen_layer],
+                settings.get("mode") or "project",
+                library_name="lirefs",
+                tags=["lirefs", "steering-vector"],
+            )
+            base = card.base_model or model.get("name", "an unrecorded model")
             lines = [
                 "---",
-                "library_name: lirefs",
-                "tags:",
-                "- lirefs",
-                "- steering-vector",
+                card.to_yaml(),
                 "---",
                 "",
-                f"# Linear Reasoning Feature for {model.get('name', 'an unrecorded model')}",
+                f"# Linear Reasoning Feature for {base}",
                 "",
                 "Per-layer reasoning-minus-memory mean difference (float64), one vector per "
                 f"residual index 0..{self.n_layers} (`l == hidden_states[l]`), d_model "
@@ -594,7 +600,7 @@ class Direction:
                 "```",
                 "",
             ]
-            (tmp / "README.md").write_text("\n".join(lines), encoding="utf-8")
+            _write_card(tmp / "README.md", "\n".join(lines))
         return target
 
     @classmethod
@@ -704,6 +710,67 @@ def _checked_tensors(
         )
     vectors, mean_r, mean_m = (t.to(torch.float64) for t in got)
     return vectors, mean_r, mean_m
+
+
+def layer_map(n_layers: int, layers: Sequence[int], architecture: str | None) -> dict[int, Any]:
+    """Where each residual index ``l`` sits in other programs: ``hidden_states[l]``, the output of
+    block ``l - 1`` (``None`` for the embeddings), llama.cpp's control-vector tensor
+    ``direction.{l-1}`` and lm-eval's ``steered`` hookpoint (``None`` for an unknown family)."""
+    from .errors import ArchitectureError
+    from .export import lm_eval_hookpoint
+
+    out: dict[int, Any] = {}
+    for layer in layers:
+        try:
+            hook: str | None = lm_eval_hookpoint(architecture, layer, n_layers) if layer else None
+        except ArchitectureError:
+            hook = None
+        out[int(layer)] = {
+            "hidden_states": int(layer),
+            "block_output": int(layer) - 1 if layer else None,
+            "llama_cpp_tensor": f"direction.{layer - 1}" if layer else None,
+            "lm_eval_hookpoint": hook,
+        }
+    return out
+
+
+def card_data(
+    model: dict[str, Any],
+    n_layers: int,
+    layers: Sequence[int],
+    mode: str,
+    *,
+    library_name: str,
+    tags: list[str],
+) -> Any:
+    """``huggingface_hub.ModelCardData`` of a lirefs card: ``base_model`` (the Hub id, also for a
+    built-in alias: ``smollm2-135m`` -> ``HuggingFaceTB/SmolLM2-135M-Instruct``), ``library_name``,
+    ``tags`` and, under ``lirefs``, the layer convention, the layer map and the mode."""
+    from huggingface_hub import ModelCardData
+
+    from .models import hub_id, looks_like_hub_id
+    from .store import LAYER_CONVENTION
+
+    base = hub_id(model.get("name"), model.get("repo_id"))
+    return ModelCardData(
+        base_model=base if base and looks_like_hub_id(base) else None,
+        library_name=library_name,
+        tags=tags,
+        lirefs={
+            "layer_convention": LAYER_CONVENTION,
+            "layers": layer_map(n_layers, layers, model.get("architecture")),
+            "mode": mode,
+            "model": model.get("name"),
+            "fingerprint": model.get("fingerprint"),
+        },
+    )
+
+
+def _write_card(path: Path, text: str) -> None:
+    """Write ``text`` through ``huggingface_hub.ModelCard`` (which parses the YAML header)."""
+    from huggingface_hub import ModelCard
+
+    ModelCard(text).save(path)
 
 
 def _tensor_hash(t: torch.Tensor) -> str:
