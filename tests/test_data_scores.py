@@ -92,7 +92,7 @@ def test_score_column_splits_as_the_paper(files: list[Path], threshold: float) -
 
 
 def test_score_column_errors_are_clear(files: list[Path], tmp_path: Path) -> None:
-    with pytest.raises(DataError, match="no 'score' field|no 'score' column"):
+    with pytest.raises(DataError, match=r"no 'score' (field|column)"):
         lirefs.data.load(files[0], score_column="score")
     with pytest.raises(DataError, match="no 'score' column"):
         lirefs.data.load(files[1], score_column="score")

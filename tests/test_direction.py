@@ -272,9 +272,7 @@ def test_to_moves_and_keeps_float64() -> None:
         assert on_gpu.vectors.is_cuda and on_gpu.mean_memory.is_cuda
 
 
-def test_apply_steers_the_model_in_hand_and_restores_it(
-    make_tiny: Any, prompts: list[str]
-) -> None:
+def test_apply_steers_the_model_in_hand_and_restores_it(make_tiny: Any, prompts: list[str]) -> None:
     from reference_hooks import reference_generate
 
     model = make_tiny("llama")

@@ -404,7 +404,7 @@ def test_cli_and_log_say_what_each_export_wrote(
 
     from gguf import GGUFReader
 
-    folder, _, path = saved
+    _, _, path = saved
     result = _cli(["gguf", str(path), "-o", str(tmp_path / "v.gguf"), "-l", "1-2", "-a", "3"])
     assert result.exit_code == 0, result.output
     assert "layers 1 -> direction.0, 2 -> direction.1" in result.output
@@ -417,7 +417,7 @@ def test_cli_and_log_say_what_each_export_wrote(
     result = _cli(["lm-eval", str(path), "-o", str(tmp_path / "s.pt"), "-a", "2", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
-    hook = list(torch.load(tmp_path / "s.pt", weights_only=True))[0]
+    hook = next(iter(torch.load(tmp_path / "s.pt", weights_only=True)))
     assert info["layers"] == [2] and info["alpha"] == 2.0 and info["offsets"] == {"2": hook}
     liref = lirefs.Direction.load(path)
     with caplog.at_level("INFO", logger="lirefs.export"):
