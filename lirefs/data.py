@@ -616,6 +616,36 @@ def _question_from_record(
     )
 
 
+#: The field a scored row's class is written to before it is read like any labelled row.
+_SCORE_LABEL = "\x00lirefs score label"
+
+
+def _scored(
+    records: Iterable[tuple[int, dict[str, Any]]], where: str, column: str, threshold: float
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Rows labelled by ``score > threshold`` (reasoning) else memory, as the paper splits its
+    ``memory_reason_score``; a missing, non-numeric or NaN score is a DataError."""
+    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
+        raise DataError(f"threshold must be a number, got {threshold!r}")
+    for line_no, record in records:
+        if column not in record:
+            raise DataError(
+                f"{where}, line {line_no}: no {column!r} field (found {sorted(record)}); add it, "
+                "or pass score_column=<your column name>"
+            )
+        raw = record[column]
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            value = float("nan")
+        if isinstance(raw, bool) or value != value:
+            raise DataError(
+                f"{where}, line {line_no}: {column!r} is {raw!r}; expected a number (the row's "
+                "score, compared with threshold)"
+            )
+        yield line_no, {**record, _SCORE_LABEL: REASONING if value > threshold else MEMORY}
+
+
 def _label_map(reasoning_values: Iterable[str], memory_values: Iterable[str]) -> dict[str, str]:
     labels: dict[str, str] = {}
     for value in reasoning_values:
@@ -668,6 +698,7 @@ def _load_file(
     label_column: str,
     answer_column: str,
     labels: dict[str, str],
+    score: tuple[str, float] | None = None,
 ) -> QuestionSets:
     where = f"data file {str(path)!r}"
     suffix = path.suffix.lower()
@@ -683,12 +714,19 @@ def _load_file(
         records = _csv_records(text, where, _CSV_DELIMITERS[suffix])
         first_row = csv.reader(io.StringIO(text, newline=""), delimiter=_CSV_DELIMITERS[suffix])
         header = next(first_row, [])
-        for column, arg in ((text_column, "text_column"), (label_column, "label_column")):
+        needed = (
+            (text_column, "text_column"),
+            ((label_column, "label_column") if score is None else (score[0], "score_column")),
+        )
+        for column, arg in needed:
             if header and column not in header:
                 raise DataError(
                     f"{where}, line 1: the header has no {column!r} column (found {header}); "
                     f"rename the column or pass {arg}=<your column name>"
                 )
+    if score is not None:
+        records = _scored(records, where, *score)
+        label_column, labels = _SCORE_LABEL, _label_map((REASONING,), (MEMORY,))
     questions = [
         _question_from_record(
             record,
@@ -800,6 +838,8 @@ def load(
     reasoning_values: Sequence[str] = ("reasoning", "1", "true"),
     memory_values: Sequence[str] = ("memory", "0", "false"),
     matched: bool = False,
+    score_column: str | None = None,
+    threshold: float = 0.5,
 ) -> QuestionSets:
     """Load labelled questions for building a direction.
 
@@ -818,6 +858,12 @@ def load(
         matched: declare the set format-matched: every question must have an answer and each
             answer type (:func:`answer_type`: number or text) must make up the same share of both
             classes (:func:`check_matched`). ``"builtin-matched"`` is always checked.
+        score_column: label by a numeric score instead of ``label_column`` (files only): a row
+            whose score is ``> threshold`` is reasoning, else memory. The paper's own labelled
+            MMLU-Pro files carry ``memory_reason_score`` (higher = more reasoning), so
+            ``load(path, score_column="memory_reason_score", threshold=0.5)`` reproduces its
+            split.
+        threshold: the score above which a row is reasoning.
 
     Files may also carry ``id``, ``group``, ``source``, ``license`` and ``aliases`` (JSON list, or
     ``|``-separated in CSV). Without ``group`` each question is its own group; without ``id`` the
@@ -834,6 +880,8 @@ def load(
             f"source must be 'builtin', 'builtin-matched', 'reasoning-gym' or a path to a .jsonl, "
             f".csv or .tsv file, got {source!r}"
         )
+    if score_column is not None and str(source) in ("builtin", "builtin-matched", "reasoning-gym"):
+        raise DataError(f"score_column applies to files only; {str(source)!r} is labelled already")
     if str(source) == "builtin-matched":
         return _load_builtin_matched()
     if str(source) == "builtin":
@@ -847,6 +895,7 @@ def load(
             label_column=label_column,
             answer_column=answer_column,
             labels=_label_map(reasoning_values, memory_values),
+            score=None if score_column is None else (score_column, threshold),
         )
     if matched:
         where = f"data file {str(source)!r}" if Path(source).is_file() else f"source {source!r}"
@@ -861,6 +910,7 @@ def _load_path(
     label_column: str,
     answer_column: str,
     labels: dict[str, str],
+    score: tuple[str, float] | None = None,
 ) -> QuestionSets:
     """The questions of a user file (``load`` for anything that is not a built-in name)."""
     path = Path(source)
@@ -876,4 +926,5 @@ def _load_path(
         label_column=label_column,
         answer_column=answer_column,
         labels=labels,
+        score=score,
     )

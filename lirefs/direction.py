@@ -11,7 +11,10 @@ convention, class sizes, data hash, settings, lirefs version).
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +23,16 @@ import torch
 
 from .checks import residual_index
 from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
-from .store import atomic_folder, check_metadata, load_tensors, make_metadata, save_tensors
+from .store import (
+    atomic_folder,
+    check_metadata,
+    hash_texts,
+    load_tensors,
+    make_metadata,
+    save_tensors,
+)
 
-__all__ = ["Direction"]
+__all__ = ["Direction", "card_data", "layer_map"]
 
 _TENSORS = ("vectors", "mean_reasoning", "mean_memory")
 
@@ -207,6 +217,258 @@ class Direction:
             )
         check_metadata(self.metadata, what="this direction", model=info)
 
+    # -- layer choice --------------------------------------------------------------------------
+
+    def with_layer(self, layer: Any, *, how: str | None = None) -> Direction:
+        """A copy that records ``layer`` as its chosen layer (``settings.best_layer``).
+
+        ``lirefs direction`` writes the held-out choice into the file; in Python, record it the
+        same way before saving, so ``lirefs export``, ``lirefs evaluate``, ``transfer_report``
+        and ``steer`` find it::
+
+            report = lirefs.layer_report(liref, test_r, test_m)
+            liref = liref.with_layer(report)          # report.best_layer, rule "auroc"
+            liref.save("liref.safetensors")
+
+        Args:
+            layer: a ``LayerReport`` of this direction (its ``best_layer``, rule ``"auroc"``) or
+                a residual index ``0..L`` (rule ``"given"``).
+            how: how the layer was chosen, in words (recorded as ``settings.layer_choice``).
+
+        Raises:
+            DirectionError: the report was made for another direction.
+            LayerError: the index is outside ``0..L``.
+        """
+        settings = dict(self.metadata.get("settings") or {})
+        best = getattr(layer, "best_layer", None)
+        if best is not None:
+            report_meta = getattr(layer, "metadata", None) or {}
+            made_for = (report_meta.get("data") or {}).get("direction_data")
+            if "direction_data" in (report_meta.get("data") or {}) and made_for != (
+                self.metadata.get("data")
+            ):
+                raise DirectionError(
+                    "this layer report was made for another direction (its direction data "
+                    f"{made_for!r} differs from this one's {self.metadata.get('data')!r}); pass "
+                    "the report of this direction, or the layer number"
+                )
+            chosen = residual_index(best, self.n_layers, "this direction has")
+            test_hash = (report_meta.get("data") or {}).get("test_states_hash")
+            settings["layer_rule"] = "auroc"
+            settings["layer_choice"] = how or (
+                "highest AUROC of the projection score on held-out states "
+                f"(lirefs.layer_report, test states hash {test_hash})"
+            )
+        else:
+            if isinstance(layer, bool) or not isinstance(layer, int):
+                raise LayerError(
+                    f"layer must be a residual index 0..{self.n_layers} or a LayerReport, got "
+                    f"{type(layer).__name__}"
+                )
+            chosen = residual_index(layer, self.n_layers, "this direction has")
+            settings["layer_rule"] = "given"
+            settings["layer_choice"] = how or "given by the user"
+        settings["best_layer"] = int(chosen)
+        return self._derived(self.vectors, self.mean_reasoning, self.mean_memory, settings=settings)
+
+    # -- arithmetic (as repeng / steering-vectors vectors combine) -------------------------------
+
+    def _derived(
+        self,
+        vectors: torch.Tensor,
+        mean_reasoning: torch.Tensor,
+        mean_memory: torch.Tensor,
+        *,
+        settings: dict[str, Any],
+        data: dict[str, Any] | None = None,
+        counts: tuple[int, int] | None = None,
+    ) -> Direction:
+        """A new Direction sharing this one's model, with fresh metadata (same version stamp)."""
+        meta = make_metadata(
+            "direction",
+            model=self.metadata.get("model"),
+            data=dict(self.metadata.get("data") or {}) if data is None else data,
+            settings=settings,
+        )
+        for key, value in self.metadata.items():
+            meta.setdefault(key, value)
+        n_r, n_m = counts if counts is not None else (self.n_reasoning, self.n_memory)
+        return Direction(vectors, mean_reasoning, mean_memory, n_r, n_m, meta)
+
+    def _operand(self) -> dict[str, Any]:
+        """What a combination records about one operand."""
+        settings = self.metadata.get("settings") or {}
+        out: dict[str, Any] = {
+            "vectors_hash": _tensor_hash(self.vectors),
+            "data_hash": (self.metadata.get("data") or {}).get("hash"),
+            "best_layer": self.chosen_layer,
+        }
+        if "combined" in settings:
+            out["combined"] = settings["combined"]
+        return out
+
+    def _scaled(self, factor: Any, op: str) -> Direction:
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            return NotImplemented  # type: ignore[no-any-return]
+        k = float(factor)
+        if not math.isfinite(k):
+            raise DirectionError(f"a direction can only be scaled by a finite number, got {k}")
+        settings = dict(self.metadata.get("settings") or {})
+        settings["combined"] = {"op": op, "factor": k, "operands": [self._operand()]}
+        return self._derived(
+            self.vectors * k, self.mean_reasoning * k, self.mean_memory * k, settings=settings
+        )
+
+    def _combined(self, other: Any, sign: float, op: str) -> Direction:
+        if not isinstance(other, Direction):
+            return NotImplemented  # type: ignore[no-any-return]
+        if other.vectors.shape != self.vectors.shape:
+            raise DirectionError(
+                f"cannot {op} directions of [L + 1, d_model] = {tuple(self.vectors.shape)} and "
+                f"{tuple(other.vectors.shape)}: both must come from one model"
+            )
+        mine = (self.metadata.get("model") or {}).get("fingerprint")
+        theirs = (other.metadata.get("model") or {}).get("fingerprint")
+        if mine != theirs:
+            names = [(d.metadata.get("model") or {}).get("name") for d in (self, other)]
+            raise DirectionError(
+                f"cannot {op} a direction of model {names[0]!r} (fingerprint {mine}) and one of "
+                f"{names[1]!r} (fingerprint {theirs}): both must come from the same model"
+            )
+        operands = [self._operand(), other._operand()]
+        layers = {self.chosen_layer, other.chosen_layer}
+        settings: dict[str, Any] = {"combined": {"op": op, "operands": operands}}
+        if len(layers) == 1 and None not in layers:
+            settings["best_layer"] = self.chosen_layer
+            settings["layer_rule"] = "shared by both operands"
+        hashes = [str(o["data_hash"]) for o in operands]
+        data = {"hash": hash_texts(hashes, op), "combined_from": hashes}
+        other_v = other.vectors.to(self.vectors.device)
+        other_r = other.mean_reasoning.to(self.vectors.device)
+        other_m = other.mean_memory.to(self.vectors.device)
+        return self._derived(
+            self.vectors + sign * other_v,
+            self.mean_reasoning + sign * other_r,
+            self.mean_memory + sign * other_m,
+            settings=settings,
+            data=data,
+            counts=(self.n_reasoning + other.n_reasoning, self.n_memory + other.n_memory),
+        )
+
+    def __add__(self, other: Any) -> Direction:
+        """``d1 + d2``: the per-layer sum (means summed alike; counts are the two sets' totals).
+
+        Both must come from one model (same fingerprint and ``[L + 1, d_model]``); the result
+        records ``settings.combined = {"op": "add", "operands": [...]}`` (each operand's vector
+        hash, data hash and chosen layer) and keeps a chosen layer only when both share it.
+        """
+        return self._combined(other, 1.0, "add")
+
+    def __sub__(self, other: Any) -> Direction:
+        """``d1 - d2``: the per-layer difference (see ``__add__``; op ``"sub"``)."""
+        return self._combined(other, -1.0, "sub")
+
+    def __mul__(self, factor: Any) -> Direction:
+        """``d * k``: every layer (and both means) times the finite number ``k`` (op ``"scale"``);
+        the chosen layer and settings are kept."""
+        return self._scaled(factor, "scale")
+
+    __rmul__ = __mul__
+
+    def __truediv__(self, factor: Any) -> Direction:
+        """``d / k``: ``d * (1 / k)``."""
+        if isinstance(factor, (int, float)) and not isinstance(factor, bool) and factor == 0:
+            raise DirectionError("cannot divide a direction by 0")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float)):
+            return NotImplemented
+        return self._scaled(1.0 / float(factor), "scale")
+
+    def __neg__(self) -> Direction:
+        """``-d``: memory-minus-reasoning (op ``"neg"``)."""
+        return self._scaled(-1.0, "neg")
+
+    # -- device --------------------------------------------------------------------------------
+
+    def to(
+        self, device: str | torch.device | None = None, dtype: torch.dtype | None = None
+    ) -> Direction:
+        """A copy whose tensors live on ``device`` (metadata unchanged).
+
+        A Direction stays float64 (its class means are statistics, accumulated in float64);
+        steering casts ``r̂`` to the model's dtype itself. ``dtype`` is accepted for the familiar
+        ``.to(...)`` call but must be ``torch.float64``; for a tensor in another dtype use
+        ``d.unit(layer).to(dtype)``.
+
+        Raises:
+            DirectionError: a dtype other than float64.
+        """
+        if dtype is not None and dtype != torch.float64:
+            raise DirectionError(
+                f"a Direction stays float64 (got dtype={dtype}); steering casts r̂ to the model's "
+                "dtype itself; for a vector in that dtype use d.unit(layer).to(dtype)"
+            )
+        if device is None:
+            return self
+        return Direction(
+            self.vectors.to(device),
+            self.mean_reasoning.to(device),
+            self.mean_memory.to(device),
+            self.n_reasoning,
+            self.n_memory,
+            dict(self.metadata),
+        )
+
+    @property
+    def device(self) -> torch.device:
+        """Where the tensors live."""
+        return self.vectors.device
+
+    # -- steering ------------------------------------------------------------------------------
+
+    @contextmanager
+    def apply(
+        self,
+        model: Any,
+        *,
+        layer: int | None = None,
+        alpha: float = 0.1,
+        mode: str = "project",
+        positions: Any = "all",
+        blocks: Sequence[int] | None = None,
+    ) -> Iterator[Any]:
+        """Steer ``model`` itself inside a ``with`` block; it is restored on exit, even on error.
+
+        ::
+
+            with liref.apply(model, layer=15, alpha=-0.1, mode="project"):
+                out = lirefs.generate(model, prompts)        # steered
+            out = lirefs.generate(model, prompts)            # plain again
+
+        The settings mean what they mean in ``lirefs.generate`` and are checked the same way
+        (``lirefs.steer.plan``). Unlike ``lirefs.steered``, which steers a copy and leaves
+        ``model`` plain, the edit is stored on ``model`` (nnsight's ``model.edit(inplace=True)``)
+        and every trace or ``generate`` of it is steered until the block ends; any edits the
+        model carried before are put back as they were.
+
+        Yields:
+            ``model``.
+        """
+        import tracers
+
+        from .steer import plan
+
+        steering = plan(model, self, layer, alpha, mode, positions, blocks)
+        edit = steering.tracer_kwargs()
+        before = list(getattr(model, "_edits", None) or [])
+        try:
+            if edit["unit"] is not None:
+                with model.edit(inplace=True) as tracer:
+                    for step in tracer.all():
+                        tracers.apply_edit(model, step=step, **edit)
+            yield model
+        finally:
+            model._edits = before
+
     # -- files ---------------------------------------------------------------------------------
 
     def save(self, path: str | Path) -> Path:
@@ -291,15 +553,21 @@ class Direction:
             model = self.metadata.get("model") or {}
             data = self.metadata.get("data") or {}
             settings = self.metadata.get("settings") or {}
+            card = card_data(
+                model,
+                self.n_layers,
+                [] if self.chosen_layer is None else [self.chosen_layer],
+                settings.get("mode") or "project",
+                library_name="lirefs",
+                tags=["lirefs", "steering-vector"],
+            )
+            base = card.base_model or model.get("name", "an unrecorded model")
             lines = [
                 "---",
-                "library_name: lirefs",
-                "tags:",
-                "- lirefs",
-                "- steering-vector",
+                card.to_yaml(),
                 "---",
                 "",
-                f"# Linear Reasoning Feature for {model.get('name', 'an unrecorded model')}",
+                f"# Linear Reasoning Feature for {base}",
                 "",
                 "Per-layer reasoning-minus-memory mean difference (float64), one vector per "
                 f"residual index 0..{self.n_layers} (`l == hidden_states[l]`), d_model "
@@ -332,7 +600,7 @@ class Direction:
                 "```",
                 "",
             ]
-            (tmp / "README.md").write_text("\n".join(lines), encoding="utf-8")
+            _write_card(tmp / "README.md", "\n".join(lines))
         return target
 
     @classmethod
@@ -442,6 +710,73 @@ def _checked_tensors(
         )
     vectors, mean_r, mean_m = (t.to(torch.float64) for t in got)
     return vectors, mean_r, mean_m
+
+
+def layer_map(n_layers: int, layers: Sequence[int], architecture: str | None) -> dict[int, Any]:
+    """Where each residual index ``l`` sits in other programs: ``hidden_states[l]``, the output of
+    block ``l - 1`` (``None`` for the embeddings), llama.cpp's control-vector tensor
+    ``direction.{l-1}`` and lm-eval's ``steered`` hookpoint (``None`` for an unknown family)."""
+    from .errors import ArchitectureError
+    from .export import lm_eval_hookpoint
+
+    out: dict[int, Any] = {}
+    for layer in layers:
+        try:
+            hook: str | None = lm_eval_hookpoint(architecture, layer, n_layers) if layer else None
+        except ArchitectureError:
+            hook = None
+        out[int(layer)] = {
+            "hidden_states": int(layer),
+            "block_output": int(layer) - 1 if layer else None,
+            "llama_cpp_tensor": f"direction.{layer - 1}" if layer else None,
+            "lm_eval_hookpoint": hook,
+        }
+    return out
+
+
+def card_data(
+    model: dict[str, Any],
+    n_layers: int,
+    layers: Sequence[int],
+    mode: str,
+    *,
+    library_name: str,
+    tags: list[str],
+) -> Any:
+    """``huggingface_hub.ModelCardData`` of a lirefs card: ``base_model`` (the Hub id, also for a
+    built-in alias: ``smollm2-135m`` -> ``HuggingFaceTB/SmolLM2-135M-Instruct``), ``library_name``,
+    ``tags`` and, under ``lirefs``, the layer convention, the layer map and the mode."""
+    from huggingface_hub import ModelCardData
+
+    from .models import hub_id, looks_like_hub_id
+    from .store import LAYER_CONVENTION
+
+    base = hub_id(model.get("name"), model.get("repo_id"))
+    return ModelCardData(
+        base_model=base if base and looks_like_hub_id(base) else None,
+        library_name=library_name,
+        tags=tags,
+        lirefs={
+            "layer_convention": LAYER_CONVENTION,
+            "layers": layer_map(n_layers, layers, model.get("architecture")),
+            "mode": mode,
+            "model": model.get("name"),
+            "fingerprint": model.get("fingerprint"),
+        },
+    )
+
+
+def _write_card(path: Path, text: str) -> None:
+    """Write ``text`` through ``huggingface_hub.ModelCard`` (which parses the YAML header)."""
+    from huggingface_hub import ModelCard
+
+    ModelCard(text).save(path)
+
+
+def _tensor_hash(t: torch.Tensor) -> str:
+    """sha256 (hex, first 16 chars) of a tensor's float64 bytes."""
+    data = t.detach().to("cpu", torch.float64).contiguous().numpy().tobytes()
+    return hashlib.sha256(data).hexdigest()[:16]
 
 
 def _count(value: Any, name: str, path: Path) -> int:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import os
 import re
@@ -45,6 +46,7 @@ from .store import LAYER_CONVENTION, atomic_folder, atomic_path, make_metadata, 
 __all__ = [
     "ABLATION_FAMILIES",
     "ExportError",
+    "describe_export",
     "export_ablated",
     "export_gguf",
     "export_lm_eval",
@@ -55,6 +57,8 @@ __all__ = [
 class ExportError(LirefsError, ValueError):
     """A direction cannot be exported as asked (wrong mode, unusable path, no meaning there)."""
 
+
+logger = logging.getLogger("lirefs.export")
 
 #: GGUF key under which lirefs keeps its own metadata (other readers ignore unknown keys).
 GGUF_METADATA_KEY = "lirefs.metadata"
@@ -166,6 +170,7 @@ def export_gguf(
         writer.write_kv_data_to_file()
         writer.write_tensors_to_file()
         writer.close()
+    logger.info(describe_export(target)["summary"])
     return target
 
 
@@ -345,6 +350,7 @@ def export_lm_eval(
         torch.save(config, tmp)
         with atomic_path(sidecar) as tmp_meta:
             tmp_meta.write_text(json.dumps(meta, indent=2, default=str) + "\n", encoding="utf-8")
+    logger.info(describe_export(target)["summary"])
     return target
 
 
@@ -504,6 +510,7 @@ def export_ablated(
             "export": {"format": "ablated weights", "layer": layer, "edited": edited},
         }
         (tmp / "lirefs_direction.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    logger.info(describe_export(target)["summary"])
     return target
 
 
@@ -549,17 +556,37 @@ def _file_hash(path: Path) -> str:
 
 
 def _ablation_card(name: str, direction: Direction, layer: int, edited: list[str]) -> str:
+    """The README of an ablated folder: a ``huggingface_hub.ModelCard`` whose data names the
+    Hub id of the original (``base_model``), the residual index and its layer map, and the mode.
+
+    ``library_name`` is ``transformers``: the folder is a plain transformers model (what the Hub's
+    "use this model" snippet should load); ``lirefs`` is among the tags.
+    """
+    from huggingface_hub import ModelCard
+
+    from .direction import card_data
+
     data = direction.metadata.get("data") or {}
     made = direction.metadata.get("lirefs_version")
-    return (
-        f"---\ntags:\n- lirefs\n- directional-ablation\n---\n\n# {name}, direction ablated\n\n"
+    model = {**_model_of(direction), "name": name}
+    card = card_data(
+        model,
+        direction.n_layers,
+        [layer],
+        "ablate",
+        library_name="transformers",
+        tags=["lirefs", "directional-ablation"],
+    )
+    base = card.base_model or name
+    text = (
+        f"---\n{card.to_yaml()}\n---\n\n# {base}, direction ablated\n\n"
         f"- direction: reasoning-minus-memory mean difference (lirefs), residual index {layer}, "
         f"built from {direction.n_reasoning} reasoning and {direction.n_memory} memory prompts\n"
         f"- direction data hash: `{data.get('hash')}`\n"
         f"- direction made with lirefs {made}; exported with lirefs {version()}\n"
         f"- layer convention: {LAYER_CONVENTION}\n\n"
         "## Ablated weights\n\n"
-        f"Base model: `{name}`. The unit direction of residual index {layer} "
+        f"Base model: `{base}`. The unit direction of residual index {layer} "
         "(`l == hidden_states[l]`) was projected out of every tensor that writes the residual "
         f"stream ({len(edited)} tensors: embeddings, attention output and MLP down projections "
         'with their biases), so a plain forward pass equals lirefs\' `mode="ablate"`. The output '
@@ -567,3 +594,65 @@ def _ablation_card(name: str, direction: Direction, layer: int, edited: list[str
         "```python\nfrom transformers import AutoModelForCausalLM, AutoTokenizer\n"
         'model = AutoModelForCausalLM.from_pretrained("path/to/this/folder")\n```\n'
     )
+    return str(ModelCard(text))
+
+
+# ---------------------------------------------------------------------------------------------
+# what an export wrote
+
+
+def describe_export(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """What an export wrote, read back from the written file's own lirefs metadata.
+
+    Returns ``{"format", "path", "layers", "alpha", "mode", "offsets", "summary"}``: ``layers``
+    are lirefs residual indices (``l == hidden_states[l]``), ``offsets`` maps each to the name
+    the owner program uses (llama.cpp ``direction.{l-1}``, lm-eval's hookpoint, the ablated
+    residual index), and ``summary`` is one line for people (the CLI prints it, the writers log
+    it to the ``lirefs.export`` logger).
+
+    Raises:
+        ExportError: ``path`` is not a file or folder a lirefs export wrote.
+    """
+    target = Path(path)
+    export: dict[str, Any] = {}
+    if target.suffix == ".gguf" and target.is_file():
+        from gguf import GGUFReader
+
+        saved = _gguf_string(GGUFReader(str(target)).fields, GGUF_METADATA_KEY)
+        export = (json.loads(saved) if saved else {}).get("export") or {}
+        layers = [int(x) for x in export.get("layers") or []]
+        offsets: dict[int, str] = {layer: f"direction.{layer - 1}" for layer in layers}
+        where = "llama.cpp tensor"
+    elif target.suffix == ".pt" and target.is_file():
+        sidecar = target.with_name(target.name + ".json")
+        if sidecar.is_file():
+            export = json.loads(sidecar.read_text(encoding="utf-8")).get("export") or {}
+        layers = [] if export.get("layer") is None else [int(export["layer"])]
+        offsets = {layer: str(export.get("hookpoint")) for layer in layers}
+        where = "lm-eval hookpoint"
+    elif target.is_dir() and (target / "lirefs_direction.json").is_file():
+        meta = json.loads((target / "lirefs_direction.json").read_text(encoding="utf-8"))
+        export = meta.get("export") or {}
+        layers = [] if export.get("layer") is None else [int(export["layer"])]
+        n_edited = len(export.get("edited") or [])
+        offsets = {layer: f"r̂ removed from {n_edited} weight tensors" for layer in layers}
+        export.setdefault("mode", "ablate")
+        where = "ablated"
+    if not export:
+        raise ExportError(f"{target} is not a file or folder written by a lirefs export")
+    alpha = export.get("alpha")
+    mode = export.get("mode", "add")
+    shown = ", ".join(f"{layer} -> {offsets[layer]}" for layer in layers)
+    summary = f"{export.get('format')}: layers {shown} ({where})"
+    if alpha is not None:
+        summary += f", alpha {alpha:g}"
+    summary += f", mode {mode}"
+    return {
+        "format": export.get("format"),
+        "path": str(target),
+        "layers": layers,
+        "alpha": alpha,
+        "mode": mode,
+        "offsets": offsets,
+        "summary": summary,
+    }

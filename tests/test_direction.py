@@ -141,3 +141,169 @@ def test_load_refuses_another_layer_convention(tmp_path: Path) -> None:
     save_file(tensors, str(path), metadata={"lirefs": json.dumps(meta)})
     with pytest.raises(MetadataMismatchError, match="layer convention"):
         lirefs.Direction.load(path)
+
+
+# --------------------------------------------------------------------------------------------
+# the held-out layer choice recorded in Python (README flow), arithmetic, .to, apply
+
+
+def test_readme_flow_records_the_layer_and_exports_without_l(
+    make_tiny: Any, tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+    from gguf import GGUFReader
+
+    from lirefs.cli import main
+
+    model = make_tiny("llama")
+    sets = lirefs.data.load("builtin")
+    train, test = sets.split(test_fraction=0.3)
+    n = 12
+    r = lirefs.collect_activations(model, train.reasoning_prompts()[:n])
+    m = lirefs.collect_activations(model, train.memory_prompts()[:n])
+    liref = lirefs.Direction.from_activations(r, m, model=model)
+    report = lirefs.layer_report(
+        liref,
+        lirefs.collect_activations(model, test.reasoning_prompts()[:n]),
+        lirefs.collect_activations(model, test.memory_prompts()[:n]),
+        n_permutations=20,
+    )
+    chosen = liref.with_layer(report)
+    assert liref.chosen_layer is None  # the original is untouched
+    assert chosen.chosen_layer == report.best_layer
+    assert chosen.metadata["settings"]["layer_rule"] == "auroc"  # as `lirefs direction` writes
+    assert torch.equal(chosen.vectors, liref.vectors)
+    path = chosen.save(tmp_path / "liref.safetensors")
+    out = tmp_path / "liref.gguf"
+    result = CliRunner().invoke(main, ["export", "gguf", str(path), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    names = [t.name for t in GGUFReader(str(out)).tensors]
+    assert names == [f"direction.{report.best_layer - 1}"]  # llama.cpp's block = layer - 1
+    # without the recorded layer the same export is refused
+    bare = liref.save(tmp_path / "bare.safetensors")
+    result = CliRunner().invoke(main, ["export", "gguf", str(bare), "-o", str(tmp_path / "b.gguf")])
+    assert result.exit_code != 0
+
+
+def test_with_layer_checks_its_input() -> None:
+    liref = lirefs.Direction.from_activations(random_acts(5, 0, 1.0), random_acts(5, 1))
+    assert liref.with_layer(2).chosen_layer == 2
+    assert liref.with_layer(2).metadata["settings"]["layer_rule"] == "given"
+    with pytest.raises(LayerError):
+        liref.with_layer(9)
+    with pytest.raises(LayerError):
+        liref.with_layer("2")
+    other = lirefs.Direction.from_activations(
+        random_acts(5, 2, 1.0), random_acts(5, 3), data={"hash": "other"}
+    )
+    report = lirefs.layer_report(other, random_acts(6, 4, 1.0), random_acts(6, 5), n_permutations=5)
+    with pytest.raises(DirectionError, match="another direction"):
+        liref.with_layer(report)
+
+
+def test_arithmetic_matches_the_tensors_and_records_its_operands(tmp_path: Path) -> None:
+    a = lirefs.Direction.from_activations(
+        random_acts(5, 0, 1.0), random_acts(5, 1), data={"hash": "aaa"}
+    )
+    b = lirefs.Direction.from_activations(
+        random_acts(4, 2, 0.5), random_acts(6, 3), data={"hash": "bbb"}
+    )
+    a = a.with_layer(2)
+    b = b.with_layer(2)
+    va, vb = a.vectors.numpy(), b.vectors.numpy()
+    cases = {
+        "sub": (a - b, va - vb),
+        "add": (a + b, va + vb),
+        "scale": (2 * a, 2 * va),
+        "scale_right": (a * 0.5, 0.5 * va),
+        "neg": (-a, -va),
+        "div": (a / 4, va / 4),
+    }
+    for name, (got, want) in cases.items():
+        np.testing.assert_allclose(got.vectors.numpy(), want, rtol=0, atol=1e-12, err_msg=name)
+        # the class means combine alike, so vectors == mean_reasoning - mean_memory still holds
+        np.testing.assert_allclose(
+            (got.mean_reasoning - got.mean_memory).numpy(), want, rtol=0, atol=1e-12
+        )
+    diff = a - b
+    combined = diff.metadata["settings"]["combined"]
+    assert combined["op"] == "sub" and len(combined["operands"]) == 2
+    assert [o["data_hash"] for o in combined["operands"]] == ["aaa", "bbb"]
+    assert combined["operands"][0]["vectors_hash"] != combined["operands"][1]["vectors_hash"]
+    assert diff.chosen_layer == 2 and (diff.n_reasoning, diff.n_memory) == (9, 11)
+    assert (-a).metadata["settings"]["combined"]["op"] == "neg"
+    assert (2 * a).metadata["settings"]["combined"]["factor"] == 2.0
+    # a combination of a combination records the chain
+    nested = (diff * 3).metadata["settings"]["combined"]["operands"][0]["combined"]
+    assert nested["op"] == "sub"
+    loaded = lirefs.Direction.load(diff.save(tmp_path / "diff.safetensors"))
+    assert loaded.metadata["settings"]["combined"] == combined
+    assert torch.equal(loaded.vectors, diff.vectors)
+    # unit of -d is minus the unit of d
+    assert torch.allclose((-a).unit(2), -a.unit(2))
+
+
+def test_arithmetic_refuses_other_models_and_shapes() -> None:
+    a = lirefs.Direction.from_activations(random_acts(5, 0, 1.0), random_acts(5, 1))
+    wide = lirefs.Direction.from_activations(torch.randn(3, 4, 6), torch.randn(3, 4, 6))
+    with pytest.raises(DirectionError, match="one model"):
+        _ = a - wide
+    other = lirefs.Direction.from_activations(random_acts(5, 2, 1.0), random_acts(5, 3))
+    other.metadata["model"] = {"name": "m2", "fingerprint": "f2"}
+    with pytest.raises(DirectionError, match="same model"):
+        _ = a + other
+    with pytest.raises(TypeError):
+        _ = a + 1.0  # type: ignore[operator]
+    with pytest.raises(DirectionError, match="finite"):
+        _ = a * float("nan")
+    with pytest.raises(DirectionError, match="by 0"):
+        _ = a / 0
+
+
+def test_to_moves_and_keeps_float64() -> None:
+    a = lirefs.Direction.from_activations(random_acts(5, 0, 1.0), random_acts(5, 1))
+    moved = a.to("cpu")
+    assert moved.device == torch.device("cpu") and torch.equal(moved.vectors, a.vectors)
+    assert a.to(dtype=torch.float64) is a
+    with pytest.raises(DirectionError, match="float64"):
+        a.to(dtype=torch.float16)
+    if torch.cuda.is_available():
+        on_gpu = a.to("cuda")
+        assert on_gpu.vectors.is_cuda and on_gpu.mean_memory.is_cuda
+
+
+def test_apply_steers_the_model_in_hand_and_restores_it(make_tiny: Any, prompts: list[str]) -> None:
+    from reference_hooks import reference_generate
+
+    model = make_tiny("llama")
+    info = lirefs.model_info(model)
+    g = torch.Generator().manual_seed(7)
+    acts = torch.randn(8, info.n_layers + 1, info.d_model, generator=g)
+    liref = lirefs.Direction.from_activations(acts[:4] + 0.5, acts[4:], model=model)
+    hf, tok = model._module, model.tokenizer
+    setting = {"layer": 2, "alpha": 3.0, "mode": "project"}
+
+    def ref(steer: bool) -> list[list[int]]:
+        vector = liref.vector(2) if steer else None
+        return reference_generate(
+            hf, tok, prompts, vector=vector, alpha=3.0, mode="project", layer=2, max_new_tokens=6
+        )
+
+    def ours() -> list[list[int]]:
+        return lirefs.generate(model, prompts, max_new_tokens=6).token_ids
+
+    plain, steered = ref(False), ref(True)
+    assert plain != steered
+    assert ours() == plain
+    with liref.apply(model, **setting) as handle:
+        assert handle is model
+        assert ours() == steered
+    assert ours() == plain
+    with pytest.raises(RuntimeError, match="boom"), liref.apply(model, **setting):
+        assert ours() == steered
+        raise RuntimeError("boom")
+    assert ours() == plain
+    # a bad setting is refused before anything is stored
+    with pytest.raises(lirefs.errors.LirefsError), liref.apply(model, layer=2, mode="nope"):
+        pass
+    assert ours() == plain

@@ -391,3 +391,66 @@ def test_cli_bad_input_is_one_line_and_no_file(
     assert len(result.stderr.strip().splitlines()) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == ["used"]
     assert [p.name for p in used.iterdir()] == ["keep.txt"]
+
+
+# --------------------------------------------------------------------------------------------
+# what was written: summaries, logs, model cards (read with huggingface_hub)
+
+
+def test_cli_and_log_say_what_each_export_wrote(
+    saved: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import json
+
+    from gguf import GGUFReader
+
+    _, _, path = saved
+    result = _cli(["gguf", str(path), "-o", str(tmp_path / "v.gguf"), "-l", "1-2", "-a", "3"])
+    assert result.exit_code == 0, result.output
+    assert "layers 1 -> direction.0, 2 -> direction.1" in result.output
+    assert "alpha 3" in result.output and "mode add" in result.output
+    # the summary names the tensors the file really holds
+    assert sorted(t.name for t in GGUFReader(str(tmp_path / "v.gguf")).tensors) == [
+        "direction.0",
+        "direction.1",
+    ]
+    result = _cli(["lm-eval", str(path), "-o", str(tmp_path / "s.pt"), "-a", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output)
+    hook = next(iter(torch.load(tmp_path / "s.pt", weights_only=True)))
+    assert info["layers"] == [2] and info["alpha"] == 2.0 and info["offsets"] == {"2": hook}
+    liref = lirefs.Direction.load(path)
+    with caplog.at_level("INFO", logger="lirefs.export"):
+        lirefs.export_gguf(liref, tmp_path / "w.gguf", alpha=1.5)
+    assert "layers 2 -> direction.1" in caplog.text and "alpha 1.5" in caplog.text
+    with pytest.raises(ExportError, match="not a file or folder written by a lirefs export"):
+        lirefs.export.describe_export(tmp_path)
+
+
+def test_model_cards_carry_hub_id_layer_map_and_mode(
+    make_tiny: Callable[[str], Any], tmp_path: Path
+) -> None:
+    from huggingface_hub import ModelCard
+
+    model = make_tiny("llama")
+    liref = _direction(model)
+    liref.metadata["model"] = {**liref.metadata["model"], "name": "smollm2-135m"}
+    card = ModelCard.load(liref.save_pretrained(tmp_path / "hub") / "README.md")
+    data = card.data.to_dict()
+    assert data["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert data["library_name"] == "lirefs"
+    assert data["lirefs"]["mode"] == "project"
+    entry = data["lirefs"]["layers"][2]
+    assert entry["hidden_states"] == 2 and entry["llama_cpp_tensor"] == "direction.1"
+    assert entry["lm_eval_hookpoint"] == lirefs.export.lm_eval_hookpoint("llama", 2, liref.n_layers)
+    # a local model has no Hub id: no base_model rather than a path
+    local = _direction(model)
+    local.metadata["model"] = {**local.metadata["model"], "name": "/tmp/some-folder"}
+    card = ModelCard.load(local.save_pretrained(tmp_path / "local") / "README.md")
+    assert card.data.to_dict().get("base_model") is None
+    # the ablated folder's card: a transformers model, ablate mode, the layer it removed
+    folder = lirefs.export_ablated(model, _direction(model), 2, tmp_path / "ablated")
+    card = ModelCard.load(folder / "README.md")
+    data = card.data.to_dict()
+    assert data["library_name"] == "transformers" and "lirefs" in data["tags"]
+    assert data["lirefs"]["mode"] == "ablate" and list(data["lirefs"]["layers"]) == [2]

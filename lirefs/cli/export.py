@@ -31,12 +31,18 @@ def _layers(value: str | None) -> list[int] | None:
 
 
 def _report(as_json: bool, what: str, path: Path, **info: object) -> None:
+    """Say what was written: layers, alpha, mode and offsets, read back from the export itself."""
+    from ..export import describe_export
+
+    done = describe_export(path)
     if as_json:
-        echo_json({"format": what, "path": str(path), **info})
+        offsets = {str(k): v for k, v in done["offsets"].items()}
+        echo_json({**done, "offsets": offsets, "format": what, "path": str(path)})
     else:
         from ..console import console
 
-        console.print(f"wrote {what}: {path}")
+        console.print(f"wrote {what}: {path}", markup=False)
+        console.print(f"  {done['summary']}", markup=False)
 
 
 @click.group("export", context_settings=CONTEXT_SETTINGS)

@@ -4,7 +4,7 @@ Every comparison is paired by item (the same items, the same resampled item indi
 sides), so item difficulty cancels:
 
 * ``mean_ci(values)``: the mean of a continuous per-item outcome (the gold log-probability) with a
-  95% percentile bootstrap interval over items;
+  95% interval over items (``stats.mean_interval``: BCa, Student t below ``stats.SMALL_N``);
 * ``paired_mean_diff(a, b)``: ``mean(a) - mean(b)`` with its paired bootstrap interval and a
   two-sided sign-flip permutation p-value (exact over all ``2^n`` flips for ``n <= 16``, else
   ``n_perm`` seeded random flips with the ``(k + 1) / (n_perm + 1)`` estimate);
@@ -18,7 +18,6 @@ alpha and item).
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError
-from .stats import PairedTest, bootstrap_means, mcnemar_exact, paired_ci, percentile_ci
+from .stats import PairedTest, bootstrap_means, mcnemar_exact, mean_interval, paired_ci
 
 __all__ = [
     "OutcomeSummary",
@@ -64,9 +63,11 @@ def _as_rows(*values: Sequence[float] | np.ndarray) -> np.ndarray:
 def mean_ci(
     values: Sequence[float] | np.ndarray, *, n_boot: int = 2000, seed: int = 0
 ) -> tuple[float, tuple[float, float]]:
-    """``(mean, (low, high))``: the mean of ``values`` ``[n]`` and its 95% bootstrap interval."""
+    """``(mean, (low, high))``: the mean of ``values`` ``[n]`` and its 95% interval
+    (``stats.mean_interval``: BCa over seeded item resamples, Student t below ``SMALL_N``)."""
     rows = _as_rows(values)
-    return float(rows[0].mean()), percentile_ci(bootstrap_means(rows, n_boot, seed)[:, 0], 0.95)
+    samples = bootstrap_means(rows, n_boot, seed)[:, 0]
+    return float(rows[0].mean()), mean_interval(rows[0], samples, 0.95)
 
 
 def sign_flip_p(
@@ -74,25 +75,29 @@ def sign_flip_p(
 ) -> float:
     """Two-sided sign-flip permutation p-value of ``mean(diffs) = 0`` (paired differences ``[n]``).
 
-    Under the null each item's difference is as likely negative as positive; the p-value is the
-    share of sign patterns whose ``|mean|`` is at least the observed one (exact enumeration for
-    ``n <= EXACT_FLIPS``, else ``(k + 1) / (n_perm + 1)`` over seeded random patterns). 1.0 when
-    every difference is 0.
+    Under the null each item's difference is as likely negative as positive:
+    ``scipy.stats.permutation_test`` with ``permutation_type="samples"`` on the one sample (sign
+    flips), two-sided (twice the smaller tail, at most 1), exact over all ``2^n`` patterns for
+    ``n <= EXACT_FLIPS``, else ``n_perm`` seeded random patterns with scipy's ``(k + 1) /
+    (n_perm + 1)`` tails. 1.0 when every difference is 0.
     """
+    from scipy.stats import permutation_test
+
     d = _as_rows(diffs)[0]
-    observed = abs(d.mean())
     if np.all(d == 0):
         return 1.0
-    tol = 1e-12 * max(1.0, float(np.abs(d).max()))
     n = d.size
-    if n <= EXACT_FLIPS:
-        signs = np.array(list(itertools.product((1.0, -1.0), repeat=n)))  # [2^n, n]
-        means = np.abs(signs @ d / n)
-        return float(np.mean(means >= observed - tol))
-    rng = np.random.default_rng(seed)
-    signs = rng.choice((1.0, -1.0), size=(n_perm, n))
-    k = int(np.sum(np.abs(signs @ d / n) >= observed - tol))
-    return float((k + 1) / (n_perm + 1))
+    # one sample with permutation_type="samples" flips signs; exact when 2^n <= n_resamples
+    res = permutation_test(
+        (d,),
+        lambda x, axis: np.mean(x, axis=axis),
+        permutation_type="samples",
+        vectorized=True,
+        n_resamples=2**n if n <= EXACT_FLIPS else n_perm,
+        alternative="two-sided",
+        random_state=np.random.default_rng(seed),
+    )
+    return float(min(1.0, res.pvalue))
 
 
 def paired_mean_diff(
@@ -102,12 +107,13 @@ def paired_mean_diff(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> PairedTest:
-    """``mean(a) - mean(b)`` of a continuous outcome, paired bootstrap CI, sign-flip p-value."""
+    """``mean(a) - mean(b)`` of a continuous outcome, paired interval (``stats.mean_interval``
+    of the per-item differences), sign-flip p-value."""
     rows = _as_rows(a, b)
     means = bootstrap_means(rows, n_boot, seed)
     return PairedTest(
         diff=float(rows[0].mean() - rows[1].mean()),
-        ci=percentile_ci(means[:, 0] - means[:, 1], 0.95),
+        ci=mean_interval(rows[0] - rows[1], means[:, 0] - means[:, 1], 0.95),
         p_value=sign_flip_p(rows[0] - rows[1], seed=seed),
         test="sign-flip",
         n=int(rows.shape[1]),

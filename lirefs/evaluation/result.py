@@ -8,19 +8,15 @@ and ``PairedDiff`` are its older names).
 
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from ..store import atomic_path, write_json
+from ..store import write_json
 from .groups import GroupResult
 from .records import write_records
 from .result_io import ResultFileError, load_result
-from .stats import PairedTest, sample_stderr
+from .stats import PairedTest
 
 __all__ = ["RESULT_KIND", "EvalResult", "GroupResult", "PairedResult", "ResultFileError"]
 
@@ -257,66 +253,16 @@ class EvalResult:
         return f"{self.benchmark}_alpha{alpha:+g}"
 
     def lm_eval_results(self) -> dict[str, Any]:
-        """The run in lm-eval's ``results.json`` layout: one task per alpha with ``acc,none``,
-        ``acc_stderr,none``, ``exact_match,strict-match``, ``exact_match,flexible-extract`` (and
-        their ``_stderr``), plus ``n-samples`` and the settings under ``config``."""
-        results: dict[str, Any] = {}
-        n_samples: dict[str, Any] = {}
-        total = (self.metadata.get("data") or {}).get("n_total", self.n_items)
-        for alpha in self.alphas:
-            recs = [r for r in self.records if r["alpha"] == alpha]
-            strict = np.array([bool(r["correct"]) for r in recs], dtype=np.float64)
-            flexible = np.array([bool(r.get("correct_flexible")) for r in recs], dtype=np.float64)
-            task = self.task_name(alpha)
-            results[task] = {
-                "alias": task,
-                "alpha": alpha,
-                "acc,none": self.accuracy[alpha],
-                "acc_stderr,none": sample_stderr(strict),
-                "exact_match,strict-match": self.accuracy[alpha],
-                "exact_match_stderr,strict-match": sample_stderr(strict),
-                "exact_match,flexible-extract": self.flexible_accuracy[alpha],
-                "exact_match_stderr,flexible-extract": sample_stderr(flexible),
-                "n": len(recs),
-            }
-            n_samples[task] = {"original": total, "effective": len(recs)}
-        return {
-            "results": results,
-            "n-samples": n_samples,
-            "config": {"model": self.metadata.get("model"), **self.metadata.get("settings", {})},
-            "lirefs_version": self.metadata.get("lirefs_version"),
-        }
+        """The run as lm-eval's ``results_<date>.json`` (see ``lirefs.evaluation.lm_eval_files``)."""
+        from .lm_eval_files import lm_eval_results
+
+        return lm_eval_results(self)
 
     def save_lm_eval(self, folder: str | Path) -> Path:
-        """Write ``results.json`` and one ``samples_<task>.jsonl`` per alpha (lm-eval's layout:
-        ``doc_id``, ``doc``, ``target``, ``arguments`` with the full prompt, ``resps``,
-        ``filtered_resps`` and the per-filter ``exact_match``)."""
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(folder / "results.json", self.lm_eval_results())
-        gen = {"max_new_tokens": (self.metadata.get("settings") or {}).get("max_new_tokens")}
-        gen["until"] = (self.metadata.get("settings") or {}).get("stop")
-        for alpha in self.alphas:
-            safe = re.sub(r"[^A-Za-z0-9_.+-]", "_", self.task_name(alpha))
-            target = folder / f"samples_{safe}.jsonl"
-            with atomic_path(target) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-                for r in (r for r in self.records if r["alpha"] == alpha):
-                    sample = {
-                        "doc_id": r["index"],
-                        "doc": {"id": r["id"], "accepted": r.get("accepted", [r["gold"]])},
-                        "target": r["gold"],
-                        "arguments": [[r.get("prompt"), gen]],
-                        "resps": [[r["output"]]],
-                        "filtered_resps": [r["extracted"], r.get("extracted_flexible")],
-                        "filter": ["strict-match", "flexible-extract"],
-                        "exact_match,strict-match": float(bool(r["correct"])),
-                        "exact_match,flexible-extract": float(bool(r.get("correct_flexible"))),
-                        "acc": float(bool(r["correct"])),
-                    }
-                    if "thinking" in r:
-                        sample["thinking"] = r["thinking"]
-                    fh.write(json.dumps(sample, ensure_ascii=False) + "\n")
-        return folder
+        """Write lm-eval's files under ``folder`` (``lirefs.evaluation.lm_eval_files``)."""
+        from .lm_eval_files import save_lm_eval
+
+        return save_lm_eval(self, folder)
 
     def plot(self, path: str | Path) -> Path:
         """Accuracy against alpha with 95% error bars, as a PNG (needs matplotlib).

@@ -2,9 +2,12 @@
 
 * One accuracy: the exact Clopper-Pearson interval (:func:`clopper_pearson`). The percentile
   bootstrap is too narrow at small N (at 0/N and N/N it is a single point).
-* A paired difference (steered against alpha = 0 on the same items): the paired percentile
-  bootstrap (:func:`paired_ci`; every alpha uses the SAME item resamples, drawn by
-  :func:`bootstrap_means`), and an exact interval when no item changes its outcome.
+* A mean difference (steered against alpha = 0 on the same items), and the mean of a continuous
+  outcome: :func:`mean_interval` over the paired item resamples that :func:`bootstrap_means`
+  draws (every alpha uses the SAME resamples): the BCa interval (``scipy.stats.bootstrap``,
+  ``method="BCa"``) from ``SMALL_N`` items on, the Student t interval below, where a bootstrap
+  over a handful of items is far too narrow. Intervals of fewer than ``SMALL_N`` items are
+  flagged (:func:`small_n`). :func:`paired_ci` is exact when no item changes its outcome.
 * McNemar's exact test on the discordant items (:func:`mcnemar_exact`, scipy's ``binomtest``).
 * Every paired test is one :class:`PairedTest`; :func:`holm` adjusts a family of p-values for
   multiplicity (Holm's step-down method).
@@ -21,6 +24,7 @@ import numpy as np
 from ..errors import DataError
 
 __all__ = [
+    "SMALL_N",
     "PairedTest",
     "accuracy_ci",
     "bootstrap_ci",
@@ -28,11 +32,17 @@ __all__ = [
     "clopper_pearson",
     "holm",
     "mcnemar_exact",
+    "mean_interval",
     "paired_bootstrap_ci",
     "paired_ci",
     "percentile_ci",
     "sample_stderr",
+    "small_n",
 ]
+
+#: Intervals over fewer items than this are flagged (``small_n``): they use the Student t
+#: interval, which assumes roughly normal per-item values, instead of BCa.
+SMALL_N = 10
 
 
 @dataclass(frozen=True)
@@ -73,6 +83,7 @@ class PairedTest:
             "p_holm": self.p_holm,
             "test": self.test,
             "n": self.n,
+            "small_n": small_n(self.n),
         }
         if self.n_gained is not None:
             out["n_gained"], out["n_lost"] = self.n_gained, self.n_lost
@@ -184,7 +195,8 @@ def paired_bootstrap_ci(
     seed: int = 0,
     level: float = 0.95,
 ) -> tuple[float, float]:
-    """Percentile bootstrap interval of ``mean(correct) - mean(baseline)``, resampling item pairs."""
+    """Interval of ``mean(correct) - mean(baseline)``, resampling item pairs (:func:`paired_ci`:
+    BCa from ``SMALL_N`` items, Student t below, exact when no item differs)."""
     a = np.asarray(correct, dtype=np.float64)
     b = np.asarray(baseline, dtype=np.float64)
     if a.shape != b.shape or a.ndim != 1 or a.size == 0:
@@ -193,7 +205,7 @@ def paired_bootstrap_ci(
             f"{a.shape} and {b.shape}"
         )
     means = bootstrap_means(np.stack([a, b]), n_boot, seed)
-    return percentile_ci(means[:, 0] - means[:, 1], level)
+    return paired_ci(means[:, 0] - means[:, 1], a, b, level)
 
 
 def clopper_pearson(n_correct: int, n: int, level: float = 0.95) -> tuple[float, float]:
@@ -218,10 +230,11 @@ def clopper_pearson(n_correct: int, n: int, level: float = 0.95) -> tuple[float,
 def paired_ci(
     samples: np.ndarray, correct: np.ndarray, baseline: np.ndarray, level: float = 0.95
 ) -> tuple[float, float]:
-    """Interval of ``mean(correct) - mean(baseline)`` from paired bootstrap ``samples``
-    ``[n_boot]`` of that difference; exact when no item changes its outcome.
+    """Interval of ``mean(correct) - mean(baseline)`` (0/1 outcomes ``[n]``) from paired
+    bootstrap ``samples`` ``[n_boot]`` of that difference: :func:`mean_interval` of the per-item
+    differences, within ``[-1, 1]``; exact when no item changes its outcome.
 
-    With no discordant item every resample gives 0 and the percentile interval would be the point
+    With no discordant item every resample gives 0 and any bootstrap interval would be the point
     ``[0, 0]``. The difference is bounded by the share of discordant items, whose exact
     (Clopper-Pearson) upper limit at 0/n is ``1 - tail^(1/n)``: the interval is ``[-u, u]``.
     """
@@ -230,7 +243,8 @@ def paired_ci(
         tail = (1.0 - level) / 2.0
         u = float(1.0 - tail ** (1.0 / n))
         return -u, u
-    return percentile_ci(samples, level)
+    diffs = np.asarray(correct, dtype=np.float64) - np.asarray(baseline, dtype=np.float64)
+    return mean_interval(diffs, samples, level, bounds=(-1.0, 1.0))
 
 
 def sample_stderr(correct: np.ndarray) -> float:
@@ -257,3 +271,72 @@ def mcnemar_exact(n_lost: int, n_gained: int) -> float:
     from scipy.stats import binomtest
 
     return float(min(1.0, binomtest(min(n_lost, n_gained), n, 0.5).pvalue))
+
+
+def small_n(n: int) -> bool:
+    """Whether an interval over ``n`` items is flagged: fewer than ``SMALL_N`` items."""
+    return n < SMALL_N
+
+
+def mean_interval(
+    values: np.ndarray,
+    samples: np.ndarray,
+    level: float = 0.95,
+    *,
+    bounds: tuple[float, float] | None = None,
+) -> tuple[float, float]:
+    """Interval of ``mean(values)`` (``[n]`` per-item values) from bootstrap ``samples``
+    ``[n_boot]`` of that mean over item resamples (:func:`bootstrap_means`).
+
+    * ``n >= SMALL_N``: the bias-corrected and accelerated (BCa) interval of those very resamples
+      (``scipy.stats.bootstrap(..., method="BCa")`` given them as its bootstrap distribution; the
+      acceleration comes from the jackknife of ``values``). Where BCa is undefined (every
+      resample on one side of the mean), the Student t interval.
+    * ``2 <= n < SMALL_N``: the Student t interval ``mean +- t(1 - tail; n - 1) s / sqrt(n)``;
+      a percentile bootstrap over a handful of items is far too narrow (at n = 2 it can exclude 0
+      where the exact sign-flip p-value is 0.5).
+    * ``n == 1``: no interval: ``bounds``, else ``(nan, nan)``.
+    * all values equal: the point ``(mean, mean)``.
+
+    ``bounds`` (e.g. ``(-1, 1)`` for a difference of shares) clips the interval.
+    """
+    x = np.asarray(values, dtype=np.float64)
+    n = x.size
+    mean = float(x.mean())
+    if n == 1:
+        return bounds if bounds is not None else (float("nan"), float("nan"))
+    if np.all(x == x[0]):
+        return mean, mean
+    low, high = float("nan"), float("nan")
+    if not small_n(n):
+        low, high = _bca(x, np.asarray(samples, dtype=np.float64), level)
+    if not (np.isfinite(low) and np.isfinite(high)):
+        from scipy.stats import t
+
+        half = float(t.ppf(1.0 - (1.0 - level) / 2.0, n - 1)) * float(x.std(ddof=1)) / np.sqrt(n)
+        low, high = mean - half, mean + half
+    if bounds is not None:
+        low, high = max(low, bounds[0]), min(high, bounds[1])
+    return float(low), float(high)
+
+
+def _bca(x: np.ndarray, samples: np.ndarray, level: float) -> tuple[float, float]:
+    """scipy's BCa interval of ``mean(x)`` with ``samples`` as the bootstrap distribution."""
+    import warnings
+    from types import SimpleNamespace
+
+    from scipy.stats import bootstrap
+
+    given = SimpleNamespace(bootstrap_distribution=samples)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")  # a degenerate case comes back as NaN, handled above
+        res = bootstrap(
+            (x,),
+            np.mean,
+            n_resamples=0,
+            bootstrap_result=given,
+            confidence_level=level,
+            method="BCa",
+            vectorized=True,
+        )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
