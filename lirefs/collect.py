@@ -38,7 +38,7 @@ from .models import model_info, model_layout
 from .ndif import trace_kwargs
 from .reading import ReadSpec, check_read_positions, common_suffix, parse_read
 from .store import atomic_path, check_metadata, hash_texts, lock, make_metadata, write_json
-from .tracing import Remote, batch_runner
+from .tracing import BatchRunner, Remote, batch_runner
 
 __all__ = ["ActivationCache", "ContextLengthWarning", "collect_activations"]
 
@@ -280,12 +280,7 @@ def collect_activations(
     n = len(prompts)
     spec = parse_read(read)
     suffix = _read_suffix(model, prompts, spec, question_suffix)
-    # the default read calls _run_batch exactly as before the other reads existed
-    where: dict[str, int] = {}
-    if spec.kind == "mean":
-        where["mean_k"] = spec.k
-    elif suffix:
-        where["index"] = -1 - len(suffix)
+    where = _read_at(spec, suffix)
 
     with contextlib.ExitStack() as held:
         if cache_dir is not None:
@@ -294,30 +289,23 @@ def collect_activations(
         cache = ActivationCache(cache_dir) if cache_dir is not None else None
         manifest: dict[str, Any] | None = None
         if cache is not None:
-            meta = make_metadata(
-                "activations",
-                model=info.to_dict(),
-                data={"hash": hash_texts(prompts), "n_prompts": n},
-                settings={
-                    "layers": wanted,
-                    "chunk_size": chunk_size,
-                    "n_prompts": n,
-                    "read": str(spec),
-                    "read_suffix": suffix if spec.kind == "question_end" else None,
-                    "dtype": info.dtype,
-                    "batch_size": batch_size,
-                    "token_budget": token_budget,
-                },
-            )
+            settings = {
+                "layers": wanted,
+                "chunk_size": chunk_size,
+                "n_prompts": n,
+                "read": str(spec),
+                "read_suffix": suffix if spec.kind == "question_end" else None,
+                "dtype": info.dtype,
+                "batch_size": batch_size,
+                "token_budget": token_budget,
+            }
+            data = {"hash": hash_texts(prompts), "n_prompts": n}
+            meta = make_metadata("activations", model=info.to_dict(), data=data, settings=settings)
             manifest = cache.open(meta)
         # Prompts are tokenized, sorted and batched one chunk at a time, so the token ids held at once
         # do not grow with the number of prompts.
         step = chunk_size if cache is not None else UNCACHED_CHUNK
-        max_rows = None
-        if not where_to.local:  # states travel in the model's dtype (bfloat16 for the big models)
-            dtype = getattr(torch, info.dtype, None)
-            size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
-            max_rows = max(1, REMOTE_RESULT_BYTES // (len(wanted) * info.d_model * size))
+        max_rows = None if where_to.local else _remote_rows(info.dtype, len(wanted), info.d_model)
         n_chunks = math.ceil(n / step)
         out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
 
@@ -325,6 +313,7 @@ def collect_activations(
             # looked up at call time (tests count the batches); it places its own inputs
             return _run_batch(model, batch, wanted, where_to.setting, layout, **where)
 
+        batching = {"batch_size": batch_size, "token_budget": token_budget, "max_rows": max_rows}
         with batch_runner(model, where_to, "collecting activations", n, progress) as runner:
             for c in range(n_chunks):
                 lo, hi = c * step, min(n, (c + 1) * step)
@@ -332,23 +321,55 @@ def collect_activations(
                     out[lo:hi] = cache.read_chunk(c, (hi - lo, len(wanted), info.d_model))
                     runner.bar.advance(hi - lo)
                     continue
-                chunk_ids = tokenize(model, prompts[lo:hi])
-                _warn_beyond_context(model, chunk_ids, lo)
-                batches = prompt_batches(
-                    model,
-                    prompts[lo:hi],
-                    batch_size,
-                    token_ids=chunk_ids,
-                    token_budget=token_budget,
-                    max_rows=max_rows,
-                )
-                with translate_tracer_errors():
-                    for batch, states in runner.each(batches, trace):
-                        _check_finite(states, [lo + i for i in batch.index])
-                        out[[lo + i for i in batch.index]] = states
+                _run_chunk(runner, trace, prompts, lo, hi, out, batching)
                 if cache is not None and manifest is not None:
                     cache.write_chunk(manifest, c, out[lo:hi])
         return out
+
+
+def _read_at(spec: ReadSpec, suffix: list[int]) -> dict[str, int]:
+    """``_run_batch``'s keywords for a read: none for the default read (called exactly as before
+    the other reads existed), ``mean_k`` for a mean, ``index`` before a suffix."""
+    if spec.kind == "mean":
+        return {"mean_k": spec.k}
+    if suffix:
+        return {"index": -1 - len(suffix)}
+    return {}
+
+
+def _run_chunk(
+    runner: BatchRunner,
+    trace: Any,
+    prompts: list[str],
+    lo: int,
+    hi: int,
+    out: torch.Tensor,
+    batching: dict[str, Any],
+) -> None:
+    """Collect prompts ``lo..hi-1`` into ``out[lo:hi]``: tokenized and batched as one chunk."""
+    model = runner.model
+    chunk_ids = tokenize(model, prompts[lo:hi])
+    _warn_beyond_context(model, chunk_ids, lo)
+    batches = prompt_batches(
+        model,
+        prompts[lo:hi],
+        batching["batch_size"],
+        token_ids=chunk_ids,
+        token_budget=batching["token_budget"],
+        max_rows=batching["max_rows"],
+    )
+    with translate_tracer_errors():
+        for batch, states in runner.each(batches, trace):
+            _check_finite(states, [lo + i for i in batch.index])
+            out[[lo + i for i in batch.index]] = states
+
+
+def _remote_rows(dtype_name: str, n_layers_read: int, d_model: int) -> int:
+    """Most prompts per remote request whose states (in the model's dtype: bfloat16 for the big
+    models) fit in ``REMOTE_RESULT_BYTES``."""
+    dtype = getattr(torch, dtype_name, None)
+    size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
+    return max(1, REMOTE_RESULT_BYTES // (n_layers_read * d_model * size))
 
 
 def _check_finite(states: torch.Tensor, rows: list[int]) -> None:
@@ -414,7 +435,7 @@ def _warn_beyond_context(model: Any, ids: list[list[int]], offset: int) -> None:
             f"tokens (longest {longest}); their states are beyond what it was trained on: shorten "
             "them",
             ContextLengthWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 
