@@ -470,14 +470,12 @@ def _check_plan_alone(steering: Any, keywords: dict[str, Any], alpha: Any) -> No
             f"plan must be a lirefs.steer.SteeringPlan (lirefs.steer.plan(...)), got "
             f"{type(steering).__name__}"
         )
-    defaults = {
-        "direction": None,
-        "layer": None,
-        "mode": "project",
-        "positions": "all",
-        "blocks": None,
-    }
-    given = [k for k, v in keywords.items() if v is not defaults[k] and v != defaults[k]]
+    defaults = {"mode": "project", "positions": "all"}  # the others default to None
+    given = [
+        k
+        for k, v in keywords.items()
+        if v is not None and not (isinstance(v, str) and v == defaults.get(k))
+    ]
     if alpha is not None:
         given.append("alpha")
     if given:
