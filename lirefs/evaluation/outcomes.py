@@ -395,7 +395,7 @@ def gold_logprobs(
     scorer = GoldScorer(
         model,
         gold_texts,
-        remote=None,
+        remote=remote,
         batch_size=batch_size,
         token_budget=token_budget,
         progress=progress,
@@ -406,7 +406,6 @@ def gold_logprobs(
             "prompt"
         )
     plan = steering_plan(model, steering)
-    scorer.remote = Remote.of(model, remote)
     return scorer.run(prompts, plan)
 
 
