@@ -16,11 +16,19 @@ from typing import Any, TypeVar
 
 import tracers
 
-from .errors import ActivationError, ArchitectureError, DataError, LayerError, LirefsError
+from .errors import (
+    ActivationError,
+    ArchitectureError,
+    DataError,
+    LayerError,
+    LirefsError,
+    SteeringError,
+)
 
 __all__ = [
     "TRACER_ERRORS",
     "block_indices",
+    "check_alpha",
     "check_prompts",
     "finite_number",
     "positive_int",
@@ -201,3 +209,18 @@ def finite_number(
     if not math.isfinite(out):
         raise error(f"{name} must be a finite number{hint}, got {value!r}")
     return out
+
+
+def check_alpha(alpha: Any, name: str = "alpha") -> float:
+    """``alpha`` as a float if it is a finite real number (numpy scalars too), else
+    ``SteeringError``; ``-0.0`` becomes ``0.0``. The one alpha check: which alphas a steering mode
+    gives a meaning is the mode's own question (``lirefs.steer.Mode.check_alpha``).
+    """
+    import math
+    import numbers
+
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise SteeringError(f"{name} must be a number, got {alpha!r}")
+    if not math.isfinite(float(alpha)):
+        raise SteeringError(f"{name} must be finite, got {alpha!r}")
+    return float(alpha) + 0.0  # -0.0 -> 0.0

@@ -14,7 +14,6 @@ set is refused.
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import math
 import warnings
@@ -28,18 +27,20 @@ import tracers
 
 from .batching import DEFAULT_TOKEN_BUDGET, Batch, input_device, prompt_batches, tokenize
 from .checks import check_prompts, positive_int, residual_indices, translate_tracer_errors
-from .console import progress_bar
-from .errors import ActivationError, CacheMismatchError, DataError, MetadataMismatchError
+from .errors import (
+    ActivationError,
+    CacheMismatchError,
+    ContextLengthWarning,
+    DataError,
+    MetadataMismatchError,
+)
 from .models import model_info, model_layout
-from .ndif import resolve_remote, run_remote, trace_kwargs
+from .ndif import trace_kwargs
 from .reading import ReadSpec, check_read_positions, common_suffix, parse_read
 from .store import atomic_path, check_metadata, hash_texts, lock, make_metadata, write_json
+from .tracing import BatchRunner, Remote, batch_runner
 
 __all__ = ["ActivationCache", "ContextLengthWarning", "collect_activations"]
-
-
-class ContextLengthWarning(UserWarning):
-    """Some prompts are longer than the model's context: their states are out of distribution."""
 
 
 #: Settings a cache must have been made with to be resumed: any other value gives other states
@@ -99,7 +100,8 @@ def _run_batch(
         else:
             states = tracers.last_token(model, layers, index, layout=layout).save()  # type: ignore[attr-defined]
         tr.stop()
-    assert states is not None, "the trace returned no states"
+    if states is None:
+        raise ActivationError("the trace returned no states")
     return states.detach().to("cpu", torch.float32)
 
 
@@ -268,7 +270,7 @@ def collect_activations(
     """
     prompts = check_prompts(prompts)
     info = model_info(model)
-    remote = resolve_remote(model, remote)
+    where_to = Remote.of(model, remote)
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size", " (or None for a token budget)")
     token_budget = positive_int(token_budget, "token_budget")
@@ -278,12 +280,7 @@ def collect_activations(
     n = len(prompts)
     spec = parse_read(read)
     suffix = _read_suffix(model, prompts, spec, question_suffix)
-    # the default read calls _run_batch exactly as before the other reads existed
-    where: dict[str, int] = {}
-    if spec.kind == "mean":
-        where["mean_k"] = spec.k
-    elif suffix:
-        where["index"] = -1 - len(suffix)
+    where = _read_at(spec, suffix)
 
     with contextlib.ExitStack() as held:
         if cache_dir is not None:
@@ -292,75 +289,97 @@ def collect_activations(
         cache = ActivationCache(cache_dir) if cache_dir is not None else None
         manifest: dict[str, Any] | None = None
         if cache is not None:
-            meta = make_metadata(
-                "activations",
-                model=info.to_dict(),
-                data={"hash": hash_texts(prompts), "n_prompts": n},
-                settings={
-                    "layers": wanted,
-                    "chunk_size": chunk_size,
-                    "n_prompts": n,
-                    "read": str(spec),
-                    "read_suffix": suffix if spec.kind == "question_end" else None,
-                    "dtype": info.dtype,
-                    "batch_size": batch_size,
-                    "token_budget": token_budget,
-                },
-            )
+            settings = {
+                "layers": wanted,
+                "chunk_size": chunk_size,
+                "n_prompts": n,
+                "read": str(spec),
+                "read_suffix": suffix if spec.kind == "question_end" else None,
+                "dtype": info.dtype,
+                "batch_size": batch_size,
+                "token_budget": token_budget,
+            }
+            data = {"hash": hash_texts(prompts), "n_prompts": n}
+            meta = make_metadata("activations", model=info.to_dict(), data=data, settings=settings)
             manifest = cache.open(meta)
         # Prompts are tokenized, sorted and batched one chunk at a time, so the token ids held at once
         # do not grow with the number of prompts.
         step = chunk_size if cache is not None else UNCACHED_CHUNK
-        max_rows = None
-        if remote is not False:  # states travel in the model's dtype (bfloat16 for the big models)
-            dtype = getattr(torch, info.dtype, None)
-            size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
-            max_rows = max(1, REMOTE_RESULT_BYTES // (len(wanted) * info.d_model * size))
+        max_rows = None if where_to.local else _remote_rows(info.dtype, len(wanted), info.d_model)
         n_chunks = math.ceil(n / step)
         out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
 
-        with progress_bar("collecting activations", n, progress) as bar:
+        def trace(batch: Batch, inputs: dict[str, torch.Tensor], kw: dict[str, Any]) -> Any:
+            # looked up at call time (tests count the batches); it places its own inputs
+            return _run_batch(model, batch, wanted, where_to.setting, layout, **where)
+
+        batching = {"batch_size": batch_size, "token_budget": token_budget, "max_rows": max_rows}
+        with batch_runner(model, where_to, "collecting activations", n, progress) as runner:
             for c in range(n_chunks):
                 lo, hi = c * step, min(n, (c + 1) * step)
                 if cache is not None and manifest is not None and str(c) in manifest["chunks"]:
                     out[lo:hi] = cache.read_chunk(c, (hi - lo, len(wanted), info.d_model))
-                    bar.advance(hi - lo)
+                    runner.bar.advance(hi - lo)
                     continue
-                chunk_ids = tokenize(model, prompts[lo:hi])
-                _warn_beyond_context(model, chunk_ids, lo)
-                batches = prompt_batches(
-                    model,
-                    prompts[lo:hi],
-                    batch_size,
-                    token_ids=chunk_ids,
-                    token_budget=token_budget,
-                    max_rows=max_rows,
-                )
-                for batch in batches:
-                    with translate_tracer_errors():
-                        states = run_remote(
-                            functools.partial(
-                                _run_batch, model, batch, wanted, remote, layout, **where
-                            ),
-                            remote=remote,
-                            batch_size=len(batch.index),
-                            what=f"a batch of {len(batch.index)} prompts",
-                        )
-                    if not torch.isfinite(states).all():
-                        rows = [
-                            lo + batch.index[r]
-                            for r in range(len(batch.index))
-                            if not torch.isfinite(states[r]).all()
-                        ]
-                        raise ActivationError(
-                            f"the model produced NaN/inf states for prompts {rows[:5]}; try "
-                            "dtype='float32' (half precision can overflow) or check the model's weights"
-                        )
-                    out[[lo + i for i in batch.index]] = states
-                    bar.advance(len(batch.index))
+                _run_chunk(runner, trace, prompts, lo, hi, out, batching)
                 if cache is not None and manifest is not None:
                     cache.write_chunk(manifest, c, out[lo:hi])
         return out
+
+
+def _read_at(spec: ReadSpec, suffix: list[int]) -> dict[str, int]:
+    """``_run_batch``'s keywords for a read: none for the default read (called exactly as before
+    the other reads existed), ``mean_k`` for a mean, ``index`` before a suffix."""
+    if spec.kind == "mean":
+        return {"mean_k": spec.k}
+    if suffix:
+        return {"index": -1 - len(suffix)}
+    return {}
+
+
+def _run_chunk(
+    runner: BatchRunner,
+    trace: Any,
+    prompts: list[str],
+    lo: int,
+    hi: int,
+    out: torch.Tensor,
+    batching: dict[str, Any],
+) -> None:
+    """Collect prompts ``lo..hi-1`` into ``out[lo:hi]``: tokenized and batched as one chunk."""
+    model = runner.model
+    chunk_ids = tokenize(model, prompts[lo:hi])
+    _warn_beyond_context(model, chunk_ids, lo)
+    batches = prompt_batches(
+        model,
+        prompts[lo:hi],
+        batching["batch_size"],
+        token_ids=chunk_ids,
+        token_budget=batching["token_budget"],
+        max_rows=batching["max_rows"],
+    )
+    with translate_tracer_errors():
+        for batch, states in runner.each(batches, trace):
+            _check_finite(states, [lo + i for i in batch.index])
+            out[[lo + i for i in batch.index]] = states
+
+
+def _remote_rows(dtype_name: str, n_layers_read: int, d_model: int) -> int:
+    """Most prompts per remote request whose states (in the model's dtype: bfloat16 for the big
+    models) fit in ``REMOTE_RESULT_BYTES``."""
+    dtype = getattr(torch, dtype_name, None)
+    size = dtype.itemsize if isinstance(dtype, torch.dtype) else 4
+    return max(1, REMOTE_RESULT_BYTES // (n_layers_read * d_model * size))
+
+
+def _check_finite(states: torch.Tensor, rows: list[int]) -> None:
+    """``ActivationError`` naming the prompts (``rows``: their indices) whose states are NaN/inf."""
+    if not torch.isfinite(states).all():
+        bad = [rows[r] for r in range(len(rows)) if not torch.isfinite(states[r]).all()]
+        raise ActivationError(
+            f"the model produced NaN/inf states for prompts {bad[:5]}; try "
+            "dtype='float32' (half precision can overflow) or check the model's weights"
+        )
 
 
 def _read_suffix(
@@ -416,7 +435,7 @@ def _warn_beyond_context(model: Any, ids: list[list[int]], offset: int) -> None:
             f"tokens (longest {longest}); their states are beyond what it was trained on: shorten "
             "them",
             ContextLengthWarning,
-            stacklevel=3,
+            stacklevel=4,
         )
 
 

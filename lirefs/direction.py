@@ -146,6 +146,22 @@ class Direction:
         value = (self.metadata.get("settings") or {}).get("best_layer")
         return None if value is None else int(value)
 
+    def resolve_layer(self, layer: int | None = None) -> int:
+        """``layer`` if given, else the chosen layer (``chosen_layer``), checked in ``0..L``.
+
+        Raises:
+            LayerError: no layer given and none recorded (the message says to pass one), or a
+                layer outside ``0..L``.
+        """
+        if layer is None:
+            layer = self.chosen_layer
+        if layer is None:
+            raise LayerError(
+                f"a Direction has one vector per residual index 0..{self.n_layers} and this "
+                "one records no chosen layer; pass layer=... (e.g. report.best_layer)"
+            )
+        return self._layer(layer)
+
     def _layer(self, layer: int) -> int:
         return residual_index(layer, self.n_layers, "this direction has")
 

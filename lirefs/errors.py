@@ -2,23 +2,35 @@
 
 Every error a user can cause by giving bad input is one of these types. The message names the value
 that was given, what was expected, and how to fix it; the CLI prints it as one line and exits non-zero.
+Every warning class lirefs emits lives here too, and ``deprecated`` is the one way an old spelling
+warns. The modules that first defined a class (``lirefs.steer``, ``lirefs.export``, ...) keep
+re-exporting it under the same name.
 """
 
 from __future__ import annotations
+
+import warnings
 
 __all__ = [
     "ActivationError",
     "ArchitectureError",
     "CacheMismatchError",
+    "ContextLengthWarning",
     "DataError",
     "DeviceError",
     "DirectionError",
+    "ExportError",
     "LayerError",
     "LirefsError",
     "LockError",
     "MetadataMismatchError",
     "ModelNotFoundError",
+    "PlotsUnavailableError",
+    "ReadMismatchWarning",
     "RemoteError",
+    "RemoteVersionWarning",
+    "SteeringError",
+    "StopStringWarning",
     "TracersClashError",
 ]
 
@@ -73,3 +85,53 @@ class RemoteError(LirefsError, RuntimeError):
 
 class TracersClashError(LirefsError, ImportError):
     """``import tracers`` found another package of that name instead of the one lirefs ships."""
+
+
+class SteeringError(LirefsError, ValueError):
+    """A steering setting is invalid: unknown mode or positions, non-finite alpha, no direction."""
+
+
+class ExportError(LirefsError, ValueError):
+    """A direction cannot be exported as asked (wrong mode, unusable path, no meaning there)."""
+
+
+class PlotsUnavailableError(LirefsError, ImportError):
+    """matplotlib, the optional plotting extra, is not installed."""
+
+
+# ---------------------------------------------------------------------------------------------
+# warnings
+
+
+class StopStringWarning(UserWarning):
+    """A stop string occurred in none of a run's outputs while some ran to the token budget.
+
+    Nothing is cut or lost (the texts are whole); the string is most likely mistyped (a shell's
+    literal ``\\n`` for a newline) or the budget too small to reach it.
+    """
+
+
+class ContextLengthWarning(UserWarning):
+    """Some prompts are longer than the model's context: their states are out of distribution."""
+
+
+class ReadMismatchWarning(UserWarning):
+    """A direction is used with prompts formatted, or states read, another way than it was made."""
+
+
+class RemoteVersionWarning(UserWarning):
+    """The NDIF server runs other versions of nnsight/torch/transformers/Python than this client."""
+
+
+def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
+    """Warn (``DeprecationWarning``) that ``old`` still works for now and ``new`` replaces it.
+
+    The one deprecation message of the package: ``"{old} is deprecated: {new}; the old form goes
+    in the next release"``. ``stacklevel`` counts from the caller of ``deprecated`` (3: the caller
+    of the function that calls this).
+    """
+    warnings.warn(
+        f"{old} is deprecated: {new}; the old form goes in the next release",
+        DeprecationWarning,
+        stacklevel=stacklevel,
+    )

@@ -38,7 +38,7 @@ import tracers
 
 from .checks import residual_index
 from .direction import Direction
-from .errors import ArchitectureError, DirectionError, LayerError, LirefsError
+from .errors import ArchitectureError, DirectionError, ExportError, LayerError
 from .models import model_info
 from .steer import get_mode
 from .store import LAYER_CONVENTION, atomic_folder, atomic_path, make_metadata, version
@@ -52,10 +52,6 @@ __all__ = [
     "export_lm_eval",
     "import_gguf",
 ]
-
-
-class ExportError(LirefsError, ValueError):
-    """A direction cannot be exported as asked (wrong mode, unusable path, no meaning there)."""
 
 
 logger = logging.getLogger("lirefs.export")

@@ -57,7 +57,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
-from .errors import RemoteError
+from .errors import RemoteError, RemoteVersionWarning
 from .models import remote_setting
 
 __all__ = [
@@ -106,10 +106,6 @@ _KEY_HELP = (
 _lock = threading.Lock()
 _registered: set[str] = set()
 _checked_hosts: set[str] = set()
-
-
-class RemoteVersionWarning(UserWarning):
-    """The NDIF server runs other versions of nnsight/torch/transformers/Python than this client."""
 
 
 # ---------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import DataError
+from .errors import DataError, ReadMismatchWarning
 
 __all__ = [
     "CHAT_FORMAT",
@@ -44,10 +44,6 @@ CHAT_FORMAT = "chat_template"
 READS = ("last", "question_end", "mean-last-K")
 
 _MEAN = re.compile(r"mean-last-([0-9]+)")
-
-
-class ReadMismatchWarning(UserWarning):
-    """A direction is used with prompts formatted, or states read, another way than it was made."""
 
 
 @dataclass(frozen=True)

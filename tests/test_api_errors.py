@@ -43,3 +43,42 @@ def test_what_is_not_a_positive_whole_number_is_refused(bad: Any) -> None:
 
 def test_numpy_integers_are_whole_numbers() -> None:
     assert positive_int(np.int32(3), "batch_size") == 3
+
+
+def test_every_error_and_warning_class_lives_in_errors_and_keeps_its_old_name() -> None:
+    import lirefs.analysis.plots as plots
+    import lirefs.collect as collect
+    import lirefs.errors as errors
+    import lirefs.export as export
+    import lirefs.ndif as ndif
+    import lirefs.reading as reading
+    import lirefs.steer as steer
+
+    moved = [
+        (steer, "SteeringError"),
+        (steer, "StopStringWarning"),
+        (export, "ExportError"),
+        (ndif, "RemoteVersionWarning"),
+        (collect, "ContextLengthWarning"),
+        (reading, "ReadMismatchWarning"),
+        (plots, "PlotsUnavailableError"),
+    ]
+    for module, name in moved:
+        assert getattr(module, name) is getattr(errors, name), name
+    assert issubclass(errors.SteeringError, errors.LirefsError)
+
+
+@pytest.mark.parametrize("bad", [None, "0.1", True, math.nan, math.inf])
+def test_one_alpha_check(bad: Any) -> None:
+    from lirefs.checks import check_alpha
+
+    with pytest.raises(lirefs.SteeringError, match="alpha must be"):
+        check_alpha(bad)
+    assert check_alpha(np.float32(0.5)) == 0.5 and str(check_alpha(-0.0)) == "0.0"
+
+
+def test_one_deprecation_helper() -> None:
+    from lirefs.errors import deprecated
+
+    with pytest.warns(DeprecationWarning, match=r"f\(x=\.\.\.\) is deprecated: pass y=; the old"):
+        deprecated("f(x=...)", "pass y=", stacklevel=2)

@@ -684,3 +684,113 @@ def test_cli_blocks_option_and_deprecated_layers(tiny_folder: Any) -> None:
     help_text = runner.invoke(main, ["steer", "--help"]).output
     for name in MODES:
         assert name in help_text
+
+
+# --------------------------------------------------------------------------------------------
+# one steering value, one engine interface
+
+
+def test_a_plan_steers_generate_as_the_keywords_do(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    r = _direction(model)
+    steering = plan(model, r, alpha=3.0)
+    by_plan = lirefs.generate(model, prompts, plan=steering, max_new_tokens=NEW)
+    by_keywords = lirefs.generate(model, prompts, direction=r, alpha=3.0, max_new_tokens=NEW)
+    assert by_plan.token_ids == by_keywords.token_ids
+    assert by_plan.settings == by_keywords.settings
+    none = lirefs.SteeringPlan.none(model)
+    assert not none.edits and none.effective_scale == 1.0
+    plain = lirefs.generate(model, prompts, plan=none, max_new_tokens=NEW)
+    assert plain.token_ids == _ref(
+        model, prompts, vector=None, alpha=0.0, mode="project", max_new_tokens=NEW
+    )
+    assert plain.token_ids != by_plan.token_ids
+    with pytest.raises(SteeringError, match="plan= and alpha="):
+        lirefs.generate(model, prompts, plan=steering, alpha=0.1)
+    with pytest.raises(SteeringError, match=r"plan must be a lirefs\.steer\.SteeringPlan"):
+        lirefs.generate(model, prompts, plan={"alpha": 0.1})  # type: ignore[arg-type]
+
+
+def test_sweep_takes_plans_and_generate_lists_are_deprecated(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("gpt2")
+    r = _direction(model)
+    plans = [lirefs.SteeringPlan.none(model), plan(model, r, alpha=3.0)]
+    by_plans = lirefs.sweep(model, prompts, plans, max_new_tokens=NEW)
+    by_alphas = lirefs.sweep(model, prompts, [0.0, 3.0], direction=r, max_new_tokens=NEW)
+    assert list(by_plans) == [0.0, 3.0]
+    assert [o.token_ids for o in by_plans.values()] == [o.token_ids for o in by_alphas.values()]
+    with pytest.warns(DeprecationWarning, match=r"lirefs.sweep\(model, prompts, alphas"):
+        old: Any = lirefs.generate(
+            model, prompts, direction=r, alpha=[0.0, 3.0], max_new_tokens=NEW
+        )
+    assert [o.token_ids for o in old.values()] == [o.token_ids for o in by_alphas.values()]
+
+
+def test_ablation_takes_no_alpha_and_the_old_spelling_warns(
+    make_tiny: Callable[[str], Any], prompts: list[str]
+) -> None:
+    model = make_tiny("llama")
+    r = _direction(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        ablation = plan(model, r, mode="ablate")  # no alpha: no warning
+    assert ablation.edits and ablation.per_edit == -1.0 and ablation.effective_scale == 0.0
+    want = _ref(model, prompts, vector=r, alpha=-1.0, mode="ablate", max_new_tokens=NEW)
+    assert lirefs.generate(model, prompts, plan=ablation, max_new_tokens=NEW).token_ids == want
+    for old in (0.0, -1.0):
+        with pytest.warns(DeprecationWarning, match="ablation takes no alpha"):
+            steering = plan(model, r, alpha=old, mode="ablate")
+        assert steering.tracer_kwargs()["alpha"] == -1.0 and steering.edits
+    with pytest.raises(SteeringError, match=r"does not accept alpha=0\.5"):
+        plan(model, r, alpha=0.5, mode="ablate")
+    # alpha 0 is no edit in every mode that takes an alpha
+    for mode in ("project", "project-calibrated", "add"):
+        assert not plan(model, r, layer=1, alpha=0.0, mode=mode).edits
+
+
+def test_engines_share_one_protocol(make_tiny: Callable[[str], Any], prompts: list[str]) -> None:
+    from lirefs.evaluation.outcomes import GoldScorer, NextTokenScorer
+    from lirefs.evaluation.prefix import PrefixEngine
+    from lirefs.steer import Engine, NnsightEngine
+
+    model = make_tiny("llama")
+    engines = [
+        NnsightEngine(model),
+        PrefixEngine(model, [1, 2]),
+        GoldScorer(model, [" 4"] * len(prompts)),
+        NextTokenScorer(model),
+    ]
+    assert all(isinstance(e, Engine) for e in engines)
+    steering = plan(model, _direction(model), alpha=3.0)
+    ids = [list(x) for x in model.tokenizer(prompts)["input_ids"]]
+    by_text = NnsightEngine(model, batch_size=2).run(prompts, steering, max_new_tokens=NEW)
+    by_ids = NnsightEngine(model, batch_size=2).run(ids, steering, max_new_tokens=NEW)
+    assert by_ids.token_ids == by_text.token_ids
+
+
+def test_remote_is_decided_once_as_a_value(make_tiny: Callable[[str], Any]) -> None:
+    from lirefs.tracing import Remote
+
+    model = make_tiny("llama")
+    here = Remote.of(model)
+    assert here.local and not here.ndif and not here.inprocess and here.trace_kwargs() == {}
+    assert Remote.of(model, "local").inprocess and Remote.of(model, True).ndif
+    assert Remote.of(model, here) is here
+    with pytest.raises(lirefs.RemoteError, match="remote must be"):
+        Remote.of(model, "yes")
+
+
+def test_a_direction_resolves_its_layer_or_says_how(make_tiny: Callable[[str], Any]) -> None:
+    model = make_tiny("llama")
+    n, width = lirefs.model_info(model).n_layers, lirefs.model_info(model).d_model
+    zeros = torch.zeros(n + 1, width, dtype=torch.float64)
+    d = lirefs.Direction(torch.randn(n + 1, width, dtype=torch.float64), zeros, zeros, 2, 2)
+    assert d.resolve_layer(2) == 2
+    with pytest.raises(lirefs.LayerError, match="pass layer="):
+        d.resolve_layer()
+    with pytest.raises(lirefs.LayerError, match="out of range"):
+        d.resolve_layer(n + 1)

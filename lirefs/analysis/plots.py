@@ -17,7 +17,7 @@ import torch
 
 from ..checks import renamed_keywords, residual_index
 from ..direction import Direction
-from ..errors import ActivationError, LirefsError
+from ..errors import ActivationError, PlotsUnavailableError
 from ..store import atomic_path
 from .geometry import cosine_matrix, pc_cosines, pca_2d
 from .report import LayerReport
@@ -44,10 +44,6 @@ __all__ = [
 #: Class colours used in every figure (colour-blind safe pair).
 REASONING_COLOR = "#d55e00"
 MEMORY_COLOR = "#0072b2"
-
-
-class PlotsUnavailableError(LirefsError, ImportError):
-    """matplotlib, the optional plotting extra, is not installed."""
 
 
 def figure(width: float = 7.0, height: float = 4.5) -> Any:

@@ -197,7 +197,7 @@ def command(
     from ..data import format_prompt
     from ..direction import Direction
     from ..models import model_info
-    from ..steer import GENERATE_BATCH_SIZE, generate, get_mode
+    from ..steer import GENERATE_BATCH_SIZE, generate, get_mode, sweep
 
     steer_mode = get_mode(mode)
     texts = list(questions) + (_read_file(file) if file is not None else [])
@@ -256,12 +256,12 @@ def command(
     steered_alphas = [a for a in alphas if a != 0.0]
     if steered_alphas:
         runs.update(
-            generate(
+            sweep(
                 nn_model,
                 prompts,
+                steered_alphas,
                 direction=direction,
                 layer=layer,
-                alpha=steered_alphas,
                 mode=steer_mode.name,
                 **common,
             )

@@ -57,13 +57,13 @@ import torch
 
 import tracers
 
-from ..batching import DEFAULT_TOKEN_BUDGET, input_device, prompt_batches, tokenize
-from ..checks import check_prompts
-from ..console import progress_bar
-from ..errors import DataError
-from ..ndif import resolve_remote, run_remote, trace_kwargs
-from ..steer import SteeringError, SteeringPlan
+from ..batching import DEFAULT_TOKEN_BUDGET, Batch, prompt_batches, tokenize
+from ..checks import check_prompts, positive_int
+from ..errors import DataError, SteeringError
+from ..steer import SteeringPlan
 from ..steer import plan as steer_plan
+from ..steer.engine import Prompts
+from ..tracing import Remote, batch_runner
 
 __all__ = [
     "MAX_DISTINCT",
@@ -75,6 +75,8 @@ __all__ = [
     "MIN_WORDS",
     "STEERING_KEYS",
     "SYMBOL_RUN",
+    "GoldScorer",
+    "NextTokenScorer",
     "degeneration_reasons",
     "gold_logprobs",
     "gold_token_ids",
@@ -184,7 +186,7 @@ def steering_plan(model: Any, steering: Steering) -> SteeringPlan:
         LayerError / DirectionError: as ``lirefs.steer.plan``.
     """
     if steering is None:
-        return steer_plan(model, None)
+        return SteeringPlan.none(model)
     if isinstance(steering, SteeringPlan):
         found = steering
     elif isinstance(steering, Mapping):
@@ -195,7 +197,7 @@ def steering_plan(model: Any, steering: Steering) -> SteeringPlan:
             model,
             steering.get("direction"),
             layer=steering.get("layer"),
-            alpha=steering.get("alpha", 0.0),
+            alpha=steering.get("alpha"),
             mode=steering.get("mode", "project"),
             positions=steering.get("positions", "all"),
             blocks=steering.get("blocks"),
@@ -205,12 +207,18 @@ def steering_plan(model: Any, steering: Steering) -> SteeringPlan:
             f"steering must be None, a lirefs.steer.SteeringPlan or a dict of lirefs.generate's "
             f"steering arguments {STEERING_KEYS}, got {type(steering).__name__}"
         )
-    if found.positions != "all":
+    return teacher_forced(found)
+
+
+def teacher_forced(steering: SteeringPlan) -> SteeringPlan:
+    """``steering`` if it edits every position, as a teacher-forced pass needs, else
+    ``SteeringError`` (under left padding the prompt/gold boundary differs per row)."""
+    if steering.positions != "all":
         raise SteeringError(
             f"gold_logprobs steers every position (positions='all'), got positions="
-            f"{found.positions!r}: under left padding the prompt/gold boundary differs per row"
+            f"{steering.positions!r}: under left padding the prompt/gold boundary differs per row"
         )
-    return found
+    return steering
 
 
 # ---------------------------------------------------------------------------------------------
@@ -241,36 +249,110 @@ def _batch_logprobs(
     inputs: dict[str, torch.Tensor],
     targets: torch.Tensor,
     keep: torch.Tensor,
-    steering: SteeringPlan,
-    remote: bool | str,
+    edit: dict[str, Any],
+    kwargs: dict[str, Any],
 ) -> torch.Tensor:
     """One trace: ``[b]`` float64 sums of the gold tokens' log-probabilities.
 
     ``targets`` ``[b, G]``: the last ``G`` token ids of each row; ``keep`` ``[b, G]`` (float64):
-    1 where that column is a gold token of the row, 0 where it is a prompt or pad token.
+    1 where that column is a gold token of the row, 0 where it is a prompt or pad token. ``edit``:
+    the plan's ``tracer_kwargs()``; ``kwargs``: the trace keywords of the run's ``Remote``.
     """
-    kwargs = trace_kwargs(remote)
     g = int(targets.shape[1])
-    edit = steering.tracer_kwargs()
+    # Bound before the block, assigned a saved value inside it (on NDIF only saved values
+    # come back). Keep each statement of the trace body on one line.
+    total: torch.Tensor | None = None
+    # logits [b, G + 1, V] cover the last G + 1 columns; column j predicts targets[:, j]
+    with torch.inference_mode(), model.trace(inputs, logits_to_keep=g + 1, **kwargs):
+        if edit["unit"] is not None:
+            tracers.apply_edit(model, step=None, **edit)
+        logits = model.output.logits[:, :-1, :]
+        logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
+        picked = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
+        total = (picked * keep.to(logp.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
+    if total is None:
+        raise DataError("the log-probability trace returned nothing")
+    return total.detach().to("cpu", torch.float64)
 
-    def run() -> torch.Tensor:
-        # Bound before the block, assigned a saved value inside it (on NDIF only saved values
-        # come back). Keep each statement of the trace body on one line.
-        total: torch.Tensor | None = None
-        # logits [b, G + 1, V] cover the last G + 1 columns; column j predicts targets[:, j]
-        with torch.inference_mode(), model.trace(inputs, logits_to_keep=g + 1, **kwargs):
-            if edit["unit"] is not None:
-                tracers.apply_edit(model, step=None, **edit)
-            logits = model.output.logits[:, :-1, :]
-            logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
-            picked = logp.gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
-            total = (picked * keep.to(logp.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
-        assert total is not None, "the trace returned no log-probabilities"
-        return total
 
-    b = int(targets.shape[0])
-    out = run_remote(run, remote=remote, batch_size=b, what=f"a log-probability batch of {b}")
-    return out.detach().to("cpu", torch.float64)
+def _batch_size(batch_size: Any) -> int | None:
+    if batch_size is None:
+        return None
+    return positive_int(batch_size, "batch_size", " (or None for a token budget)")
+
+
+class GoldScorer:
+    """Teacher-forced scoring of gold continuations: an ``Engine`` whose outputs are ``[n]``
+    floats ``sum_k log p(g_k | prompt, g_<k)`` (it reads no budget and no stop strings).
+
+    Args:
+        model: an nnsight model from ``lirefs.load_model`` / ``lirefs.wrap``.
+        gold_texts: ``[n]`` gold continuations, one per prompt of each ``run``, tokenized alone
+            without special tokens and appended to the prompt's ids.
+        remote: ``None`` (the model's own setting), ``False``, ``True``, ``"local"`` or a
+            ``Remote``.
+        batch_size: rows per trace; ``None`` fills batches up to ``token_budget`` padded tokens.
+        token_budget: padded tokens per batch when ``batch_size`` is ``None``.
+        progress: progress bar (default: when stderr is a terminal).
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        gold_texts: Sequence[str],
+        *,
+        remote: object = None,
+        batch_size: int | None = None,
+        token_budget: int = DEFAULT_TOKEN_BUDGET,
+        progress: bool | None = None,
+    ) -> None:
+        self.model = model
+        self.golds = gold_token_ids(model, gold_texts)
+        self.batch_size = _batch_size(batch_size)
+        self.remote = Remote.of(model, remote)
+        self.token_budget = token_budget
+        self.progress = progress
+
+    def run(
+        self,
+        prompts: Prompts,
+        plan: SteeringPlan,
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> list[float]:
+        """``[n]`` gold log-probabilities of ``prompts`` (texts) under ``plan``, in order."""
+        model, golds = self.model, self.golds
+        texts = check_prompts(cast("Sequence[str]", prompts))
+        if len(golds) != len(texts):
+            raise DataError(
+                f"{len(texts)} prompts but {len(golds)} gold texts; pass one gold text per prompt"
+            )
+        edit = teacher_forced(plan).tracer_kwargs()
+        ids = [p + g for p, g in zip(tokenize(model, texts), golds, strict=True)]
+        out = [math.nan] * len(texts)
+
+        def trace(batch: Batch, inputs: dict[str, torch.Tensor], kw: dict[str, Any]) -> Any:
+            lengths = [len(golds[i]) for i in batch.index]
+            g = max(lengths)
+            targets = batch.inputs["input_ids"][:, -g:]  # gold tokens are the last columns
+            cols = torch.arange(g)[None, :]
+            keep = (cols >= g - torch.tensor(lengths)[:, None]).to(torch.float64)  # [b, g]
+            return _batch_logprobs(model, inputs, targets, keep, edit, kw)
+
+        batches = prompt_batches(
+            model, texts, self.batch_size, token_ids=ids, token_budget=self.token_budget
+        )
+        with batch_runner(model, self.remote, "gold log-prob", len(texts), self.progress) as run:
+            for batch, sums in run.each(batches, trace, "a log-probability batch of {b}"):
+                if sums.shape != (len(batch.index),):
+                    raise DataError(
+                        f"the log-probability trace returned shape {tuple(sums.shape)} for "
+                        f"{len(batch.index)} rows"
+                    )
+                for r, i in enumerate(batch.index):
+                    out[i] = float(sums[r])
+        return out
 
 
 def gold_logprobs(
@@ -278,8 +360,8 @@ def gold_logprobs(
     prompts: Sequence[str],
     gold_texts: Sequence[str],
     *,
-    steering: Mapping[str, Any] | None = None,
-    remote: bool | str | None = None,
+    steering: Steering = None,
+    remote: object = None,
     batch_size: int | None = None,
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     progress: bool | None = None,
@@ -291,11 +373,11 @@ def gold_logprobs(
         prompts: ``[n]`` prompts exactly as they enter the model for generation.
         gold_texts: ``[n]`` gold continuations (e.g. ``" The final answer is 42."``), tokenized
             alone without special tokens and appended to the prompt's ids.
-        steering: ``None`` (no edit) or ``lirefs.generate``'s steering arguments as a dict:
-            ``{"direction": liref, "layer": 22, "alpha": 0.1, "mode": "project"}`` (keys
-            ``STEERING_KEYS``), or a ``lirefs.steer.SteeringPlan``; ``positions`` must be
-            ``"all"``. The same edit as generation (``tracers.apply_edit``) applies at every
-            position of the single forward pass.
+        steering: ``None`` (no edit), a ``lirefs.steer.SteeringPlan`` (the one steering value),
+            or ``lirefs.generate``'s steering arguments as a dict: ``{"direction": liref,
+            "layer": 22, "alpha": 0.1, "mode": "project"}`` (keys ``STEERING_KEYS``);
+            ``positions`` must be ``"all"``. The same edit as generation (``tracers.apply_edit``)
+            applies at every position of the single forward pass.
         remote: ``False``, ``True`` (NDIF), ``"local"``, or ``None`` for the model's own setting.
         batch_size: rows per trace; ``None`` fills batches up to ``token_budget`` padded tokens.
         token_budget: padded tokens per batch when ``batch_size`` is ``None``.
@@ -310,87 +392,91 @@ def gold_logprobs(
         SteeringError / LayerError / DirectionError: invalid ``steering``.
     """
     prompts = check_prompts(prompts)
-    golds = gold_token_ids(model, gold_texts)
-    if len(golds) != len(prompts):
+    scorer = GoldScorer(
+        model,
+        gold_texts,
+        remote=remote,
+        batch_size=batch_size,
+        token_budget=token_budget,
+        progress=progress,
+    )
+    if len(scorer.golds) != len(prompts):
         raise DataError(
-            f"{len(prompts)} prompts but {len(golds)} gold texts; pass one gold text per prompt"
+            f"{len(prompts)} prompts but {len(scorer.golds)} gold texts; pass one gold text per "
+            "prompt"
         )
-    if batch_size is not None and (
-        isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1
-    ):
-        raise DataError(f"batch_size must be an int >= 1 or None, got {batch_size!r}")
     plan = steering_plan(model, steering)
-    remote = resolve_remote(model, remote)
-    ids = [p + g for p, g in zip(tokenize(model, prompts), golds, strict=True)]
-    out = [math.nan] * len(prompts)
-    device = input_device(model)
-    with progress_bar("gold log-prob", len(prompts), progress) as bar:
-        for batch in prompt_batches(
-            model, prompts, batch_size, token_ids=ids, token_budget=token_budget
-        ):
-            lengths = [len(golds[i]) for i in batch.index]
-            g = max(lengths)
-            input_ids = batch.inputs["input_ids"]  # [b, t], gold tokens are the last columns
-            targets = input_ids[:, -g:]
-            cols = torch.arange(g)[None, :]
-            keep = (cols >= g - torch.tensor(lengths)[:, None]).to(torch.float64)  # [b, g]
-            inputs = {k: v.to(device) for k, v in batch.inputs.items()}
-            sums = _batch_logprobs(model, inputs, targets, keep, plan, remote)
-            if sums.shape != (len(batch.index),):
-                raise DataError(
-                    f"the log-probability trace returned shape {tuple(sums.shape)} for "
-                    f"{len(batch.index)} rows"
-                )
-            for r, i in enumerate(batch.index):
-                out[i] = float(sums[r])
-            bar.advance(len(batch.index))
-    return out
+    return scorer.run(prompts, plan)
 
 
 def _batch_next_token(
-    model: Any, inputs: dict[str, torch.Tensor], steering: SteeringPlan, remote: bool | str
+    model: Any, inputs: dict[str, torch.Tensor], edit: dict[str, Any], kwargs: dict[str, Any]
 ) -> torch.Tensor:
     """One trace: ``[b, vocab]`` float32 next-token log-probabilities after the last column."""
-    kwargs = trace_kwargs(remote)
-    edit = steering.tracer_kwargs()
+    logp: torch.Tensor | None = None
+    with torch.inference_mode(), model.trace(inputs, logits_to_keep=1, **kwargs):
+        if edit["unit"] is not None:
+            tracers.apply_edit(model, step=None, **edit)
+        logits = model.output.logits[:, -1, :]
+        logp = torch.log_softmax(logits.to(torch.float32), dim=-1).save()  # type: ignore[attr-defined]
+    if logp is None:
+        raise DataError("the next-token trace returned nothing")
+    return logp.detach().to("cpu", torch.float32)
 
-    def run() -> torch.Tensor:
-        logp: torch.Tensor | None = None
-        with torch.inference_mode(), model.trace(inputs, logits_to_keep=1, **kwargs):
-            if edit["unit"] is not None:
-                tracers.apply_edit(model, step=None, **edit)
-            logits = model.output.logits[:, -1, :]
-            logp = torch.log_softmax(logits.to(torch.float32), dim=-1).save()  # type: ignore[attr-defined]
-        assert logp is not None, "the trace returned no log-probabilities"
-        return logp
 
-    b = int(inputs["input_ids"].shape[0])
-    out = run_remote(run, remote=remote, batch_size=b, what=f"a next-token batch of {b}")
-    return out.detach().to("cpu", torch.float32)
+class NextTokenScorer:
+    """Teacher-forced next-token distributions: an ``Engine`` whose outputs are ``[n, vocab]``
+    float32 log-probabilities of the token after each prompt (no budget, no stop strings).
+
+    ``remote`` and ``batch_size`` mean what they mean in ``GoldScorer``; no progress bar.
+    """
+
+    def __init__(self, model: Any, *, remote: object = None, batch_size: int | None = None) -> None:
+        self.model = model
+        self.remote = Remote.of(model, remote)
+        self.batch_size = batch_size
+
+    def run(
+        self,
+        prompts: Prompts,
+        plan: SteeringPlan,
+        *,
+        max_new_tokens: int | None = None,
+        stop: Sequence[str] | None = None,
+    ) -> torch.Tensor:
+        """``[n, vocab]`` next-token log-probabilities of ``prompts`` (texts) under ``plan``."""
+        model = self.model
+        texts = check_prompts(cast("Sequence[str]", prompts))
+        edit = teacher_forced(plan).tracer_kwargs()
+        rows: list[torch.Tensor | None] = [None] * len(texts)
+
+        def trace(batch: Batch, inputs: dict[str, torch.Tensor], kw: dict[str, Any]) -> Any:
+            return _batch_next_token(model, inputs, edit, kw)
+
+        batches = prompt_batches(model, texts, self.batch_size)
+        with batch_runner(model, self.remote, "next-token", len(texts), False) as run:
+            for batch, logp in run.each(batches, trace, "a next-token batch of {b}"):
+                for r, i in enumerate(batch.index):
+                    rows[i] = logp[r]
+        return torch.stack([cast(torch.Tensor, r) for r in rows])
 
 
 def next_token_logprobs(
     model: Any,
     prompts: Sequence[str],
     *,
-    steering: Mapping[str, Any] | None = None,
-    remote: bool | str | None = None,
+    steering: Steering = None,
+    remote: object = None,
     batch_size: int | None = None,
 ) -> torch.Tensor:
     """Log-probabilities of the token after each prompt, optionally steered: ``[n, vocab]`` float32.
 
     Used for the damage filter of the causal layer choice: the KL divergence between the steered
     and the unsteered next-token distribution on neutral prompts. ``steering`` means what it means
-    in ``gold_logprobs``. A remote run returns ``n x vocab`` floats, so keep ``prompts`` few.
+    in ``gold_logprobs`` (a ``SteeringPlan`` or the dict). A remote run returns ``n x vocab``
+    floats, so keep ``prompts`` few.
     """
     prompts = check_prompts(prompts)
     plan = steering_plan(model, steering)
-    remote = resolve_remote(model, remote)
-    device = input_device(model)
-    rows: list[torch.Tensor | None] = [None] * len(prompts)
-    for batch in prompt_batches(model, prompts, batch_size):
-        inputs = {k: v.to(device) for k, v in batch.inputs.items()}
-        logp = _batch_next_token(model, inputs, plan, remote)
-        for r, i in enumerate(batch.index):
-            rows[i] = logp[r]
-    return torch.stack([cast(torch.Tensor, r) for r in rows])
+    scorer = NextTokenScorer(model, remote=remote, batch_size=batch_size)
+    return scorer.run(prompts, plan)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import copy
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,11 +32,14 @@ import torch
 
 from ..batching import input_device, pad_id
 from ..errors import DataError
-from ..steer import GenerationOutput, eos_ids, steered, trim_row
-from .outcomes import gold_token_ids
+from ..steer import GenerationOutput, SteeringPlan, eos_ids, steered, trim_row
+from ..steer.engine import Prompts
+from ..steer.stopping import check_stop
+from .outcomes import Steering, gold_token_ids, steering_plan
 
 __all__ = [
     "MIN_SHARED_TOKENS",
+    "PrefixEngine",
     "SharedPrefix",
     "cache_supported",
     "prefix_generate",
@@ -158,28 +161,85 @@ class SharedPrefix:
 
 
 @contextmanager
-def shared_prefix(
-    model: Any, ids: Sequence[int], steering: Mapping[str, Any] | None
-) -> Iterator[SharedPrefix]:
+def shared_prefix(model: Any, ids: Sequence[int], steering: Steering) -> Iterator[SharedPrefix]:
     """A ``SharedPrefix`` of ``ids`` under ``steering``; a steered copy is dropped on exit.
 
     Args:
         model: an nnsight model from ``lirefs.load_model`` (local).
         ids: ``[P]`` prefix token ids.
-        steering: ``None`` (no edit) or ``{"direction", "layer", "alpha", "mode"}`` as
-            ``lirefs.generate`` takes them (every position is edited).
+        steering: ``None`` (no edit), a ``SteeringPlan``, or ``{"direction", "layer", "alpha",
+            "mode"}`` as ``lirefs.generate`` takes them; every position is edited.
     """
-    if steering is None:
+    plan = steering_plan(model, steering)
+    if not plan.edits:
         yield SharedPrefix(model, list(ids))
         return
-    with steered(
-        model,
-        steering["direction"],
-        layer=steering.get("layer"),
-        alpha=float(steering["alpha"]),
-        mode=steering.get("mode", "project"),
-    ) as edited:
+    with steered(model, plan=plan) as edited:
         yield SharedPrefix(edited, list(ids))
+
+
+class PrefixEngine:
+    """Generation from a shared prompt prefix's KV cache: an ``Engine`` (``lirefs.steer``) whose
+    outputs are ``GenerationOutput``, token for token those of ``NnsightEngine``.
+
+    The prefix runs once per plan (batch 1, under the plan's edit) and its cache serves every
+    ``run`` with that plan; a run with another plan drops it and builds that plan's. Close the
+    engine (``with PrefixEngine(...) as engine:``) to drop the last steered copy. Local models
+    only, prompts as token-id lists that all start with ``prefix_ids``.
+
+    Args:
+        model: an nnsight model from ``lirefs.load_model`` (local).
+        prefix_ids: ``[P]`` token ids every prompt starts with (``shared_prefix_length``).
+    """
+
+    def __init__(self, model: Any, prefix_ids: Sequence[int]) -> None:
+        self.model = model
+        self.prefix_ids = [int(t) for t in prefix_ids]
+        self._held = ExitStack()
+        self._plan: SteeringPlan | None = None
+        self._shared: SharedPrefix | None = None
+
+    def shared(self, plan: SteeringPlan) -> SharedPrefix:
+        """The ``SharedPrefix`` of ``plan`` (made on the first call with that plan)."""
+        if self._shared is None or self._plan is not plan:
+            self.close()
+            self._shared = self._held.enter_context(
+                shared_prefix(self.model, self.prefix_ids, plan)
+            )
+            self._plan = plan
+        return self._shared
+
+    def run(
+        self,
+        prompts: Prompts,
+        plan: SteeringPlan,
+        *,
+        max_new_tokens: int = 64,
+        stop: Sequence[str] | None = None,
+    ) -> GenerationOutput:
+        """Greedy generations of ``prompts`` (token-id lists) from the cache under ``plan``."""
+        rows = [[int(t) for t in row] for row in prompts]
+        return prefix_generate(
+            self.shared(plan), rows, max_new_tokens=max_new_tokens, stop=check_stop(stop)
+        )
+
+    def gold_logprobs(
+        self, prompts: Sequence[Sequence[int]], plan: SteeringPlan, gold_texts: Sequence[str]
+    ) -> list[float]:
+        """Teacher-forced gold log-probabilities from the cache (``prefix_gold_logprobs``)."""
+        return prefix_gold_logprobs(self.shared(plan), prompts, gold_texts)
+
+    def close(self) -> None:
+        """Drop the held prefix (and its steered copy)."""
+        self._held.close()
+        self._held = ExitStack()
+        self._plan, self._shared = None, None
+
+    def __enter__(self) -> PrefixEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _layout(
