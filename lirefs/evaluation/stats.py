@@ -83,7 +83,7 @@ class PairedTest:
             "p_holm": self.p_holm,
             "test": self.test,
             "n": self.n,
-            "small_n": small_n(self.n),
+            "small_n": None if self.n is None else small_n(self.n),
         }
         if self.n_gained is not None:
             out["n_gained"], out["n_lost"] = self.n_gained, self.n_lost
