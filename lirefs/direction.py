@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import torch
 
 from .checks import residual_index
 from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
+from .layer_names import layer_map
 from .store import (
     atomic_folder,
     check_metadata,
@@ -441,7 +442,6 @@ class Direction:
 
     # -- steering ------------------------------------------------------------------------------
 
-    @contextmanager
     def apply(
         self,
         model: Any,
@@ -451,7 +451,7 @@ class Direction:
         mode: str = "project",
         positions: Any = "all",
         blocks: Sequence[int] | None = None,
-    ) -> Iterator[Any]:
+    ) -> AbstractContextManager[Any]:
         """Steer ``model`` itself inside a ``with`` block; it is restored on exit, even on error.
 
         ::
@@ -460,30 +460,18 @@ class Direction:
                 out = lirefs.generate(model, prompts)        # steered
             out = lirefs.generate(model, prompts)            # plain again
 
-        The settings mean what they mean in ``lirefs.generate`` and are checked the same way
-        (``lirefs.steer.plan``). Unlike ``lirefs.steered``, which steers a copy and leaves
-        ``model`` plain, the edit is stored on ``model`` (nnsight's ``model.edit(inplace=True)``)
-        and every trace or ``generate`` of it is steered until the block ends; any edits the
-        model carried before are put back as they were.
-
-        Yields:
-            ``model``.
+        The settings mean what they mean in ``lirefs.generate`` and are checked the same way,
+        here and now (``lirefs.steer.plan``). Unlike ``lirefs.steered``, which steers a copy and
+        leaves ``model`` plain, the edit is stored on ``model`` (``lirefs.steer.applied``) and
+        every trace or ``generate`` of it is steered until the block ends; any edits the model
+        carried before are put back as they were.
         """
-        import tracers
+        # the one import of a module above this one: steering is built on directions, and this
+        # method is a convenience over it (tests/test_layout.py lists the edge as allowed)
+        from . import steer
 
-        from .steer import plan
-
-        steering = plan(model, self, layer, alpha, mode, positions, blocks)
-        edit = steering.tracer_kwargs()
-        before = list(getattr(model, "_edits", None) or [])
-        try:
-            if edit["unit"] is not None:
-                with model.edit(inplace=True) as tracer:
-                    for step in tracer.all():
-                        tracers.apply_edit(model, step=step, **edit)
-            yield model
-        finally:
-            model._edits = before
+        given = None if mode == "ablate" else alpha  # ablation takes no alpha
+        return steer.applied(model, steer.plan(model, self, layer, given, mode, positions, blocks))
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -726,28 +714,6 @@ def _checked_tensors(
         )
     vectors, mean_r, mean_m = (t.to(torch.float64) for t in got)
     return vectors, mean_r, mean_m
-
-
-def layer_map(n_layers: int, layers: Sequence[int], architecture: str | None) -> dict[int, Any]:
-    """Where each residual index ``l`` sits in other programs: ``hidden_states[l]``, the output of
-    block ``l - 1`` (``None`` for the embeddings), llama.cpp's control-vector tensor
-    ``direction.{l-1}`` and lm-eval's ``steered`` hookpoint (``None`` for an unknown family)."""
-    from .errors import ArchitectureError
-    from .export import lm_eval_hookpoint
-
-    out: dict[int, Any] = {}
-    for layer in layers:
-        try:
-            hook: str | None = lm_eval_hookpoint(architecture, layer, n_layers) if layer else None
-        except ArchitectureError:
-            hook = None
-        out[int(layer)] = {
-            "hidden_states": int(layer),
-            "block_output": int(layer) - 1 if layer else None,
-            "llama_cpp_tensor": f"direction.{layer - 1}" if layer else None,
-            "lm_eval_hookpoint": hook,
-        }
-    return out
 
 
 def card_data(

@@ -39,6 +39,7 @@ import tracers
 from .checks import residual_index
 from .direction import Direction
 from .errors import ArchitectureError, DirectionError, ExportError, LayerError
+from .layer_names import lm_eval_hookpoint
 from .models import model_info
 from .steer import get_mode
 from .store import LAYER_CONVENTION, atomic_folder, atomic_path, make_metadata, version
@@ -351,23 +352,6 @@ def export_lm_eval(
 
 
 #: ``config.model_type`` -> the base-model prefix HF strips in ``model.base_model``.
-_BASE_PREFIX = {"gpt2": "transformer", "gpt_neox": "gpt_neox"}
-
-
-def lm_eval_hookpoint(architecture: str | None, layer: int, n_layers: int) -> str:
-    """The module name (inside ``model.base_model``) whose output is residual index ``layer``."""
-    layout = tracers.ARCHITECTURES.get(str(architecture))
-    if layout is None:
-        known = ", ".join(sorted(tracers.ARCHITECTURES))
-        raise ArchitectureError(
-            f"architecture {architecture!r} has no known module names for lm-eval (known: "
-            f"{known}); the direction's metadata must name the model it was built on"
-        )
-    prefix = _BASE_PREFIX.get(str(architecture), "model") + "."
-    path = layout.final_norm if layer == n_layers else f"{layout.blocks}.{layer - 1}"
-    return path[len(prefix) :] if path.startswith(prefix) else path
-
-
 # ---------------------------------------------------------------------------------------------
 # ablated weights
 
