@@ -17,10 +17,8 @@ from pathlib import Path
 from ...data import builtin_questions, builtin_text
 from ...errors import DataError
 from ...tables import jsonl_lines
-from .base import Benchmark, BenchmarkData, Item, final_answer_form, register
-from .extract import extract_number, flexible_number
-from .gsm8k import numeric_correct, numeric_prompt
-from .mgsm import parse_mgsm_row
+from .base import Benchmark, BenchmarkData, Item, parse_builtin_row, register
+from .formats import NUMERIC
 
 __all__ = ["LADDER", "LADDER_RUNGS", "load_ladder"]
 
@@ -79,15 +77,10 @@ LADDER = register(
         shot_split="shots",
         n_shots=8,
         max_new_tokens=64,
-        answer_type="numeric",
-        parse_eval=parse_mgsm_row,
+        parse_eval=parse_builtin_row,
         parse_shot=None,
-        prompt_parts=numeric_prompt,
-        extractor=extract_number,
-        is_correct=numeric_correct,
-        flexible_extractor=flexible_number,
         loader=load_ladder,
         grouped=True,
-        gold_form=final_answer_form,
+        **NUMERIC.fields(),
     )
 )
