@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -351,7 +352,20 @@ def lock(
         return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     existed = lock_path.exists()
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    # O_NOFOLLOW: a symbolic link planted at the lock path must not make this run truncate (and
+    # write its pid into) the file it points to. Not O_EXCL: an existing lock file is normal (the
+    # OS lock, not the file, says whether a run holds it, so a killed holder leaves nothing
+    # stale), and the ``filelock`` package's own file handling would lose the holder's pid that
+    # the message below quotes.
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or lock_path.is_symlink():
+            raise LockError(
+                f"the lock file {lock_path} is a symbolic link, which lirefs will not follow (it "
+                "would overwrite what it points to); remove the link and rerun"
+            ) from None
+        raise
     held = False
     try:
         try:
