@@ -29,6 +29,7 @@ from .errors import LockError, MetadataMismatchError
 
 __all__ = [
     "LAYER_CONVENTION",
+    "MAX_JSON_DEPTH",
     "atomic_folder",
     "atomic_path",
     "atomic_write_text",
@@ -38,11 +39,16 @@ __all__ = [
     "fsync_path",
     "hash_texts",
     "load_tensors",
+    "loads_json",
     "lock",
     "make_metadata",
     "save_tensors",
     "version",
 ]
+
+#: Deepest nesting of lists/objects any JSON lirefs reads may have: far beyond any file lirefs
+#: writes (metadata is a few levels deep), far below what overflows a recursive reader.
+MAX_JSON_DEPTH = 64
 
 #: Written into every artifact; loading refuses files made under another convention.
 LAYER_CONVENTION = "hf_hidden_states: l=0 embeddings, l=1..L-1 block inputs, l=L final norm output"
@@ -294,6 +300,49 @@ def load_tensors(
             "recreate the file"
         )
     return tensors, meta
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\\\]|\\\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def loads_json(
+    text: str | bytes,
+    *,
+    what: str,
+    error: type[Exception] = ValueError,
+    max_depth: int = MAX_JSON_DEPTH,
+) -> Any:
+    """``json.loads(text)``, with its nesting checked first: the one JSON reader for foreign input.
+
+    A document nested deeper than ``max_depth`` (:data:`MAX_JSON_DEPTH`) is refused before it is
+    parsed, so no reader (here, or code walking the result) can hit a ``RecursionError``; text that
+    is not JSON is ``error`` too, naming ``what`` in one line.
+
+    Raises:
+        error: not JSON, or nested deeper than ``max_depth``.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                raise error(
+                    f"{what} is nested more than {max_depth} levels deep, which no lirefs file "
+                    "is; check that it is the right file"
+                )
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise error(f"{what} is not valid JSON ({detail}{where})") from None
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
