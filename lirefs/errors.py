@@ -73,3 +73,8 @@ class RemoteError(LirefsError, RuntimeError):
 
 class TracersClashError(LirefsError, ImportError):
     """``import tracers`` found another package of that name instead of the one lirefs ships."""
+
+
+class Terminated(KeyboardInterrupt):
+    """The process got ``SIGTERM`` (``timeout``, a scheduler, a container stop): raised like
+    Ctrl-C's ``KeyboardInterrupt`` so every writer removes its temporary files on the way out."""

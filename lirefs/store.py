@@ -25,7 +25,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import LockError, MetadataMismatchError
+from .errors import LockError, MetadataMismatchError, Terminated
 
 __all__ = [
     "LAYER_CONVENTION",
@@ -42,8 +42,13 @@ __all__ = [
     "loads_json",
     "lock",
     "make_metadata",
+    "os_error_of",
+    "raise_terminated",
+    "remove_leftovers",
     "save_tensors",
+    "sigterm_as_interrupt",
     "version",
+    "write_errors",
 ]
 
 #: Deepest nesting of lists/objects any JSON lirefs reads may have: far beyond any file lirefs
@@ -144,6 +149,129 @@ def check_metadata(
             )
 
 
+def os_error_of(exc: BaseException, path: str | os.PathLike[str]) -> OSError | None:
+    """The ``OSError`` (naming ``path``) a failed write really was, or ``None`` if it was not one.
+
+    Libraries report a full disk in their own words: safetensors (and transformers through it)
+    as ``SafetensorError("... (os error 28)")``, torch as ``RuntimeError("... file write
+    failed")``, and Python's own writes as an ``OSError`` that names no file. Each becomes an
+    ``OSError`` with its errno and ``path``, which the command line reports as one line.
+    """
+    if isinstance(exc, OSError):
+        if exc.filename is None and exc.errno is not None:
+            return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+        return None
+    text = str(exc)
+    found = re.search(r"os error (\d+)", text)
+    if found is not None:
+        code = int(found.group(1))
+    elif "No space left on device" in text:
+        code = errno.ENOSPC
+    elif "file write failed" in text or "PytorchStreamWriter failed" in text:
+        try:
+            full = shutil.disk_usage(Path(path).parent).free < 16 * 1024 * 1024
+        except OSError:
+            full = False
+        code = errno.ENOSPC if full else errno.EIO
+    else:
+        return None
+    return OSError(code, os.strerror(code), str(path))
+
+
+@contextlib.contextmanager
+def write_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Within: a failed write is re-raised as the ``OSError`` naming ``path`` (:func:`os_error_of`).
+
+    :func:`atomic_path` and :func:`atomic_folder` apply it to what runs inside them.
+    """
+    try:
+        yield
+    except Exception as exc:
+        error = os_error_of(exc, path)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _temp_prefix(target: Path) -> str:
+    """``.<name>.<pid>.``: the writer's pid in the name lets a later run tell a live writer's
+    temporary from one a killed writer left (see :func:`remove_leftovers`)."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: leave its files alone
+    return True
+
+
+def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries a killed writer of ``target`` left beside it; return them.
+
+    :func:`atomic_path` and :func:`atomic_folder` write ``.<name>.<pid>.<random>.tmp`` beside
+    ``target``. A writer stopped by ``kill -9`` (or a power cut) cannot remove its own, which may
+    be as large as a model; the next writer of the same ``target`` removes every one whose pid no
+    longer runs on this machine. A running writer's temporary is left alone.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+    removed: list[Path] = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    """A signal handler: raise :class:`~lirefs.errors.Terminated` (a ``KeyboardInterrupt``)."""
+    raise Terminated(f"terminated by signal {signum}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within: ``SIGTERM`` raises :class:`~lirefs.errors.Terminated`, a ``KeyboardInterrupt``.
+
+    ``timeout``, schedulers and container stops send ``SIGTERM``, whose default action ends the
+    process without running ``finally`` blocks, leaving a writer's temporary (up to a model's
+    size) behind. Raising instead lets every writer clean up. Only in the main thread and only
+    where no other handler was installed; the previous handler is restored on exit.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        before = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        yield
+        return
+    if before not in (signal.SIG_DFL, None):
+        yield  # someone (the CLI, or the caller) handles it already
+        return
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it into place atomically.
@@ -153,17 +281,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_leftovers(target)
+    # mkstemp opens with O_EXCL, so it never follows a link planted at the temporary name
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        # The data reaches the disk before the name does: after a crash or power loss the path
-        # holds the old file or the whole new one, never a torn one.
-        fsync_path(tmp_path)
-        os.chmod(tmp_path, file_mode())  # mkstemp makes 0600; respect the user's umask instead
-        os.replace(tmp_path, target)
-        fsync_path(target.parent)
+        with sigterm_as_interrupt(), write_errors(target):
+            yield tmp_path
+            # The data reaches the disk before the name does: after a crash or power loss the path
+            # holds the old file or the whole new one, never a torn one.
+            fsync_path(tmp_path)
+            os.chmod(tmp_path, file_mode())  # mkstemp makes 0600; respect the user's umask instead
+            os.replace(tmp_path, target)
+            fsync_path(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -179,17 +310,19 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
-        yield tmp
-        for item in [tmp, *tmp.rglob("*")]:
-            os.chmod(item, folder_mode() if item.is_dir() else file_mode())
-            if item.is_file():
-                fsync_path(item)
-        if target.exists():
-            target.rmdir()  # empty: checked by the caller before writing
-        os.replace(tmp, target)
-        fsync_path(target.parent)
+        with sigterm_as_interrupt(), write_errors(target):
+            yield tmp
+            for item in [tmp, *tmp.rglob("*")]:
+                os.chmod(item, folder_mode() if item.is_dir() else file_mode())
+                if item.is_file():
+                    fsync_path(item)
+            if target.exists():
+                target.rmdir()  # empty: checked by the caller before writing
+            os.replace(tmp, target)
+            fsync_path(target.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -624,3 +624,47 @@ def test_a_stop_string_that_never_occurs_is_one_warning_line(work: Path, tiny_di
     # nothing lost: the texts are those of the run without a stop string
     texts = [json.loads(p.stdout)["runs"][0]["outputs"][0]["text"] for p in (plain, proc)]
     assert texts[0] == texts[1] and texts[0]
+
+
+_SLOW_CLI = """
+import sys, time
+import click
+from lirefs.cli import main
+from lirefs.store import atomic_folder
+
+@main.command("slow-write")
+@click.argument("out")
+def slow_write(out):
+    with atomic_folder(out) as tmp:
+        (tmp / "w.bin").write_bytes(b"x" * 100000)
+        print("writing", flush=True)
+        time.sleep(120)
+
+main(sys.argv[1:])
+"""
+
+
+def test_sigterm_stops_the_cli_in_one_line_and_cleans_up(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "cli.py"
+    script.write_text(_SLOW_CLI)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, str(script), "slow-write", str(out / "model")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 143
+    assert err.strip().count("\n") == 0 and "terminated" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []

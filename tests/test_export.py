@@ -480,3 +480,64 @@ def test_a_vanishing_direction_is_not_exported_as_zeros(
     with pytest.raises((lirefs.DirectionError, ExportError), match="norm"):
         lirefs.export_gguf(tiny, tmp_path / "v.gguf", layers=[2])
     assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# a full disk is an OSError naming the file, never an "unexpected" error
+
+
+def _disk_full_in_safetensors(*args: Any, **kwargs: Any) -> None:
+    import safetensors
+
+    raise safetensors.SafetensorError(
+        "Error while serializing: I/O error: No space left on device (os error 28)"
+    )
+
+
+def test_export_ablated_on_a_full_disk_is_an_os_error(
+    make_tiny: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import safetensors.torch
+
+    model = make_tiny("llama")
+    liref = _direction(model)
+    monkeypatch.setattr(safetensors.torch, "save_file", _disk_full_in_safetensors)
+    with pytest.raises(OSError) as info:
+        lirefs.export_ablated(model, liref, 2, tmp_path / "ablated")
+    assert info.value.errno == errno.ENOSPC and "ablated" in str(info.value.filename)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_lm_eval_on_a_full_disk_is_an_os_error(
+    make_tiny: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    liref = _direction(make_tiny("llama"))
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a write names no file
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError) as info:
+        lirefs.export_lm_eval(liref, tmp_path / "steer.pt", layer=2, alpha=3.0)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "steer.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_collect_cache_on_a_full_disk_is_an_os_error(
+    make_tiny: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import safetensors.torch
+
+    monkeypatch.setattr(safetensors.torch, "save_file", _disk_full_in_safetensors)
+    with pytest.raises(OSError) as info:
+        lirefs.collect_activations(
+            make_tiny("llama"), ["Q: 1+1?", "Q: 2+2?"], batch_size=1, cache_dir=tmp_path / "c"
+        )
+    assert info.value.errno == errno.ENOSPC and "chunk-" in str(info.value.filename)

@@ -18,7 +18,8 @@ import click
 from rich.markup import escape
 
 from ..console import console
-from ..errors import DataError, LirefsError
+from ..errors import DataError, LirefsError, Terminated
+from ..store import sigterm_as_interrupt
 
 __all__ = [
     "CONTEXT_SETTINGS",
@@ -85,7 +86,7 @@ class OneLineGroup(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), sigterm_as_interrupt():
             warnings.showwarning = _show_warning
             try:
                 code = super().main(args, prog_name, complete_var, False, **extra)
@@ -95,10 +96,14 @@ class OneLineGroup(click.Group):
                 fail(f"{what} (see '{where} --help')", code=exc.exit_code)
             except click.ClickException as exc:
                 fail(exc.format_message(), code=exc.exit_code)
-            except click.Abort:
+            except click.Abort as exc:
+                if isinstance(exc.__cause__, Terminated):
+                    fail(_TERMINATED, code=143)
                 fail("aborted", code=1)
         sys.exit(code if isinstance(code, int) else 0)
 
+
+_TERMINATED = "terminated by SIGTERM; its temporary files were removed, rerun to finish"
 
 #: Set to 1 to see the Python traceback of an unexpected error instead of its one-line summary.
 DEBUG_ENV = "LIREFS_DEBUG"
@@ -179,6 +184,8 @@ def handle_errors(fn: F) -> F:
             fail(os_error_line(exc))
         except UnicodeError as exc:
             fail(f"text that is not valid UTF-8 ({exc}); give UTF-8 text")
+        except Terminated:
+            fail(_TERMINATED, code=143)
         except KeyboardInterrupt:
             fail("interrupted", code=130)
         except Exception as exc:
