@@ -33,6 +33,7 @@ __all__ = [
     "atomic_folder",
     "atomic_path",
     "atomic_write_text",
+    "check_json_depth",
     "check_metadata",
     "file_mode",
     "folder_mode",
@@ -421,6 +422,7 @@ def load_tensors(
         raise error(f"{path} is not a safetensors file: {first}") from None
     if SAFETENSORS_META_KEY not in header or set(required) - set(tensors):
         raise error(f"{path} is a safetensors file but not a lirefs {what}")
+    check_json_depth(header[SAFETENSORS_META_KEY], what=f"{path}'s lirefs header", error=error)
     try:
         meta = json.loads(header[SAFETENSORS_META_KEY])
     except ValueError:
@@ -437,6 +439,29 @@ def load_tensors(
 
 _JSON_STRING = re.compile(r'"(?:[^"\\\\]|\\\\.)*"', re.DOTALL)
 _JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_json_depth(
+    text: str, *, what: str, error: type[Exception] = ValueError, max_depth: int = MAX_JSON_DEPTH
+) -> None:
+    """Refuse JSON ``text`` nested deeper than ``max_depth`` without parsing it (brackets inside
+    strings do not count). :func:`loads_json` and the JSONL readers call it before ``json.loads``.
+
+    Raises:
+        error: ``{what} is nested more than {max_depth} levels deep ...``, one line.
+    """
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # too few openers to be that deep: no scan needed
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                raise error(
+                    f"{what} is nested more than {max_depth} levels deep, which no lirefs file "
+                    "is; check that it is the right file"
+                )
 
 
 def loads_json(
@@ -460,16 +485,7 @@ def loads_json(
             text = bytes(text).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    depth = deepest = 0
-    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
-        depth += 1 if match.group() in "[{" else -1
-        if depth > deepest:
-            deepest = depth
-            if deepest > max_depth:
-                raise error(
-                    f"{what} is nested more than {max_depth} levels deep, which no lirefs file "
-                    "is; check that it is the right file"
-                )
+    check_json_depth(text, what=what, error=error, max_depth=max_depth)
     try:
         return json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:

@@ -668,3 +668,122 @@ def test_sigterm_stops_the_cli_in_one_line_and_cleans_up(tmp_path: Path) -> None
     assert child.returncode == 143
     assert err.strip().count("\n") == 0 and "terminated" in err and "Traceback" not in err
     assert list(out.iterdir()) == []
+
+
+# -- every option is checked before the model loads ---------------------------------------------
+# ``-m /nonexistent/model``: a check that ran after loading would report the missing model instead.
+
+NO_MODEL = ["-m", "/nonexistent/model-never-read"]
+
+
+def _invoke(args: list[str]) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.output.strip()
+
+
+def _one_line(args: list[str], *words: str) -> str:
+    code, out = _invoke(args)
+    assert code == 2, out
+    assert "\n" not in out and "unexpected" not in out and "never-read" not in out, out
+    for word in words:
+        assert word in out, out
+    return out
+
+
+def test_evaluate_seed_is_checked_before_the_model_loads(tmp_path: Path) -> None:
+    _one_line(
+        [
+            "evaluate",
+            "-B",
+            "builtin-arithmetic",
+            "--seed",
+            "-1",
+            "-o",
+            str(tmp_path / "e"),
+            *NO_MODEL,
+        ],
+        "--seed",
+    )
+
+
+def test_transfer_seed_is_checked_first(tmp_path: Path, artifacts: dict[str, Path]) -> None:
+    liref, acts = str(artifacts["liref"]), str(artifacts["acts"])
+    _one_line(
+        [
+            "transfer",
+            "-d",
+            f"a={liref}",
+            "-t",
+            f"a={acts}",
+            "--seed",
+            "-1",
+            "-o",
+            str(tmp_path / "t"),
+        ],
+        "--seed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--max-kl", "-1"), ("--max-kl", "nan"), ("--causal-alpha", "nan"), ("--causal-alpha", "0")],
+)
+def test_causal_options_are_checked_first(
+    tmp_path: Path, artifacts: dict[str, Path], option: str, value: str
+) -> None:
+    args = ["direction", str(artifacts["acts"]), "--layer-rule", "causal", option, value]
+    _one_line([*args, "-o", str(tmp_path / "d.safetensors"), *NO_MODEL], option)
+
+
+def test_causal_rule_on_a_limited_collection_is_refused_before_loading(
+    tmp_path: Path, artifacts: dict[str, Path]
+) -> None:
+    out = tmp_path / "d.safetensors"
+    args = ["direction", str(artifacts["acts"]), "--layer-rule", "causal", "-o", str(out)]
+    _one_line([*args, *NO_MODEL], "--limit")
+    assert not out.exists()
+
+
+def test_export_ablated_checks_its_output_before_loading(
+    tmp_path: Path, artifacts: dict[str, Path]
+) -> None:
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "x").write_text("x")
+    _one_line(["export", "ablated", str(artifacts["liref"]), "-o", str(used), *NO_MODEL], "empty")
+    _one_line(
+        [
+            "export",
+            "ablated",
+            str(artifacts["liref"]),
+            "-o",
+            str(tmp_path / "n"),
+            "-l",
+            "99",
+            *NO_MODEL,
+        ],
+        "99",
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "gguf", "LIREF", "-o", "OUT/v.gguf", "-l", "1-100000000000"],
+        ["export", "lm-eval", "LIREF", "-o", "OUT/v.pt", "-l", "1-100000000000", "-a", "1"],
+        ["steer", "hi", "-d", "LIREF", "--blocks", "0-100000000000", *NO_MODEL],
+    ],
+)
+def test_huge_index_ranges_are_refused_without_building_them(
+    tmp_path: Path, artifacts: dict[str, Path], args: list[str]
+) -> None:
+    import time
+
+    args = [a.replace("LIREF", str(artifacts["liref"])).replace("OUT", str(tmp_path)) for a in args]
+    start = time.perf_counter()
+    _one_line(args, "100000000000")
+    assert time.perf_counter() - start < 20

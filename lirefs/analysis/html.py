@@ -14,7 +14,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import html
-import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -23,7 +22,7 @@ from typing import Any
 
 from ..direction import Direction
 from ..errors import DataError, LirefsError, MetadataMismatchError
-from ..store import atomic_write_text, check_metadata
+from ..store import atomic_write_text, check_metadata, loads_json
 from .report import LayerReport, format_float
 from .transfer import TransferReport
 
@@ -97,11 +96,9 @@ def load_evaluation(folder: str | Path) -> EvaluationSummary:
             f"{folder} has no result.json; give the folder `lirefs evaluate --out` wrote"
         )
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise DataError(
-            f"{path} is not a JSON file ({exc}); expected an evaluation result"
-        ) from None
+        obj = loads_json(path.read_bytes(), what=str(path), error=DataError)
+    except DataError as exc:
+        raise DataError(f"{exc}; expected an evaluation result") from None
     if not isinstance(obj, dict) or not isinstance(obj.get("metadata"), dict):
         raise DataError(f"{path} is JSON but not a lirefs evaluation result (no metadata)")
     check_metadata(obj["metadata"], what=str(path), kind="evaluation")

@@ -295,7 +295,11 @@ def _print_benchmarks() -> None:
 )
 @click.option("--skip-bad-rows", is_flag=True, help="Leave malformed data rows out (listed).")
 @click.option(
-    "--seed", default=0, show_default=True, help="Seed of the --limit sample and the bootstrap."
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2**32 - 1),  # checked before the model loads, not after the run
+    help="Seed of the --limit sample and the bootstrap.",
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
 @click.option(
