@@ -373,8 +373,16 @@ def check_text(value: str, what: str) -> str:
     """``value`` if it is valid Unicode text, else ``DataError``.
 
     An argument whose bytes are not UTF-8 reaches Python as a string with surrogate escapes,
-    which tokenizers reject with a bare ``TypeError``; refuse it here, naming the argument.
+    which tokenizers reject with a bare ``TypeError``; refuse it here, naming the argument. Text
+    over ``lirefs.inputs.MAX_PROMPT_CHARS`` characters is refused too (a tokenizer aborts on it).
     """
+    from ..inputs import MAX_PROMPT_CHARS
+
+    if len(value) > MAX_PROMPT_CHARS:
+        raise DataError(
+            f"{what} is {len(value):,} characters long, over lirefs' limit of "
+            f"{MAX_PROMPT_CHARS:,} (lirefs.inputs.MAX_PROMPT_CHARS); shorten it"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:

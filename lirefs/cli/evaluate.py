@@ -12,6 +12,7 @@ from ..steer import MODES, get_mode
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
+    check_text,
     echo_json,
     handle_errors,
     holds_output_lock,
@@ -400,6 +401,8 @@ def command(
     if out is not None:
         check_output(out, folder=True)
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
+    if system_prompt is not None:  # all options are checked before the model loads
+        check_text(system_prompt, "--system")
     nn_model = load(model, device, dtype, device_map, remote)
     pair = None
     if control_activations is not None:
