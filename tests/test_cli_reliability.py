@@ -787,3 +787,16 @@ def test_huge_index_ranges_are_refused_without_building_them(
     start = time.perf_counter()
     _one_line(args, "100000000000")
     assert time.perf_counter() - start < 20
+
+
+def test_report_refuses_a_direction_that_records_no_model(
+    tmp_path: Path, artifacts: dict[str, Path]
+) -> None:
+    import lirefs
+
+    liref = lirefs.Direction.load(artifacts["liref"])
+    liref.metadata["model"] = None
+    nameless = liref.save(tmp_path / "nameless.safetensors")
+    out = tmp_path / "r"
+    _one_line(["report", str(nameless), str(artifacts["acts"]), "-o", str(out)], "records no model")
+    assert not (out / "report.json").exists()
