@@ -13,7 +13,14 @@ from typing import Any
 
 from .errors import DataError, DeviceError
 
-__all__ = ["MAX_PROMPT_CHARS", "check_not_meta", "check_prompts", "check_stop", "check_text"]
+__all__ = [
+    "MAX_PROMPT_CHARS",
+    "check_not_meta",
+    "check_prompts",
+    "check_stop",
+    "check_text",
+    "warn_beyond_context",
+]
 
 #: Longest prompt (in characters) lirefs accepts: about 250,000 tokens, beyond the context of the
 #: models lirefs steers; a 200 MB prompt would otherwise abort the tokenizer's process.
@@ -100,3 +107,32 @@ def check_not_meta(model: Any, remote: object = False) -> None:
             "the model's weights are on the meta device (it was loaded for NDIF, or not "
             "loaded): run it with remote=True (--remote), or load it with remote=False"
         )
+
+
+def warn_beyond_context(model: Any, prompts: Sequence[str], what: str = "prompts") -> int:
+    """Warn (``ContextLengthWarning``, one line) when prompts are longer than the model's context.
+
+    A prompt beyond ``max_position_embeddings`` runs on positions the model never saw, so its
+    generations (or states) are out of distribution; ``lirefs evaluate`` and
+    ``collect_activations`` warn the same way. Returns how many prompts are too long.
+    """
+    import warnings
+
+    from .collect import ContextLengthWarning
+
+    config = getattr(model, "config", None)
+    limit = getattr(config, "max_position_embeddings", None) or getattr(config, "n_positions", None)
+    tok = getattr(model, "tokenizer", None)
+    if not isinstance(limit, int) or limit <= 0 or tok is None:
+        return 0
+    lengths = [len(tok(p).input_ids) for p in prompts]
+    long = [i for i, n in enumerate(lengths) if n > limit]
+    if long:
+        warnings.warn(
+            f"{len(long)} {what} (e.g. number {long[0] + 1}, {lengths[long[0]]} tokens) are longer "
+            f"than the model's context of {limit} tokens: the output is beyond what it was "
+            "trained on; shorten them",
+            ContextLengthWarning,
+            stacklevel=2,
+        )
+    return len(long)

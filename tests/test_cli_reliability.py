@@ -800,3 +800,13 @@ def test_report_refuses_a_direction_that_records_no_model(
     out = tmp_path / "r"
     _one_line(["report", str(nameless), str(artifacts["acts"]), "-o", str(out)], "records no model")
     assert not (out / "report.json").exists()
+
+
+def test_steer_warns_about_a_question_beyond_the_context(tiny_dir: Path) -> None:
+    limit = json.loads((tiny_dir / "config.json").read_text())["max_position_embeddings"]
+    code, out = _invoke(
+        ["steer", "two " * (limit + 10), "-m", str(tiny_dir), "--device", "cpu", "-n", "1"]
+    )
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and f"longer than the model's context of {limit}" in lines[0]

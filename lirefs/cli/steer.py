@@ -196,6 +196,7 @@ def command(
     """
     from ..data import format_prompt
     from ..direction import Direction
+    from ..inputs import warn_beyond_context
     from ..models import model_info
     from ..steer import GENERATE_BATCH_SIZE, generate, get_mode
 
@@ -237,6 +238,7 @@ def command(
         if raw
         else [format_prompt(q, chat_template=chat_template, tokenizer=tok) for q in texts]
     )
+    warn_beyond_context(nn_model, prompts, "questions")
     direction = Direction.load(direction_path, model=nn_model) if direction_path else None
     if layer is None and direction is not None:
         layer = direction.chosen_layer  # None still raises a clear error in generate
