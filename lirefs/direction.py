@@ -72,10 +72,29 @@ class Direction:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        tensors = (self.vectors, self.mean_reasoning, self.mean_memory)
+        if not all(isinstance(t, torch.Tensor) for t in tensors):
+            raise DirectionError(
+                "Direction(vectors, mean_reasoning, mean_memory, ...) takes three tensors; build "
+                "one with Direction.from_activations or load one with Direction.load"
+            )
         shape = tuple(self.vectors.shape)
-        assert self.vectors.dim() == 2, f"vectors must be [L + 1, d_model], got {shape}"
-        assert self.vectors.dtype == torch.float64
-        assert tuple(self.mean_reasoning.shape) == shape == tuple(self.mean_memory.shape)
+        if self.vectors.dim() != 2 or shape[0] < 2 or shape[1] < 1:
+            raise DirectionError(f"vectors must be [L + 1, d_model] with L >= 1, got {shape}")
+        if any(t.dtype != torch.float64 for t in tensors):
+            raise DirectionError(
+                f"Direction tensors must be float64, got {[str(t.dtype) for t in tensors]}; "
+                "convert with .to(torch.float64)"
+            )
+        if not tuple(self.mean_reasoning.shape) == shape == tuple(self.mean_memory.shape):
+            raise DirectionError(
+                f"vectors {shape}, mean_reasoning {tuple(self.mean_reasoning.shape)} and "
+                f"mean_memory {tuple(self.mean_memory.shape)} must have one shape"
+            )
+        for name in ("n_reasoning", "n_memory"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DirectionError(f"{name} must be a whole number >= 0, got {value!r}")
 
     # -- construction --------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,6 +12,7 @@ from ..console import console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    FiniteFloat,
     check_held_out_size,
     check_output,
     echo_json,
@@ -23,6 +25,7 @@ from ._common import (
 
 if TYPE_CHECKING:
     from ..analysis import ActivationSplit
+    from ..data import QuestionSets
     from ..direction import Direction
     from ..evaluation.layer_choice import CausalLayerChoice
 
@@ -59,8 +62,8 @@ if TYPE_CHECKING:
     help="Question set the activations came from, to rebuild the held-out half for "
     "--layer-rule causal [default: the name recorded in ACTIVATIONS].",
 )
-@click.option("--causal-alpha", default=0.05, show_default=True, type=float)
-@click.option("--max-kl", default=0.1, show_default=True, type=float)
+@click.option("--causal-alpha", default=0.05, show_default=True, type=FiniteFloat(nonzero=True))
+@click.option("--max-kl", default=0.1, show_default=True, type=FiniteFloat(positive=True))
 @click.option(
     "--causal-limit",
     default=16,
@@ -110,16 +113,17 @@ def command(
         f"{activations} holds",
         "collect again with a larger --limit (or none) or a larger --test-fraction",
     )
+    test = _held_out(split, set_name) if layer_rule == "causal" else None  # before any work
     liref, report = find_direction(split, n_permutations=permutations)
     best = report.best_layer
     summary: dict[str, Any] = {"out": str(out), "layer_rule": "auroc", "best_layer": best}
     summary["auroc"] = report.auroc[best]
     choice = None
     if layer_rule == "causal":
+        assert test is not None
         choice = _causal(
-            split,
+            test,
             liref,
-            set_name,
             causal_alpha,
             max_kl,
             causal_limit,
@@ -159,19 +163,13 @@ def command(
     )
 
 
-def _causal(
-    split: ActivationSplit,
-    liref: Direction,
-    set_name: str | None,
-    alpha: float,
-    max_kl: float,
-    limit: int,
-    batch_size: int | None,
-    model: Any,
-) -> CausalLayerChoice:
-    """Rebuild the held-out half of the question set and run the causal rule on it."""
+def _held_out(split: ActivationSplit, set_name: str | None) -> QuestionSets:
+    """The held-out half of the question set ``split`` was collected from, rebuilt and checked.
+
+    Runs before any work and before the model loads: a collection whose held-out half cannot be
+    rebuilt (one made with ``--limit`` samples its questions) fails in one line at once.
+    """
     from .. import data
-    from ..evaluation.layer_choice import causal_layer_choice
 
     meta = split.metadata or {}
     recorded = meta.get("data") or {}
@@ -179,6 +177,12 @@ def _causal(
     name = set_name or recorded.get("name")
     if not name:
         raise DataError("ACTIVATIONS records no question set name; pass --set (e.g. builtin)")
+    if set_name is None and re.search(r"/subset\d+$", str(name)):
+        raise DataError(
+            f"ACTIVATIONS holds {name!r}, a sample collected with --limit, whose held-out half "
+            "the causal rule cannot rebuild; collect the whole set (no --limit) for "
+            "--layer-rule causal, or use --layer-rule auroc"
+        )
     sets = data.load(name)
     _, test = sets.split(
         test_fraction=settings.get("test_fraction", 0.3), seed=settings.get("seed", 0)
@@ -186,8 +190,24 @@ def _causal(
     if recorded.get("test_hash") not in (None, test.hash()):
         raise DataError(
             f"the held-out half of {name!r} (hash {test.hash()}) is not the one ACTIVATIONS was "
-            f"split into (hash {recorded.get('test_hash')}); pass the --set they came from"
+            f"split into (hash {recorded.get('test_hash')}): --layer-rule causal needs a "
+            "collection of the whole set, made without --limit, and the --set it came from"
         )
+    return test
+
+
+def _causal(
+    test: QuestionSets,
+    liref: Direction,
+    alpha: float,
+    max_kl: float,
+    limit: int,
+    batch_size: int | None,
+    model: Any,
+) -> CausalLayerChoice:
+    """Run the causal rule on the held-out questions (from :func:`_held_out`)."""
+    from ..evaluation.layer_choice import causal_layer_choice
+
     return causal_layer_choice(
         model, liref, test, alpha=alpha, max_kl=max_kl, limit=limit, batch_size=batch_size
     )
