@@ -229,6 +229,7 @@ def collect_activations(
     token_budget: int = DEFAULT_TOKEN_BUDGET,
     read: str = "last",
     question_suffix: Sequence[int] | None = None,
+    label: str | None = None,
 ) -> torch.Tensor:
     """Residual states of every prompt at every layer, read at the last token by default.
 
@@ -255,6 +256,8 @@ def collect_activations(
         question_suffix: ``read="question_end"`` only: token ids every prompt ends with, to pin
             the suffix (e.g. the one found on another class of the same data set, so that both
             classes are read at the same place). Default: found on ``prompts``.
+        label: what these prompts are, for the stage line and the progress bar (e.g. ``"train
+            reasoning"`` shows ``collecting train reasoning``); default ``"activations"``.
 
     Returns:
         ``[n_prompts, len(layers), d_model]`` float32 on CPU; with the default ``layers`` this is
@@ -316,7 +319,10 @@ def collect_activations(
             return _run_batch(model, batch, wanted, where_to.setting, layout, **where)
 
         batching = {"batch_size": batch_size, "token_budget": token_budget, "max_rows": max_rows}
-        with batch_runner(model, where_to, "collecting activations", n, progress) as runner:
+        what = f"collecting {label or 'activations'}"
+        sizing = f"batches of {batch_size}" if batch_size else f"{token_budget} tokens a batch"
+        start = f"{what}: {n} prompts, {sizing}" + (f", cache {cache_dir}" if cache_dir else "")
+        with batch_runner(model, where_to, what, n, progress, start) as runner:
             for c in range(n_chunks):
                 lo, hi = c * step, min(n, (c + 1) * step)
                 if cache is not None and manifest is not None and str(c) in manifest["chunks"]:

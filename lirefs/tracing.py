@@ -122,8 +122,14 @@ class BatchRunner:
 
 @contextmanager
 def batch_runner(
-    model: Any, remote: Remote, label: str, total: int, progress: bool | None
+    model: Any,
+    remote: Remote,
+    label: str,
+    total: int,
+    progress: bool | None,
+    start: str | None = None,
 ) -> Iterator[BatchRunner]:
-    """A ``BatchRunner`` whose progress bar is called ``label`` and counts ``total`` rows."""
-    with progress_bar(label, total, progress) as bar:
+    """A ``BatchRunner`` whose progress bar is called ``label`` and counts ``total`` rows;
+    ``start`` is the stage line printed first (``lirefs.console.progress_bar``)."""
+    with progress_bar(label, total, progress, start=start) as bar:
         yield BatchRunner(model, remote, bar)

@@ -143,6 +143,7 @@ def collect_split(
             progress=progress,
             read=str(spec),
             question_suffix=suffix,
+            label=f"{half_name} {cls_name}",
         )
         if half_name == "test":
             lengths[cls_name] = torch.tensor(token_lengths(model, prompts), dtype=torch.long)

@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from ..console import console
+from ..console import console, out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
@@ -246,7 +246,7 @@ def command(
         )
         return
     counts = split.metadata["data"]["counts"]
-    console.print(f"[bold]{liref!r}[/]\ntrain/test counts: {counts}")
+    out_console.print(f"[bold]{liref!r}[/]\ntrain/test counts: {counts}")
     print_layer_table(report)
     if transfer is not None:
         print_transfer_table(transfer)

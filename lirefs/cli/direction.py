@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from ..console import console
+from ..console import console, out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
@@ -139,7 +139,7 @@ def command(
         return
     console.print(f"wrote [bold]{out}[/]: {liref!r}")
     if choice is None:
-        console.print(f"chosen layer {best} (held-out AUROC {report.auroc[best]:.3f})")
+        out_console.print(f"chosen layer {best} (held-out AUROC {report.auroc[best]:.3f})")
         return
     from rich.table import Table
 
@@ -156,8 +156,8 @@ def command(
             f"{row['kl']:.3g}",
             "yes" if row["eligible"] else "no",
         )
-    console.print(table)
-    console.print(
+    out_console.print(table)
+    out_console.print(
         f"chosen layer {choice.best_layer} (causal rule; the held-out AUROC rule chose {best}, "
         f"AUROC {report.auroc[best]:.3f})"
     )

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..console import console
+from ..console import console, out_console
 from ..steer import MODES, get_mode
 from ._common import (
     CONTEXT_SETTINGS,
@@ -109,7 +109,7 @@ def print_result_table(result: Any) -> None:
             scale = 1.0 if alpha == 0.0 else steering_mode.effective_scale(alpha, depth)
             row.append("ablated" if scale == 0.0 else f"{scale:.3g}")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
-    console.print(table)
+    out_console.print(table)
     if len({g for groups in result.by_group.values() for g in groups}) > 1:
         print_group_table(result)
     if result.gold_logprob:
@@ -118,7 +118,7 @@ def print_result_table(result: Any) -> None:
         print_controls_table(result)
     if result.paired or result.vs_controls:
         survivors = result.holm_survivors()
-        console.print(
+        out_console.print(
             "survive Holm correction at 0.05: " + ("; ".join(survivors) if survivors else "none")
         )
     skipped = (result.metadata.get("data") or {}).get("skipped_rows") or []
@@ -166,7 +166,7 @@ def print_group_table(result: Any) -> None:
                 _p(paired.p_holm) if paired else "",
                 style="bold" if alpha == 0.0 else None,
             )
-    console.print(table)
+    out_console.print(table)
 
 
 def print_gold_table(result: Any) -> None:
@@ -196,7 +196,7 @@ def print_gold_table(result: Any) -> None:
             _p(lp.p_holm) if lp else "",
             style="bold" if alpha == 0.0 else None,
         )
-    console.print(table)
+    out_console.print(table)
 
 
 def print_controls_table(result: Any) -> None:
@@ -248,7 +248,7 @@ def print_controls_table(result: Any) -> None:
                     else ["", "", "", ""]
                 )
             table.add_row(*row)
-    console.print(table)
+    out_console.print(table)
 
 
 def _print_benchmarks() -> None:
@@ -263,7 +263,7 @@ def _print_benchmarks() -> None:
         b = get_benchmark(name)
         shots = f"{b.n_shots} ({b.shot_split})" if b.n_shots else "0"
         table.add_row(name, b.kind, b.source, b.eval_split, shots, b.description)
-    console.print(table)
+    out_console.print(table)
 
 
 @click.command("evaluate", context_settings=CONTEXT_SETTINGS)

@@ -40,10 +40,10 @@ def _report(as_json: bool, what: str, path: Path, **info: object) -> None:
         offsets = {str(k): v for k, v in done["offsets"].items()}
         echo_json({**done, "offsets": offsets, "format": what, "path": str(path)})
     else:
-        from ..console import console
+        from ..console import console, out_console
 
         console.print(f"wrote {what}: {path}", markup=False)
-        console.print(f"  {done['summary']}", markup=False)
+        out_console.print(f"  {done['summary']}", markup=False)
 
 
 @click.group("export", context_settings=CONTEXT_SETTINGS)

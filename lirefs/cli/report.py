@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..console import console
+from ..console import console, out_console
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
@@ -29,8 +29,8 @@ def print_layer_table(report: Any, title: str = "held-out separability per layer
     for row in rows:
         style = "bold green" if row.get("layer") == report.best_layer else None
         table.add_row(*[_fmt(v) for v in row.values()], style=style)
-    console.print(table)
-    console.print(report.summary(), soft_wrap=True)
+    out_console.print(table)
+    out_console.print(report.summary(), soft_wrap=True)
 
 
 def _fmt(value: Any) -> str:

@@ -8,10 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from rich.console import Console
 from rich.table import Table
 
-from ..console import console
+from ..console import console, out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
@@ -311,7 +310,6 @@ def command(
         table.add_column(label, overflow="fold")
     for row, question in enumerate(texts):
         table.add_row(question, *[out.texts[row].strip() for _, _, out in columns])
-    out_console = Console()
     out_console.print(table)
     shown = {label: s for label, s in scales.items() if s is not None}
     if steered_alphas and len(shown) == len(scales):

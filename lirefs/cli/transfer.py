@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from ..console import console
+from ..console import console, out_console
 from ..errors import DataError, LirefsError
 from ._common import (
     CONTEXT_SETTINGS,
@@ -30,15 +30,15 @@ def print_transfer_table(report: Any) -> None:
         table.add_column(key, justify="left" if key == "direction" else "right")
     for row in rows:
         table.add_row(*row.values())
-    console.print(table)
+    out_console.print(table)
     baselines = Table(title="baselines of each test source")
     b_rows = report.baseline_rows()
     for key in b_rows[0]:
         baselines.add_column(key, justify="left" if key == "test" else "right")
     for row in b_rows:
         baselines.add_row(*row.values())
-    console.print(baselines)
-    console.print(report.summary(), soft_wrap=True)
+    out_console.print(baselines)
+    out_console.print(report.summary(), soft_wrap=True)
 
 
 def named_paths(values: tuple[str, ...], option: str) -> dict[str, Path]:

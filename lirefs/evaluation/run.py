@@ -35,7 +35,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import IO, Any
 
-from ..console import progress_bar
+from ..console import progress_bar, stage
 from ..errors import DataError
 from ..reading import PLAIN_FORMAT
 from ..steer import GENERATE_BATCH_SIZE, StopStringWarning, warn_unmatched_stops
@@ -233,6 +233,14 @@ def _generate(model: Any, plan: RunPlan, cfg: EvalConfig) -> Done:
             )
             old, fh = resume(path, plan.metadata, plan.bench, plan.data.items, hashes)
             done = {key: record.to_dict() for key, record in old.items()}
+        n_runs = sum(len(run_alphas) for _, _, run_alphas in plan.runs)
+        size = int(cfg.batch_size or GENERATE_BATCH_SIZE)
+        n_batches = n_runs * -(-len(plan.items) // size)
+        stage(
+            f"evaluating {plan.bench.name}: {len(plan.items)} items x {n_runs} runs "
+            f"(alphas x directions), {n_batches} batches of up to {size}",
+            cfg.progress,
+        )
         for name, vector, run_alphas in plan.runs:
             for alpha in run_alphas:
                 _run_alpha(model, plan, cfg, (name, vector, alpha), done, fh)
@@ -268,7 +276,8 @@ def _run_alpha(
     )
     hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
     batches = [(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
-    with prefix_run as shared, progress_bar(what, len(items), cfg.progress) as bar:
+    start = f"{what}: {len(items)} items, {len(batches)} batches"
+    with prefix_run as shared, progress_bar(what, len(items), cfg.progress, start=start) as bar:
         for lo, hi in batches:
             if all(
                 _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob)
