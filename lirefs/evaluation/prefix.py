@@ -116,6 +116,16 @@ def _quiet() -> Iterator[None]:
         yield
 
 
+def _output_cache(output: Any) -> Any:
+    """The KV cache of a model output: its ``cache`` field (the transformers 5 name), or
+    ``past_key_values`` on an output class that still declares that field. Reading the old name
+    where ``cache`` exists logs a deprecation warning on every run and stops working when
+    transformers drops the alias."""
+    if "cache" in getattr(output, "__dataclass_fields__", {}):
+        return output.cache
+    return output.past_key_values
+
+
 @dataclass
 class SharedPrefix:
     """The shared prefix of a run under one steering setting; its cache is made on first use.
@@ -144,7 +154,7 @@ class SharedPrefix:
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         kv: Any = None
         with _quiet(), torch.inference_mode(), model.trace(inputs, use_cache=True):
-            kv = model.output.past_key_values.save()  # type: ignore[attr-defined]
+            kv = _output_cache(model.output).save()
         if not cache_supported(kv) or kv.get_seq_length() != len(self.ids):
             raise DataError(
                 f"the model returned a {type(kv).__name__} for the shared prompt prefix, not a "

@@ -309,6 +309,7 @@ def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
             facts.max_new_tokens,
             what=f"{plan.bench.name} outputs",
             stacklevel=3,
+            given=False,
         )
     result = summarise(records, plan.metadata, len(order))
     for control in plan.control_list:

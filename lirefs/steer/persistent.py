@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -20,6 +21,32 @@ __all__ = ["Steered", "applied", "steered"]
 
 #: The alpha ``steered`` uses when none is given (modes that take one).
 DEFAULT_ALPHA = 0.1
+
+#: nnsight's warning at the end of a run whose open ``tracer.all()`` loop asked for one step more
+#: than the run made (``nnsight.intervention.interleaver.dangling_unwind``). The stored edit of a
+#: steered copy is such a loop: it has to be open (one trace is one step, a generate call is one
+#: step per token, and the edit cannot know which), so every trace of the copy ends this way.
+#: nnsight itself calls it the designed end of an open loop, and the edit has nothing after its
+#: loop, so nothing is skipped: the warning is harmless here and only this message is filtered.
+NEVER_REACHED = r"'[^']*' was never reached: the loop asked for a step the run did not make"
+
+
+def _filter_never_reached() -> Any:
+    """Ignore ``NEVER_REACHED`` (nnsight's UserWarning) until ``_unfilter`` drops the entry."""
+    warnings.filterwarnings(
+        "ignore",
+        message=NEVER_REACHED,
+        category=UserWarning,
+        module=r"nnsight\.intervention\.interleaver",
+    )
+    return warnings.filters[0]
+
+
+def _unfilter(entry: Any) -> None:
+    """Drop a filter entry added by ``_filter_never_reached`` (gone already: nothing to do)."""
+    if entry in warnings.filters:
+        warnings.filters.remove(entry)
+        getattr(warnings, "_filters_mutated", lambda: None)()
 
 
 class Steered:
@@ -47,11 +74,16 @@ class Steered:
                     tracers.apply_edit(edited, step=step, **edit)
         self.model = edited
         self.active = True
+        # while the copy lives, its traces end with nnsight's harmless NEVER_REACHED warning
+        self._filter = _filter_never_reached() if edit["unit"] is not None else None
 
     def remove(self) -> None:
         """Drop the edit; ``.model`` is plain afterwards (calling twice is harmless)."""
         self.model.clear_edits()
         self.active = False
+        if self._filter is not None:
+            _unfilter(self._filter)
+            self._filter = None
 
     def __enter__(self) -> Any:
         return self.model

@@ -96,6 +96,7 @@ def warn_unmatched_stops(
     *,
     what: str = "outputs",
     stacklevel: int = 2,
+    given: bool = True,
 ) -> list[str]:
     """Warn (``StopStringWarning``) when a stop string occurred in no text and rows ran long.
 
@@ -105,6 +106,9 @@ def warn_unmatched_stops(
         stop: the run's stop strings.
         max_new_tokens: the run's budget; a row of that many tokens ran to it.
         what: how the message names the texts (e.g. ``"gsm8k outputs"``).
+        given: the user typed ``stop`` (the message then also suggests checking its quoting);
+            ``False`` for a default stop such as a benchmark's own, where the cause can only be
+            the token budget.
 
     Returns:
         The unmatched stop strings (empty when no warning was given).
@@ -115,11 +119,16 @@ def warn_unmatched_stops(
     missing = unmatched_stops(texts, stop)
     if missing and full:
         names = ", ".join(repr(s) for s in missing)
+        fix = (
+            "check the string (in a shell, $'\\n' gives a newline, '\\n' two characters) or raise "
+            "max_new_tokens"
+            if given
+            else "the stop string is the default one, so those outputs ran out of token budget "
+            "before it: raise max_new_tokens (--max-new-tokens)"
+        )
         warnings.warn(
             f"stop string {names} occurred in none of the {len(texts)} {what}, and {full} ran "
-            f"to the budget of {max_new_tokens} new tokens: those texts are kept whole; check the "
-            "string (in a shell, $'\\n' gives a newline, '\\n' two characters) or raise "
-            "max_new_tokens",
+            f"to the budget of {max_new_tokens} new tokens: those texts are kept whole; {fix}",
             StopStringWarning,
             stacklevel=stacklevel,
         )
