@@ -5,7 +5,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -44,8 +44,9 @@ def _filter_never_reached() -> Any:
 
 def _unfilter(entry: Any) -> None:
     """Drop a filter entry added by ``_filter_never_reached`` (gone already: nothing to do)."""
-    if entry in warnings.filters:
-        warnings.filters.remove(entry)
+    filters = cast(list[Any], warnings.filters)  # a list at run time
+    if entry in filters:
+        filters.remove(entry)
         getattr(warnings, "_filters_mutated", lambda: None)()
 
 
