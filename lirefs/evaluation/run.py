@@ -237,8 +237,9 @@ def _generate(model: Any, plan: RunPlan, cfg: EvalConfig) -> Done:
         size = int(cfg.batch_size or GENERATE_BATCH_SIZE)
         n_batches = n_runs * -(-len(plan.items) // size)
         stage(
-            f"evaluating {plan.bench.name}: {len(plan.items)} items x {n_runs} runs "
-            f"(alphas x directions), {n_batches} batches of up to {size}",
+            f"evaluating {plan.bench.name}: {len(plan.items)} items x {n_runs} "
+            f"run{'s' * (n_runs != 1)} (one per alpha and direction), "
+            f"{n_batches} batches of up to {size}",
             cfg.progress,
         )
         for name, vector, run_alphas in plan.runs:
@@ -276,8 +277,9 @@ def _run_alpha(
     )
     hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
     batches = [(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
-    start = f"{what}: {len(items)} items, {len(batches)} batches"
-    with prefix_run as shared, progress_bar(what, len(items), cfg.progress, start=start) as bar:
+    label = f"evaluating {what}"
+    start = f"{label}: {len(items)} items, {len(batches)} batches"
+    with prefix_run as shared, progress_bar(label, len(items), cfg.progress, start=start) as bar:
         for lo, hi in batches:
             if all(
                 _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob)
