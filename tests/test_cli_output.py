@@ -139,6 +139,14 @@ def test_report_table_is_on_stdout_and_wrote_is_on_stderr(
     assert "wrote" in result.stderr
 
 
+def test_steer_table_is_on_stdout(tiny_dir: Path, artifacts: dict[str, Path]) -> None:
+    args = ["steer", "What is 2 + 3?", "-m", str(tiny_dir), "--device", "cpu", "-n", "2"]
+    result = _cli(*args, "-d", str(artifacts["liref"]), "-a", "0,0.5")
+    assert result.exit_code == 0, result.stderr
+    assert "What is 2 + 3?" in result.stdout
+    assert "What is 2 + 3?" not in result.stderr
+
+
 def test_errors_are_on_stderr(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["report", str(tmp_path / "no.safetensors"), "x"])
     assert result.exit_code != 0
@@ -178,6 +186,7 @@ def test_piped_evaluate_table_on_stdout_without_noise(tmp_path: Path, tiny_dir: 
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "accuracy" in proc.stdout.lower()
+    assert f"loading {tiny_dir}" in proc.stderr
     assert "evaluating builtin-arithmetic: 2 items" in proc.stderr
     assert DEPRECATED not in proc.stderr + proc.stdout
     assert "was never reached" not in proc.stderr

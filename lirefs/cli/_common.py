@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 import click
 from rich.markup import escape
 
-from ..console import console
+from ..console import console, stage
 from ..errors import DataError, LirefsError, Terminated
 from ..store import sigterm_as_interrupt
 
@@ -488,5 +488,8 @@ def load(
     """Load the model a command asked for, with a status line while it loads."""
     from ..models import load_model
 
-    with console.status(f"loading {model}{' on NDIF' if remote else ''}..."):
+    what = f"loading {model}{' on NDIF' if remote else ''}"
+    if not console.is_terminal:  # a terminal shows the status line instead
+        stage(what)
+    with console.status(f"{what}..."):
         return load_model(model, remote=remote, device=device, dtype=dtype, device_map=device_map)
