@@ -37,6 +37,7 @@ _check_tracers()
 
 from . import data  # noqa: E402
 from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
+from .calibrate import Calibration, calibrate  # noqa: E402
 from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
@@ -62,6 +63,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ActivationCache",
     "Benchmark",
+    "Calibration",
     "Direction",
     "EvalResult",
     "GenerationOutput",
@@ -73,6 +75,7 @@ __all__ = [
     "TransferReport",
     "__version__",
     "benchmarks",
+    "calibrate",
     "calibrated_alpha",
     "collect_activations",
     "data",
