@@ -849,8 +849,10 @@ def calibrate(
     chosen: dict[str, float | None] = {}
     points: list[CalibrationPoint] = []
     # a rough count for the progress bar: the grid to the limit plus the bisection, per side
-    grid = [math.ceil(math.log(max(lim / first, 1.0)) / math.log(factor)) + 1 for lim in limits]
-    steps = 1 if row.name == "ablate" else sum(grid) + 2 * math.ceil(math.log2(1.0 / rtol))
+    steps = 1
+    if row.name != "ablate":
+        grid = [math.ceil(math.log(max(lim / first, 1.0)) / math.log(factor)) + 1 for lim in limits]
+        steps = sum(grid) + 2 * math.ceil(math.log2(1.0 / rtol))
     with progress_bar("calibration", steps, progress) as bar:
         if row.name == "ablate":
             points.append(meter.measure(-1.0, "ablate"))
