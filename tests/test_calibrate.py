@@ -274,7 +274,7 @@ def test_a_budget_below_the_first_step_gives_none(make_tiny: Callable[[str], Any
 def test_bad_arguments_raise(make_tiny: Callable[[str], Any]) -> None:
     model = make_tiny("llama")
     no_layer = _direction(model, best_layer=None)
-    with pytest.raises(LayerError, match="records no chosen layer .*; pass layer="):
+    with pytest.raises(LayerError, match=r"records no chosen layer .*; pass layer="):
         lirefs.calibrate(model, no_layer, progress=False)
     direction = _direction(model)
     for kwargs, words in [
@@ -420,7 +420,7 @@ def test_cli(tmp_path: Path, tokenizer: Any) -> None:
         start=0.2, factor=4.0, rtol=0.5, progress=False,
     )  # fmt: skip
     assert [p.kl for p in api.points] == [p.kl for p in saved.points]
-    table = runner.invoke(main, args[:-1] + ["-o", str(tmp_path / "again.json")])
+    table = runner.invoke(main, [*args[:-1], "-o", str(tmp_path / "again.json")])
     assert table.exit_code == 0 and "calibration: mode project" in table.stdout
     for extra, words in [
         (["--max-kl", "0"], "max_kl must be > 0"),
@@ -440,9 +440,7 @@ def test_smollm2_kl_at_the_returned_alphas_equals_the_reference(smollm2: Any) ->
     small = train.subset(12)
     r = lirefs.collect_activations(smollm2, small.reasoning_prompts())
     m = lirefs.collect_activations(smollm2, small.memory_prompts())
-    direction = lirefs.Direction.from_activations(
-        r, m, model=smollm2, settings={"best_layer": 22}
-    )
+    direction = lirefs.Direction.from_activations(r, m, model=smollm2, settings={"best_layer": 22})
     prompts = neutral_prompts()[:12]
     cal = lirefs.calibrate(
         smollm2, direction, prompts=prompts, max_kl=0.1, start=0.02, rtol=0.1, progress=False
