@@ -404,8 +404,9 @@ def test_cli(tmp_path: Path, tokenizer: Any) -> None:
     model = lirefs.load_model(str(folder), device="cpu")
     path = tmp_path / "liref.safetensors"
     _direction(model).save(path)
-    neutral = tmp_path / "neutral.txt"
-    neutral.write_text("\n".join(neutral_prompts()[:3]) + "\n", "utf-8")
+    neutral = tmp_path / "neutral.jsonl"  # JSONL: the question prompts hold a newline
+    rows = [json.dumps({"text": t}) for t in neutral_prompts()[:3]]
+    neutral.write_text("\n".join(rows) + "\n", "utf-8")
     out = tmp_path / "cal.json"
     args = ["calibrate", str(path), "-o", str(out), "--prompts", str(neutral), "--max-kl", "1e-4"]
     args += ["--start", "0.2", "--factor", "4", "--rtol", "0.5", "--json"]
