@@ -37,6 +37,7 @@ _check_tracers()
 
 from . import data  # noqa: E402
 from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
+from .calibrate import Calibration, calibrate  # noqa: E402
 from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
 from .direction import Direction  # noqa: E402
@@ -70,6 +71,7 @@ __all__ = [
     "DEFAULT_MODEL",
     "ActivationCache",
     "Benchmark",
+    "Calibration",
     "Direction",
     "EvalConfig",
     "EvalResult",
@@ -83,6 +85,7 @@ __all__ = [
     "TransferReport",
     "__version__",
     "benchmarks",
+    "calibrate",
     "calibrated_alpha",
     "collect_activations",
     "data",
