@@ -66,10 +66,10 @@ from .data import load as load_sets
 from .direction import Direction
 from .errors import DataError, DirectionError, LayerError, MetadataMismatchError
 from .models import model_info
-from .ndif import resolve_remote, run_remote, trace_kwargs
 from .steer import SteeringError, SteeringPlan, get_mode
 from .steer import plan as steer_plan
 from .store import check_metadata, hash_texts, make_metadata, write_json
+from .tracing import BatchRunner, Remote, batch_runner
 
 __all__ = [
     "ALPHA_LIMITS",
@@ -522,14 +522,14 @@ class _Batch:
 
 
 def _damage_trace(
-    model: Any, batch: _Batch, steering: SteeringPlan, remote: bool | str
+    runner: BatchRunner, batch: _Batch, steering: SteeringPlan
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
     """One trace of a neutral batch: ``([b] KL sums, [b] NLL sums, logits or None)``.
 
     Without a reference (``batch.ref is None``) the KL sums are zeros and the logits
     ``[b, t, vocab]`` come back (the unsteered pass); with one, only the two ``[b]`` sums do.
     """
-    kwargs = trace_kwargs(remote)
+    model = runner.model
     edit = steering.tracer_kwargs()
     ref = batch.ref
     plogp = batch.ref_plogp
@@ -538,7 +538,7 @@ def _damage_trace(
     next_mask = batch.next_mask
     want_logits = ref is None
 
-    def run() -> list[torch.Tensor]:
+    def run(kwargs: dict[str, Any]) -> list[torch.Tensor]:
         # bound before the block, filled with saved values inside it (keep statements on one line)
         out: list[torch.Tensor] = []
         with torch.inference_mode(), model.trace(batch.inputs, **kwargs):
@@ -557,7 +557,7 @@ def _damage_trace(
         return out
 
     b = int(mask.shape[0])
-    got = run_remote(run, remote=remote, batch_size=b, what=f"a calibration batch of {b}")
+    got = runner.run(run, b, f"a calibration batch of {b}")
     nll = got[0].detach().to("cpu", torch.float64)
     if want_logits:
         return torch.zeros(b, dtype=torch.float64), nll, got[1].detach()
@@ -565,22 +565,21 @@ def _damage_trace(
 
 
 def _score_trace(
-    model: Any,
+    runner: BatchRunner,
     inputs: dict[str, torch.Tensor],
     steering: SteeringPlan,
     layer: int,
     unit: torch.Tensor,
-    remote: bool | str,
 ) -> torch.Tensor:
     """``[b]`` float64 scores ``h_l · r̂`` at the last token, with the edits before index ``l``."""
-    kwargs = trace_kwargs(remote)
+    model = runner.model
     edit = steering.tracer_kwargs()
     before = steering.edits and steering.mode.projects and layer > 0
     if before:
         edit["blocks"] = [b for b in (edit["blocks"] or range(steering.n_blocks)) if b < layer]
         before = bool(edit["blocks"])
 
-    def run() -> torch.Tensor:
+    def run(kwargs: dict[str, Any]) -> torch.Tensor:
         out: list[torch.Tensor] = []
         with torch.inference_mode(), model.trace(inputs, **kwargs) as tr:
             if before:
@@ -591,7 +590,7 @@ def _score_trace(
         return out[0]
 
     b = int(inputs["input_ids"].shape[0])
-    got = run_remote(run, remote=remote, batch_size=b, what=f"a feature-score batch of {b}")
+    got = runner.run(run, b, f"a feature-score batch of {b}")
     return got.detach().to("cpu", torch.float64)
 
 
@@ -619,18 +618,16 @@ class _Meter:
         prompts: list[str],
         features: QuestionSets,
         max_kl: float,
-        remote: bool | str,
+        runner: BatchRunner,
         batch_size: int | None,
         token_budget: int,
-        progress: bool | None,
     ) -> None:
         self.model = model
         self.direction = direction
         self.layer = layer
         self.mode = mode
         self.max_kl = max_kl
-        self.remote = remote
-        self.progress = progress
+        self.runner = runner
         self.n = model_info(model).n_layers
         device = input_device(model)
         ids = tokenize(model, prompts)
@@ -655,7 +652,7 @@ class _Meter:
         plain = steer_plan(model, None)
         self.ref_nll = 0.0
         for b in self.batches:
-            _, nll, logits = _damage_trace(model, b, plain, remote)
+            _, nll, logits = _damage_trace(runner, b, plain)
             assert logits is not None
             logq = torch.log_softmax(logits.to(torch.float64), dim=-1)
             b.ref = logq.exp().to(device)
@@ -685,7 +682,7 @@ class _Meter:
     def _scores(self, steering: SteeringPlan) -> torch.Tensor:
         out = torch.empty(self.n_f, dtype=torch.float64)
         for index, inputs in self.fbatches:
-            s = _score_trace(self.model, inputs, steering, self.layer, self.unit, self.remote)
+            s = _score_trace(self.runner, inputs, steering, self.layer, self.unit)
             out[torch.tensor(index)] = _edit_at_layer(s, steering, self.layer, self.n)
         return out
 
@@ -695,7 +692,7 @@ class _Meter:
         kl_total = 0.0
         nll_total = 0.0
         for b in self.batches:
-            kl, nll, _ = _damage_trace(self.model, b, steering, self.remote)
+            kl, nll, _ = _damage_trace(self.runner, b, steering)
             kl_total += float(kl.sum())
             nll_total += float(nll.sum())
         kl_mean = kl_total / self.n_pairs
@@ -840,32 +837,35 @@ def calibrate(
     given = neutral_prompts() if prompts is None else check_prompts(prompts)
     source = f"lirefs/builtin/{NEUTRAL_FILE}" if prompts is None else "given"
     features = feature_sets(feature_per_class)
-    remote = resolve_remote(model, remote)
-    meter = _Meter(model, direction, layer, row.name, given, features, max_kl, remote,
-                   batch_size, token_budget, progress)  # fmt: skip
-    limits = ALPHA_LIMITS.get(row.name, (1.0, 1.0))
-    status: dict[str, str] = {}
-    next_above: dict[str, float | None] = {}
-    chosen: dict[str, float | None] = {}
-    points: list[CalibrationPoint] = []
-    # a rough count for the progress bar: the grid to the limit plus the bisection, per side
-    steps = 1
-    if row.name != "ablate":
-        grid = [math.ceil(math.log(max(lim / first, 1.0)) / math.log(factor)) + 1 for lim in limits]
-        steps = sum(grid) + 2 * math.ceil(math.log2(1.0 / rtol))
-    with progress_bar("calibration", steps, progress) as bar:
-        if row.name == "ablate":
-            points.append(meter.measure(-1.0, "ablate"))
-            bar.advance(1)
-            for side in _SIDES:
-                status[side], next_above[side], chosen[side] = "ablate", None, None
-        else:
-            for side, sign, limit in zip(_SIDES, (1.0, -1.0), limits, strict=True):
-                value, state, hi, pts = _search(meter, sign, first, factor, rtol, limit, bar)
-                chosen[side] = None if value is None else sign * value
-                status[side] = state
-                next_above[side] = None if hi is None else sign * hi
-                points += pts
+    # the one batched-trace loop (local or remote); the bar below counts alphas, not batches
+    with batch_runner(model, Remote.of(model, remote), "calibration", 0, False) as runner:
+        meter = _Meter(model, direction, layer, row.name, given, features, max_kl, runner,
+                       batch_size, token_budget)  # fmt: skip
+        limits = ALPHA_LIMITS.get(row.name, (1.0, 1.0))
+        status: dict[str, str] = {}
+        next_above: dict[str, float | None] = {}
+        chosen: dict[str, float | None] = {}
+        points: list[CalibrationPoint] = []
+        # a rough count for the progress bar: the grid to the limit plus the bisection, per side
+        steps = 1
+        if row.name != "ablate":
+            grid = [
+                math.ceil(math.log(max(lim / first, 1.0)) / math.log(factor)) + 1 for lim in limits
+            ]
+            steps = sum(grid) + 2 * math.ceil(math.log2(1.0 / rtol))
+        with progress_bar("calibration", steps, progress) as bar:
+            if row.name == "ablate":
+                points.append(meter.measure(-1.0, "ablate"))
+                bar.advance(1)
+                for side in _SIDES:
+                    status[side], next_above[side], chosen[side] = "ablate", None, None
+            else:
+                for side, sign, limit in zip(_SIDES, (1.0, -1.0), limits, strict=True):
+                    value, state, hi, pts = _search(meter, sign, first, factor, rtol, limit, bar)
+                    chosen[side] = None if value is None else sign * value
+                    status[side] = state
+                    next_above[side] = None if hi is None else sign * hi
+                    points += pts
     prompts_hash = hash_texts(given)
     unit = _unit_hash(direction.vector(layer))
     data = {
