@@ -6,7 +6,7 @@ Gold log-probabilities in the records are checked against the forward-hook refer
 
 from __future__ import annotations
 
-import importlib
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,8 +18,7 @@ from reference_hooks import reference_gold_logprobs
 import lirefs
 from lirefs.errors import DataError
 from lirefs.evaluation.controls import random_directions
-
-steer = importlib.import_module("lirefs.steer")
+from lirefs.evaluation.engines import FullPromptEngine
 
 KW: dict[str, Any] = {"limit": 3, "max_new_tokens": 4, "n_boot": 50, "batch_size": 3}
 
@@ -34,19 +33,25 @@ def setup(make_tiny: Callable[[str], Any]) -> tuple[Any, lirefs.Direction, Any]:
     return model, direction, (r, m)
 
 
+class SpyEngine(FullPromptEngine):
+    """The full-prompt engine, recording each generate call's plan (alpha, unit vector)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model, batch_size=64)
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, prompts: Any, plan: Any, **kw: Any) -> Any:
+        self.calls.append({"alpha": plan.alpha, "unit": plan.unit, "n": len(prompts)})
+        return super().run(prompts, plan, **kw)
+
+
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Records every ``steer.generate`` call of evaluate (and runs the real one); evaluate takes
-    that path with ``reuse_prefix=False``."""
-    calls: list[dict[str, Any]] = []
-    real = steer.generate
-
-    def spying(model: Any, prompts: list[str], **kw: Any) -> Any:
-        calls.append({**kw, "n": len(prompts)})
-        return real(model, prompts, **kw)
-
-    monkeypatch.setattr(steer, "generate", spying)
-    return calls
+def spy(monkeypatch: pytest.MonkeyPatch, setup: Any) -> list[dict[str, Any]]:
+    """Every ``lirefs.evaluate`` here runs with a ``SpyEngine`` (``evaluate(engine=...)``);
+    returns its recorded generate calls."""
+    engine = SpyEngine(setup[0])
+    monkeypatch.setattr(lirefs, "evaluate", functools.partial(lirefs.evaluate, engine=engine))
+    return engine.calls
 
 
 def test_records_carry_gold_logprob_equal_to_the_hook_reference(setup: Any) -> None:
@@ -83,7 +88,8 @@ def test_controls_reuse_alpha_zero_and_are_seeded(setup: Any, spy: list[dict[str
     assert list(result.controls) == ["random-0", "random-1", "shuffled"]
     d_model = lirefs.model_info(model).d_model
     for i, want in enumerate(random_directions(d_model, 2, seed=5)):
-        assert torch.equal(spy[2 + i]["direction"], want)
+        unit = want.to(torch.float64) / want.to(torch.float64).norm()
+        assert torch.allclose(spy[2 + i]["unit"], unit, atol=1e-7)
     for control in result.controls.values():
         assert control.accuracy[0.0] == result.accuracy[0.0]
         assert control.gold_logprob[0.0] == result.gold_logprob[0.0]
