@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -135,3 +136,56 @@ def test_dose_response_plot_is_written(setup: Any, tmp_path: Path) -> None:
     )
     path = result.plot_dose_response(tmp_path / "dose.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class WorkingEngine(FullPromptEngine):
+    """Scripted outputs (worked answers, one without the answer marker), real gold scoring."""
+
+    OUTPUTS = (
+        "2 + 2 = 4. The final answer is 4.\nQ: The final answer is 9.",
+        "I am not sure about this one.",
+    )
+
+    def run(self, prompts: Any, plan: Any, **kw: Any) -> Any:
+        texts = [self.OUTPUTS[i % 2] for i in range(len(prompts))]
+        return SimpleNamespace(texts=texts, token_ids=[[1] * 9 for _ in texts])
+
+
+def test_answer_logprob_equals_a_plain_forward_after_the_own_working(setup: Any) -> None:
+    model, direction, _ = setup
+    engine = WorkingEngine(model, batch_size=4)
+    result = lirefs.evaluate(
+        model, "builtin-arithmetic", direction=direction, alphas=(0.0, 2.0), limit=4,
+        max_new_tokens=4, n_boot=50, batch_size=4, engine=engine,
+    )  # fmt: skip
+    hf, tok = model._module, model.tokenizer
+    marker = "The final answer is"
+    assert result.outcome == "answer_logprob"
+    for alpha in (0.0, 2.0):
+        recs = [r for r in result.records if r["alpha"] == alpha]
+        assert all(r["answer_text"] == f" {r['gold']}." for r in recs)
+        scored = [r for r in recs if r.get("answer_logprob") is not None]
+        assert [r["output"] for r in scored] == [WorkingEngine.OUTPUTS[0]] * 2
+        prefix = "2 + 2 = 4. The final answer is"  # the first marker, before the stop string
+        want = reference_gold_logprobs(
+            hf, tok, [r["prompt"] + prefix for r in scored], [r["answer_text"] for r in scored],
+            vector=direction.vector(2) if alpha else None, alpha=alpha,
+        )  # fmt: skip
+        got = [r["answer_logprob"] for r in scored]
+        assert got == pytest.approx(want, abs=1e-5, rel=1e-5)
+        assert marker in prefix and result.answer_logprob[alpha] == pytest.approx(sum(got) / 2)
+        # the outputs without the marker have no value, and are counted
+        assert result.answer_logprob_missing[alpha] == 2 and result.answer_logprob_n[alpha] == 2
+    paired = result.answer_logprob_paired[2.0]
+    assert paired.n == 2
+    assert paired.diff == pytest.approx(result.answer_logprob[2.0] - result.answer_logprob[0.0])
+    assert paired.p_holm is not None
+    back = result.rows()[1]
+    assert back["answer_logprob_missing"] == 2 and back["answer_logprob_paired"]["n"] == 2
+
+
+def test_short_answer_benchmarks_keep_the_gold_outcome(setup: Any) -> None:
+    model, direction, _ = setup
+    result = lirefs.evaluate(model, "builtin-facts", direction=direction, alphas=(0.0,), **KW)
+    assert result.outcome == "gold_logprob" and result.gold_logprob and not result.answer_logprob
+    assert all("answer_text" not in r for r in result.records)

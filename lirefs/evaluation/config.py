@@ -192,6 +192,7 @@ class EvalConfig:
             "direction": facts.direction,
             "gold_logprob": bool(self.gold_logprob),
             "gold_text_example": bench.gold_text(items[0]) if items else None,
+            "answer_marker": bench.answer_marker,
             "controls": list(facts.controls),
         }
 

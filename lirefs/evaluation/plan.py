@@ -271,6 +271,15 @@ class RunPlan:
             return list(self.token_ids[lo:hi])
         return list(self.prompts[lo:hi])
 
+    def encode(self, texts: list[str]) -> list[str] | list[list[int]]:
+        """Other prompts (e.g. prompt + generated text) in the form the engine takes: token ids
+        with the prefix cache (they start with the same shared prefix), else the texts."""
+        if self.token_ids is None:
+            return list(texts)
+        from ..batching import tokenize
+
+        return tokenize(self.engine.model, texts)
+
     @property
     def runs(self) -> list[tuple[str | None, Any, list[float]]]:
         """``(control name or None, vector, alphas)``: the real direction at every alpha, then

@@ -70,11 +70,15 @@ class RecordsError(DataError):
 _FIELDS = (
     "alpha", "index", "id", "prompt", "thinking", "think_closed", "output", "extracted",
     "extracted_flexible", "gold", "correct", "correct_flexible", "batch", "n_tokens", "n_shots",
-    "gold_text", "gold_logprob", "degenerate", "degenerate_reasons", "accepted", "group",
-    "control", "control_hash",
+    "gold_text", "gold_logprob", "answer_text", "answer_logprob", "degenerate",
+    "degenerate_reasons", "accepted", "group", "control", "control_hash",
 )  # fmt: skip
-#: Fields written only when set (thinking runs, items with aliases or groups, controls).
-_OPTIONAL = ("thinking", "think_closed", "accepted", "group", "control", "control_hash")
+#: Fields written only when set (thinking runs, items with aliases or groups, controls, the
+#: answer outcome of benchmarks with an answer marker).
+_OPTIONAL = (
+    "thinking", "think_closed", "accepted", "group", "control", "control_hash", "answer_text",
+    "answer_logprob",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,10 @@ class Record:
         n_shots: exemplars in its prompt.
         gold_text: the scored gold continuation.
         gold_logprob: ``log p(gold_text | prompt)`` (nats) under the same steering, or ``None``.
+        answer_text: benchmarks with an answer marker: the scored gold answer (``" 7."``,
+            ``Benchmark.answer_text``); set whenever the answer outcome was computed.
+        answer_logprob: ``log p(answer_text | prompt + own output up to the marker)`` (nats)
+            under the same steering; ``None`` when the output never reaches the marker.
         degenerate: whether the output collapsed; ``degenerate_reasons`` says how.
         thinking: thinking runs: the think block; ``think_closed``: whether it closed.
         accepted: every accepted answer (items with aliases).
@@ -122,6 +130,8 @@ class Record:
     n_shots: int | None = None
     gold_text: str | None = None
     gold_logprob: float | None = None
+    answer_text: str | None = None
+    answer_logprob: float | None = None
     degenerate: bool = False
     degenerate_reasons: list[str] = field(default_factory=list)
     thinking: str | None = None

@@ -61,6 +61,17 @@ class EvalResult:
         gold_logprob_ci: ``{alpha: (low, high)}`` 95% bootstrap interval of that mean.
         gold_logprob_paired: ``{alpha: PairedTest}`` against alpha 0 (paired bootstrap interval,
             sign-flip p-value).
+        answer_logprob: benchmarks with an answer marker (``Benchmark.answer_marker``: GSM8K,
+            MGSM, built-in arithmetic): ``{alpha: mean over items of log p(answer | prompt +
+            the model's own output up to the marker)}`` (nats), the answer scored where the
+            model itself reached the answer slot (``" 7."`` after ``"The final answer is"``),
+            under the same steering; over the items whose output reached the marker at that
+            alpha (``answer_logprob_n``; ``answer_logprob_missing`` counts the others). Empty
+            for short-answer benchmarks, whose outcome is ``gold_logprob``.
+        answer_logprob_ci: ``{alpha: (low, high)}`` 95% interval of that mean.
+        answer_logprob_paired: ``{alpha: PairedTest}`` against alpha 0 over the items with a
+            value at both alphas (its ``n``).
+        answer_logprob_n, answer_logprob_missing: ``{alpha: items with / without a value}``.
         degenerate: ``{alpha: share of outputs flagged degenerate}`` (``outcomes.is_degenerate``).
         degenerate_paired: ``{alpha: PairedTest}`` against alpha 0 (McNemar).
         controls: ``{name: EvalResult}`` of each control direction over the same alphas and
@@ -93,6 +104,11 @@ class EvalResult:
     gold_logprob: dict[float, float] = field(default_factory=dict)
     gold_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
     gold_logprob_paired: dict[float, PairedTest] = field(default_factory=dict)
+    answer_logprob: dict[float, float] = field(default_factory=dict)
+    answer_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
+    answer_logprob_paired: dict[float, PairedTest] = field(default_factory=dict)
+    answer_logprob_n: dict[float, int] = field(default_factory=dict)
+    answer_logprob_missing: dict[float, int] = field(default_factory=dict)
     degenerate: dict[float, float] = field(default_factory=dict)
     degenerate_paired: dict[float, PairedTest] = field(default_factory=dict)
     controls: dict[str, EvalResult] = field(default_factory=dict, repr=False)
@@ -108,11 +124,13 @@ class EvalResult:
         names = {
             "accuracy": "accuracy",
             "gold_logprob": "gold log-prob",
+            "answer_logprob": "answer log-prob",
             "degenerate": "degenerate",
         }
         tables = {
             "accuracy": self.paired,
             "gold_logprob": self.gold_logprob_paired,
+            "answer_logprob": self.answer_logprob_paired,
             "degenerate": self.degenerate_paired,
         }
         for key, table in tables.items():
@@ -127,6 +145,14 @@ class EvalResult:
                             f"{names[key]} {alpha:+g}, real vs {name} ({_effect(key, test.diff)})"
                         )
         return out
+
+    @property
+    def outcome(self) -> str:
+        """The continuous outcome this benchmark reports: ``"answer_logprob"`` where its
+        exemplars show working before an answer marker (``metadata["settings"]
+        ["answer_marker"]``), else ``"gold_logprob"`` (short-answer benchmarks)."""
+        settings = self.metadata.get("settings") or {}
+        return "answer_logprob" if settings.get("answer_marker") else "gold_logprob"
 
     def group_rows(self) -> list[dict[str, Any]]:
         """One dict per alpha and group (what the per-group tables show)."""
@@ -158,6 +184,11 @@ class EvalResult:
                     "gold_logprob": self.gold_logprob.get(alpha),
                     "gold_logprob_ci": _listed(self.gold_logprob_ci.get(alpha)),
                     "gold_logprob_paired": _as_dict(self.gold_logprob_paired.get(alpha)),
+                    "answer_logprob": self.answer_logprob.get(alpha),
+                    "answer_logprob_ci": _listed(self.answer_logprob_ci.get(alpha)),
+                    "answer_logprob_paired": _as_dict(self.answer_logprob_paired.get(alpha)),
+                    "answer_logprob_n": self.answer_logprob_n.get(alpha),
+                    "answer_logprob_missing": self.answer_logprob_missing.get(alpha),
                     "degenerate": self.degenerate.get(alpha),
                     "n_degenerate": sum(bool(r.get("degenerate")) for r in recs),
                     "degenerate_paired": _as_dict(self.degenerate_paired.get(alpha)),
@@ -190,6 +221,7 @@ class EvalResult:
             "alphas": list(self.alphas),
             "layer": self.layer,
             "layer_source": self.layer_source,
+            "outcome": self.outcome,
             "results": self.rows(),
             "metadata": self.metadata,
         }
@@ -291,7 +323,9 @@ class EvalResult:
 
 
 def _effect(key: str, diff: float) -> str:
-    return f"{100 * diff:+.1f} points" if key != "gold_logprob" else f"{diff:+.2f} nats"
+    if key in ("gold_logprob", "answer_logprob"):
+        return f"{diff:+.2f} nats"
+    return f"{100 * diff:+.1f} points"
 
 
 def _listed(ci: tuple[float, float] | None) -> list[float] | None:

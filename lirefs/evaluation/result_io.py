@@ -108,6 +108,7 @@ def _fill_row(result: EvalResult, row: dict[str, Any]) -> None:
     for key, table in (
         ("paired", result.paired),
         ("gold_logprob_paired", result.gold_logprob_paired),
+        ("answer_logprob_paired", result.answer_logprob_paired),
         ("degenerate_paired", result.degenerate_paired),
     ):
         test = _test(row.get(key))
@@ -116,6 +117,13 @@ def _fill_row(result: EvalResult, row: dict[str, Any]) -> None:
     if row.get("gold_logprob") is not None:
         result.gold_logprob[alpha] = float(row["gold_logprob"])
         result.gold_logprob_ci[alpha] = _pair(row["gold_logprob_ci"])
+    if row.get("answer_logprob") is not None:
+        result.answer_logprob[alpha] = float(row["answer_logprob"])
+        if row.get("answer_logprob_ci") is not None:
+            result.answer_logprob_ci[alpha] = _pair(row["answer_logprob_ci"])
+    if row.get("answer_logprob_n") is not None:
+        result.answer_logprob_n[alpha] = int(row["answer_logprob_n"])
+        result.answer_logprob_missing[alpha] = int(row["answer_logprob_missing"])
     if row.get("degenerate") is not None:
         result.degenerate[alpha] = float(row["degenerate"])
     for control, cells in (row.get("controls") or {}).items():

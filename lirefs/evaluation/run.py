@@ -31,7 +31,7 @@ import contextlib
 from collections.abc import Iterable
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..console import progress_bar
 from ..errors import DataError
@@ -45,7 +45,7 @@ from .engines import EvalEngine
 from .plan import LAYER_FROM_DIRECTION, LAYER_FROM_USER, RunPlan, make_plan, stratified_order
 from .records import Record, resume
 from .result import EvalResult
-from .scoring import score_output
+from .scoring import score_output, working_prefix
 from .summary import adjust_holm, summarise
 from .tasks import Benchmark, get_benchmark
 from .tasks.base import continuation
@@ -264,11 +264,12 @@ def _run_alpha(
     what = f"{plan.bench.name} alpha={alpha:+g}" + (f" ({name})" if name else "")
     steering = _steering_plan(model, plan, cfg, vector, alpha)
     hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
+    answer = plan.bench.answer_marker is not None
     batches = [(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
     with progress_bar(what, len(items), cfg.progress) as bar:
         for lo, hi in batches:
             if all(
-                _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob)
+                _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob, answer)
                 for i in range(lo, hi)
             ):
                 bar.advance(hi - lo)
@@ -337,9 +338,12 @@ def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
     return adjust_holm(result)
 
 
-def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool) -> bool:
-    """Whether a resumed record can stand for this run's batch ``[lo, hi)``."""
+def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool, answer: bool) -> bool:
+    """Whether a resumed record can stand for this run's batch ``[lo, hi)`` (``answer``: the
+    run also scores the answer outcome, which a record made before it lacks)."""
     if record is None or record.get("batch") != [lo, hi]:
+        return False
+    if gold and answer and record.get("answer_text") is None:
         return False
     return not gold or record.get("gold_logprob") is not None
 
@@ -367,8 +371,12 @@ def _run_batch(
         continuation(plan.prompts[p], plan.bench.gold_text(plan.items[p])) for p in range(lo, hi)
     ]
     gold_lp: list[float | None] = [None] * (hi - lo)
+    answers: list[str | None] = [None] * (hi - lo)
+    answer_lp: list[float | None] = [None] * (hi - lo)
     if cfg.gold_logprob:
         gold_lp = list(engine.gold_logprobs(rows, steering, golds))
+        if plan.bench.answer_marker is not None:
+            answers, answer_lp = _answer_logprobs(plan, steering, (lo, hi), texts)
     records = []
     for offset, text in enumerate(texts):
         position = lo + offset
@@ -385,6 +393,8 @@ def _run_batch(
             n_shots=plan.facts.shots_used[position],
             gold_text=golds[offset],
             gold_logprob=gold_lp[offset],
+            answer_text=answers[offset],
+            answer_logprob=answer_lp[offset],
             accepted=list(item.accepted) if item.aliases else None,
             group=item.group,
             **fields_,
@@ -392,3 +402,31 @@ def _run_batch(
         )
         records.append(record.to_dict())
     return records
+
+
+def _answer_logprobs(
+    plan: RunPlan, steering: SteeringPlan, span: tuple[int, int], texts: list[str]
+) -> tuple[list[str | None], list[float | None]]:
+    """``(answer texts, answer log-probabilities)`` of positions ``span`` whose outputs are
+    ``texts``: ``log p(" 7." | prompt + own output up to and including the answer marker)``
+    under ``steering``, one teacher-forced pass over the rows that reach the marker (``None``
+    for the others)."""
+    lo, hi = span
+    bench = plan.bench
+    marker = bench.answer_marker
+    answers = [bench.answer_text(plan.items[p]) for p in range(lo, hi)]
+    stop = None if plan.facts.thinking else bench.stop
+    contexts: list[str] = []
+    rows: list[int] = []
+    for offset, text in enumerate(texts):
+        prefix = working_prefix(text, marker, stop, plan.facts.thinking) if marker else None
+        if prefix is not None:
+            contexts.append(plan.prompts[lo + offset] + prefix)
+            rows.append(offset)
+    out: list[float | None] = [None] * (hi - lo)
+    if rows:
+        golds = [cast(str, answers[r]) for r in rows]
+        scores = plan.engine.gold_logprobs(plan.encode(contexts), steering, golds)
+        for r, value in zip(rows, scores, strict=True):
+            out[r] = float(value)
+    return list(answers), out
