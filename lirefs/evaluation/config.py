@@ -13,7 +13,7 @@ resumed.
 from __future__ import annotations
 
 import hashlib
-import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..checks import check_alpha
+from ..errors import DataError, SteeringError
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from .records import resume_key
 
@@ -34,21 +35,23 @@ def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
     Raises:
         DataError: not numbers, empty, not finite, or repeated.
     """
-    if isinstance(alphas, int | float) and not isinstance(alphas, bool):
-        alphas = [alphas]
-    try:
-        values = [float(a) for a in alphas]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise DataError(f"alphas must be numbers, got {alphas!r}; e.g. alphas=(0.0, 0.1)") from None
-    if not values:
+    given: list[Any]
+    if isinstance(alphas, numbers.Real) and not isinstance(alphas, bool):
+        given = [alphas]
+    elif isinstance(alphas, str | bytes) or not isinstance(alphas, Iterable):
+        raise DataError(f"alphas must be numbers, got {alphas!r}; e.g. alphas=(0.0, 0.1)")
+    else:
+        given = list(alphas)
+    if not given:
         raise DataError("alphas is empty; pass at least one, e.g. alphas=(0.0, 0.1)")
-    bad = [a for a in values if not math.isfinite(a)]
-    if bad:
-        raise DataError(f"alphas must be finite numbers, got {bad}")
+    try:
+        values = [check_alpha(a) for a in given]  # finite real numbers, -0.0 -> 0.0
+    except SteeringError as exc:
+        raise DataError(f"alphas must be finite numbers ({exc}); e.g. alphas=(0.0, 0.1)") from None
     repeats = sorted({a for a in values if values.count(a) > 1})
     if repeats:
         raise DataError(f"alphas {repeats} are given more than once; list each alpha once")
-    return tuple(a + 0.0 for a in values)  # -0.0 -> 0.0
+    return tuple(values)
 
 
 def _positive(value: Any, name: str, fix: str) -> int | None:
