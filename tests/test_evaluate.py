@@ -24,6 +24,7 @@ from lirefs import evaluation as ev
 from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatchError
 from lirefs.evaluation.engines import FullPromptEngine
 from lirefs.evaluation.run import stratified_order
+from lirefs.evaluation.stats import clopper_pearson
 from lirefs.models import ModelInfo
 
 steer = importlib.import_module("lirefs.steer")
@@ -812,3 +813,90 @@ def test_short_context_drops_exemplars_never_the_question(
     data = lirefs.get_benchmark("builtin-arithmetic").load()
     item = next(i for i in data.items if i.id == res.records[0]["id"])
     assert res.records[0]["prompt"].endswith(f"Q: {item.question}\nA:")
+
+
+# ---------------------------------------------------------------------------------------------
+# prompting baselines
+
+THINK = "Let's think step by step."
+GOLDS = ["18", "1,250", "-5"]
+
+
+def _baseline_answer(alpha: float, question: str) -> str:
+    """SCRIPT for steering rows; a prompt baseline (its text ends the question) gets every item
+    right, or every item wrong for the text "Be wrong."."""
+    for text, right in ((THINK, True), ("Be wrong.", False)):
+        if question.endswith(" " + text):
+            q = question[: -len(text) - 1]
+            return f"The final answer is {GOLDS[QUESTIONS.index(q)]}." if right else "???"
+    return SCRIPT[alpha][QUESTIONS.index(question)]
+
+
+def test_prompt_baseline_rows_are_tested_against_alpha_zero(
+    fake_model: Any, inject: Any, tmp_path: Path
+) -> None:
+    engine = inject(ScriptedEngine(answer=_baseline_answer))
+    records = tmp_path / "records.jsonl"
+    kw = {"data_path": GSM8K, "direction": _direction(), "alphas": (0.0, 0.1),
+          "records_path": records, "n_boot": 200}  # fmt: skip
+    res = lirefs.evaluate(fake_model, "gsm8k", prompt_baselines=(THINK,), **kw)
+    # the text ends each item's own question, before "\nA:"; the exemplars are unchanged
+    mine = [c for c in engine.calls if c["questions"][0].endswith(THINK)]
+    assert [c["alpha"] for c in mine] == [0.0] and not mine[0]["edits"]
+    for prompt, q in zip(mine[0]["prompts"], QUESTIONS, strict=True):
+        assert prompt.endswith(f"Q: {q} {THINK}\nA:") and prompt.count(THINK) == 1
+    b = res.prompt_baselines[THINK]
+    assert b.label == f"prompt: {THINK}" and b.accuracy == 1.0
+    assert b.row["ci"] == pytest.approx(list(clopper_pearson(3, 3)))
+    test = b.paired
+    assert test is not None and test.test == "mcnemar" and (test.n_gained, test.n_lost) == (1, 0)
+    assert test.diff == pytest.approx(1.0 - 2 / 3)
+    # one Holm family for accuracy: the steered alpha and the baseline together
+    want = ev.holm([res.paired[0.1].p_value, test.p_value])
+    assert [res.paired[0.1].p_holm, test.p_holm] == pytest.approx(want)
+    # the answer outcome and its paired test, as for a steered row
+    assert b.row["answer_logprob_n"] == 3 and "answer_logprob" in b.tests
+    # records carry the baseline, alpha 0, and its prompt
+    lines = [json.loads(x) for x in records.read_text().splitlines()[1:]]
+    own = [r for r in lines if r.get("baseline") == THINK]
+    assert len(own) == 3 and {r["alpha"] for r in own} == {0.0}
+    assert all(THINK in r["prompt"] for r in own)
+    assert [r["index"] for r in b.records] == [0, 1, 2]
+    assert all(r["baseline"] == THINK for r in b.records)
+    # resume: nothing again; a second baseline runs only its own rows
+    n = len(engine.calls)
+    again = lirefs.evaluate(fake_model, "gsm8k", prompt_baselines=(THINK,), **kw)
+    assert len(engine.calls) == n and again.prompt_baselines[THINK].row == b.row
+    both = lirefs.evaluate(fake_model, "gsm8k", prompt_baselines=(THINK, "Be wrong."), **kw)
+    assert [c["questions"][0].endswith("Be wrong.") for c in engine.calls[n:]] == [True]
+    assert both.prompt_baselines["Be wrong."].accuracy == 0.0
+    assert both.prompt_baselines["Be wrong."].paired.n_lost == 2
+    # save and load round trip
+    back = ev.EvalResult.load(both.save(tmp_path / "out"))
+    assert set(back.prompt_baselines) == {THINK, "Be wrong."}
+    for text, orig in both.prompt_baselines.items():
+        assert back.prompt_baselines[text].to_dict() == json.loads(json.dumps(orig.to_dict()))
+        assert back.prompt_baselines[text].records == orig.records
+    assert back.records == both.records
+    assert (
+        json.loads((tmp_path / "out" / "result.json").read_text())["prompt_baselines"][0]["label"]
+        == f"prompt: {THINK}"
+    )
+
+
+def test_prompt_baselines_are_checked() -> None:
+    with pytest.raises(DataError, match="non-empty texts"):
+        ev.EvalConfig(prompt_baselines=("",))
+    with pytest.raises(DataError, match="more than once"):
+        ev.EvalConfig(prompt_baselines=("a", "a"))
+    assert ev.EvalConfig(prompt_baselines="Think.").prompt_baselines == ("Think.",)
+
+
+def test_cli_prompt_baseline_row(cli: Any, inject: Any, tmp_path: Path) -> None:
+    inject(ScriptedEngine(answer=_baseline_answer))
+    path = _direction().save(tmp_path / "liref.safetensors")
+    res = cli("-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1",
+              "--prompt-baseline", THINK)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert f"prompt: {THINK} 100.0" in text

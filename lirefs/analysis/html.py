@@ -414,6 +414,36 @@ def _evaluation_section(summary: EvaluationSummary, images: list[str]) -> list[s
                 ]
             )
         )
+    baselines = [b for b in result.get("prompt_baselines") or [] if isinstance(b, Mapping)]
+    if baselines:
+        parts.append(
+            '<p class="note">Prompt baselines: unsteered rows whose prompts end each question '
+            "with the text; tests against alpha 0 on the same items (accuracy: McNemar), "
+            "Holm-adjusted with the steered rows.</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    {
+                        "row": b.get("label"),
+                        **{
+                            k: v
+                            for k, v in b.items()
+                            if k not in ("text", "label", "alpha")
+                            and not isinstance(v, Mapping)
+                            and not k.startswith(hidden)
+                        },
+                        **{
+                            f"{k} {f}": (t or {}).get(f)
+                            for k, t in (b.get("tests") or {}).items()
+                            if not k.startswith(hidden)
+                            for f in ("diff", "p_value", "p_holm")
+                        },
+                    }
+                    for b in baselines
+                ]
+            )
+        )
     survivors = result.get("holm_survivors")
     if survivors is not None:
         said = "; ".join(survivors) if survivors else "none"

@@ -108,6 +108,25 @@ def print_result_table(result: Any) -> None:
             scale = 1.0 if alpha == 0.0 else steering_mode.effective_scale(alpha, depth)
             row.append("ablated" if scale == 0.0 else f"{scale:.3g}")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
+    for b in result.prompt_baselines.values():
+        # an unsteered row whose prompts carry the text: tested against alpha 0 like a steered one
+        r, paired = b.row, b.paired
+        row = [
+            b.label,
+            _pct(r["accuracy"]),
+            _ci(tuple(r["ci"])),
+            _pct(r["flexible_accuracy"]),
+            _ci(tuple(r["flexible_ci"])),
+            _pct(r["no_answer_rate"]),
+            f"{100 * paired.diff:+.1f}" if paired else "",
+            _ci(paired.ci, signed=True) if paired else "",
+            f"{paired.p_value:.3g}" if paired else "",
+            _p(paired.p_holm) if paired else "",
+            _pct(r["degenerate"]) if r.get("degenerate") is not None else "",
+        ]
+        if show_scale:
+            row.append("1")
+        table.add_row(*row, style="italic")
     console.print(table)
     if len({g for groups in result.by_group.values() for g in groups}) > 1:
         print_group_table(result)
@@ -420,6 +439,15 @@ def _print_benchmarks() -> None:
     "shaded) into --out, or the current folder.",
 )
 @click.option(
+    "--prompt-baseline",
+    "prompt_baselines",
+    multiple=True,
+    metavar="TEXT",
+    help='Add an unsteered row whose prompts end each question with TEXT (before "\\nA:"; '
+    "exemplars unchanged), tested against alpha 0 like a steered row; repeatable. E.g. "
+    '--prompt-baseline "Let\'s think step by step."',
+)
+@click.option(
     "--no-prefix-cache",
     is_flag=True,
     help="Run every full prompt per batch instead of computing the shared few-shot prefix once "
@@ -452,6 +480,7 @@ def command(
     gold_logprob: bool,
     plot: bool,
     no_prefix_cache: bool,
+    prompt_baselines: tuple[str, ...],
     model: str,
     device: str | None,
     dtype: str | None,
@@ -520,6 +549,7 @@ def command(
         control_activations=pair,
         gold_logprob=gold_logprob,
         reuse_prefix=not no_prefix_cache,
+        prompt_baselines=prompt_baselines,
     )
     files: list[str] = []
     if out is not None:

@@ -26,7 +26,7 @@ from ..errors import DataError, SteeringError
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from .records import resume_key
 
-__all__ = ["EvalConfig", "RunFacts", "check_alphas"]
+__all__ = ["EvalConfig", "RunFacts", "check_alphas", "check_prompt_baselines"]
 
 
 def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
@@ -52,6 +52,29 @@ def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
     if repeats:
         raise DataError(f"alphas {repeats} are given more than once; list each alpha once")
     return tuple(values)
+
+
+def check_prompt_baselines(texts: Any) -> tuple[str, ...]:
+    """``texts`` as a tuple of distinct non-blank strings (one text alone is one baseline).
+
+    Raises:
+        DataError: not strings, blank, or repeated.
+    """
+    if isinstance(texts, str):
+        texts = (texts,)
+    if not isinstance(texts, Iterable):
+        raise DataError(
+            f"prompt_baselines must be texts, got {texts!r}; e.g. "
+            'prompt_baselines=("Let\'s think step by step.",)'
+        )
+    out = tuple(texts)
+    bad = [t for t in out if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise DataError(f"prompt_baselines must be non-empty texts, got {bad!r}")
+    repeats = sorted({t for t in out if out.count(t) > 1})
+    if repeats:
+        raise DataError(f"prompt baselines {repeats} are given more than once; list each once")
+    return out
 
 
 def _positive(value: Any, name: str, fix: str) -> int | None:
@@ -97,6 +120,7 @@ class EvalConfig:
     control_activations: tuple[Any, Any] | None = field(default=None, repr=False)
     gold_logprob: bool = True
     reuse_prefix: bool = True
+    prompt_baselines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         alphas = check_alphas(self.alphas)
@@ -137,7 +161,9 @@ class EvalConfig:
                 "control_activations must be a pair (reasoning_acts, memory_acts), got "
                 f"{type(pair).__name__}"
             )
+        baselines = check_prompt_baselines(self.prompt_baselines)
         for name, value in (
+            ("prompt_baselines", baselines),
             ("alphas", alphas),
             ("limit", limit),
             ("batch_size", batch or GENERATE_BATCH_SIZE),
@@ -197,6 +223,7 @@ class EvalConfig:
             "gold_text_example": bench.gold_text(items[0]) if items else None,
             "answer_marker": bench.answer_marker,
             "controls": list(facts.controls),
+            "prompt_baselines": list(self.prompt_baselines),
         }
 
     def resume_key(self, facts: RunFacts) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import hashlib
 import random
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from .config import EvalConfig, RunFacts
 from .controls import ControlDirection, control_directions
 from .engines import EvalEngine, FullPromptEngine
 from .prefix import MIN_SHARED_TOKENS, PrefixEngine, prefix_unsupported, shared_prefix_length
+from .records import baseline_label
 from .tasks import Benchmark, BenchmarkData, Item
 from .tasks.extract import THINK_CLOSE, THINK_OPEN
 
@@ -263,10 +264,21 @@ class RunPlan:
     token_ids: list[list[int]] | None = None
     shared_len: int = 0
     engine: Any = None
+    baselines: dict[str, tuple[str, list[str], list[int]]] = field(default_factory=dict)
 
-    def inputs(self, lo: int, hi: int) -> list[str] | list[list[int]]:
-        """The engine's prompts of positions ``lo..hi-1``: token ids with the prefix cache (the
-        ``PrefixEngine`` reads ids), else the prompt texts."""
+    def prompts_of(self, run: str | None) -> list[str]:
+        """The prompts of a run: a prompt baseline's own (``baselines``), else ``prompts``."""
+        return self.baselines[run][1] if run in self.baselines else self.prompts
+
+    def shots_of(self, run: str | None) -> list[int]:
+        """Exemplars per position of a run's prompts."""
+        return self.baselines[run][2] if run in self.baselines else list(self.facts.shots_used)
+
+    def inputs(self, lo: int, hi: int, run: str | None = None) -> list[str] | list[list[int]]:
+        """The engine's prompts of positions ``lo..hi-1`` of ``run``: token ids with the prefix
+        cache (the ``PrefixEngine`` reads ids), else the prompt texts."""
+        if run in self.baselines:
+            return self.encode(self.baselines[run][1][lo:hi])
         if self.token_ids is not None:
             return list(self.token_ids[lo:hi])
         return list(self.prompts[lo:hi])
@@ -282,12 +294,14 @@ class RunPlan:
 
     @property
     def runs(self) -> list[tuple[str | None, Any, list[float]]]:
-        """``(control name or None, vector, alphas)``: the real direction at every alpha, then
-        each control at the steered alphas (alpha 0 is the identity for every direction)."""
+        """``(run name or None, vector, alphas)``: the real direction at every alpha, then each
+        control at the steered alphas (alpha 0 is the identity for every direction), then each
+        prompt baseline, unsteered (``None``, alpha 0)."""
         alphas = list(self.metadata["settings"]["alphas"])
         out: list[tuple[str | None, Any, list[float]]] = [(None, self.liref, alphas)]
         steered = [a for a in alphas if a != 0.0]
-        return out + [(c.name, c.vector, steered) for c in self.control_list]
+        out += [(c.name, c.vector, steered) for c in self.control_list]
+        return out + [(label, None, [0.0]) for label in self.baselines]
 
 
 def _renderer(model: Any, cfg: EvalConfig) -> tuple[Any, bool, dict[str, Any] | None]:
@@ -331,6 +345,13 @@ def make_plan(
         order = list(range(len(data.items)))
     items = [data.items[i] for i in order]
     prompts, shots_used, n_ctx = fit_prompts(model, data, items, render, new_tokens)
+    baselines = {}
+    for text in cfg.prompt_baselines:
+        # the text ends the item's own question (before "\nA:", or the user turn); the
+        # exemplars are left as they are
+        asked = [replace(item, question=f"{item.question} {text}") for item in items]
+        b_prompts, b_shots, _ = fit_prompts(model, data, asked, render, new_tokens)
+        baselines[baseline_label(text)] = (text, b_prompts, b_shots)
     prompt_format = CHAT_FORMAT if cfg.chat_template else PLAIN_FORMAT
     # A ReadMismatchWarning (a UserWarning): the direction's prompt format differs from this run's.
     format_warning = warn_read_mismatch(
@@ -380,7 +401,7 @@ def make_plan(
     )
     return RunPlan(
         bench, data, order, items, prompts, facts, liref, control_list, metadata,
-        token_ids, shared_len, engine,
+        token_ids, shared_len, engine, baselines,
     )  # fmt: skip
 
 

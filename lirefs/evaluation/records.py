@@ -34,6 +34,7 @@ __all__ = [
     "RESUME_KEYS",
     "Record",
     "RecordsError",
+    "baseline_label",
     "header",
     "open_records",
     "read_records",
@@ -71,13 +72,13 @@ _FIELDS = (
     "alpha", "index", "id", "prompt", "thinking", "think_closed", "output", "extracted",
     "extracted_flexible", "gold", "correct", "correct_flexible", "batch", "n_tokens", "n_shots",
     "gold_text", "gold_logprob", "answer_text", "answer_logprob", "degenerate",
-    "degenerate_reasons", "accepted", "group", "control", "control_hash",
+    "degenerate_reasons", "accepted", "group", "control", "control_hash", "baseline",
 )  # fmt: skip
 #: Fields written only when set (thinking runs, items with aliases or groups, controls, the
 #: answer outcome of benchmarks with an answer marker).
 _OPTIONAL = (
     "thinking", "think_closed", "accepted", "group", "control", "control_hash", "answer_text",
-    "answer_logprob",
+    "answer_logprob", "baseline",
 )  # fmt: skip
 
 
@@ -112,6 +113,8 @@ class Record:
         group: the item's group (MMLU-Pro category, C-Eval subject, built-in template).
         control: the control direction's name (``None``: the real direction);
             ``control_hash`` its unit-vector hash.
+        baseline: a prompt-baseline row: the text added to the item's question (unsteered,
+            ``alpha`` 0); ``None`` for steering rows.
         extra: fields of a newer lirefs, kept as they are.
     """
 
@@ -140,6 +143,7 @@ class Record:
     group: str | None = None
     control: str | None = None
     control_hash: str | None = None
+    baseline: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -185,8 +189,15 @@ class Record:
 
     @property
     def key(self) -> tuple[str | None, float, int]:
-        """``(control or None, alpha, index)``: what one record stands for."""
-        return self.control, self.alpha, self.index
+        """``(run, alpha, index)``: what one record stands for; the run is the control's name,
+        the prompt baseline's label (:func:`baseline_label`) or ``None`` (the real direction)."""
+        run = self.control if self.baseline is None else baseline_label(self.baseline)
+        return run, self.alpha, self.index
+
+
+def baseline_label(text: str) -> str:
+    """The run name of the prompt baseline ``text``: ``"prompt: <text>"``."""
+    return f"prompt: {text}"
 
 
 def resume_key(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import write_json
+from .baselines import BaselineResult
 from .groups import GroupResult
 from .records import write_records
 from .result_io import ResultFileError, load_result
@@ -80,6 +81,9 @@ class EvalResult:
             PairedTest}}}``: this direction minus the control, paired by item.
         by_group: ``{alpha: {group: GroupResult}}`` when the items have groups (MMLU-Pro
             category, C-Eval subject, built-in template), else empty.
+        prompt_baselines: ``{text: BaselineResult}``: each prompting baseline
+            (``prompt_baselines=``), an unsteered run with the text added to each question,
+            summarised and tested against alpha 0 like a steered row (:mod:`.baselines`).
 
     Multiple comparisons: every paired test keeps its raw ``p_value`` and gets ``p_holm``, Holm's
     adjustment within its family: per outcome (accuracy, gold log-prob, degeneration) the tests
@@ -116,6 +120,7 @@ class EvalResult:
         default_factory=dict, repr=False
     )
     by_group: dict[float, dict[str, GroupResult]] = field(default_factory=dict, repr=False)
+    prompt_baselines: dict[str, BaselineResult] = field(default_factory=dict, repr=False)
 
     def holm_survivors(self, level: float = HOLM_LEVEL) -> list[str]:
         """The effects whose Holm-adjusted p-value is at most ``level``, as short phrases
@@ -137,6 +142,10 @@ class EvalResult:
             for alpha, test in table.items():
                 if test.p_holm is not None and test.p_holm <= level:
                     out.append(f"{names[key]} {alpha:+g} vs 0 ({_effect(key, test.diff)})")
+        for b in self.prompt_baselines.values():
+            for key, test in b.tests.items():
+                if test.p_holm is not None and test.p_holm <= level:
+                    out.append(f"{names[key]} {b.label} vs 0 ({_effect(key, test.diff)})")
         for alpha, by_name in self.vs_controls.items():
             for name, row in by_name.items():
                 for key, test in row.items():
@@ -223,6 +232,7 @@ class EvalResult:
             "layer_source": self.layer_source,
             "outcome": self.outcome,
             "results": self.rows(),
+            "prompt_baselines": [b.to_dict() for b in self.prompt_baselines.values()],
             "metadata": self.metadata,
         }
         if self.by_group:
@@ -260,7 +270,11 @@ class EvalResult:
         write_json(folder / "result.json", self.to_dict())
         if records:
             write_records(
-                folder / "records.jsonl", self.metadata, self.records + self.control_records()
+                folder / "records.jsonl",
+                self.metadata,
+                self.records
+                + self.control_records()
+                + [r for b in self.prompt_baselines.values() for r in b.records],
             )
         self.save_lm_eval(folder / "lm_eval")
         return folder

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from ..store import check_metadata
+from .baselines import BaselineResult
 from .groups import GroupResult
 from .groups import pair_of as _pair
 from .records import read_records
@@ -93,6 +94,14 @@ def _from_dict(
     name = (obj["metadata"].get("control") or {}).get("name")
     indices = [int(i) for i in obj.get("indices") or []]
     result.records = _select(records, result.alphas, indices, name)
+    for b in obj.get("prompt_baselines") or []:
+        own = {
+            int(r["index"]): r
+            for r in records
+            if r.get("baseline") == b["text"] and float(r["alpha"]) == 0.0
+        }
+        kept = [own[i] for i in indices] if all(i in own for i in indices) else []
+        result.prompt_baselines[str(b["text"])] = BaselineResult.from_dict(b, kept)
     for control, sub in (obj.get("control_results") or {}).items():
         result.controls[control] = _from_dict(cls, sub, records)
     return result
@@ -139,7 +148,11 @@ def _select(
 ) -> list[dict[str, Any]]:
     """The records of one direction at ``alphas`` x ``indices`` (a control shares alpha 0 with
     the real direction); empty when the file does not hold them all."""
-    keyed = {(r.get("control"), float(r["alpha"]), int(r["index"])): r for r in records}
+    keyed = {
+        (r.get("control"), float(r["alpha"]), int(r["index"])): r
+        for r in records
+        if r.get("baseline") is None  # a prompt baseline's rows are its own
+    }
     out = []
     for alpha in alphas:
         owner = None if alpha == 0.0 else control

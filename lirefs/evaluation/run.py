@@ -46,7 +46,7 @@ from .plan import LAYER_FROM_DIRECTION, LAYER_FROM_USER, RunPlan, make_plan, str
 from .records import Record, resume
 from .result import EvalResult
 from .scoring import score_output, working_prefix
-from .summary import adjust_holm, summarise
+from .summary import adjust_holm, summarise, summarise_baseline
 from .tasks import Benchmark, get_benchmark
 from .tasks.base import continuation
 
@@ -89,6 +89,7 @@ def evaluate(
     control_activations: tuple[Any, Any] | None = None,
     gold_logprob: bool = True,
     reuse_prefix: bool = True,
+    prompt_baselines: Iterable[str] = (),
     config: EvalConfig | None = None,
     engine: EvalEngine | None = None,
 ) -> EvalResult:
@@ -142,6 +143,11 @@ def evaluate(
             alpha's steering) once per alpha and run only each item's own tokens per batch
             (:mod:`.prefix`; local models only, a remote run always takes the plain path).
             ``False`` runs every full prompt per batch, as before.
+        prompt_baselines: texts to prompt with instead of steering (e.g. ``("Let's think step
+            by step.",)``): each adds an unsteered run whose prompts end each item's question
+            with `` <text>`` (before ``"\nA:"``; the exemplars unchanged), summarised and
+            tested against alpha 0 like a steered row: ``result.prompt_baselines[text]``
+            (:mod:`.baselines`).
         config: every setting above as one ``EvalConfig``; exclusive with the keywords.
         engine: for tests and alternative backends: an ``EvalEngine`` (:mod:`.engines`: ``run``
             for greedy generation and ``gold_logprobs`` for the gold outcome, each under one
@@ -188,6 +194,7 @@ def evaluate(
         "control_activations": control_activations,
         "gold_logprob": gold_logprob,
         "reuse_prefix": reuse_prefix,
+        "prompt_baselines": prompt_baselines,
     }
     cfg = _config(config, given)
     bench = get_benchmark(benchmark)
@@ -274,8 +281,10 @@ def _run_alpha(
             ):
                 bar.advance(hi - lo)
                 continue
-            for record in _run_batch(plan, cfg, (steering, alpha), (lo, hi)):
-                if name is not None:
+            for record in _run_batch(plan, cfg, (name, steering, alpha), (lo, hi)):
+                if name in plan.baselines:
+                    record["baseline"] = plan.baselines[name][0]
+                elif name is not None:
                     record["control"], record["control_hash"] = name, hashes[name]
                 done[(name, alpha, record["index"])] = record
                 if fh is not None:
@@ -312,6 +321,12 @@ def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
             stacklevel=3,
         )
     result = summarise(records, plan.metadata, len(order))
+    base = [done[(None, 0.0, i)] for i in order] if 0.0 in alphas else []
+    for label, (text, _, _) in plan.baselines.items():
+        own = [done[(label, 0.0, i)] for i in order]
+        result.prompt_baselines[text] = summarise_baseline(
+            text, own, base, plan.metadata, len(order)
+        )
     for control in plan.control_list:
         # alpha 0 is the identity for every direction: the control shares the real run's records
         recs = [
@@ -349,34 +364,37 @@ def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool, answe
 
 
 def _run_batch(
-    plan: RunPlan, cfg: EvalConfig, run: tuple[SteeringPlan, float], span: tuple[int, int]
+    plan: RunPlan,
+    cfg: EvalConfig,
+    run: tuple[str | None, SteeringPlan, float],
+    span: tuple[int, int],
 ) -> list[dict[str, Any]]:
     """Generate and score positions ``lo..hi-1`` (``span``) of the run at one alpha under its
-    plan (``run``: ``(steering plan, alpha)``).
+    plan (``run``: ``(run name, steering plan, alpha)``; a prompt baseline's run has its own
+    prompts).
 
     Both passes go through the run's engine (``plan.engine``, :mod:`.engines`): the generation
     and, under the same plan, the teacher-forced gold text's log-probability.
     """
     lo, hi = span
-    steering, alpha = run
+    name, steering, alpha = run
     engine = plan.engine
-    rows = plan.inputs(lo, hi)
+    rows = plan.inputs(lo, hi, name)
+    prompts, shots = plan.prompts_of(name), plan.shots_of(name)
     # a think block may hold "\nQ:" of its own: thinking runs end at EOS or budget
     stop = None if plan.facts.thinking else [plan.bench.stop]
     out = engine.run(rows, steering, max_new_tokens=plan.facts.max_new_tokens, stop=stop)
     if len(out.texts) != hi - lo:
         raise DataError(f"the engine returned {len(out.texts)} outputs for {hi - lo} prompts")
     texts, token_counts = list(out.texts), [len(ids) for ids in out.token_ids]
-    golds = [
-        continuation(plan.prompts[p], plan.bench.gold_text(plan.items[p])) for p in range(lo, hi)
-    ]
+    golds = [continuation(prompts[p], plan.bench.gold_text(plan.items[p])) for p in range(lo, hi)]
     gold_lp: list[float | None] = [None] * (hi - lo)
     answers: list[str | None] = [None] * (hi - lo)
     answer_lp: list[float | None] = [None] * (hi - lo)
     if cfg.gold_logprob:
         gold_lp = list(engine.gold_logprobs(rows, steering, golds))
         if plan.bench.answer_marker is not None:
-            answers, answer_lp = _answer_logprobs(plan, steering, (lo, hi), texts)
+            answers, answer_lp = _answer_logprobs(plan, steering, prompts, (lo, hi), texts)
     records = []
     for offset, text in enumerate(texts):
         position = lo + offset
@@ -386,11 +404,11 @@ def _run_batch(
             alpha=alpha,
             index=plan.order[position],
             id=item.id,
-            prompt=plan.prompts[position],
+            prompt=prompts[position],
             gold=item.answer,
             batch=[lo, hi],
             n_tokens=token_counts[offset],
-            n_shots=plan.facts.shots_used[position],
+            n_shots=shots[position],
             gold_text=golds[offset],
             gold_logprob=gold_lp[offset],
             answer_text=answers[offset],
@@ -405,7 +423,11 @@ def _run_batch(
 
 
 def _answer_logprobs(
-    plan: RunPlan, steering: SteeringPlan, span: tuple[int, int], texts: list[str]
+    plan: RunPlan,
+    steering: SteeringPlan,
+    prompts: list[str],
+    span: tuple[int, int],
+    texts: list[str],
 ) -> tuple[list[str | None], list[float | None]]:
     """``(answer texts, answer log-probabilities)`` of positions ``span`` whose outputs are
     ``texts``: ``log p(" 7." | prompt + own output up to and including the answer marker)``
@@ -421,7 +443,7 @@ def _answer_logprobs(
     for offset, text in enumerate(texts):
         prefix = working_prefix(text, marker, stop, plan.facts.thinking) if marker else None
         if prefix is not None:
-            contexts.append(plan.prompts[lo + offset] + prefix)
+            contexts.append(prompts[lo + offset] + prefix)
             rows.append(offset)
     out: list[float | None] = [None] * (hi - lo)
     if rows:

@@ -17,12 +17,25 @@ from typing import Any, cast
 
 import numpy as np
 
+from .baselines import BaselineResult
 from .compare import mean_ci, paired_binary_diff, paired_mean_diff, summarise_outcomes
 from .groups import GroupResult
 from .result import EvalResult
 from .stats import PairedTest, bootstrap_means, clopper_pearson, holm, mcnemar_exact, paired_ci
 
-__all__ = ["AnswerOutcome", "adjust_holm", "answer_outcome", "group_results", "summarise"]
+__all__ = [
+    "AnswerOutcome",
+    "adjust_holm",
+    "answer_outcome",
+    "group_results",
+    "summarise",
+    "summarise_baseline",
+]
+
+#: Where a prompt baseline sits inside its own two-row summary (never seen outside it).
+_AT = 1.0
+#: Marks a prompt baseline's test among the (alpha, control) entries of a Holm family.
+_BASELINE = object()
 
 
 def summarise(records: list[dict[str, Any]], metadata: dict[str, Any], n_items: int) -> EvalResult:
@@ -75,6 +88,36 @@ def summarise(records: list[dict[str, Any]], metadata: dict[str, Any], n_items: 
         degenerate_paired=outcomes.degenerate_paired,
         by_group=group_results(alphas, records, n_boot=n_boot, seed=seed),
     )
+
+
+def summarise_baseline(
+    text: str,
+    records: list[dict[str, Any]],
+    base: list[dict[str, Any]],
+    metadata: dict[str, Any],
+    n_items: int,
+) -> BaselineResult:
+    """The ``BaselineResult`` of a prompt baseline's ``records`` (unsteered, one per item, in the
+    run's item order) against ``base``, the run's alpha-0 records of the same items (empty when
+    0 is not among the alphas: no paired tests). The same rules as a steered alpha: exact
+    intervals, McNemar for accuracy and degeneration, paired interval and sign-flip p for the
+    log-probabilities, per-group tests."""
+    alphas = [0.0, _AT] if base else [_AT]
+    at = [{**r, "alpha": _AT} for r in records]
+    meta = {**metadata, "settings": {**metadata["settings"], "alphas": alphas}}
+    sub = summarise(list(base) + at, meta, n_items)
+    row = next(r for r in sub.rows() if r["alpha"] == _AT)
+    paired = ("paired", "gold_logprob_paired", "answer_logprob_paired", "degenerate_paired")
+    row = {k: v for k, v in row.items() if k not in (*paired, "controls")}
+    row["alpha"] = 0.0  # unsteered
+    tables = {
+        "accuracy": sub.paired,
+        "gold_logprob": sub.gold_logprob_paired,
+        "answer_logprob": sub.answer_logprob_paired,
+        "degenerate": sub.degenerate_paired,
+    }
+    tests = {key: table[_AT] for key, table in tables.items() if _AT in table}
+    return BaselineResult(text, row, tests, dict(sub.by_group.get(_AT, {})), list(records))
 
 
 @dataclass(frozen=True)
@@ -206,7 +249,9 @@ def adjust_holm(result: EvalResult) -> EvalResult:
     Families (one Holm adjustment each): per outcome (accuracy, gold log-prob, answer log-prob,
     degeneration),
     every test against alpha 0 together with every real-minus-control test at every alpha; the
-    per-group accuracy tests across groups and alphas. Returns ``result``.
+    per-group accuracy tests across groups and alphas. The prompt baselines' tests against alpha 0
+    join the family of their outcome (and their per-group tests the per-group family). Returns
+    ``result``.
     """
     families = {
         "accuracy": result.paired,
@@ -222,19 +267,36 @@ def adjust_holm(result: EvalResult) -> EvalResult:
             for name, row in by_name.items()
             if outcome in row
         ]
+        tests += [
+            (text, _BASELINE, b.tests[outcome])
+            for text, b in result.prompt_baselines.items()
+            if outcome in b.tests
+        ]
         for alpha, name, test in _adjust(tests):
             if name is None:
                 versus_zero[alpha] = test
+            elif name is _BASELINE:
+                result.prompt_baselines[alpha].tests[outcome] = test
             else:
                 result.vs_controls[alpha][name][outcome] = test
-    grouped = [
+    grouped: list[tuple[Any, str, PairedTest]] = [
         (alpha, name, g.paired)
         for alpha, groups in result.by_group.items()
         for name, g in groups.items()
         if g.paired is not None
     ]
+    grouped += [
+        ((_BASELINE, text), name, g.paired)
+        for text, b in result.prompt_baselines.items()
+        for name, g in b.by_group.items()
+        if g.paired is not None
+    ]
     for alpha, name, test in _adjust(grouped):
-        result.by_group[alpha][name] = result.by_group[alpha][name].with_paired(test)
+        if isinstance(alpha, tuple):  # a prompt baseline's group
+            groups = result.prompt_baselines[alpha[1]].by_group
+        else:
+            groups = result.by_group[alpha]
+        groups[name] = groups[name].with_paired(test)
     for control in result.controls.values():
         adjust_holm(control)
     return result
