@@ -635,12 +635,10 @@ def load_model(
             f"e.g. lirefs.load_model({DEFAULT_MODEL!r})"
         )
     name_or_path = str(name_or_path)
-    if remote is True:
+    from .tracing import Remote  # tracing imports this module through ndif
+
+    if Remote(remote).ndif:  # checks remote: False/None, True or "local"
         return load_remote_model(name_or_path, layout=layout, revision=revision)
-    if remote not in (False, None, "local"):
-        raise RemoteError(
-            f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
-        )
 
     if device is None and device_map is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
