@@ -17,7 +17,7 @@ Layer index convention everywhere: ``l == HF output_hidden_states[l]`` (0 = embe
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def _check_tracers() -> None:
