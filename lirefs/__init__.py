@@ -35,7 +35,7 @@ def _check_tracers() -> None:
 
 _check_tracers()
 
-from . import data  # noqa: E402
+from . import data, pipeline  # noqa: E402
 from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
 from .checks import residual_index  # noqa: E402
 from .collect import ActivationCache, collect_activations  # noqa: E402
@@ -97,6 +97,7 @@ __all__ = [
     "layer_report",
     "load_model",
     "model_info",
+    "pipeline",
     "residual_index",
     "scale_table",
     "steered",

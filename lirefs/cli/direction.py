@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ..console import console
-from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
-    check_held_out_size,
     check_output,
     echo_json,
     handle_errors,
@@ -20,11 +18,6 @@ from ._common import (
     load,
     model_options,
 )
-
-if TYPE_CHECKING:
-    from ..analysis import ActivationSplit
-    from ..direction import Direction
-    from ..evaluation.layer_choice import CausalLayerChoice
 
 
 @click.command("direction", context_settings=CONTEXT_SETTINGS)
@@ -100,31 +93,28 @@ def command(
       lirefs direction acts.safetensors --out liref.safetensors
       lirefs direction acts.safetensors --out liref.safetensors --layer-rule causal
     """
-    from ..analysis import ActivationSplit, find_direction
+    from .. import pipeline
+    from ..analysis import ActivationSplit
 
     check_output(out)
     split = ActivationSplit.load(activations)
-    check_held_out_size(
-        int(split.test_reasoning.shape[0]),
-        int(split.test_memory.shape[0]),
-        f"{activations} holds",
-        "collect again with a larger --limit (or none) or a larger --test-fraction",
+    liref, report = pipeline.direction_from_split(
+        split, n_permutations=permutations, where=f"{activations} holds"
     )
-    liref, report = find_direction(split, n_permutations=permutations)
     best = report.best_layer
     summary: dict[str, Any] = {"out": str(out), "layer_rule": "auroc", "best_layer": best}
     summary["auroc"] = report.auroc[best]
     choice = None
     if layer_rule == "causal":
-        choice = _causal(
+        choice = pipeline.causal_choice(
+            load(model, device, dtype, device_map, remote),
             split,
             liref,
-            set_name,
-            causal_alpha,
-            max_kl,
-            causal_limit,
-            batch_size,
-            load(model, device, dtype, device_map, remote),
+            set_name=set_name,
+            alpha=causal_alpha,
+            max_kl=max_kl,
+            limit=causal_limit,
+            batch_size=batch_size,
         )
         liref = choice.annotate(liref)
         summary.update(layer_rule="causal", best_layer=choice.best_layer, auroc_best_layer=best)
@@ -156,38 +146,4 @@ def command(
     console.print(
         f"chosen layer {choice.best_layer} (causal rule; the held-out AUROC rule chose {best}, "
         f"AUROC {report.auroc[best]:.3f})"
-    )
-
-
-def _causal(
-    split: ActivationSplit,
-    liref: Direction,
-    set_name: str | None,
-    alpha: float,
-    max_kl: float,
-    limit: int,
-    batch_size: int | None,
-    model: Any,
-) -> CausalLayerChoice:
-    """Rebuild the held-out half of the question set and run the causal rule on it."""
-    from .. import data
-    from ..evaluation.layer_choice import causal_layer_choice
-
-    meta = split.metadata or {}
-    recorded = meta.get("data") or {}
-    settings = meta.get("settings") or {}
-    name = set_name or recorded.get("name")
-    if not name:
-        raise DataError("ACTIVATIONS records no question set name; pass --set (e.g. builtin)")
-    sets = data.load(name)
-    _, test = sets.split(
-        test_fraction=settings.get("test_fraction", 0.3), seed=settings.get("seed", 0)
-    )
-    if recorded.get("test_hash") not in (None, test.hash()):
-        raise DataError(
-            f"the held-out half of {name!r} (hash {test.hash()}) is not the one ACTIVATIONS was "
-            f"split into (hash {recorded.get('test_hash')}); pass the --set they came from"
-        )
-    return causal_layer_choice(
-        model, liref, test, alpha=alpha, max_kl=max_kl, limit=limit, batch_size=batch_size
     )
