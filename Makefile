@@ -11,7 +11,7 @@ BASE_STAMP := $(VENV)/.installed-base
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install demo test lint typecheck pytest ndif bench clean
+.PHONY: install demo test test-fast lint typecheck pytest ndif bench clean
 
 install: $(TEST_STAMP)
 
@@ -46,6 +46,13 @@ pytest: $(TEST_STAMP)
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 test: lint typecheck pytest
+
+# The fast tier: every test that needs no model wheel, no browser and no NDIF server (tiny random
+# models with the shipped tokenizer); `make test` stays the full suite.
+test-fast: $(TEST_STAMP)
+	$(BIN)/ruff check .
+	@$(BIN)/python -m pytest -q -m "not model and not browser and not ndif"; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 # The real NDIF server on loopback (its own venv, Redis, Ray; needs root for a network namespace).
 ndif: $(TEST_STAMP)

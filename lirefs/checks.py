@@ -24,6 +24,7 @@ from .errors import (
     LirefsError,
     SteeringError,
 )
+from .inputs import check_text
 
 __all__ = [
     "TRACER_ERRORS",
@@ -141,7 +142,7 @@ def check_prompts(prompts: Sequence[str]) -> list[str]:
     bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
     if bad:
         raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
-    return prompts
+    return [check_text(p, f"prompt {i}") for i, p in enumerate(prompts)]
 
 
 def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:

@@ -34,6 +34,7 @@ from .errors import (
     DataError,
     MetadataMismatchError,
 )
+from .inputs import check_not_meta
 from .models import model_info, model_layout
 from .ndif import trace_kwargs
 from .reading import ReadSpec, check_read_positions, common_suffix, parse_read
@@ -271,6 +272,7 @@ def collect_activations(
     prompts = check_prompts(prompts)
     info = model_info(model)
     where_to = Remote.of(model, remote)
+    check_not_meta(model, not where_to.local)
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size", " (or None for a token budget)")
     token_budget = positive_int(token_budget, "token_budget")

@@ -137,7 +137,9 @@ def format_prompt(question: str, *, chat_template: bool = False, tokenizer: Any 
         text = tokenizer.apply_chat_template(
             [{"role": "user", "content": question}], tokenize=False, add_generation_prompt=True
         )
-    except (ValueError, AttributeError) as exc:
+    except (
+        Exception
+    ) as exc:  # jinja raises SecurityError, TemplateError, TypeError, OverflowError...
         name = getattr(tokenizer, "name_or_path", type(tokenizer).__name__)
         raise DataError(
             f"tokenizer {name!r} cannot apply a chat template ({exc}); use chat_template=False "

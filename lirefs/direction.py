@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ import torch
 
 from .checks import residual_index
 from .errors import ActivationError, DataError, DirectionError, LayerError, MetadataMismatchError
+from .layer_names import layer_map
 from .store import (
     atomic_folder,
     check_metadata,
@@ -71,10 +72,29 @@ class Direction:
     metadata: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        tensors = (self.vectors, self.mean_reasoning, self.mean_memory)
+        if not all(isinstance(t, torch.Tensor) for t in tensors):
+            raise DirectionError(
+                "Direction(vectors, mean_reasoning, mean_memory, ...) takes three tensors; build "
+                "one with Direction.from_activations or load one with Direction.load"
+            )
         shape = tuple(self.vectors.shape)
-        assert self.vectors.dim() == 2, f"vectors must be [L + 1, d_model], got {shape}"
-        assert self.vectors.dtype == torch.float64
-        assert tuple(self.mean_reasoning.shape) == shape == tuple(self.mean_memory.shape)
+        if self.vectors.dim() != 2 or shape[0] < 2 or shape[1] < 1:
+            raise DirectionError(f"vectors must be [L + 1, d_model] with L >= 1, got {shape}")
+        if any(t.dtype != torch.float64 for t in tensors):
+            raise DirectionError(
+                f"Direction tensors must be float64, got {[str(t.dtype) for t in tensors]}; "
+                "convert with .to(torch.float64)"
+            )
+        if not tuple(self.mean_reasoning.shape) == shape == tuple(self.mean_memory.shape):
+            raise DirectionError(
+                f"vectors {shape}, mean_reasoning {tuple(self.mean_reasoning.shape)} and "
+                f"mean_memory {tuple(self.mean_memory.shape)} must have one shape"
+            )
+        for name in ("n_reasoning", "n_memory"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise DirectionError(f"{name} must be a whole number >= 0, got {value!r}")
 
     # -- construction --------------------------------------------------------------------------
 
@@ -441,7 +461,6 @@ class Direction:
 
     # -- steering ------------------------------------------------------------------------------
 
-    @contextmanager
     def apply(
         self,
         model: Any,
@@ -451,7 +470,7 @@ class Direction:
         mode: str = "project",
         positions: Any = "all",
         blocks: Sequence[int] | None = None,
-    ) -> Iterator[Any]:
+    ) -> AbstractContextManager[Any]:
         """Steer ``model`` itself inside a ``with`` block; it is restored on exit, even on error.
 
         ::
@@ -460,30 +479,18 @@ class Direction:
                 out = lirefs.generate(model, prompts)        # steered
             out = lirefs.generate(model, prompts)            # plain again
 
-        The settings mean what they mean in ``lirefs.generate`` and are checked the same way
-        (``lirefs.steer.plan``). Unlike ``lirefs.steered``, which steers a copy and leaves
-        ``model`` plain, the edit is stored on ``model`` (nnsight's ``model.edit(inplace=True)``)
-        and every trace or ``generate`` of it is steered until the block ends; any edits the
-        model carried before are put back as they were.
-
-        Yields:
-            ``model``.
+        The settings mean what they mean in ``lirefs.generate`` and are checked the same way,
+        here and now (``lirefs.steer.plan``). Unlike ``lirefs.steered``, which steers a copy and
+        leaves ``model`` plain, the edit is stored on ``model`` (``lirefs.steer.applied``) and
+        every trace or ``generate`` of it is steered until the block ends; any edits the model
+        carried before are put back as they were.
         """
-        import tracers
+        # the one import of a module above this one: steering is built on directions, and this
+        # method is a convenience over it (tests/test_layout.py lists the edge as allowed)
+        from . import steer
 
-        from .steer import plan
-
-        steering = plan(model, self, layer, alpha, mode, positions, blocks)
-        edit = steering.tracer_kwargs()
-        before = list(getattr(model, "_edits", None) or [])
-        try:
-            if edit["unit"] is not None:
-                with model.edit(inplace=True) as tracer:
-                    for step in tracer.all():
-                        tracers.apply_edit(model, step=step, **edit)
-            yield model
-        finally:
-            model._edits = before
+        given = None if mode == "ablate" else alpha  # ablation takes no alpha
+        return steer.applied(model, steer.plan(model, self, layer, given, mode, positions, blocks))
 
     # -- files ---------------------------------------------------------------------------------
 
@@ -726,28 +733,6 @@ def _checked_tensors(
         )
     vectors, mean_r, mean_m = (t.to(torch.float64) for t in got)
     return vectors, mean_r, mean_m
-
-
-def layer_map(n_layers: int, layers: Sequence[int], architecture: str | None) -> dict[int, Any]:
-    """Where each residual index ``l`` sits in other programs: ``hidden_states[l]``, the output of
-    block ``l - 1`` (``None`` for the embeddings), llama.cpp's control-vector tensor
-    ``direction.{l-1}`` and lm-eval's ``steered`` hookpoint (``None`` for an unknown family)."""
-    from .errors import ArchitectureError
-    from .export import lm_eval_hookpoint
-
-    out: dict[int, Any] = {}
-    for layer in layers:
-        try:
-            hook: str | None = lm_eval_hookpoint(architecture, layer, n_layers) if layer else None
-        except ArchitectureError:
-            hook = None
-        out[int(layer)] = {
-            "hidden_states": int(layer),
-            "block_output": int(layer) - 1 if layer else None,
-            "llama_cpp_tensor": f"direction.{layer - 1}" if layer else None,
-            "lm_eval_hookpoint": hook,
-        }
-    return out
 
 
 def card_data(

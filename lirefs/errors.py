@@ -135,3 +135,8 @@ def deprecated(old: str, new: str, *, stacklevel: int = 3) -> None:
         DeprecationWarning,
         stacklevel=stacklevel,
     )
+
+
+class Terminated(KeyboardInterrupt):
+    """The process got ``SIGTERM`` (``timeout``, a scheduler, a container stop): raised like
+    Ctrl-C's ``KeyboardInterrupt`` so every writer removes its temporary files on the way out."""

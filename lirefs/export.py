@@ -39,9 +39,17 @@ import tracers
 from .checks import residual_index
 from .direction import Direction
 from .errors import ArchitectureError, DirectionError, ExportError, LayerError
+from .layer_names import lm_eval_hookpoint
 from .models import model_info
 from .steer import get_mode
-from .store import LAYER_CONVENTION, atomic_folder, atomic_path, make_metadata, version
+from .store import (
+    LAYER_CONVENTION,
+    atomic_folder,
+    atomic_path,
+    loads_json,
+    make_metadata,
+    version,
+)
 
 __all__ = [
     "ABLATION_FAMILIES",
@@ -60,6 +68,15 @@ logger = logging.getLogger("lirefs.export")
 GGUF_METADATA_KEY = "lirefs.metadata"
 
 
+#: Smallest direction norm an export accepts: below it the paper's ``r / (|r| + 1e-8)`` is no longer
+#: a unit vector (at 1e-6 it has length 0.99), and at 1e-100 it is all zeros in float32.
+MIN_EXPORT_NORM = 1e-6
+
+#: Most transformer blocks a foreign control-vector GGUF may describe (the largest models have a
+#: few hundred); a file naming ``direction.1000000`` is refused before anything is allocated.
+MAX_GGUF_BLOCKS = 4096
+
+
 def _unit(direction: Direction, layer: int) -> torch.Tensor:
     """``tracers.unit_vector(r_l)``: the very vector lirefs' steering modes use, float64."""
     if not isinstance(direction, Direction):
@@ -69,12 +86,22 @@ def _unit(direction: Direction, layer: int) -> torch.Tensor:
         )
     vector = direction.vector(layer)
     norm = float(vector.norm())
-    if norm == 0.0 or not math.isfinite(norm):
+    if norm < MIN_EXPORT_NORM or not math.isfinite(norm):
         raise DirectionError(
-            f"the direction at layer {layer} has norm {norm}: it cannot be normalised; choose "
-            "another layer"
+            f"the direction at layer {layer} has norm {norm:.3g}: it cannot be normalised (the "
+            f"unit vector r/(|r| + 1e-8) of a norm under {MIN_EXPORT_NORM:g} shrinks towards "
+            "zeros); choose another layer"
         )
     return tracers.unit_vector(vector)
+
+
+def _check_direction(direction: object) -> None:
+    """``direction`` must be a ``Direction`` (not a bare tensor), else one ``ExportError`` line."""
+    if not isinstance(direction, Direction):
+        raise ExportError(
+            f"direction must be a Direction, got {type(direction).__name__}; load one with "
+            "lirefs.Direction.load(path) or build one with Direction.from_activations"
+        )
 
 
 def _check_alpha(alpha: Any) -> float:
@@ -136,6 +163,7 @@ def export_gguf(
     import numpy as np
     from gguf import GGUFWriter
 
+    _check_direction(direction)
     row = get_mode(mode)
     if row.edit != "add":
         raise ExportError(
@@ -229,31 +257,70 @@ def import_gguf(path: str | os.PathLike[str], *, n_layers: int | None = None) ->
             f"{source} has general.architecture {arch!r}, not 'controlvector': it is not a "
             "control vector (a model GGUF holds weights, not a direction)"
         )
-    vectors: dict[int, torch.Tensor] = {}
+    if n_layers is not None:
+        n_layers = _gguf_blocks(n_layers, f"n_layers for {source}")
+    # every index, shape and value is checked before any table is allocated
+    found: dict[int, Any] = {}
     for tensor in reader.tensors:
         match = re.fullmatch(r"direction\.(\d+)", tensor.name)
         if match is None:
             continue
-        values = torch.from_numpy(tensor.data.copy()).to(torch.float64).reshape(-1)
-        vectors[int(match.group(1))] = values
-    if not vectors:
+        block = int(match.group(1))
+        if block >= MAX_GGUF_BLOCKS:
+            raise DirectionError(
+                f"{source} has {tensor.name} (block {block}), beyond the {MAX_GGUF_BLOCKS} blocks "
+                "lirefs reads; it is not a control vector of a real model"
+            )
+        shape = [int(n) for n in tensor.shape]
+        if sum(n > 1 for n in shape) > 1:
+            raise DirectionError(
+                f"{source}: {tensor.name} is a 2-D tensor {shape}, not a [d_model] vector"
+            )
+        if int(tensor.n_elements) < 1:
+            raise DirectionError(f"{source}: {tensor.name} holds no values (width 0)")
+        if str(getattr(tensor.tensor_type, "name", "")) not in ("F32", "F16", "F64", "BF16"):
+            raise DirectionError(
+                f"{source}: {tensor.name} is stored as {getattr(tensor.tensor_type, 'name', '?')}, "
+                "not as floats; a control vector holds F32 (or F16) values"
+            )
+        found[block] = tensor
+    if not found:
         raise DirectionError(f"{source} holds no direction.{{n}} tensors")
-    widths = {int(v.shape[0]) for v in vectors.values()}
+    widths = {int(t.n_elements) for t in found.values()}
     if len(widths) != 1:
         raise DirectionError(f"{source} mixes vector widths {sorted(widths)}")
     d_model = widths.pop()
+    vectors: dict[int, torch.Tensor] = {}
+    for block, tensor in found.items():
+        values = torch.from_numpy(tensor.data.copy()).to(torch.float64).reshape(-1)
+        if not torch.isfinite(values).all():
+            raise DirectionError(f"{source}: {tensor.name} holds NaN or inf values")
+        vectors[block] = values
     saved = _gguf_string(fields, GGUF_METADATA_KEY)
     meta: dict[str, Any] | None = None
     if saved:
         try:
-            meta = json.loads(saved)
-        except json.JSONDecodeError:
+            meta = loads_json(saved, what=f"{source}'s {GGUF_METADATA_KEY}", error=DirectionError)
+        except DirectionError as exc:
+            if "nested" in str(exc):
+                raise
             meta = None
+        if meta is not None and not isinstance(meta, dict):
+            raise DirectionError(
+                f"{source}: {GGUF_METADATA_KEY} is a JSON {type(meta).__name__}, not an object; "
+                "the file was not written by lirefs"
+            )
     if meta is not None and meta.get("layer_convention") != LAYER_CONVENTION:
         meta = None  # another convention: keep only what the tensors say
+    if meta is not None and not isinstance(meta.get("model") or {}, dict):
+        raise DirectionError(f"{source}: the recorded model is not a JSON object")
     if n_layers is None:
         recorded = ((meta or {}).get("model") or {}).get("n_layers")
-        n_layers = int(recorded) if recorded is not None else max(vectors) + 1
+        n_layers = (
+            _gguf_blocks(recorded, f"{source}'s recorded model n_layers")
+            if recorded is not None
+            else max(vectors) + 1
+        )
     if max(vectors) + 1 > n_layers:
         raise DirectionError(
             f"{source} has direction.{max(vectors)} (block {max(vectors)}), beyond a model of "
@@ -278,6 +345,15 @@ def import_gguf(path: str | os.PathLike[str], *, n_layers: int | None = None) ->
         meta.pop("export", None)
     zeros = torch.zeros_like(table)
     return Direction(table, table.clone(), zeros, 0, 0, meta)
+
+
+def _gguf_blocks(value: Any, what: str) -> int:
+    """A block count from a caller or a file: a whole number ``1..MAX_GGUF_BLOCKS``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_GGUF_BLOCKS:
+        raise DirectionError(
+            f"{what} is {value!r}, expected a whole number of blocks from 1 to {MAX_GGUF_BLOCKS}"
+        )
+    return value
 
 
 def _gguf_string(fields: Any, key: str) -> str | None:
@@ -351,23 +427,6 @@ def export_lm_eval(
 
 
 #: ``config.model_type`` -> the base-model prefix HF strips in ``model.base_model``.
-_BASE_PREFIX = {"gpt2": "transformer", "gpt_neox": "gpt_neox"}
-
-
-def lm_eval_hookpoint(architecture: str | None, layer: int, n_layers: int) -> str:
-    """The module name (inside ``model.base_model``) whose output is residual index ``layer``."""
-    layout = tracers.ARCHITECTURES.get(str(architecture))
-    if layout is None:
-        known = ", ".join(sorted(tracers.ARCHITECTURES))
-        raise ArchitectureError(
-            f"architecture {architecture!r} has no known module names for lm-eval (known: "
-            f"{known}); the direction's metadata must name the model it was built on"
-        )
-    prefix = _BASE_PREFIX.get(str(architecture), "model") + "."
-    path = layout.final_norm if layer == n_layers else f"{layout.blocks}.{layer - 1}"
-    return path[len(prefix) :] if path.startswith(prefix) else path
-
-
 # ---------------------------------------------------------------------------------------------
 # ablated weights
 
@@ -451,6 +510,7 @@ def export_ablated(
     """
     from safetensors.torch import save_file
 
+    _check_direction(direction)
     info = model_info(model)
     family = ABLATION_FAMILIES.get(info.architecture)
     if family is None:

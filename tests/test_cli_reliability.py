@@ -624,3 +624,189 @@ def test_a_stop_string_that_never_occurs_is_one_warning_line(work: Path, tiny_di
     # nothing lost: the texts are those of the run without a stop string
     texts = [json.loads(p.stdout)["runs"][0]["outputs"][0]["text"] for p in (plain, proc)]
     assert texts[0] == texts[1] and texts[0]
+
+
+_SLOW_CLI = """
+import sys, time
+import click
+from lirefs.cli import main
+from lirefs.store import atomic_folder
+
+@main.command("slow-write")
+@click.argument("out")
+def slow_write(out):
+    with atomic_folder(out) as tmp:
+        (tmp / "w.bin").write_bytes(b"x" * 100000)
+        print("writing", flush=True)
+        time.sleep(120)
+
+main(sys.argv[1:])
+"""
+
+
+def test_sigterm_stops_the_cli_in_one_line_and_cleans_up(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    script = tmp_path / "cli.py"
+    script.write_text(_SLOW_CLI)
+    out = tmp_path / "out"
+    out.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, str(script), "slow-write", str(out / "model")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+    child.send_signal(signal.SIGTERM)
+    _, err = child.communicate(timeout=30)
+    assert child.returncode == 143
+    assert err.strip().count("\n") == 0 and "terminated" in err and "Traceback" not in err
+    assert list(out.iterdir()) == []
+
+
+# -- every option is checked before the model loads ---------------------------------------------
+# ``-m /nonexistent/model``: a check that ran after loading would report the missing model instead.
+
+NO_MODEL = ["-m", "/nonexistent/model-never-read"]
+
+
+def _invoke(args: list[str]) -> tuple[int, str]:
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    result = CliRunner().invoke(main, args)
+    return result.exit_code, result.output.strip()
+
+
+def _one_line(args: list[str], *words: str) -> str:
+    code, out = _invoke(args)
+    assert code == 2, out
+    assert "\n" not in out and "unexpected" not in out and "never-read" not in out, out
+    for word in words:
+        assert word in out, out
+    return out
+
+
+def test_evaluate_seed_is_checked_before_the_model_loads(tmp_path: Path) -> None:
+    _one_line(
+        [
+            "evaluate",
+            "-B",
+            "builtin-arithmetic",
+            "--seed",
+            "-1",
+            "-o",
+            str(tmp_path / "e"),
+            *NO_MODEL,
+        ],
+        "--seed",
+    )
+
+
+def test_transfer_seed_is_checked_first(tmp_path: Path, artifacts: dict[str, Path]) -> None:
+    liref, acts = str(artifacts["liref"]), str(artifacts["acts"])
+    _one_line(
+        [
+            "transfer",
+            "-d",
+            f"a={liref}",
+            "-t",
+            f"a={acts}",
+            "--seed",
+            "-1",
+            "-o",
+            str(tmp_path / "t"),
+        ],
+        "--seed",
+    )
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--max-kl", "-1"), ("--max-kl", "nan"), ("--causal-alpha", "nan"), ("--causal-alpha", "0")],
+)
+def test_causal_options_are_checked_first(
+    tmp_path: Path, artifacts: dict[str, Path], option: str, value: str
+) -> None:
+    args = ["direction", str(artifacts["acts"]), "--layer-rule", "causal", option, value]
+    _one_line([*args, "-o", str(tmp_path / "d.safetensors"), *NO_MODEL], option)
+
+
+def test_causal_rule_on_a_limited_collection_is_refused_before_loading(
+    tmp_path: Path, artifacts: dict[str, Path]
+) -> None:
+    out = tmp_path / "d.safetensors"
+    args = ["direction", str(artifacts["acts"]), "--layer-rule", "causal", "-o", str(out)]
+    _one_line([*args, *NO_MODEL], "--limit")
+    assert not out.exists()
+
+
+def test_export_ablated_checks_its_output_before_loading(
+    tmp_path: Path, artifacts: dict[str, Path]
+) -> None:
+    used = tmp_path / "used"
+    used.mkdir()
+    (used / "x").write_text("x")
+    _one_line(["export", "ablated", str(artifacts["liref"]), "-o", str(used), *NO_MODEL], "empty")
+    _one_line(
+        [
+            "export",
+            "ablated",
+            str(artifacts["liref"]),
+            "-o",
+            str(tmp_path / "n"),
+            "-l",
+            "99",
+            *NO_MODEL,
+        ],
+        "99",
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "gguf", "LIREF", "-o", "OUT/v.gguf", "-l", "1-100000000000"],
+        ["export", "lm-eval", "LIREF", "-o", "OUT/v.pt", "-l", "1-100000000000", "-a", "1"],
+        ["steer", "hi", "-d", "LIREF", "--blocks", "0-100000000000", *NO_MODEL],
+    ],
+)
+def test_huge_index_ranges_are_refused_without_building_them(
+    tmp_path: Path, artifacts: dict[str, Path], args: list[str]
+) -> None:
+    import time
+
+    args = [a.replace("LIREF", str(artifacts["liref"])).replace("OUT", str(tmp_path)) for a in args]
+    start = time.perf_counter()
+    _one_line(args, "100000000000")
+    assert time.perf_counter() - start < 20
+
+
+def test_report_refuses_a_direction_that_records_no_model(
+    tmp_path: Path, artifacts: dict[str, Path]
+) -> None:
+    import lirefs
+
+    liref = lirefs.Direction.load(artifacts["liref"])
+    liref.metadata["model"] = None
+    nameless = liref.save(tmp_path / "nameless.safetensors")
+    out = tmp_path / "r"
+    _one_line(["report", str(nameless), str(artifacts["acts"]), "-o", str(out)], "records no model")
+    assert not (out / "report.json").exists()
+
+
+def test_steer_warns_about_a_question_beyond_the_context(tiny_dir: Path) -> None:
+    limit = json.loads((tiny_dir / "config.json").read_text())["max_position_embeddings"]
+    code, out = _invoke(
+        ["steer", "two " * (limit + 10), "-m", str(tiny_dir), "--device", "cpu", "-n", "1"]
+    )
+    assert code == 0, out
+    lines = [line for line in out.splitlines() if line.startswith("warning:")]
+    assert len(lines) == 1 and f"longer than the model's context of {limit}" in lines[0]

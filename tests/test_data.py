@@ -27,6 +27,7 @@ SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_builtin_data
 ITEM_FILES = ["reasoning.jsonl", "memory.jsonl", "eval_arithmetic.jsonl", "eval_facts.jsonl"]
 FEWSHOT_FILES = ["fewshot_arithmetic.jsonl", "fewshot_facts.jsonl"]
 MATCHED_FILE = "matched.jsonl"
+LADDER_FILES = ["eval_ladder.jsonl", "fewshot_ladder.jsonl"]  # benchmark builtin-ladder
 ITEM_KEYS = ["id", "question", "answer", "aliases", "label", "group", "source", "license"]
 
 
@@ -72,7 +73,7 @@ def test_every_item_has_all_fields_source_and_license() -> None:
 def test_ids_and_question_texts_are_unique_across_all_files() -> None:
     ids: list[str] = []
     texts: list[str] = []
-    for name in ITEM_FILES + FEWSHOT_FILES + [MATCHED_FILE]:
+    for name in ITEM_FILES + FEWSHOT_FILES + [MATCHED_FILE, *LADDER_FILES]:
         for record in read_jsonl(name):
             ids.append(record["id"])
             texts.append(record["question"])
@@ -168,7 +169,7 @@ def test_length_distributions_overlap(builtin: QuestionSets) -> None:
 
 def test_frozen_files_match_the_manifest() -> None:
     manifest = json.loads((BUILTIN / "manifest.json").read_text("utf-8"))
-    for name in ITEM_FILES + FEWSHOT_FILES + [MATCHED_FILE]:
+    for name in ITEM_FILES + FEWSHOT_FILES + [MATCHED_FILE, *LADDER_FILES]:
         body = (BUILTIN / name).read_bytes()
         assert hashlib.sha256(body).hexdigest() == manifest["files"][name]["sha256"], name
         assert body.count(b"\n") == manifest["files"][name]["items"]
@@ -190,7 +191,7 @@ def test_generator_reproduces_the_frozen_files_byte_for_byte(tmp_path: Path) -> 
         script.generate(tmp_path)
     finally:
         del sys.modules["make_builtin_data"]
-    for name in [*ITEM_FILES, *FEWSHOT_FILES, MATCHED_FILE, "manifest.json"]:
+    for name in [*ITEM_FILES, *FEWSHOT_FILES, MATCHED_FILE, *LADDER_FILES, "manifest.json"]:
         assert (tmp_path / name).read_bytes() == (BUILTIN / name).read_bytes(), name
 
 

@@ -454,3 +454,152 @@ def test_model_cards_carry_hub_id_layer_map_and_mode(
     data = card.data.to_dict()
     assert data["library_name"] == "transformers" and "lirefs" in data["tags"]
     assert data["lirefs"]["mode"] == "ablate" and list(data["lirefs"]["layers"]) == [2]
+
+
+# foreign GGUF files are checked before anything is allocated
+
+
+def _foreign_gguf(path: Path, rows: dict[str, Any], **strings: str) -> Path:
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "controlvector")
+    for key, value in strings.items():
+        writer.add_string(key, value)
+    for name, values in rows.items():
+        writer.add_tensor(name, values)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+@pytest.mark.parametrize(
+    ("rows", "strings", "words"),
+    [
+        ({"direction.1000000": "ok"}, {}, "beyond"),
+        ({"direction.1": "nan"}, {}, "NaN or inf"),
+        ({"direction.1": "inf"}, {}, "NaN or inf"),
+        ({"direction.1": "empty"}, {}, "no values"),
+        ({"direction.1": "2d"}, {}, "2-D"),
+        ({"direction.1": "ok"}, {"lirefs.metadata": "[1, 2]"}, "lirefs.metadata"),
+        (
+            {"direction.1": "ok"},
+            {"lirefs.metadata": '{"layer_convention": "%s", "model": {"n_layers": 10000000}}'},
+            "n_layers",
+        ),
+        (
+            {"direction.1": "ok"},
+            {"lirefs.metadata": '{"layer_convention": "%s", "model": {"n_layers": "x"}}'},
+            "n_layers",
+        ),
+        ({"direction.1": "ok"}, {"lirefs.metadata": "[" * 100_000 + "]" * 100_000}, "nested"),
+    ],
+)
+def test_a_hostile_gguf_is_refused_before_allocating(
+    tmp_path: Path, rows: dict[str, str], strings: dict[str, str], words: str
+) -> None:
+    import numpy as np
+
+    from lirefs.store import LAYER_CONVENTION
+
+    made = {
+        "ok": np.ones(8, dtype=np.float32),
+        "nan": np.array([1.0, np.nan], dtype=np.float32),
+        "inf": np.array([1.0, np.inf], dtype=np.float32),
+        "empty": np.zeros(0, dtype=np.float32),
+        "2d": np.ones((4, 8), dtype=np.float32),
+    }
+    strings = {k: v.replace("%s", LAYER_CONVENTION) for k, v in strings.items()}
+    path = _foreign_gguf(tmp_path / "bad.gguf", {k: made[v] for k, v in rows.items()}, **strings)
+    with pytest.raises(lirefs.DirectionError, match=words) as err:
+        lirefs.import_gguf(path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("n_layers", [0, -3, 10**9, True, 2.5])
+def test_import_gguf_checks_n_layers(tmp_path: Path, n_layers: Any) -> None:
+    import numpy as np
+
+    path = _foreign_gguf(tmp_path / "v.gguf", {"direction.1": np.ones(8, dtype=np.float32)})
+    with pytest.raises(lirefs.DirectionError, match="n_layers"):
+        lirefs.import_gguf(path, n_layers=n_layers)
+
+
+def test_export_gguf_of_a_bare_tensor_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(ExportError, match="a Direction"):
+        lirefs.export_gguf(torch.ones(4, 8), tmp_path / "v.gguf", layers=[1])  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_vanishing_direction_is_not_exported_as_zeros(
+    make_tiny: Callable[[str], Any], tmp_path: Path
+) -> None:
+    liref = _direction(make_tiny("llama"))
+    tiny = lirefs.Direction(
+        liref.vectors * 1e-100, liref.mean_reasoning, liref.mean_memory, 2, 2, liref.metadata
+    )
+    with pytest.raises((lirefs.DirectionError, ExportError), match="norm"):
+        lirefs.export_gguf(tiny, tmp_path / "v.gguf", layers=[2])
+    assert list(tmp_path.iterdir()) == []
+
+
+# --------------------------------------------------------------------------------------------
+# a full disk is an OSError naming the file, never an "unexpected" error
+
+
+def _disk_full_in_safetensors(*args: Any, **kwargs: Any) -> None:
+    import safetensors
+
+    raise safetensors.SafetensorError(
+        "Error while serializing: I/O error: No space left on device (os error 28)"
+    )
+
+
+def test_export_ablated_on_a_full_disk_is_an_os_error(
+    make_tiny: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import safetensors.torch
+
+    model = make_tiny("llama")
+    liref = _direction(model)
+    monkeypatch.setattr(safetensors.torch, "save_file", _disk_full_in_safetensors)
+    with pytest.raises(OSError) as info:
+        lirefs.export_ablated(model, liref, 2, tmp_path / "ablated")
+    assert info.value.errno == errno.ENOSPC and "ablated" in str(info.value.filename)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_export_lm_eval_on_a_full_disk_is_an_os_error(
+    make_tiny: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+    import os
+
+    liref = _direction(make_tiny("llama"))
+
+    def full(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # a write names no file
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(OSError) as info:
+        lirefs.export_lm_eval(liref, tmp_path / "steer.pt", layer=2, alpha=3.0)
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(tmp_path / "steer.pt")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_collect_cache_on_a_full_disk_is_an_os_error(
+    make_tiny: Callable[[str], Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import errno
+
+    import safetensors.torch
+
+    monkeypatch.setattr(safetensors.torch, "save_file", _disk_full_in_safetensors)
+    with pytest.raises(OSError) as info:
+        lirefs.collect_activations(
+            make_tiny("llama"), ["Q: 1+1?", "Q: 2+2?"], batch_size=1, cache_dir=tmp_path / "c"
+        )
+    assert info.value.errno == errno.ENOSPC and "chunk-" in str(info.value.filename)

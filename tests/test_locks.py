@@ -65,3 +65,32 @@ def test_the_lock_is_released_after_the_run(tmp_path: Path) -> None:
         pass
     with lock(out):  # taken again at once
         pass
+
+
+@pytest.mark.parametrize("remove", [False, True])
+def test_a_symlink_at_the_lock_path_is_not_followed(tmp_path: Path, remove: bool) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / ".ev.lock").symlink_to(victim)
+    with (
+        pytest.raises(LockError, match="symbolic link") as err,
+        lock(tmp_path / ".ev", remove=remove),
+    ):
+        pass
+    assert victim.read_text() == "precious\n"
+    assert "\n" not in str(err.value)
+
+
+def test_a_symlinked_lock_stops_the_cli_before_it_truncates(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from lirefs.cli import main
+
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious\n")
+    (tmp_path / ".ev.lock").symlink_to(victim)
+    acts = tmp_path / "acts.safetensors"
+    acts.write_bytes(b"not read")
+    result = CliRunner().invoke(main, ["direction", str(acts), "--out", str(tmp_path / "ev")])
+    assert victim.read_text() == "precious\n"
+    assert result.exit_code == 2 and "symbolic link" in result.output

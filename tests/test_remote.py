@@ -406,7 +406,7 @@ def test_missing_key_is_one_clear_line(clean_env: pytest.MonkeyPatch) -> None:
 def test_loopback_host_needs_no_key(clean_env: pytest.MonkeyPatch, url: str) -> None:
     clean_env.setenv("NDIF_HOST", url)
     clean_env.setattr(rm, "check_versions", lambda *a, **k: {})
-    assert rm.trace_kwargs(True) == {"remote": True}
+    assert set(rm.trace_kwargs(True)) == {"backend"}
     from nnsight import CONFIG
 
     assert url == CONFIG.API.HOST
@@ -783,7 +783,7 @@ def test_plain_http_off_this_machine_is_refused(keyed: str, url: str) -> None:
             rm.trace_kwargs(True)
         assert "\n" not in str(err.value) and rm.ALLOW_HTTP_ENV in str(err.value)
         mp.setenv(rm.ALLOW_HTTP_ENV, "1")
-        assert rm.trace_kwargs(True) == {"remote": True}
+        assert set(rm.trace_kwargs(True)) == {"backend"}
 
 
 # ---------------------------------------------------------------------------------------------

@@ -9,6 +9,9 @@ import sys
 import textwrap
 import time
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from lirefs.store import atomic_write_text
 
@@ -73,3 +76,93 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path: Path) -> 
         pass
     assert target.read_text() == "old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.txt"]
+
+
+# --------------------------------------------------------------------------------------------
+# SIGTERM and kill -9 while writing: nothing left behind, or the next run removes it
+
+_WRITER = """
+import sys, time
+from lirefs.store import {kind}
+with {kind}(sys.argv[1]) as tmp:
+    if "{kind}" == "atomic_folder":
+        (tmp / "weights.bin").write_bytes(b"x" * 100000)
+    else:
+        tmp.write_bytes(b"x" * 100000)
+    print("writing", flush=True)
+    time.sleep(120)
+"""
+
+
+def _writer(tmp_path: Path, target: Path, kind: str) -> Any:
+    import subprocess
+    import sys
+
+    script = tmp_path / f"{kind}.py"
+    script.write_text(_WRITER.format(kind=kind))
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    child = subprocess.Popen(
+        [sys.executable, str(script), str(target)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert child.stdout is not None and child.stdout.readline().strip() == "writing"
+    return child
+
+
+def _hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+@pytest.mark.parametrize("kind", ["atomic_folder", "atomic_path"])
+def test_sigterm_while_writing_leaves_nothing(tmp_path: Path, kind: str) -> None:
+    import signal
+
+    out = tmp_path / "out"
+    out.mkdir()
+    child = _writer(tmp_path, out / "model", kind)
+    assert _hidden(out)  # the temporary is there while it writes
+    child.send_signal(signal.SIGTERM)
+    child.wait(timeout=30)
+    assert _hidden(out) == [] and not (out / "model").exists()
+    assert child.returncode != 0
+
+
+@pytest.mark.parametrize("kind", ["atomic_folder", "atomic_path"])
+def test_the_next_run_removes_what_a_killed_writer_left(tmp_path: Path, kind: str) -> None:
+    import signal
+
+    from lirefs.store import atomic_folder, atomic_path
+
+    out = tmp_path / "out"
+    out.mkdir()
+    child = _writer(tmp_path, out / "model", kind)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert len(_hidden(out)) == 1  # kill -9 runs no cleanup
+    writer = atomic_folder if kind == "atomic_folder" else atomic_path
+    with writer(out / "model") as tmp:
+        if kind == "atomic_folder":
+            (tmp / "a").write_text("a")
+        else:
+            tmp.write_text("a")
+    assert _hidden(out) == [] and (out / "model").exists()
+
+
+def test_a_live_writers_temporary_is_left_alone(tmp_path: Path) -> None:
+    from lirefs.store import atomic_folder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    child = _writer(tmp_path, out / "model", "atomic_folder")
+    try:
+        with atomic_folder(out / "other") as tmp:
+            (tmp / "a").write_text("a")
+        with pytest.raises(Exception), atomic_folder(out / "model") as tmp:  # noqa: B017
+            raise RuntimeError("stop")
+        assert len(_hidden(out)) == 1  # still the live writer's
+    finally:
+        child.kill()
+        child.wait()

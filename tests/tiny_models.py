@@ -6,6 +6,9 @@ conftest module Python resolves first.
 
 from __future__ import annotations
 
+import gzip
+import shutil
+from pathlib import Path
 from typing import Any
 
 FAMILIES = ["llama", "gpt2", "gemma2", "gpt_neox", "qwen2"]
@@ -189,3 +192,19 @@ PROMPTS = [
     "Q: 12 workers build a wall in 6 days. How long would 8 workers take?\nA: ",
     "Q: Who wrote Hamlet?\nA: ",
 ]
+
+
+#: SmolLM2-135M-Instruct's tokenizer files, shipped so that tiny-model tests need no model wheel.
+TOKENIZER_DIR = Path(__file__).resolve().parent / "data" / "tokenizer"
+
+
+def shipped_tokenizer(folder: Path) -> Path:
+    """Lay SmolLM2's shipped tokenizer out in ``folder`` (tokenizer.json unzipped) and return it."""
+    for name in ("tokenizer_config.json", "chat_template.jinja"):
+        shutil.copyfile(TOKENIZER_DIR / name, folder / name)
+    with (
+        gzip.open(TOKENIZER_DIR / "tokenizer.json.gz", "rb") as gz,
+        open(folder / "tokenizer.json", "wb") as out,
+    ):
+        shutil.copyfileobj(gz, out)
+    return folder

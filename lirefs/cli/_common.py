@@ -18,13 +18,17 @@ import click
 from rich.markup import escape
 
 from ..console import console
-from ..errors import DataError, LirefsError
+from ..errors import DataError, LirefsError, Terminated
 from ..pipeline import MIN_HELD_OUT, check_held_out_size, check_split_size
+from ..store import sigterm_as_interrupt
 
 __all__ = [
     "CONTEXT_SETTINGS",
     "DEBUG_ENV",
+    "MAX_INDICES",
     "MIN_HELD_OUT",
+    "SEED",
+    "FiniteFloat",
     "OneLineGroup",
     "check_held_out_size",
     "check_output",
@@ -86,7 +90,7 @@ class OneLineGroup(click.Group):
     ) -> Any:
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode, **extra)
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), sigterm_as_interrupt():
             warnings.showwarning = _show_warning
             try:
                 code = super().main(args, prog_name, complete_var, False, **extra)
@@ -96,10 +100,14 @@ class OneLineGroup(click.Group):
                 fail(f"{what} (see '{where} --help')", code=exc.exit_code)
             except click.ClickException as exc:
                 fail(exc.format_message(), code=exc.exit_code)
-            except click.Abort:
+            except click.Abort as exc:
+                if isinstance(exc.__cause__, Terminated):
+                    fail(_TERMINATED, code=143)
                 fail("aborted", code=1)
         sys.exit(code if isinstance(code, int) else 0)
 
+
+_TERMINATED = "terminated by SIGTERM; its temporary files were removed, rerun to finish"
 
 #: Set to 1 to see the Python traceback of an unexpected error instead of its one-line summary.
 DEBUG_ENV = "LIREFS_DEBUG"
@@ -180,6 +188,8 @@ def handle_errors(fn: F) -> F:
             fail(os_error_line(exc))
         except UnicodeError as exc:
             fail(f"text that is not valid UTF-8 ({exc}); give UTF-8 text")
+        except Terminated:
+            fail(_TERMINATED, code=143)
         except KeyboardInterrupt:
             fail("interrupted", code=130)
         except Exception as exc:
@@ -312,8 +322,16 @@ def check_text(value: str, what: str) -> str:
     """``value`` if it is valid Unicode text, else ``DataError``.
 
     An argument whose bytes are not UTF-8 reaches Python as a string with surrogate escapes,
-    which tokenizers reject with a bare ``TypeError``; refuse it here, naming the argument.
+    which tokenizers reject with a bare ``TypeError``; refuse it here, naming the argument. Text
+    over ``lirefs.inputs.MAX_PROMPT_CHARS`` characters is refused too (a tokenizer aborts on it).
     """
+    from ..inputs import MAX_PROMPT_CHARS
+
+    if len(value) > MAX_PROMPT_CHARS:
+        raise DataError(
+            f"{what} is {len(value):,} characters long, over lirefs' limit of "
+            f"{MAX_PROMPT_CHARS:,} (lirefs.inputs.MAX_PROMPT_CHARS); shorten it"
+        )
     try:
         value.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -324,21 +342,82 @@ def check_text(value: str, what: str) -> str:
     return value
 
 
+#: Most indices an index-list option (``--layers``, ``--blocks``) may name: no model has more
+#: layers, and a range such as ``1-100000000000`` is refused before any list is built.
+MAX_INDICES = 4096
+
+
 def parse_index_list(value: str | None, flag: str, examples: str, meaning: str) -> list[int] | None:
     """An index list option (``15``, ``10-20`` or ``3,4,5``) as ints; ``None`` stays ``None``.
+
+    A range's span and a list's length are checked against :data:`MAX_INDICES` before any list is
+    built; each index must lie in ``0..MAX_INDICES`` (the model's own range is checked later).
 
     Raises:
         DataError: ``{flag} {value!r} must look like {examples} ({meaning})``, one CLI line.
     """
     if value is None:
         return None
+    shown = value if len(value) <= 60 else value[:57] + "..."
+    if len(value) > 8 * MAX_INDICES:
+        raise DataError(f"{flag} {shown!r} is too long: name at most {MAX_INDICES} indices")
     try:
         if "-" in value.strip("-") and "," not in value:
-            lo, hi = value.split("-")
-            return list(range(int(lo), int(hi) + 1))
-        return [int(p) for p in value.split(",")]
+            lo_text, hi_text = value.split("-")
+            lo, hi = int(lo_text), int(hi_text)
+            bounds = [lo, hi]
+        else:
+            parts = value.split(",")
+            if len(parts) > MAX_INDICES:
+                raise DataError(f"{flag} {shown!r} names more than {MAX_INDICES} indices")
+            bounds = [int(p) for p in parts]
     except ValueError:
-        raise DataError(f"{flag} {value!r} must look like {examples} ({meaning})") from None
+        raise DataError(f"{flag} {shown!r} must look like {examples} ({meaning})") from None
+    far = [b for b in bounds if not 0 <= b <= MAX_INDICES]
+    if far:
+        raise DataError(
+            f"{flag} {shown!r} names index {far[0]}, outside 0..{MAX_INDICES} (no model has more "
+            f"layers); give {meaning}"
+        )
+    if "-" in value.strip("-") and "," not in value:
+        return list(range(bounds[0], bounds[1] + 1))
+    return bounds
+
+
+class FiniteFloat(click.ParamType):
+    """A click option type: a finite float, optionally ``> 0`` or ``!= 0``; one line otherwise.
+
+    Checked while the command line is parsed, so a value such as ``--max-kl -1`` fails before a
+    model loads or any work runs, not after it.
+    """
+
+    name = "number"
+
+    def __init__(self, *, positive: bool = False, nonzero: bool = False) -> None:
+        self.positive = positive
+        self.nonzero = nonzero
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            try:
+                number = float(value)
+            except (TypeError, ValueError):
+                self.fail(f"{value!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{value!r} is not finite; give a finite number", param, ctx)
+        if self.positive and number <= 0:
+            self.fail(f"{value!r} must be > 0", param, ctx)
+        if self.nonzero and number == 0:
+            self.fail(f"{value!r} steers nothing; give a nonzero number such as 0.05", param, ctx)
+        return number + 0.0
+
+
+#: ``--seed``: a whole number numpy and torch both accept as a seed.
+SEED = click.IntRange(0, 2**32 - 1)
 
 
 def echo_json(obj: Any) -> None:

@@ -10,6 +10,7 @@ import click
 from ..console import console
 from ._common import (
     CONTEXT_SETTINGS,
+    FiniteFloat,
     check_output,
     echo_json,
     handle_errors,
@@ -52,8 +53,8 @@ from ._common import (
     help="Question set the activations came from, to rebuild the held-out half for "
     "--layer-rule causal [default: the name recorded in ACTIVATIONS].",
 )
-@click.option("--causal-alpha", default=0.05, show_default=True, type=float)
-@click.option("--max-kl", default=0.1, show_default=True, type=float)
+@click.option("--causal-alpha", default=0.05, show_default=True, type=FiniteFloat(nonzero=True))
+@click.option("--max-kl", default=0.1, show_default=True, type=FiniteFloat(positive=True))
 @click.option(
     "--causal-limit",
     default=16,
@@ -98,19 +99,19 @@ def command(
 
     check_output(out)
     split = ActivationSplit.load(activations)
-    liref, report = pipeline.direction_from_split(
-        split, n_permutations=permutations, where=f"{activations} holds"
-    )
+    pipeline.check_held_out(split, where=f"{activations} holds")
+    test = pipeline.held_out_questions(split, set_name) if layer_rule == "causal" else None
+    liref, report = pipeline.find_direction(split, n_permutations=permutations)
     best = report.best_layer
     summary: dict[str, Any] = {"out": str(out), "layer_rule": "auroc", "best_layer": best}
     summary["auroc"] = report.auroc[best]
     choice = None
     if layer_rule == "causal":
+        assert test is not None
         choice = pipeline.causal_choice(
             load(model, device, dtype, device_map, remote),
-            split,
             liref,
-            set_name=set_name,
+            test,
             alpha=causal_alpha,
             max_kl=max_kl,
             limit=causal_limit,

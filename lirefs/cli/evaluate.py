@@ -12,6 +12,7 @@ from ..steer import MODES, get_mode
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
+    check_text,
     echo_json,
     handle_errors,
     holds_output_lock,
@@ -351,7 +352,11 @@ def _print_benchmarks() -> None:
 )
 @click.option("--skip-bad-rows", is_flag=True, help="Leave malformed data rows out (listed).")
 @click.option(
-    "--seed", default=0, show_default=True, help="Seed of the --limit sample and the bootstrap."
+    "--seed",
+    default=0,
+    show_default=True,
+    type=click.IntRange(0, 2**32 - 1),  # checked before the model loads, not after the run
+    help="Seed of the --limit sample and the bootstrap.",
 )
 @click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
 @click.option(
@@ -452,6 +457,8 @@ def command(
     if out is not None:
         check_output(out, folder=True)
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
+    if system_prompt is not None:  # all options are checked before the model loads
+        check_text(system_prompt, "--system")
     nn_model = load(model, device, dtype, device_map, remote)
     pair = None
     if control_activations is not None:

@@ -10,6 +10,7 @@ import click
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    check_output,
     echo_json,
     handle_errors,
     holds_output_lock,
@@ -154,12 +155,18 @@ def ablated(
       lirefs export ablated liref.safetensors -o smollm2-ablated/
       lirefs export ablated liref.safetensors -o ablated/ --model path/to/model -l 15
     """
+    from ..checks import residual_index
     from ..direction import Direction
     from ..export import export_ablated
 
     if remote:
         raise DataError("export ablated needs the weights locally; drop --remote")
+    check_output(out, folder=True)  # all before the model loads
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise DataError(f"{out} exists and is not an empty folder; give a new folder")
     liref = Direction.load(direction_path)
+    if layer is not None:
+        residual_index(layer, liref.n_layers, "this direction has")
     nn_model = load(model, device, dtype, device_map, False)
     path = export_ablated(nn_model, liref, layer, out)
     _report(as_json, "ablated model folder", path, layer=layer)

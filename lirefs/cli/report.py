@@ -102,9 +102,9 @@ def command(
     from ..pipeline import write_layer_report
 
     check_output(out, folder=True)
-    liref = Direction.load(direction)
     split = ActivationSplit.load(activations)
-    liref.check_model(split.metadata.get("model"))
+    # with the activations' model: a direction that records none ("model": null) is refused
+    liref = Direction.load(direction, model=split.metadata.get("model") or None)
     if layer is not None:  # refuse before any work, so no report.json is left behind
         residual_index(layer, liref.n_layers, "this direction has")
     if eval_folders and html_path is None:

@@ -12,6 +12,7 @@ from ..errors import DataError
 from ..pipeline import write_transfer
 from ._common import (
     CONTEXT_SETTINGS,
+    SEED,
     check_output,
     echo_json,
     handle_errors,
@@ -93,7 +94,7 @@ def named_paths(values: tuple[str, ...], option: str) -> dict[str, Path]:
     help="Folder for transfer.json and the heatmap PNGs.",
 )
 @click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True)
+@click.option("--seed", default=0, show_default=True, type=SEED)
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
 @json_option
 @handle_errors

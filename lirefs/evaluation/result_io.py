@@ -7,12 +7,11 @@ run appends to it): the records of the result are those of its alphas and item `
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
-from ..store import check_metadata
+from ..store import check_metadata, loads_json
 from .groups import GroupResult
 from .groups import pair_of as _pair
 from .records import read_records
@@ -40,11 +39,9 @@ def _read_json(folder: Path) -> dict[str, Any]:
             f"{folder} has no result.json; give the folder `lirefs evaluate --out` wrote"
         )
     try:
-        obj = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ResultFileError(
-            f"{path} is not a JSON file ({exc}); expected an evaluation result"
-        ) from None
+        obj = loads_json(path.read_bytes(), what=str(path), error=ResultFileError)
+    except ResultFileError as exc:
+        raise ResultFileError(f"{exc}; expected an evaluation result") from None
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     if not isinstance(meta, dict) or not isinstance(meta.get("lirefs_version"), str):
         raise ResultFileError(

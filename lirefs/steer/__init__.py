@@ -39,7 +39,7 @@ from ..errors import SteeringError, StopStringWarning
 from .engine import Engine, Prompts
 from .generation import GENERATE_BATCH_SIZE, GenerationOutput, NnsightEngine, generate, sweep
 from .modes import MODES, Mode, calibrated_alpha, effective_scale, get_mode, scale_table
-from .persistent import Steered, steered
+from .persistent import Steered, applied, steered
 from .plan import Positions, SteeringPlan, plan
 from .stopping import eos_ids, trim_row, unmatched_stops, warn_unmatched_stops
 
@@ -56,6 +56,7 @@ __all__ = [
     "SteeringError",
     "SteeringPlan",
     "StopStringWarning",
+    "applied",
     "calibrated_alpha",
     "effective_scale",
     "eos_ids",

@@ -25,6 +25,7 @@ from ..batching import prompt_batches, tokenize
 from ..checks import check_alpha, check_prompts
 from ..direction import Direction
 from ..errors import DataError, SteeringError, deprecated
+from ..inputs import check_not_meta, warn_beyond_context
 from ..models import model_info
 from ..reading import prompt_format_of, warn_read_mismatch
 from ..tracing import Remote, batch_runner
@@ -332,6 +333,8 @@ def sweep(
     prompts = check_prompts(prompts)
     budget = check_budget(max_new_tokens)
     stops = check_stop(stop)
+    check_not_meta(model, not engine.remote.local)
+    warn_beyond_context(model, prompts)
     steering = {
         "direction": direction,
         "layer": layer,
@@ -454,6 +457,8 @@ def generate(
     prompts = check_prompts(prompts)
     budget = check_budget(max_new_tokens)
     stops = check_stop(stop)
+    check_not_meta(model, not engine.remote.local)
+    warn_beyond_context(model, prompts)
     if many:
         deprecated("lirefs.generate(alpha=[...])", "call lirefs.sweep(model, prompts, alphas, ...)")
         plans = _plans(model, cast("Sequence[float]", alpha), keywords)

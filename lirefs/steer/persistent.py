@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -15,7 +16,7 @@ from .modes import Mode
 from .plan import Positions, SteeringPlan, renamed_blocks
 from .plan import plan as build_plan
 
-__all__ = ["Steered", "steered"]
+__all__ = ["Steered", "applied", "steered"]
 
 #: The alpha ``steered`` uses when none is given (modes that take one).
 DEFAULT_ALPHA = 0.1
@@ -91,3 +92,27 @@ def steered(
     if alpha is None and mode != "ablate" and getattr(mode, "name", None) != "ablate":
         alpha = DEFAULT_ALPHA
     return Steered(model, build_plan(model, direction, layer, alpha, mode, positions, blocks))
+
+
+@contextmanager
+def applied(model: Any, steering: SteeringPlan) -> Iterator[Any]:
+    """Steer ``model`` itself (not a copy) for the ``with`` block, then restore it.
+
+    The edit is stored on ``model`` with nnsight's ``model.edit(inplace=True)``, so every trace or
+    ``generate`` of it inside the block is steered; on exit (also when the body raises) the edits
+    the model carried before are put back exactly. ``Direction.apply`` builds the plan and calls
+    this; ``steered`` is the variant that leaves ``model`` untouched.
+
+    Yields:
+        ``model``.
+    """
+    edit = steering.tracer_kwargs()
+    before = list(getattr(model, "_edits", None) or [])
+    try:
+        if edit["unit"] is not None:
+            with model.edit(inplace=True) as tracer:
+                for step in tracer.all():
+                    tracers.apply_edit(model, step=step, **edit)
+        yield model
+    finally:
+        model._edits = before

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..errors import DataError, SteeringError, StopStringWarning
+from ..inputs import check_text
 
 __all__ = [
     "check_stop",
@@ -128,7 +129,9 @@ def warn_unmatched_stops(
 
 def check_stop(stop: Any) -> list[str]:
     """``stop`` as a list of non-empty strings (``None`` -> ``[]``), or ``SteeringError``."""
+    if stop is not None and not isinstance(stop, (str, Sequence)):  # stop=5
+        raise SteeringError(f"stop must be a non-empty string or a list of them, got {stop!r}")
     stops = [stop] if isinstance(stop, str) else list(stop or [])
     if not all(isinstance(s, str) and s for s in stops):
         raise SteeringError(f"stop must be a non-empty string or a list of them, got {stop!r}")
-    return stops
+    return [check_text(s, "stop string", limit=10_000) for s in stops]

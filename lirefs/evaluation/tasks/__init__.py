@@ -11,7 +11,7 @@ line below.
 
 from __future__ import annotations
 
-from . import builtin, ceval, gsm8k, mgsm, mmlu_pro, popqa  # noqa: F401  (they register)
+from . import builtin, ceval, gsm8k, ladder, mgsm, mmlu_pro, popqa  # noqa: F401  (they register)
 from .base import BadRow, Benchmark, BenchmarkData, Item, benchmarks, get_benchmark, register
 from .ceval import CEVAL_HUMANITIES
 from .extract import (

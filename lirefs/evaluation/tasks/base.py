@@ -38,6 +38,7 @@ __all__ = [
     "continuation",
     "final_answer_form",
     "get_benchmark",
+    "parse_builtin_row",
     "register",
 ]
 
@@ -378,3 +379,18 @@ def get_benchmark(name: str | Benchmark) -> Benchmark:
     if name not in _REGISTRY:
         raise DataError(f"unknown benchmark {name!r}; known benchmarks: {', '.join(benchmarks())}")
     return _REGISTRY[name]
+
+
+def parse_builtin_row(row: Mapping[str, Any], where: str, n: int) -> Item:
+    """A row of a built-in items file (``id``, ``question``, ``answer``, optional ``aliases`` and
+    ``group``); :func:`load_builtin` reads the shipped files through ``lirefs.data`` instead."""
+    try:
+        question, answer = str(row["question"]), str(row["answer"])
+    except KeyError as exc:
+        raise BadRow(f"no {exc.args[0]!r} field") from None
+    ident = str(row["id"]) if row.get("id") not in (None, "") else f"{n - 1}"
+    aliases = tuple(str(a) for a in row.get("aliases") or ())
+    group = row.get("group")
+    return Item(
+        ident, question, answer, aliases=aliases, group=None if group is None else str(group)
+    )

@@ -6,15 +6,13 @@ Their items and exemplars are frozen JSONL in ``lirefs/builtin/`` (made by
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from ...data import Question, builtin_questions, builtin_text
 from ...errors import DataError
 from ...tables import jsonl_lines
-from .base import BadRow, Benchmark, BenchmarkData, Item, answer_is_form, register
+from .base import Benchmark, BenchmarkData, Item, answer_is_form, parse_builtin_row, register
 from .extract import extract_first_line
 from .formats import CONTAINMENT, NUMERIC
 
@@ -105,21 +103,6 @@ def load_builtin(bench: Benchmark, path: Path | None, skip_bad_rows: bool) -> Be
         Item(id=e.id, question=e.text, answer=e.answer, rationale=e.solution) for e in exemplars
     ]
     return BenchmarkData(bench, items, {None: shots}, f"lirefs builtin {name!r}", [])
-
-
-def parse_builtin_row(row: Mapping[str, Any], where: str, n: int) -> Item:
-    """A row of a built-in items file (``id``, ``question``, ``answer``, optional ``aliases`` and
-    ``group``); :func:`load_builtin` reads the shipped files through ``lirefs.data`` instead."""
-    try:
-        question, answer = str(row["question"]), str(row["answer"])
-    except KeyError as exc:
-        raise BadRow(f"no {exc.args[0]!r} field") from None
-    ident = str(row["id"]) if row.get("id") not in (None, "") else f"{n - 1}"
-    aliases = tuple(str(a) for a in row.get("aliases") or ())
-    group = row.get("group")
-    return Item(
-        ident, question, answer, aliases=aliases, group=None if group is None else str(group)
-    )
 
 
 register(

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import DataError
+from ...store import check_json_depth
 from ...tables import delimited_rows, jsonl_lines, read_text
 from .base import BadRow, Benchmark, BenchmarkData, Item, RowParser
 from .extract import canonical_number, parse_number
@@ -83,8 +84,10 @@ def _read_jsonl(path: Path) -> Iterator[tuple[str, dict]]:
 
 
 def _read_json(path: Path) -> Iterator[tuple[str, dict]]:
+    text = read_text(path, f"data file {str(path)!r}")
+    check_json_depth(text, what=str(path), error=DataError)
     try:
-        data = json.loads(read_text(path, f"data file {str(path)!r}"))
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise DataError(f"{path} is not valid JSON ({exc}); fix the file") from None
     if isinstance(data, dict) and len(data) == 1 and isinstance(next(iter(data.values())), list):
@@ -334,8 +337,9 @@ def cell_list(value: Any, column: str) -> list[str]:
     """A cell holding a list of strings (a real list, or JSON text of one); else :class:`BadRow`."""
     if isinstance(value, str):
         try:
+            check_json_depth(value, what=f"column {column!r}")
             value = json.loads(value)
-        except json.JSONDecodeError:
+        except ValueError:  # not JSON, or nested too deep
             raise BadRow(
                 f"column {column!r} must be a JSON list of strings, got {value!r}"
             ) from None
