@@ -43,7 +43,7 @@ import torch
 
 import tracers
 
-from .checks import translate_tracer_errors
+from .checks import check_remote, translate_tracer_errors
 from .errors import ArchitectureError, DeviceError, LirefsError, ModelNotFoundError, RemoteError
 from .store import remove_leftovers, sigterm_as_interrupt, write_errors
 
@@ -635,9 +635,7 @@ def load_model(
             f"e.g. lirefs.load_model({DEFAULT_MODEL!r})"
         )
     name_or_path = str(name_or_path)
-    from .tracing import Remote  # tracing imports this module through ndif
-
-    if Remote(remote).ndif:  # checks remote: False/None, True or "local"
+    if check_remote(remote) is True:  # NDIF; False/None and "local" load the weights here
         return load_remote_model(name_or_path, layout=layout, revision=revision)
 
     if device is None and device_map is None:

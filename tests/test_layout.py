@@ -275,17 +275,15 @@ def test_the_floor_check_finds_an_upward_import() -> None:
 MAX_BODY_LINES = 100
 MAX_PRIVATE_PARAMS = 8
 
-#: Functions over the limits, kept until the modules that hold them are split up; each entry is
-#: "module:function". Empty this list as they are fixed: new code must meet the limits.
+#: Functions over the limits (code lines, the docstring not counted), kept until the modules that
+#: hold them are split up; each entry is "module:function". New code must meet the limits, and an
+#: entry that meets them fails the test below: the list only shrinks.
 SIZE_ALLOWED: set[str] = {
-    "lirefs.analysis.report:layer_report",  # 136 lines
-    "lirefs.analysis.transfer:transfer_report",  # 104 lines
-    "lirefs.cli.steer:command",  # 137 lines
+    "lirefs.analysis.report:layer_report",  # 102 lines
+    "lirefs.cli.steer:command",  # 132 lines
     "lirefs.data:_question_from_record",  # 10 parameters
-    "lirefs.evaluation.layer_choice:causal_layer_choice",  # 105 lines
-    "lirefs.export:import_gguf",  # 119 lines
+    "lirefs.export:import_gguf",  # 104 lines
     "lirefs.models:_finish",  # 9 parameters
-    "lirefs.models:load_model",  # 122 lines
 }
 
 
@@ -310,7 +308,9 @@ def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunc
 def _size_problems(module: str, source: str) -> list[str]:
     problems = []
     for name, fn in _functions(ast.parse(source)):
-        body_lines = (fn.end_lineno or fn.lineno) - fn.body[0].lineno + 1
+        # the code's lines: a leading docstring (what, why, tensor shapes) is not counted
+        code = fn.body[1:] if ast.get_docstring(fn) is not None and len(fn.body) > 1 else fn.body
+        body_lines = (fn.end_lineno or fn.lineno) - code[0].lineno + 1
         if body_lines > MAX_BODY_LINES:
             problems.append(f"{module}:{name} body has {body_lines} lines")
         own = fn.name
@@ -332,6 +332,12 @@ def test_functions_are_short_and_private_helpers_take_few_parameters() -> None:
         if problem.split(" ")[0] not in SIZE_ALLOWED
     ]
     assert problems == []
+    found = {
+        problem.split(" ")[0]
+        for module, path in MODULES.items()
+        for problem in _size_problems(module, path.read_text())
+    }
+    assert SIZE_ALLOWED <= found, f"meet the limits now, drop from SIZE_ALLOWED: {SIZE_ALLOWED - found}"
 
 
 def test_the_size_check_finds_a_long_function_and_a_wide_helper() -> None:
