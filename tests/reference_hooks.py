@@ -279,3 +279,43 @@ def reference_forward(
 def reference_logits(hf: Any, inputs: dict[str, torch.Tensor], **edit: Any) -> torch.Tensor:
     """Logits ``[b, t, vocab]`` of ``reference_forward``."""
     return reference_forward(hf, inputs, **edit).logits
+
+
+def reference_damage(
+    hf: Any,
+    tokenizer: Any,
+    prompts: list[str],
+    *,
+    vector: torch.Tensor,
+    alpha: float,
+    mode: str,
+    layer: int | None = None,
+    blocks: Sequence[int] | None = None,
+) -> float:
+    """Mean next-token ``KL(p_plain || p_steered)`` over every (prompt, position) pair.
+
+    Each prompt is tokenized alone (special tokens included) and run unpadded twice through
+    ``hf``: plain, then with the raw steering hooks (``alpha`` is the per-edit scale, as in
+    ``install_hooks``). ``KL = sum_v p_v (log p_v - log q_v)`` from float64 ``log_softmax`` of the
+    logits, summed over every position of every prompt and divided by the number of positions.
+    """
+    device = next(hf.parameters()).device
+    total = 0.0
+    count = 0
+    for prompt in prompts:
+        ids = torch.tensor([tokenizer(prompt, add_special_tokens=True)["input_ids"]], device=device)
+        with torch.inference_mode():
+            plain = torch.log_softmax(hf(input_ids=ids).logits[0].to(torch.float64), dim=-1)
+        handles = install_hooks(
+            hf, vector=vector, alpha=alpha, mode=mode, layer=layer, blocks=blocks
+        )
+        try:
+            with torch.inference_mode():
+                logits = hf(input_ids=ids).logits[0].to(torch.float64)
+        finally:
+            for h in handles:
+                h.remove()
+        steered = torch.log_softmax(logits, dim=-1)
+        total += float((plain.exp() * (plain - steered)).sum())
+        count += int(ids.shape[1])
+    return total / count

@@ -21,6 +21,7 @@ COMMANDS: list[str] = [
     "report",
     "transfer",
     "steer",
+    "calibrate",
     "evaluate",
     "export",
 ]

@@ -1,0 +1,191 @@
+"""``lirefs calibrate``: the largest steering alpha within a damage budget, per sign."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from ..console import console, out_console
+from ..errors import DataError
+from ._common import (
+    CONTEXT_SETTINGS,
+    check_output,
+    check_text,
+    echo_json,
+    handle_errors,
+    holds_output_lock,
+    json_option,
+    load,
+    remote_value,
+)
+
+__all__ = ["command"]
+
+_MODES = ("project", "project-calibrated", "add", "ablate")
+
+
+def _read_prompts(path: Path) -> list[str]:
+    """Prompts from a text file (one per line) or JSONL (a ``"text"`` field per line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path} holds no prompts; write one per line or JSONL with 'text'")
+    if not lines[0].lstrip().startswith("{"):
+        return lines
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
+            raise DataError(f'{path} line {number} has no string "text" field')
+        out.append(check_text(row["text"], f"{path} line {number}"))
+    return out
+
+
+@click.command("calibrate", context_settings=CONTEXT_SETTINGS)
+@click.argument("direction_path", metavar="DIRECTION", type=click.Path(path_type=Path))
+@click.option(
+    "--out", "-o", "out", type=click.Path(path_type=Path), help="Write the calibration (JSON)."
+)
+@click.option(
+    "--max-kl",
+    default=0.1,
+    show_default=True,
+    type=float,
+    help="Damage budget: mean next-token KL(unsteered || steered) in nats on neutral text.",
+)
+@click.option(
+    "--layer",
+    "-l",
+    type=int,
+    help="Residual index of the direction (0..L; default: the layer the direction file records).",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(_MODES),
+    default="project",
+    show_default=True,
+    help="Steering mode; 'ablate' reports the ablation's damage (no alpha to choose).",
+)
+@click.option(
+    "--prompts",
+    "prompts_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Neutral prompts, one per line or JSONL with 'text' (default: the shipped neutral set).",
+)
+@click.option("--start", type=float, help="First |alpha| of the grid (default per mode).")
+@click.option("--factor", default=2.0, show_default=True, type=float, help="Grid ratio (> 1).")
+@click.option(
+    "--rtol",
+    default=0.02,
+    show_default=True,
+    type=float,
+    help="Bisection resolution: stop when hi - lo <= rtol * lo.",
+)
+@click.option("--plot", type=click.Path(path_type=Path), help="Also draw damage and shift (PNG).")
+@click.option(
+    "--model",
+    "-m",
+    default=None,
+    help="Built-in alias, local HF folder, .gguf file, or Hub id [default: the direction's model].",
+)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
+@click.option(
+    "--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 on CPU)."
+)
+@click.option("--device-map", default=None, help="Split the model over GPUs, e.g. 'auto'.")
+@click.option("--remote", is_flag=True, default=False, help="Run every trace on NDIF.")
+@click.option(
+    "--batch-size",
+    "-b",
+    default=None,
+    type=click.IntRange(min=1),
+    help="Prompts per forward pass [default: batches of up to 512 padded tokens].",
+)
+@json_option
+@handle_errors
+@holds_output_lock
+def command(
+    direction_path: Path,
+    out: Path | None,
+    max_kl: float,
+    layer: int | None,
+    mode: str,
+    prompts_file: Path | None,
+    start: float | None,
+    factor: float,
+    rtol: float,
+    plot: Path | None,
+    model: str | None,
+    device: str | None,
+    dtype: str | None,
+    device_map: str | None,
+    remote: bool,
+    batch_size: int | None,
+    as_json: bool,
+) -> None:
+    """Find the largest positive and most negative alpha whose damage stays within --max-kl.
+
+    Damage: the mean over every (prompt, position) of the neutral prompts of
+    KL(unsteered || steered) of the next-token distributions (float64, teacher-forced). For each
+    sign a geometric grid (--start, x --factor) runs until an alpha exceeds the budget, then
+    bisection narrows it to --rtol. Each alpha tried also gets the perplexity ratio, the shift of
+    the direction's score on held-out questions (in pooled SDs) and the mode's effective scale.
+
+    \b
+    Examples:
+      lirefs calibrate liref.safetensors -o cal.json
+      lirefs calibrate liref.safetensors --max-kl 0.05 --mode project-calibrated --json
+      lirefs calibrate liref.safetensors --mode ablate
+      lirefs calibrate liref.safetensors -l 15 --prompts neutral.txt -o cal.json --plot cal.png
+    """
+    from ..calibrate import calibrate
+    from ..direction import Direction
+
+    if out is not None:
+        check_output(out)
+    if plot is not None:
+        check_output(plot)
+    prompts = _read_prompts(prompts_file) if prompts_file is not None else None
+    recorded = Direction.load(direction_path)
+    name = model or (recorded.metadata.get("model") or {}).get("name")
+    if not name:
+        raise DataError(
+            f"{direction_path} records no model; pass --model (the model it was built on)"
+        )
+    nn_model = load(name, device, dtype, device_map, remote)
+    direction = Direction.load(direction_path, model=nn_model)
+    cal = calibrate(
+        nn_model,
+        direction,
+        layer=layer,
+        mode=mode,
+        prompts=prompts,
+        max_kl=max_kl,
+        start=start,
+        factor=factor,
+        rtol=rtol,
+        batch_size=batch_size,
+        remote=remote_value(remote),
+    )
+    if out is not None:
+        cal.save(out)
+    if plot is not None:
+        cal.plot(plot)
+    if as_json:
+        echo_json(cal.to_dict())
+        return
+    out_console.print(cal.table())  # the table on stdout, messages on stderr
+    if out is not None:
+        console.print(f"wrote {out}")
+    if plot is not None:
+        console.print(f"wrote {plot}")
