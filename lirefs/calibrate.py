@@ -266,6 +266,30 @@ class Calibration:
             )
         return value / divisor
 
+    def within_budget(self, alpha: float) -> bool | None:
+        """Whether steering with ``alpha`` stays within the budget, judged by the points tried.
+
+        The rule: alpha 0 (no edit) is within. A positive alpha is within when
+        ``alpha <= alpha_max``, over when ``alpha >= next_above["positive"]`` (an alpha at or below
+        it was measured over the budget), else ``None`` (not measured: between the bisection's
+        bounds, below the first step or beyond the search limit). A negative alpha alike, with
+        ``alpha >= alpha_min`` and ``alpha <= next_above["negative"]``. Mode ``"ablate"``: the
+        ablation (any alpha != 0) is within when its one point is.
+        """
+        alpha = float(alpha)
+        if alpha == 0.0:
+            return True
+        if self.mode == "ablate":
+            return self.points[0].within if self.points else None
+        side = "positive" if alpha > 0 else "negative"
+        bound = self.alpha_max if side == "positive" else self.alpha_min
+        over = self.next_above.get(side)
+        if bound is not None and abs(alpha) <= abs(bound):
+            return True
+        if over is not None and abs(alpha) >= abs(over):
+            return False
+        return None
+
     def check(self, model: Any, direction: Direction | None = None) -> None:
         """Refuse a model or direction this calibration was not made for.
 
