@@ -112,11 +112,9 @@ def test_refusals_in_one_line(setup: dict[str, Any], monkeypatch: pytest.MonkeyP
         cal = ["--calibration", str(setup["cal_path"])]
         _one_line_error(_invoke(*base, "-d", str(setup["path"])), "needs --calibration")
         _one_line_error(_invoke(*base, "-d", str(setup["other"]), *cal), "another direction")
-        _one_line_error(
-            _invoke("evaluate", "-B", "builtin-arithmetic", "-m", str(setup["model_dir"]),
-                    "-d", str(setup["other"]), "-a", "0,calibrated", *cal),  # fmt: skip
-            "another direction",
-        )
+        evaluate = ["evaluate", "-B", "builtin-arithmetic", "-m", str(setup["model_dir"])]
+        evaluate += ["-d", str(setup["other"]), "-a", "0,calibrated", *cal]
+        _one_line_error(_invoke(*evaluate), "another direction")
         _one_line_error(
             _invoke(*base, "-d", str(setup["path"]), "-l", "3", *cal), "calibrates layer 2"
         )
