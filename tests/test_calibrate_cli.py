@@ -89,6 +89,9 @@ def test_steer_resolves_calibrated_names(setup: dict[str, Any]) -> None:
     assert entry["budget"] == cal.max_kl and entry["alpha_max"] == cal.alpha_max
     assert entry["alpha_min"] == cal.alpha_min and entry["path"] == str(setup["cal_path"])
     assert len(entry["hash"]) == 64
+    table = _invoke(*base, "-a", "calibrated", "--calibration", str(setup["cal_path"]))
+    assert table.exit_code == 0, table.output
+    assert f"calibrated = {cal.alpha_max:+.5g}" in " ".join(table.stdout.split())
     # the same tokens as the numbers given directly
     numbers = _invoke(*base, "-a", ",".join(repr(a) for a in wanted), "--json")
     assert numbers.exit_code == 0, numbers.output

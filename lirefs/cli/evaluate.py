@@ -131,7 +131,7 @@ def print_result_table(result: Any) -> None:
         console.print(
             f"budget: mean next-token KL <= {cal['budget']:g} ({escape(cal['path'])}: alpha_min "
             f"{_signed(cal['alpha_min'])}, alpha_max {_signed(cal['alpha_max'])}); ok within, "
-            "! over (measured at or below that |alpha|), ? not measured"
+            "! over (an alpha of that side at or below its |alpha| exceeded the budget), ? not measured"
         )
     if len({g for groups in result.by_group.values() for g in groups}) > 1:
         print_group_table(result)

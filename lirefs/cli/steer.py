@@ -342,6 +342,14 @@ def command(
         what = steer_mode.scale_formula.format(n=n_edited)
         parts = ", ".join(f"{label}: {s:.3g}" for label, s in shown.items())
         out_console.print(f"effective scale of the r̂ component, {what}: {parts}")
+    if cal is not None and calibration_path is not None:
+        entry = calibration_entry(cal, calibration_path, alpha, alphas)
+        names = ", ".join(f"{k} = {v:+.5g}" for k, v in entry["resolved"].items())
+        out_console.print(
+            f"calibration {calibration_path} (mean next-token KL <= {cal.max_kl:g})"
+            + (f": {names}" if names else ""),
+            markup=False,
+        )
 
 
 def _json_number(value: float | None) -> float | str | None:
