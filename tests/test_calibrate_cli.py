@@ -203,3 +203,19 @@ def test_evaluate_marks_within_budget_and_the_page_shows_it(setup: dict[str, Any
     assert "cal<x>" not in html_text
     assert "budget mean next-token KL &lt;=" in html_text
     assert "within budget" in html_text and "shift_reasoning" in html_text
+
+
+def test_within_budget_of_an_ablation_and_of_a_side_with_no_alpha(setup: dict[str, Any]) -> None:
+    import dataclasses
+
+    cal: Calibration = setup["cal"]
+    point = dataclasses.replace(cal.points[0], alpha=-1.0, within=False, stage="ablate")
+    ablate = dataclasses.replace(cal, mode="ablate", points=[point], alpha_max=None,
+                                 alpha_min=None, next_above={"positive": None, "negative": None})  # fmt: skip
+    assert ablate.within_budget(0.0) is True and ablate.within_budget(-1.0) is False
+    first = cal.settings["start"]
+    none = dataclasses.replace(
+        cal, alpha_max=None, next_above={**cal.next_above, "positive": first}
+    )
+    assert none.within_budget(first / 2) is None  # below the first step: not measured
+    assert none.within_budget(first) is False and none.within_budget(-0.01) is True
