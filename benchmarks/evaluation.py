@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parser.parse_args(argv)
 
     import lirefs
-    from lirefs.analysis import collect_split, find_direction
     from lirefs.evaluation import get_benchmark
+    from lirefs.pipeline import collect_split, find_direction
 
     model = lirefs.load_model("smollm2-135m", device=args.device, dtype="float32")
     bench = get_benchmark("builtin-arithmetic")

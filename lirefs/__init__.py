@@ -17,7 +17,7 @@ Layer index convention everywhere: ``l == HF output_hidden_states[l]`` (0 = embe
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 
 def _check_tracers() -> None:
@@ -35,7 +35,7 @@ def _check_tracers() -> None:
 
 _check_tracers()
 
-from . import data  # noqa: E402
+from . import data, pipeline  # noqa: E402
 from .analysis import LayerReport, TransferReport, layer_report, transfer_report  # noqa: E402
 from .calibrate import Calibration, calibrate  # noqa: E402
 from .checks import residual_index  # noqa: E402
@@ -100,6 +100,7 @@ __all__ = [
     "layer_report",
     "load_model",
     "model_info",
+    "pipeline",
     "residual_index",
     "scale_table",
     "steered",

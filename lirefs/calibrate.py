@@ -849,14 +849,7 @@ def calibrate(
         first = _check_positive(first, "start", str(DEFAULT_START[row.name]))
     info = model_info(model)
     n = info.n_layers
-    if layer is None:
-        layer = direction.chosen_layer
-        if layer is None:
-            raise LayerError(
-                "the direction records no chosen layer (settings.best_layer); pass layer=N "
-                "(--layer N), e.g. the best layer of `lirefs report`"
-            )
-    layer = residual_index(layer, n)
+    layer = residual_index(direction.resolve_layer(layer), n)
     direction.unit(layer)  # refuses an all-zero direction there
     given = neutral_prompts() if prompts is None else check_prompts(prompts)
     source = f"lirefs/builtin/{NEUTRAL_FILE}" if prompts is None else "given"
@@ -866,30 +859,9 @@ def calibrate(
         meter = _Meter(model, direction, layer, row.name, given, features, max_kl, runner,
                        batch_size, token_budget)  # fmt: skip
         limits = ALPHA_LIMITS.get(row.name, (1.0, 1.0))
-        status: dict[str, str] = {}
-        next_above: dict[str, float | None] = {}
-        chosen: dict[str, float | None] = {}
-        points: list[CalibrationPoint] = []
-        # a rough count for the progress bar: the grid to the limit plus the bisection, per side
-        steps = 1
-        if row.name != "ablate":
-            grid = [
-                math.ceil(math.log(max(lim / first, 1.0)) / math.log(factor)) + 1 for lim in limits
-            ]
-            steps = sum(grid) + 2 * math.ceil(math.log2(1.0 / rtol))
-        with progress_bar("calibration", steps, progress) as bar:
-            if row.name == "ablate":
-                points.append(meter.measure(-1.0, "ablate"))
-                bar.advance(1)
-                for side in _SIDES:
-                    status[side], next_above[side], chosen[side] = "ablate", None, None
-            else:
-                for side, sign, limit in zip(_SIDES, (1.0, -1.0), limits, strict=True):
-                    value, state, hi, pts = _search(meter, sign, first, factor, rtol, limit, bar)
-                    chosen[side] = None if value is None else sign * value
-                    status[side] = state
-                    next_above[side] = None if hi is None else sign * hi
-                    points += pts
+        chosen, status, next_above, points = _run_search(
+            meter, row.name, limits, (first, factor, rtol), progress
+        )
     prompts_hash = hash_texts(given)
     unit = _unit_hash(direction.vector(layer))
     data = {
@@ -941,3 +913,42 @@ def calibrate(
         settings=settings,
         metadata=meta,
     )
+
+
+def _run_search(
+    meter: _Meter,
+    mode: str,
+    limits: tuple[float, float],
+    grid: tuple[float, float, float],
+    progress: bool | None,
+) -> tuple[
+    dict[str, float | None], dict[str, str], dict[str, float | None], list[CalibrationPoint]
+]:
+    """Both sides' searches (``grid`` = start, factor, rtol) or the one ablation point:
+    ``(chosen alpha, status, next alpha above the budget, points)`` per side."""
+    first, factor, rtol = grid
+    status: dict[str, str] = {}
+    next_above: dict[str, float | None] = {}
+    chosen: dict[str, float | None] = {}
+    points: list[CalibrationPoint] = []
+    # a rough count for the progress bar: the grid to the limit plus the bisection, per side
+    steps = 1
+    if mode != "ablate":
+        sizes = [
+            math.ceil(math.log(max(lim / first, 1.0)) / math.log(factor)) + 1 for lim in limits
+        ]
+        steps = sum(sizes) + 2 * math.ceil(math.log2(1.0 / rtol))
+    with progress_bar("calibration", steps, progress) as bar:
+        if mode == "ablate":
+            points.append(meter.measure(-1.0, "ablate"))
+            bar.advance(1)
+            for side in _SIDES:
+                status[side], next_above[side], chosen[side] = "ablate", None, None
+            return chosen, status, next_above, points
+        for side, sign, limit in zip(_SIDES, (1.0, -1.0), limits, strict=True):
+            value, state, hi, pts = _search(meter, sign, first, factor, rtol, limit, bar)
+            chosen[side] = None if value is None else sign * value
+            status[side] = state
+            next_above[side] = None if hi is None else sign * hi
+            points += pts
+    return chosen, status, next_above, points

@@ -22,6 +22,7 @@ from .errors import (
     DataError,
     LayerError,
     LirefsError,
+    RemoteError,
     SteeringError,
 )
 from .inputs import check_text
@@ -31,6 +32,7 @@ __all__ = [
     "block_indices",
     "check_alpha",
     "check_prompts",
+    "check_remote",
     "finite_number",
     "positive_int",
     "renamed_keywords",
@@ -225,3 +227,14 @@ def check_alpha(alpha: Any, name: str = "alpha") -> float:
     if not math.isfinite(float(alpha)):
         raise SteeringError(f"{name} must be finite, got {alpha!r}")
     return float(alpha) + 0.0  # -0.0 -> 0.0
+
+
+def check_remote(remote: object) -> bool | str:
+    """Validate a ``remote=`` argument: ``False``/``None``, ``True`` or ``"local"``."""
+    if remote is None or remote is False:
+        return False
+    if remote is True or remote == "local":
+        return remote  # type: ignore[return-value]
+    raise RemoteError(
+        f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
+    )

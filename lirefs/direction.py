@@ -177,8 +177,9 @@ class Direction:
             layer = self.chosen_layer
         if layer is None:
             raise LayerError(
-                f"a Direction has one vector per residual index 0..{self.n_layers} and this "
-                "one records no chosen layer; pass layer=... (e.g. report.best_layer)"
+                f"this direction (residual indices 0..{self.n_layers}) records no chosen layer "
+                "(settings.best_layer); pass layer=... (--layer on the command line), or record "
+                "the held-out choice with direction.with_layer(report)"
             )
         return self._layer(layer)
 

@@ -36,9 +36,9 @@ import torch
 
 import tracers
 
-from .checks import residual_index
+from .checks import check_alpha, residual_index
 from .direction import Direction
-from .errors import ArchitectureError, DirectionError, ExportError, LayerError
+from .errors import ArchitectureError, DirectionError, ExportError, LayerError, SteeringError
 from .layer_names import lm_eval_hookpoint
 from .models import model_info
 from .steer import get_mode
@@ -105,9 +105,10 @@ def _check_direction(direction: object) -> None:
 
 
 def _check_alpha(alpha: Any) -> float:
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not math.isfinite(alpha):
-        raise ExportError(f"alpha must be a finite number, got {alpha!r}")
-    return float(alpha)
+    try:
+        return check_alpha(alpha)
+    except SteeringError as exc:
+        raise ExportError(str(exc)) from None
 
 
 def _check_new_file(path: str | os.PathLike[str], suffix: str) -> Path:
@@ -206,7 +207,7 @@ def _residual_layers(direction: Direction, layers: Sequence[int] | None, what: s
                 f"this direction records no chosen layer; pass layers=[l] (residual indices "
                 f"1..{n}) for the {what} file"
             )
-        layers = [direction.chosen_layer]
+        layers = [direction.resolve_layer()]
     if isinstance(layers, (int, str)):
         layers = [layers]  # type: ignore[list-item]
     out = []
@@ -531,13 +532,11 @@ def export_ablated(
             f"{target} exists and is not an empty folder; give a new folder (nothing was written)"
         )
     direction.check_model(model)
-    if layer is None:
-        layer = direction.chosen_layer
-    if layer is None:
+    if layer is None and direction.chosen_layer is None:
         raise LayerError(
             f"this direction records no chosen layer; pass layer (residual index 0..{info.n_layers})"
         )
-    layer = residual_index(layer, info.n_layers, "this model has")
+    layer = residual_index(direction.resolve_layer(layer), info.n_layers, "this model has")
     u = _unit(direction, layer)
     hf = model._module
     state = {k: v.detach().to("cpu").clone() for k, v in hf.state_dict().items()}

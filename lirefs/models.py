@@ -43,7 +43,7 @@ import torch
 
 import tracers
 
-from .checks import translate_tracer_errors
+from .checks import check_remote, translate_tracer_errors
 from .errors import ArchitectureError, DeviceError, LirefsError, ModelNotFoundError, RemoteError
 from .store import remove_leftovers, sigterm_as_interrupt, write_errors
 
@@ -635,12 +635,8 @@ def load_model(
             f"e.g. lirefs.load_model({DEFAULT_MODEL!r})"
         )
     name_or_path = str(name_or_path)
-    if remote is True:
+    if check_remote(remote) is True:  # NDIF; False/None and "local" load the weights here
         return load_remote_model(name_or_path, layout=layout, revision=revision)
-    if remote not in (False, None, "local"):
-        raise RemoteError(
-            f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
-        )
 
     if device is None and device_map is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"

@@ -57,6 +57,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urlparse
 
+from .checks import check_remote
 from .errors import RemoteError, RemoteVersionWarning
 from .models import remote_setting
 
@@ -163,17 +164,6 @@ def redact(text: str) -> str:
     if key and len(key) >= 4:
         text = text.replace(key, "***")
     return text
-
-
-def check_remote(remote: object) -> bool | str:
-    """Validate a ``remote=`` argument: ``False``/``None``, ``True`` or ``"local"``."""
-    if remote is None or remote is False:
-        return False
-    if remote is True or remote == "local":
-        return remote  # type: ignore[return-value]
-    raise RemoteError(
-        f"remote must be False, True or 'local', got {remote!r}; pass remote=True to run on NDIF"
-    )
 
 
 def resolve_remote(model: Any, remote: object = None) -> bool | str:

@@ -62,7 +62,7 @@ LAYER_CONVENTION = "hf_hidden_states: l=0 embeddings, l=1..L-1 block inputs, l=L
 
 def version() -> str:
     """The installed lirefs version."""
-    from . import __version__
+    from ._version import __version__
 
     return __version__
 

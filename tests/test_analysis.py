@@ -483,6 +483,16 @@ def test_plots_without_matplotlib_name_the_extra(
     assert not (tmp_path / "x.png").exists()
 
 
+def test_every_figure_is_drawn_with_the_ground_floor_helpers() -> None:
+    import lirefs.analysis.plots as report_plots
+    import lirefs.evaluation.plots as eval_plots
+    import lirefs.figures as figures
+
+    for module in (report_plots, eval_plots):
+        assert module.figure is figures.figure and module.save_figure is figures.save_figure
+    assert figures.PlotsUnavailableError is lirefs.PlotsUnavailableError
+
+
 def test_a_failed_plot_leaves_no_file(toy: tuple, tmp_path: Path) -> None:
     from lirefs.analysis import plot_scores
 

@@ -77,3 +77,68 @@ def test_demo_runs_end_to_end(tmp_path: Path, smollm2_dir: Path) -> None:
     liref = lirefs.Direction.load(out / "direction.safetensors")
     assert liref.metadata["settings"]["best_layer"] == summary["best_layer"]
     assert liref.metadata["model"]["name"] == "smollm2-135m"
+
+
+# -- the CLI prints what lirefs.pipeline computes ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_folder(tmp_path_factory: pytest.TempPathFactory, tokenizer: Any) -> Path:
+    """A 3-block random Llama saved with a tokenizer, loadable by ``--model``."""
+    import torch
+    from tiny_models import tiny_config
+    from transformers import AutoModelForCausalLM
+
+    folder = tmp_path_factory.mktemp("models") / "tiny-llama"
+    torch.manual_seed(0)
+    hf = AutoModelForCausalLM.from_config(tiny_config("llama"), dtype=torch.float32)
+    hf.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def write_set(path: Path, reasoning: list[str], memory: list[str]) -> Path:
+    rows = [{"question": q, "label": "reasoning"} for q in reasoning]
+    rows += [{"question": q, "label": "memory"} for q in memory]
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path
+
+
+def test_demo_prints_and_writes_what_the_pipeline_computes(
+    tmp_path: Path, tiny_folder: Path
+) -> None:
+    import lirefs
+    from lirefs import pipeline
+
+    base = write_set(
+        tmp_path / "base.jsonl",
+        [f"A box holds {a} rows of {a + 1} eggs. How many eggs?" for a in range(2, 20)],
+        [f"What is the capital of country number {c}?" for c in range(2, 20)],
+    )
+    other = write_set(
+        tmp_path / "other.jsonl",
+        [f"What is {a} plus {a - 5}?" for a in range(10, 28)],
+        [f"What is the atomic number of element {e}?" for e in range(10, 28)],
+    )
+    out = tmp_path / "report"
+    result = run(
+        "demo", "--model", str(tiny_folder), "--set", str(base), "--transfer-set", str(other),
+        "--permutations", "10", "--no-plots", "--no-html", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    printed = json.loads(result.stdout)
+    model = lirefs.load_model(str(tiny_folder))
+    expected = pipeline.run_demo(
+        model, str(base), permutations=10, transfer_sets=[str(other)], batch_size=None
+    )
+    assert printed["best_layer"] == expected.report.best_layer
+    assert printed["report"]["auroc"] == expected.report.to_dict()["auroc"]
+    assert printed["transfer"]["auroc"] == expected.transfer.to_dict()["auroc"]  # type: ignore[union-attr]
+    written = expected.save(tmp_path / "again", plots=False, html=False)
+    assert [Path(p).name for p in printed["files"]] == [p.name for p in written]
+    assert [p.name for p in written] == [
+        "direction.safetensors",
+        "report.json",
+        "direction-other.safetensors",
+        "transfer.json",
+    ]

@@ -97,7 +97,7 @@ def artifacts(tmp_path_factory: pytest.TempPathFactory, tiny_dir: Path) -> dict[
     """``acts`` (16 per class), ``small`` (8 per class) and ``liref`` files of the tiny model."""
     import lirefs
     from lirefs import data
-    from lirefs.analysis import collect_split, find_direction
+    from lirefs.pipeline import collect_split, find_direction
 
     folder = tmp_path_factory.mktemp("artifacts")
     model = lirefs.load_model(str(tiny_dir), device="cpu")

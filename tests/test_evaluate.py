@@ -1,11 +1,12 @@
 """lirefs.evaluation: scoring per alpha, bootstrap intervals, McNemar, layer choice, records, resume.
 
-Most tests replace ``lirefs.steer.generate`` with a scripted generator (outputs fixed per alpha and
-item), so the numbers can be checked by hand; the last test runs the real SmolLM2 model.
+Most tests run ``evaluate`` with a scripted engine (``evaluate(engine=...)``: outputs fixed per alpha
+and item), so the numbers can be checked by hand; the last test runs the real SmolLM2 model.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 import shutil
@@ -21,11 +22,13 @@ import torch
 import lirefs
 from lirefs import evaluation as ev
 from lirefs.errors import DataError, DirectionError, LayerError, MetadataMismatchError
+from lirefs.evaluation.engines import FullPromptEngine
 from lirefs.evaluation.run import stratified_order
+from lirefs.evaluation.stats import clopper_pearson
 from lirefs.models import ModelInfo
 
 steer = importlib.import_module("lirefs.steer")
-outcomes = importlib.import_module("lirefs.evaluation.outcomes")
+
 
 DATA = Path(__file__).parent / "data"
 GSM8K = DATA / "gsm8k"
@@ -46,63 +49,80 @@ def _question(prompt: str) -> str:
     return prompt.rsplit("Q: ", 1)[1].split("\nA:")[0]
 
 
-class ScriptedGenerate:
-    """Stands in for ``lirefs.steer.generate``: answers from ``SCRIPT``; can fail after N calls."""
+class ScriptedEngine:
+    """An evaluation engine (``evaluate(engine=...)``): answers from ``SCRIPT`` (or ``answer(alpha,
+    question)``), scores each gold text as ``-(len(gold) + 10 alpha)``, and can fail after N
+    generate calls; every call is recorded."""
 
-    def __init__(self, fail_after: int | None = None) -> None:
+    def __init__(self, fail_after: int | None = None, answer: Any = None) -> None:
         self.calls: list[dict[str, Any]] = []
+        self.gold_calls: list[dict[str, Any]] = []
         self.fail_after = fail_after
+        self.answer = answer or (lambda alpha, q: SCRIPT[alpha][QUESTIONS.index(q)])
 
-    def __call__(self, model: Any, prompts: list[str], **kw: Any) -> Any:
+    def run(self, prompts: list[str], plan: Any, *, max_new_tokens: int, stop: Any = None) -> Any:
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise RuntimeError("interrupted")
-        self.calls.append({**kw, "questions": [_question(p) for p in prompts]})
-        texts = [SCRIPT[kw["alpha"]][QUESTIONS.index(_question(p))] for p in prompts]
+        self.calls.append({
+            "alpha": plan.alpha, "layer": plan.layer, "edits": plan.edits, "mode": plan.mode.name,
+            "max_new_tokens": max_new_tokens, "stop": stop,
+            "questions": [_question(p) for p in prompts], "prompts": list(prompts),
+        })  # fmt: skip
+        texts = [self.answer(plan.alpha, _question(p)) for p in prompts]
         return SimpleNamespace(texts=texts, token_ids=[[7] * len(t) for t in texts])
 
+    def gold_logprobs(self, prompts: list[str], plan: Any, golds: list[str]) -> list[float]:
+        self.gold_calls.append({"alpha": plan.alpha, "golds": list(golds)})
+        return [-(len(g) + 10.0 * plan.alpha) for g in golds]
 
-@pytest.fixture(autouse=True)
-def scripted_gold(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Stands in for the gold scorer on the fake model (no tokenizer): ``-(len(gold) + 10 alpha)``;
-    real models (with a tokenizer) are scored for real."""
-    calls: list[dict[str, Any]] = []
-    real = outcomes.gold_logprobs
 
-    def fake(model: Any, prompts: list[str], golds: list[str], **kw: Any) -> list[float]:
-        if hasattr(model, "tokenizer"):
-            return real(model, prompts, golds, **kw)
-        calls.append({**kw, "golds": list(golds)})
-        alpha = (kw.get("steering") or {}).get("alpha", 0.0)
-        return [-(len(g) + 10.0 * alpha) for g in golds]
+class RealGold(ScriptedEngine):
+    """Scripted generation, real gold scoring (``FullPromptEngine``) on a real model."""
 
-    monkeypatch.setattr(outcomes, "gold_logprobs", fake)
-    return calls
+    def __init__(self, model: Any, answer: Any) -> None:
+        super().__init__(answer=answer)
+        self.real = FullPromptEngine(model, batch_size=64)
+
+    def gold_logprobs(self, prompts: list[str], plan: Any, golds: list[str]) -> list[float]:
+        return self.real.gold_logprobs(prompts, plan, golds)
+
+
+@pytest.fixture
+def inject(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """``inject(engine)``: ``lirefs.evaluate`` (and the CLI's, which imports it from
+    ``lirefs.evaluation`` when it runs) run with ``engine=engine``."""
+    real = lirefs.evaluate
+
+    def use(engine: Any) -> Any:
+        with_engine = functools.partial(real, engine=engine)
+        for module in (lirefs, ev):
+            monkeypatch.setattr(module, "evaluate", with_engine)
+        return engine
+
+    return use
 
 
 @pytest.fixture
 def fake_model() -> Any:
-    return SimpleNamespace(lirefs_info=INFO, _module=None)  # what model_info checks for
+    # model_info reads lirefs_info; the llama model_type gives the steering plans their layout
+    return SimpleNamespace(
+        lirefs_info=INFO, _module=None, config=SimpleNamespace(model_type="llama")
+    )
 
 
 @pytest.fixture
-def scripted(monkeypatch: pytest.MonkeyPatch) -> ScriptedGenerate:
-    gen = ScriptedGenerate()
-    monkeypatch.setattr(steer, "generate", gen)
-    return gen
+def scripted(inject: Any) -> ScriptedEngine:
+    return inject(ScriptedEngine())
 
 
 @pytest.fixture
-def scripted_any(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Stands in for ``lirefs.steer.generate`` on any prompts: a fixed answer, calls recorded."""
-    calls: list[dict[str, Any]] = []
+def scripted_any(inject: Any) -> Any:
+    """On a real model: the answer ``The final answer is 1.`` to anything, real gold scoring."""
 
-    def fake(model: Any, prompts: list[str], **kw: Any) -> Any:
-        calls.append({**kw, "prompts": list(prompts)})
-        return SimpleNamespace(texts=["The final answer is 1."] * len(prompts),
-                               token_ids=[[1]] * len(prompts))  # fmt: skip
+    def use(model: Any) -> ScriptedEngine:
+        return inject(RealGold(model, lambda alpha, q: "The final answer is 1."))
 
-    monkeypatch.setattr(steer, "generate", fake)
-    return calls
+    return use
 
 
 def _direction(best_layer: int | None = 2) -> lirefs.Direction:
@@ -173,7 +193,7 @@ def test_paired_bootstrap_ci() -> None:
 # evaluate with scripted outputs
 
 
-def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedGenerate) -> None:
+def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedEngine) -> None:
     res = lirefs.evaluate(
         fake_model, "gsm8k", data_path=GSM8K, direction=_direction(), alphas=(0.0, 0.1, -0.1)
     )
@@ -196,7 +216,7 @@ def test_accuracy_no_answer_and_paired(fake_model: Any, scripted: ScriptedGenera
     assert down.ci == ev.paired_bootstrap_ci(correct[-0.1], correct[0.0], n_boot=2000, seed=0)
 
 
-def test_records(fake_model: Any, scripted: ScriptedGenerate) -> None:
+def test_records(fake_model: Any, scripted: ScriptedEngine) -> None:
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
                           alphas=(0.0, 0.1))  # fmt: skip
     assert [(r["alpha"], r["index"]) for r in res.records] == [
@@ -211,7 +231,7 @@ def test_records(fake_model: Any, scripted: ScriptedGenerate) -> None:
 
 
 def test_a_stop_string_no_output_reached_warns_once_and_keeps_the_texts(
-    fake_model: Any, scripted: ScriptedGenerate
+    fake_model: Any, scripted: ScriptedEngine
 ) -> None:
     kw = {"data_path": GSM8K, "direction": _direction(), "alphas": (0.0, 0.1), "batch_size": 1}
     # the scripted rows are one token a character: a budget of 20 is reached by most of them
@@ -227,11 +247,11 @@ def test_a_stop_string_no_output_reached_warns_once_and_keeps_the_texts(
         lirefs.evaluate(fake_model, "gsm8k", max_new_tokens=64, **kw)  # no row ran to the budget
 
 
-def test_generate_calls(fake_model: Any, scripted: ScriptedGenerate) -> None:
+def test_generate_calls(fake_model: Any, scripted: ScriptedEngine) -> None:
     liref = _direction()
     lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=liref, alphas=(0.0, 0.1),
                     batch_size=2, max_new_tokens=33)  # fmt: skip
-    calls = [(c["alpha"], len(c["questions"]), c["layer"], c["direction"] is liref)
+    calls = [(c["alpha"], len(c["questions"]), c["layer"], c["edits"])
              for c in scripted.calls]  # fmt: skip
     # alpha 0 is plain greedy generation: no direction, no layer
     assert calls == [(0.0, 2, None, False), (0.0, 1, None, False),
@@ -240,19 +260,18 @@ def test_generate_calls(fake_model: Any, scripted: ScriptedGenerate) -> None:
     assert scripted.calls[2]["mode"] == "project"
 
 
-def test_ablate_mode(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    gen = ScriptedGenerate()
-    monkeypatch.setattr(steer, "generate", lambda model, prompts, **kw: gen(
-        model, prompts, **{**kw, "alpha": {0.0: 0.0, -1.0: -0.1}[kw["alpha"]]}, mode_seen=kw["mode"]
-    ))  # fmt: skip
+def test_ablate_mode(fake_model: Any, inject: Any) -> None:
+    gen = inject(ScriptedEngine(answer=lambda a, q: SCRIPT[{0.0: 0.0, -1.0: -0.1}[a]][
+        QUESTIONS.index(q)]))  # fmt: skip
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
                           alphas=(0.0, -1.0), mode="ablate")  # fmt: skip
-    assert [c["mode_seen"] for c in gen.calls] == ["project", "ablate"]  # alpha 0: no edit
+    assert [c["mode"] for c in gen.calls] == ["project", "ablate"]  # alpha 0: no edit
+    assert [c["edits"] for c in gen.calls] == [False, True]
     assert res.accuracy == {0.0: pytest.approx(2 / 3), -1.0: 0.0}
 
 
 def test_skipped_rows_are_recorded(
-    fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path
+    fake_model: Any, scripted: ScriptedEngine, tmp_path: Path
 ) -> None:
     lines = (GSM8K / "test.jsonl").read_text().splitlines()
     (tmp_path / "test.jsonl").write_text("\n".join([*lines, '{"question": "x?"}']) + "\n")
@@ -265,7 +284,7 @@ def test_skipped_rows_are_recorded(
     assert "row 4" in skipped and "'answer' is missing" in skipped
 
 
-def test_limit_and_default_max_new_tokens(fake_model: Any, scripted: ScriptedGenerate) -> None:
+def test_limit_and_default_max_new_tokens(fake_model: Any, scripted: ScriptedEngine) -> None:
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, limit=2)
     assert res.n_items == 2
     ids = [r["id"] for r in res.records]
@@ -278,7 +297,7 @@ def test_limit_and_default_max_new_tokens(fake_model: Any, scripted: ScriptedGen
     assert res.metadata["settings"]["sample"]["seed"] == 0
 
 
-def test_metadata(fake_model: Any, scripted: ScriptedGenerate) -> None:
+def test_metadata(fake_model: Any, scripted: ScriptedEngine) -> None:
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
                           alphas=(0.0, 0.1))  # fmt: skip
     meta = res.metadata
@@ -300,7 +319,7 @@ def test_metadata(fake_model: Any, scripted: ScriptedGenerate) -> None:
 # layer choice and argument errors
 
 
-def test_layer_given_by_user(fake_model: Any, scripted: ScriptedGenerate) -> None:
+def test_layer_given_by_user(fake_model: Any, scripted: ScriptedEngine) -> None:
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
                           layer=1, alphas=(0.1,))  # fmt: skip
     assert res.layer == 1 and res.layer_source == "given by the user"
@@ -369,22 +388,20 @@ def _run(model: Any, records: Path | None, **kw: Any) -> Any:
 
 
 def test_resume_after_interruption_gives_same_records(
-    fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    fake_model: Any, inject: Any, tmp_path: Path
 ) -> None:
-    fresh = ScriptedGenerate()
-    monkeypatch.setattr(steer, "generate", fresh)
+    fresh = inject(ScriptedEngine())
     reference = _run(fake_model, None)
     assert len(fresh.calls) == 6
 
     records = tmp_path / "records.jsonl"
-    monkeypatch.setattr(steer, "generate", ScriptedGenerate(fail_after=4))
+    inject(ScriptedEngine(fail_after=4))
     with pytest.raises(RuntimeError, match="interrupted"):
         _run(fake_model, records)
     lines = records.read_text().splitlines()
     assert json.loads(lines[0])["format"] == ev.RECORDS_FORMAT and len(lines) == 1 + 4
 
-    rest = ScriptedGenerate()
-    monkeypatch.setattr(steer, "generate", rest)
+    rest = inject(ScriptedEngine())
     resumed = _run(fake_model, records)
     assert [(c["alpha"], c["questions"]) for c in rest.calls] == [
         (0.1, [QUESTIONS[1]]), (0.1, [QUESTIONS[2]])
@@ -392,21 +409,17 @@ def test_resume_after_interruption_gives_same_records(
     assert resumed.records == reference.records
     assert resumed.accuracy == reference.accuracy and resumed.ci == reference.ci
 
-    again = ScriptedGenerate()
-    monkeypatch.setattr(steer, "generate", again)
+    again = inject(ScriptedEngine())
     assert _run(fake_model, records).records == reference.records
     assert again.calls == []  # everything was on disk
 
 
-def test_resume_with_larger_limit(
-    fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
-    monkeypatch.setattr(steer, "generate", ScriptedGenerate())
+def test_resume_with_larger_limit(fake_model: Any, inject: Any, tmp_path: Path) -> None:
+    inject(ScriptedEngine())
     reference = _run(fake_model, None, batch_size=2, limit=3)
     records = tmp_path / "r.jsonl"
     _run(fake_model, records, batch_size=2, limit=2)
-    rest = ScriptedGenerate()
-    monkeypatch.setattr(steer, "generate", rest)
+    rest = inject(ScriptedEngine())
     resumed = _run(fake_model, records, batch_size=2, limit=3)  # the sample of 2, extended
     assert [len(c["questions"]) for c in rest.calls] == [1, 1]  # only the missing batch [2, 3)
     assert resumed.records == reference.records
@@ -425,7 +438,7 @@ def test_resume_drops_a_line_cut_short(fake_model: Any, scripted: Any, tmp_path:
 
 
 def test_resume_with_an_extra_alpha_and_a_moved_direction_file(
-    fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path
+    fake_model: Any, scripted: ScriptedEngine, tmp_path: Path
 ) -> None:
     first = _direction().save(tmp_path / "a.safetensors")
     records = tmp_path / "r.jsonl"
@@ -472,7 +485,7 @@ def test_resume_refuses_other_settings(fake_model: Any, scripted: Any, tmp_path:
         _run(fake_model, tmp_path / "x.jsonl")
 
 
-def test_save(fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path) -> None:
+def test_save(fake_model: Any, scripted: ScriptedEngine, tmp_path: Path) -> None:
     res = _run(fake_model, None)
     folder = res.save(tmp_path / "out")
     saved = json.loads((folder / "result.json").read_text())
@@ -524,7 +537,7 @@ def test_end_to_end_smollm2(smollm2: Any) -> None:
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch, fake_model: Any, scripted: ScriptedGenerate) -> Any:
+def cli(monkeypatch: pytest.MonkeyPatch, fake_model: Any, scripted: ScriptedEngine) -> Any:
     from click.testing import CliRunner
 
     from lirefs.cli import main
@@ -566,12 +579,16 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     # degen, (1+a)^L
     assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 1 0.0 1.33" in text
     assert "survive Holm correction at 0.05: none" in text
-    # gold log-prob table: the scripted scorer gives -(len(gold) + 10 alpha)
-    assert "gold-answer log-probability" in text and "-1.00" in text
+    # gsm8k shows working: its outcome is the answer log-prob after the model's own working
+    # (the scripted scorer gives -(len(answer) + 10 alpha)); alpha 0's third output ("I do not
+    # know.") never reaches the marker: missing, and left out of the paired difference
+    assert "gold-answer log-probability" not in text
+    assert "answer log-probability" in text
+    assert "+0 -5.00" in text and "-1.00 (n=2)" in text
 
 
 def test_cli_controls_table_json_and_dose_plot(
-    cli: Any, scripted: ScriptedGenerate, tmp_path: Path
+    cli: Any, scripted: ScriptedEngine, tmp_path: Path
 ) -> None:
     path = _direction().save(tmp_path / "liref.safetensors")
     args = ["-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1"]
@@ -656,18 +673,8 @@ def test_clopper_pearson_against_closed_forms() -> None:
     assert low == pytest.approx(1 - 0.975**0.5) and high == pytest.approx(0.975**0.5)
 
 
-def test_paired_interval_is_exact_when_no_item_changes(
-    fake_model: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    same = dict(SCRIPT)
-    same[0.1] = SCRIPT[0.0]
-    monkeypatch.setattr(
-        steer, "generate",
-        lambda model, prompts, **kw: SimpleNamespace(
-            texts=[same[kw["alpha"]][QUESTIONS.index(_question(p))] for p in prompts],
-            token_ids=[[1] for _ in prompts],
-        ),
-    )  # fmt: skip
+def test_paired_interval_is_exact_when_no_item_changes(fake_model: Any, inject: Any) -> None:
+    inject(ScriptedEngine(answer=lambda a, q: SCRIPT[0.0][QUESTIONS.index(q)]))
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, direction=_direction(),
                           alphas=(0.0, 0.1))  # fmt: skip
     u = 1 - 0.025 ** (1 / 3)
@@ -675,15 +682,9 @@ def test_paired_interval_is_exact_when_no_item_changes(
     assert res.paired[0.1].ci == (pytest.approx(-u), pytest.approx(u))
 
 
-def test_flexible_accuracy_and_records(fake_model: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_flexible_accuracy_and_records(fake_model: Any, inject: Any) -> None:
     outputs = ["So 18.", "The final answer is 1,250.", "\\boxed{-5}"]
-    monkeypatch.setattr(
-        steer, "generate",
-        lambda model, prompts, **kw: SimpleNamespace(
-            texts=[outputs[QUESTIONS.index(_question(p))] for p in prompts],
-            token_ids=[[1] for _ in prompts],
-        ),
-    )  # fmt: skip
+    inject(ScriptedEngine(answer=lambda a, q: outputs[QUESTIONS.index(q)]))
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K)
     assert res.accuracy[0.0] == pytest.approx(1 / 3)
     assert res.flexible_accuracy[0.0] == 1.0
@@ -696,7 +697,6 @@ def test_flexible_accuracy_and_records(fake_model: Any, monkeypatch: pytest.Monk
 
 
 def test_limit_sample_is_seeded_and_stratified() -> None:
-    from lirefs.evaluation.run import stratified_order
     from lirefs.evaluation.tasks import Item
 
     items = [Item(id=str(i), question="q", answer="1", group="ab"[i % 4 == 0]) for i in range(40)]
@@ -709,7 +709,7 @@ def test_limit_sample_is_seeded_and_stratified() -> None:
 
 
 def test_rerun_with_fewer_alphas_keeps_finished_records(
-    cli: Any, scripted: ScriptedGenerate, tmp_path: Path
+    cli: Any, scripted: ScriptedEngine, tmp_path: Path
 ) -> None:
     path = _direction().save(tmp_path / "liref.safetensors")
     out = tmp_path / "eval"
@@ -720,7 +720,7 @@ def test_rerun_with_fewer_alphas_keeps_finished_records(
     assert len(lines) == 1 + 9  # the -0.1 and 0.1 records are still there
 
 
-def test_lm_eval_layout(fake_model: Any, scripted: ScriptedGenerate, tmp_path: Path) -> None:
+def test_lm_eval_layout(fake_model: Any, scripted: ScriptedEngine, tmp_path: Path) -> None:
     res = _run(fake_model, None)
     res.save(tmp_path / "out")
     files = [str(p) for p in (tmp_path / "out" / "lm_eval").rglob("*.json*")]
@@ -754,6 +754,7 @@ def test_chat_template_without_template_is_one_clear_error(make_tiny: Any) -> No
 
 def test_chat_template_prompts_are_multi_turn(make_tiny: Any, scripted_any: Any) -> None:
     model = make_tiny("llama")
+    scripted_any(model)
     res = lirefs.evaluate(model, "builtin-arithmetic", chat_template=True, system_prompt="Sys.",
                           limit=2, max_new_tokens=4)  # fmt: skip
     data = lirefs.get_benchmark("builtin-arithmetic").load()
@@ -772,17 +773,9 @@ def test_chat_template_prompts_are_multi_turn(make_tiny: Any, scripted_any: Any)
     assert res.metadata["settings"]["prompt_format"] == "chat_template"
 
 
-def test_thinking_reads_after_the_think_block(
-    fake_model: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_thinking_reads_after_the_think_block(fake_model: Any, inject: Any) -> None:
     outputs = ["x is 3, so 18</think>The final answer is 18.", "I keep thinking 1,250", "7</think>"]
-    monkeypatch.setattr(
-        steer, "generate",
-        lambda model, prompts, **kw: SimpleNamespace(
-            texts=[outputs[QUESTIONS.index(_question(p))] for p in prompts],
-            token_ids=[[1] for _ in prompts], stop=kw["stop"],
-        ),
-    )  # fmt: skip
+    engine = inject(ScriptedEngine(answer=lambda a, q: outputs[QUESTIONS.index(q)]))
     res = lirefs.evaluate(fake_model, "gsm8k", data_path=GSM8K, thinking=True)
     r = res.records
     assert (r[0]["extracted"], r[0]["thinking"], r[0]["output"]) == (
@@ -792,6 +785,7 @@ def test_thinking_reads_after_the_think_block(
         None, None, False
     )  # fmt: skip
     assert res.metadata["settings"]["max_new_tokens"] == 4096  # the thinking budget
+    assert engine.calls[0]["stop"] is None  # a think block may hold "\nQ:": no stop string
 
 
 def test_direction_format_mismatch_warns(fake_model: Any, scripted: Any) -> None:
@@ -810,6 +804,7 @@ def test_short_context_drops_exemplars_never_the_question(
     make_tiny: Any, scripted_any: Any
 ) -> None:
     model = make_tiny("gpt2")  # n_positions = 256: 8-shot prompts do not fit
+    scripted_any(model)
     with pytest.warns(UserWarning, match="fewer exemplars"):
         res = lirefs.evaluate(model, "builtin-arithmetic", limit=2, max_new_tokens=16)
     for record in res.records:
@@ -818,3 +813,90 @@ def test_short_context_drops_exemplars_never_the_question(
     data = lirefs.get_benchmark("builtin-arithmetic").load()
     item = next(i for i in data.items if i.id == res.records[0]["id"])
     assert res.records[0]["prompt"].endswith(f"Q: {item.question}\nA:")
+
+
+# ---------------------------------------------------------------------------------------------
+# prompting baselines
+
+THINK = "Let's think step by step."
+GOLDS = ["18", "1,250", "-5"]
+
+
+def _baseline_answer(alpha: float, question: str) -> str:
+    """SCRIPT for steering rows; a prompt baseline (its text ends the question) gets every item
+    right, or every item wrong for the text "Be wrong."."""
+    for text, right in ((THINK, True), ("Be wrong.", False)):
+        if question.endswith(" " + text):
+            q = question[: -len(text) - 1]
+            return f"The final answer is {GOLDS[QUESTIONS.index(q)]}." if right else "???"
+    return SCRIPT[alpha][QUESTIONS.index(question)]
+
+
+def test_prompt_baseline_rows_are_tested_against_alpha_zero(
+    fake_model: Any, inject: Any, tmp_path: Path
+) -> None:
+    engine = inject(ScriptedEngine(answer=_baseline_answer))
+    records = tmp_path / "records.jsonl"
+    kw = {"data_path": GSM8K, "direction": _direction(), "alphas": (0.0, 0.1),
+          "records_path": records, "n_boot": 200}  # fmt: skip
+    res = lirefs.evaluate(fake_model, "gsm8k", prompt_baselines=(THINK,), **kw)
+    # the text ends each item's own question, before "\nA:"; the exemplars are unchanged
+    mine = [c for c in engine.calls if c["questions"][0].endswith(THINK)]
+    assert [c["alpha"] for c in mine] == [0.0] and not mine[0]["edits"]
+    for prompt, q in zip(mine[0]["prompts"], QUESTIONS, strict=True):
+        assert prompt.endswith(f"Q: {q} {THINK}\nA:") and prompt.count(THINK) == 1
+    b = res.prompt_baselines[THINK]
+    assert b.label == f"prompt: {THINK}" and b.accuracy == 1.0
+    assert b.row["ci"] == pytest.approx(list(clopper_pearson(3, 3)))
+    test = b.paired
+    assert test is not None and test.test == "mcnemar" and (test.n_gained, test.n_lost) == (1, 0)
+    assert test.diff == pytest.approx(1.0 - 2 / 3)
+    # one Holm family for accuracy: the steered alpha and the baseline together
+    want = ev.holm([res.paired[0.1].p_value, test.p_value])
+    assert [res.paired[0.1].p_holm, test.p_holm] == pytest.approx(want)
+    # the answer outcome and its paired test, as for a steered row
+    assert b.row["answer_logprob_n"] == 3 and "answer_logprob" in b.tests
+    # records carry the baseline, alpha 0, and its prompt
+    lines = [json.loads(x) for x in records.read_text().splitlines()[1:]]
+    own = [r for r in lines if r.get("baseline") == THINK]
+    assert len(own) == 3 and {r["alpha"] for r in own} == {0.0}
+    assert all(THINK in r["prompt"] for r in own)
+    assert [r["index"] for r in b.records] == [0, 1, 2]
+    assert all(r["baseline"] == THINK for r in b.records)
+    # resume: nothing again; a second baseline runs only its own rows
+    n = len(engine.calls)
+    again = lirefs.evaluate(fake_model, "gsm8k", prompt_baselines=(THINK,), **kw)
+    assert len(engine.calls) == n and again.prompt_baselines[THINK].row == b.row
+    both = lirefs.evaluate(fake_model, "gsm8k", prompt_baselines=(THINK, "Be wrong."), **kw)
+    assert [c["questions"][0].endswith("Be wrong.") for c in engine.calls[n:]] == [True]
+    assert both.prompt_baselines["Be wrong."].accuracy == 0.0
+    assert both.prompt_baselines["Be wrong."].paired.n_lost == 2
+    # save and load round trip
+    back = ev.EvalResult.load(both.save(tmp_path / "out"))
+    assert set(back.prompt_baselines) == {THINK, "Be wrong."}
+    for text, orig in both.prompt_baselines.items():
+        assert back.prompt_baselines[text].to_dict() == json.loads(json.dumps(orig.to_dict()))
+        assert back.prompt_baselines[text].records == orig.records
+    assert back.records == both.records
+    assert (
+        json.loads((tmp_path / "out" / "result.json").read_text())["prompt_baselines"][0]["label"]
+        == f"prompt: {THINK}"
+    )
+
+
+def test_prompt_baselines_are_checked() -> None:
+    with pytest.raises(DataError, match="non-empty texts"):
+        ev.EvalConfig(prompt_baselines=("",))
+    with pytest.raises(DataError, match="more than once"):
+        ev.EvalConfig(prompt_baselines=("a", "a"))
+    assert ev.EvalConfig(prompt_baselines="Think.").prompt_baselines == ("Think.",)
+
+
+def test_cli_prompt_baseline_row(cli: Any, inject: Any, tmp_path: Path) -> None:
+    inject(ScriptedEngine(answer=_baseline_answer))
+    path = _direction().save(tmp_path / "liref.safetensors")
+    res = cli("-B", "gsm8k", "--data-path", str(GSM8K), "-d", str(path), "--alpha", "0,0.1",
+              "--prompt-baseline", THINK)  # fmt: skip
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert f"prompt: {THINK} 100.0" in text

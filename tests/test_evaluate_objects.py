@@ -1,11 +1,12 @@
 """EvalConfig, typed records and trustworthy resume, per-group results, Holm, EvalResult.load.
 
-A scripted generator stands in for ``lirefs.steer.generate`` (outputs fixed per alpha and item),
-so every number can be checked by hand.
+A scripted engine (``evaluate(engine=...)``: outputs fixed per alpha and item) runs every
+evaluation, so every number can be checked by hand.
 """
 
 from __future__ import annotations
 
+import functools
 import importlib
 import json
 from pathlib import Path
@@ -20,9 +21,6 @@ from lirefs.evaluation import EvalConfig, EvalResult, Record, RecordsError, holm
 from lirefs.evaluation.run import stratified_order
 from lirefs.evaluation.tasks import Item
 from lirefs.models import ModelInfo
-
-steer = importlib.import_module("lirefs.steer")
-outcomes = importlib.import_module("lirefs.evaluation.outcomes")
 
 DATA = Path(__file__).parent / "data"
 GSM8K = DATA / "gsm8k"
@@ -45,37 +43,48 @@ def _question(prompt: str) -> str:
 
 @pytest.fixture
 def fake_model() -> Any:
-    return SimpleNamespace(lirefs_info=INFO, _module=None)
+    # model_info reads lirefs_info; the llama model_type gives the steering plans their layout
+    return SimpleNamespace(
+        lirefs_info=INFO, _module=None, config=SimpleNamespace(model_type="llama")
+    )
 
 
-@pytest.fixture(autouse=True)
-def scripted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """gsm8k: answers from SCRIPT; built-in arithmetic: the gold answer at alpha 0 and ``"???"``
-    otherwise. Gold log-prob: ``-(len(gold) + 10 alpha)``."""
-    calls: list[int] = []
-    gold_of = {
-        i.question: i.answer for i in lirefs.get_benchmark("builtin-arithmetic").load().items
-    }
+class ScriptedEngine:
+    """An evaluation engine (``evaluate(engine=...)``). gsm8k: answers from SCRIPT; built-in
+    arithmetic: the gold answer at alpha 0 and ``"???"`` otherwise. Gold log-prob:
+    ``-(len(gold) + 10 alpha)``. ``calls``: the batch sizes of the generate calls."""
 
-    def generate(model: Any, prompts: list[str], **kw: Any) -> Any:
-        calls.append(len(prompts))
+    def __init__(self) -> None:
+        self.calls: list[int] = []
+        self.gold_of = {
+            i.question: i.answer for i in lirefs.get_benchmark("builtin-arithmetic").load().items
+        }
+
+    def run(self, prompts: list[str], plan: Any, *, max_new_tokens: int, stop: Any = None) -> Any:
+        self.calls.append(len(prompts))
         texts = []
         for p in prompts:
             q = _question(p)
             if q in QUESTIONS:
-                texts.append(SCRIPT[kw["alpha"]][QUESTIONS.index(q)])
+                texts.append(SCRIPT[plan.alpha][QUESTIONS.index(q)])
             else:
-                right = f"The final answer is {gold_of[q]}."
-                texts.append(right if kw["alpha"] == 0.0 else "???")
+                right = f"The final answer is {self.gold_of[q]}."
+                texts.append(right if plan.alpha == 0.0 else "???")
         return SimpleNamespace(texts=texts, token_ids=[[7] * len(t) for t in texts])
 
-    def gold(model: Any, prompts: list[str], golds: list[str], **kw: Any) -> list[float]:
-        alpha = (kw.get("steering") or {}).get("alpha", 0.0)
-        return [-(len(g) + 10.0 * alpha) for g in golds]
+    def gold_logprobs(self, prompts: list[str], plan: Any, golds: list[str]) -> list[float]:
+        return [-(len(g) + 10.0 * plan.alpha) for g in golds]
 
-    monkeypatch.setattr(steer, "generate", generate)
-    monkeypatch.setattr(outcomes, "gold_logprobs", gold)
-    return calls
+
+@pytest.fixture(autouse=True)
+def scripted(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every ``lirefs.evaluate`` here (and the CLI's) runs with a ``ScriptedEngine``; returns its
+    list of generate calls."""
+    engine = ScriptedEngine()
+    with_engine = functools.partial(lirefs.evaluate, engine=engine)
+    for module in (lirefs, importlib.import_module("lirefs.evaluation")):
+        monkeypatch.setattr(module, "evaluate", with_engine)
+    return engine.calls
 
 
 def _direction() -> lirefs.Direction:
@@ -99,7 +108,7 @@ def _run(model: Any, records: Path | None = None, **kw: Any) -> EvalResult:
 
 def test_config_is_checked_once_and_normalised() -> None:
     cfg = EvalConfig(alphas=[0.1, -0.0], batch_size=None, limit=3)
-    assert cfg.alphas == (0.1, 0.0) and cfg.batch_size == steer.GENERATE_BATCH_SIZE
+    assert cfg.alphas == (0.1, 0.0) and cfg.batch_size == lirefs.steer.GENERATE_BATCH_SIZE
     assert cfg.steered_alphas == (0.1,)
     with pytest.raises(AttributeError):
         cfg.limit = 4  # type: ignore[misc]  # frozen

@@ -6,9 +6,10 @@ Gold log-probabilities in the records are checked against the forward-hook refer
 
 from __future__ import annotations
 
-import importlib
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -18,8 +19,7 @@ from reference_hooks import reference_gold_logprobs
 import lirefs
 from lirefs.errors import DataError
 from lirefs.evaluation.controls import random_directions
-
-steer = importlib.import_module("lirefs.steer")
+from lirefs.evaluation.engines import FullPromptEngine
 
 KW: dict[str, Any] = {"limit": 3, "max_new_tokens": 4, "n_boot": 50, "batch_size": 3}
 
@@ -34,19 +34,25 @@ def setup(make_tiny: Callable[[str], Any]) -> tuple[Any, lirefs.Direction, Any]:
     return model, direction, (r, m)
 
 
+class SpyEngine(FullPromptEngine):
+    """The full-prompt engine, recording each generate call's plan (alpha, unit vector)."""
+
+    def __init__(self, model: Any) -> None:
+        super().__init__(model, batch_size=64)
+        self.calls: list[dict[str, Any]] = []
+
+    def run(self, prompts: Any, plan: Any, **kw: Any) -> Any:
+        self.calls.append({"alpha": plan.alpha, "unit": plan.unit, "n": len(prompts)})
+        return super().run(prompts, plan, **kw)
+
+
 @pytest.fixture
-def spy(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, Any]]:
-    """Records every ``steer.generate`` call of evaluate (and runs the real one); evaluate takes
-    that path with ``reuse_prefix=False``."""
-    calls: list[dict[str, Any]] = []
-    real = steer.generate
-
-    def spying(model: Any, prompts: list[str], **kw: Any) -> Any:
-        calls.append({**kw, "n": len(prompts)})
-        return real(model, prompts, **kw)
-
-    monkeypatch.setattr(steer, "generate", spying)
-    return calls
+def spy(monkeypatch: pytest.MonkeyPatch, setup: Any) -> list[dict[str, Any]]:
+    """Every ``lirefs.evaluate`` here runs with a ``SpyEngine`` (``evaluate(engine=...)``);
+    returns its recorded generate calls."""
+    engine = SpyEngine(setup[0])
+    monkeypatch.setattr(lirefs, "evaluate", functools.partial(lirefs.evaluate, engine=engine))
+    return engine.calls
 
 
 def test_records_carry_gold_logprob_equal_to_the_hook_reference(setup: Any) -> None:
@@ -83,7 +89,8 @@ def test_controls_reuse_alpha_zero_and_are_seeded(setup: Any, spy: list[dict[str
     assert list(result.controls) == ["random-0", "random-1", "shuffled"]
     d_model = lirefs.model_info(model).d_model
     for i, want in enumerate(random_directions(d_model, 2, seed=5)):
-        assert torch.equal(spy[2 + i]["direction"], want)
+        unit = want.to(torch.float64) / want.to(torch.float64).norm()
+        assert torch.allclose(spy[2 + i]["unit"], unit, atol=1e-7)
     for control in result.controls.values():
         assert control.accuracy[0.0] == result.accuracy[0.0]
         assert control.gold_logprob[0.0] == result.gold_logprob[0.0]
@@ -129,3 +136,56 @@ def test_dose_response_plot_is_written(setup: Any, tmp_path: Path) -> None:
     )
     path = result.plot_dose_response(tmp_path / "dose.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+class WorkingEngine(FullPromptEngine):
+    """Scripted outputs (worked answers, one without the answer marker), real gold scoring."""
+
+    OUTPUTS = (
+        "2 + 2 = 4. The final answer is 4.\nQ: The final answer is 9.",
+        "I am not sure about this one.",
+    )
+
+    def run(self, prompts: Any, plan: Any, **kw: Any) -> Any:
+        texts = [self.OUTPUTS[i % 2] for i in range(len(prompts))]
+        return SimpleNamespace(texts=texts, token_ids=[[1] * 9 for _ in texts])
+
+
+def test_answer_logprob_equals_a_plain_forward_after_the_own_working(setup: Any) -> None:
+    model, direction, _ = setup
+    engine = WorkingEngine(model, batch_size=4)
+    result = lirefs.evaluate(
+        model, "builtin-arithmetic", direction=direction, alphas=(0.0, 2.0), limit=4,
+        max_new_tokens=4, n_boot=50, batch_size=4, engine=engine,
+    )  # fmt: skip
+    hf, tok = model._module, model.tokenizer
+    marker = "The final answer is"
+    assert result.outcome == "answer_logprob"
+    for alpha in (0.0, 2.0):
+        recs = [r for r in result.records if r["alpha"] == alpha]
+        assert all(r["answer_text"] == f" {r['gold']}." for r in recs)
+        scored = [r for r in recs if r.get("answer_logprob") is not None]
+        assert [r["output"] for r in scored] == [WorkingEngine.OUTPUTS[0]] * 2
+        prefix = "2 + 2 = 4. The final answer is"  # the first marker, before the stop string
+        want = reference_gold_logprobs(
+            hf, tok, [r["prompt"] + prefix for r in scored], [r["answer_text"] for r in scored],
+            vector=direction.vector(2) if alpha else None, alpha=alpha,
+        )  # fmt: skip
+        got = [r["answer_logprob"] for r in scored]
+        assert got == pytest.approx(want, abs=1e-5, rel=1e-5)
+        assert marker in prefix and result.answer_logprob[alpha] == pytest.approx(sum(got) / 2)
+        # the outputs without the marker have no value, and are counted
+        assert result.answer_logprob_missing[alpha] == 2 and result.answer_logprob_n[alpha] == 2
+    paired = result.answer_logprob_paired[2.0]
+    assert paired.n == 2
+    assert paired.diff == pytest.approx(result.answer_logprob[2.0] - result.answer_logprob[0.0])
+    assert paired.p_holm is not None
+    back = result.rows()[1]
+    assert back["answer_logprob_missing"] == 2 and back["answer_logprob_paired"]["n"] == 2
+
+
+def test_short_answer_benchmarks_keep_the_gold_outcome(setup: Any) -> None:
+    model, direction, _ = setup
+    result = lirefs.evaluate(model, "builtin-facts", direction=direction, alphas=(0.0,), **KW)
+    assert result.outcome == "gold_logprob" and result.gold_logprob and not result.answer_logprob
+    assert all("answer_text" not in r for r in result.records)

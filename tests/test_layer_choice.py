@@ -82,8 +82,8 @@ def test_cli_layer_rule_causal_records_the_rule(
 
     from click.testing import CliRunner
 
-    from lirefs.analysis import collect_split
     from lirefs.cli import main
+    from lirefs.pipeline import collect_split
 
     model = make_tiny("llama")
     rows = [q for q in lirefs.data.load("builtin").subset(20, seed=1).reasoning] + [

@@ -143,6 +143,11 @@ def test_smollm2_fast_path_equals_the_plain_path(smollm2: Any) -> None:
     assert [r["output"] for r in fast.records] == [r["output"] for r in plain.records]
     for a, b in zip(fast.records, plain.records, strict=True):
         assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], abs=1e-3)
+        # the answer after the model's own working: the same rows reach the marker on both paths
+        assert (a.get("answer_logprob") is None) == (b.get("answer_logprob") is None)
+        if a.get("answer_logprob") is not None:
+            assert a["answer_logprob"] == pytest.approx(b["answer_logprob"], abs=1e-3)
+    assert any(r.get("answer_logprob") is not None for r in fast.records)
 
 
 @pytest.mark.parametrize("family", ["gemma3_text", "gemma2"])

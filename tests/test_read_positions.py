@@ -187,7 +187,8 @@ def tiny_sets() -> Any:
 
 
 def test_the_read_travels_into_split_and_direction_metadata(make_tiny: Any, tmp_path: Path) -> None:
-    from lirefs.analysis import ActivationSplit, collect_split, find_direction
+    from lirefs.analysis import ActivationSplit
+    from lirefs.pipeline import collect_split, find_direction
 
     model = make_tiny("llama")
     split = collect_split(model, tiny_sets(), test_fraction=0.5, read="question_end")
@@ -205,7 +206,8 @@ def test_the_read_travels_into_split_and_direction_metadata(make_tiny: Any, tmp_
 
 
 def test_scoring_a_split_read_another_way_warns_once(make_tiny: Any) -> None:
-    from lirefs.analysis import collect_split, find_direction, split_report
+    from lirefs.analysis import split_report
+    from lirefs.pipeline import collect_split, find_direction
 
     model = make_tiny("llama")
     direction, _ = find_direction(

@@ -280,8 +280,7 @@ def test_cli_one_class_test_is_one_line_and_writes_nothing(setup: tuple, tmp_pat
 
 
 def test_demo_scores_its_direction_on_the_other_set(make_tiny, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from lirefs.analysis import collect_split, find_direction
-    from lirefs.cli.demo import transfer_on_sets
+    from lirefs.pipeline import collect_split, find_direction, transfer_on_sets
 
     model = make_tiny("llama")
     countries = "France Spain Peru Kenya Japan Chile Italy Egypt Iran Cuba Chad Mali Oman Fiji"
@@ -321,3 +320,83 @@ def test_demo_scores_its_direction_on_the_other_set(make_tiny, monkeypatch) -> N
             model, "base", split, direction, ["no-such-set"], required=True, limit=None,
             test_fraction=0.4, seed=0, batch_size=None, remote=False, permutations=20,
         )  # fmt: skip
+
+
+# -- the pipeline as a Python API ----------------------------------------------------------------
+
+
+def toy_sets() -> tuple[lirefs.data.QuestionSets, lirefs.data.QuestionSets]:
+    """Two small question sets (14 per class) of different surface forms."""
+    countries = "France Spain Peru Kenya Japan Chile Italy Egypt Iran Cuba Chad Mali Oman Fiji"
+    elements = "iron gold neon zinc lead tin argon boron iodine carbon sulfur helium oxygen copper"
+    base = lirefs.data.QuestionSets.from_texts(
+        [f"A box holds {a} rows of {a + 1} eggs. How many eggs?" for a in range(2, 16)],
+        [f"What is the capital of {c}?" for c in countries.split(" ")],
+        name="base",
+    )
+    matched = lirefs.data.QuestionSets.from_texts(
+        [f"What is {a} plus {a - 5}?" for a in range(10, 24)],
+        [f"What is the atomic number of {e}?" for e in elements.split(" ")],
+        name="matched-toy",
+    )
+    return base, matched
+
+
+def test_run_demo_is_the_steps_by_hand_and_writes_only_when_asked(  # type: ignore[no-untyped-def]
+    make_tiny, monkeypatch, tmp_path: Path
+) -> None:
+    from lirefs import pipeline
+
+    model = make_tiny("llama")
+    base, matched = toy_sets()
+    sets = {"base": base, "toy-matched": matched}
+    monkeypatch.setattr(lirefs.data, "load", lambda name, **kw: sets[name])
+    monkeypatch.chdir(tmp_path)
+    result = pipeline.run_demo(
+        model, "base", test_fraction=0.4, permutations=20, transfer_sets=["toy-matched"]
+    )
+    assert list(tmp_path.iterdir()) == []  # nothing written without out=
+    split = pipeline.collect_split(model, base, test_fraction=0.4, progress=False)
+    direction, report = pipeline.find_direction(split, n_permutations=20)
+    assert torch.equal(result.direction.vectors, direction.vectors)
+    assert result.report.to_dict()["auroc"] == report.to_dict()["auroc"]
+    assert result.report.best_layer == direction.chosen_layer
+    other = pipeline.collect_split(model, matched, test_fraction=0.4, progress=False)
+    layer = direction.chosen_layer
+    expected = reference_auroc(direction, other.test_reasoning, other.test_memory, layer)
+    assert result.transfer is not None
+    assert result.transfer.auroc["base"]["toy-matched"] == pytest.approx(expected, abs=1e-12)
+    assert sorted(result.directions) == ["base", "toy-matched"] and result.notes == []
+
+    written = result.save(tmp_path / "out", plots=False, html=False)
+    assert [p.name for p in written] == [
+        "direction.safetensors",
+        "report.json",
+        "direction-toy-matched.safetensors",
+        "transfer.json",
+    ]
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["best_layer"] == layer
+
+
+def test_run_demo_without_transfer_and_the_size_rule(make_tiny, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from lirefs import pipeline
+
+    base, _ = toy_sets()
+    monkeypatch.setattr(lirefs.data, "load", lambda name, **kw: base)
+    with pytest.raises(DataError, match=r"at least 5 per class"):
+        pipeline.prepare_sets("base", limit=6)  # refused before any model is needed
+    result = pipeline.run_demo(
+        make_tiny("llama"), "base", test_fraction=0.4, permutations=10, transfer=False
+    )
+    assert result.transfer is None and result.directions == {} and result.notes == []
+
+
+def test_the_orchestration_names_still_resolve_in_analysis() -> None:
+    import lirefs.analysis as analysis
+    import lirefs.analysis.splits as splits
+    from lirefs import pipeline
+
+    for name in ("collect_split", "find_direction", "split_transfer"):
+        assert getattr(analysis, name) is getattr(splits, name) is getattr(pipeline, name)
+    with pytest.raises(AttributeError):
+        analysis.no_such_name  # noqa: B018

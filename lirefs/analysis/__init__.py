@@ -6,15 +6,18 @@ Data flow: data -> collect -> ``Direction`` -> **analysis** -> steer / evaluatio
 * ``stats``: AUROC, label-shuffling baselines, Cohen's d, logistic-probe accuracy.
 * ``lengths``: the prompt-length confound (length alone, length-matched pairs).
 * ``geometry``: 2-D PCA, layer-to-layer cosines, principal components vs the direction.
-* ``plots``: every figure, and the generic ``figure`` / ``save_figure`` helpers.
+* ``plots``: every report figure (drawn with ``lirefs.figures``: ``figure`` / ``save_figure``).
 * ``transfer``: ``transfer_report``, every direction scored on every test source.
-* ``splits``: the held-out split pipeline (``collect_split``, ``find_direction``, ``split_report``,
-  ``split_transfer``, ``ActivationSplit``).
+* ``splits``: ``ActivationSplit`` (a set's train and test states) and ``split_report`` on it. The
+  orchestration that makes splits and directions (``collect_split``, ``find_direction``,
+  ``split_transfer``) lives in ``lirefs.pipeline``; those names still resolve here.
 * ``html``: one self-contained ``report.html`` of all of it (``write_html_report``).
 * ``states``: the checks of states given to any of these.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from ..batching import token_lengths
 from .geometry import PCAProjection, cosine_matrix, pc_cosines, pca_2d
@@ -34,7 +37,7 @@ from .plots import (
     write_report_plots,
 )
 from .report import LayerReport, choose_best_layer, layer_report
-from .splits import ActivationSplit, collect_split, find_direction, split_report, split_transfer
+from .splits import MOVED_TO_PIPELINE, ActivationSplit, split_report
 from .stats import ShuffledBaseline, auroc, cohens_d, permuted_aurocs, probe_accuracy
 from .transfer import TransferReport, transfer_report
 
@@ -50,10 +53,8 @@ __all__ = [
     "auroc",
     "choose_best_layer",
     "cohens_d",
-    "collect_split",
     "cosine_matrix",
     "figure",
-    "find_direction",
     "layer_report",
     "length_baseline",
     "length_matched_pairs",
@@ -71,9 +72,17 @@ __all__ = [
     "probe_accuracy",
     "save_figure",
     "split_report",
-    "split_transfer",
     "token_lengths",
     "transfer_report",
     "write_html_report",
     "write_report_plots",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``collect_split``, ``find_direction`` and ``split_transfer``, now in ``lirefs.pipeline``."""
+    if name in MOVED_TO_PIPELINE:
+        from .. import pipeline  # the one import upward: these names' old home
+
+        return getattr(pipeline, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

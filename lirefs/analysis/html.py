@@ -383,12 +383,27 @@ def _evaluation_section(summary: EvaluationSummary, images: list[str]) -> list[s
         f"{result.get('benchmark', '?')}: {result.get('n_items', '?')} items, {how}; from "
         f"{summary.folder}"
     )
+    # one continuous outcome per benchmark: the answer after the model's own working where the
+    # exemplars show working, else the gold text right after the prompt
+    outcome = result.get("outcome") or "gold_logprob"
+    hidden = "gold_logprob" if outcome == "answer_logprob" else "answer_logprob"
     rows = [
-        {k: v for k, v in row.items() if k != "paired" and not isinstance(v, Mapping)}
+        {
+            k: v
+            for k, v in row.items()
+            if k != "paired" and not isinstance(v, Mapping) and not k.startswith(hidden)
+        }
         for row in result["results"]
     ]
     paired = [row.get("paired") for row in result["results"]]
-    parts = [f"<h3>{e(header)}</h3>", _table(rows)]
+    what = {
+        "answer_logprob": "answer_logprob: log p(answer | prompt + the model's own output up to "
+        f"{settings.get('answer_marker')!r}), over the items whose output reached it (n; "
+        "missing: the others); the paired test uses the items with a value at both alphas",
+        "gold_logprob": "gold_logprob: log p(gold text | prompt), teacher-forced right after "
+        "the prompt",
+    }[outcome]
+    parts = [f"<h3>{e(header)}</h3>", f'<p class="note">{e(what)}</p>', _table(rows)]
     if any(isinstance(p, Mapping) for p in paired):
         parts.append(
             _table(
@@ -396,6 +411,36 @@ def _evaluation_section(summary: EvaluationSummary, images: list[str]) -> list[s
                     {"alpha": row.get("alpha"), **p}
                     for row, p in zip(result["results"], paired, strict=True)
                     if isinstance(p, Mapping)
+                ]
+            )
+        )
+    baselines = [b for b in result.get("prompt_baselines") or [] if isinstance(b, Mapping)]
+    if baselines:
+        parts.append(
+            '<p class="note">Prompt baselines: unsteered rows whose prompts end each question '
+            "with the text; tests against alpha 0 on the same items (accuracy: McNemar), "
+            "Holm-adjusted with the steered rows.</p>"
+        )
+        parts.append(
+            _table(
+                [
+                    {
+                        "row": b.get("label"),
+                        **{
+                            k: v
+                            for k, v in b.items()
+                            if k not in ("text", "label", "alpha")
+                            and not isinstance(v, Mapping)
+                            and not k.startswith(hidden)
+                        },
+                        **{
+                            f"{k} {f}": (t or {}).get(f)
+                            for k, t in (b.get("tests") or {}).items()
+                            if not k.startswith(hidden)
+                            for f in ("diff", "p_value", "p_holm")
+                        },
+                    }
+                    for b in baselines
                 ]
             )
         )

@@ -1,9 +1,8 @@
 """Figures for a layer report: AUROC by layer, score histograms, 2-D PCA, direction geometry.
 
 matplotlib is an optional extra (``pip install 'lirefs[plots]'``); it is imported only when a plot is
-drawn. Figures are built as ``matplotlib.figure.Figure`` objects rendered by the Agg canvas (no
-pyplot state, no display needed) and every PNG is written atomically: a crash never leaves a partial
-image behind.
+drawn. Every figure is made and written with the generic helpers of ``lirefs.figures`` (re-exported
+here as ``figure`` and ``save_figure``): an Agg canvas, no pyplot state, atomic PNG writes.
 """
 
 from __future__ import annotations
@@ -18,7 +17,7 @@ import torch
 from ..checks import renamed_keywords, residual_index
 from ..direction import Direction
 from ..errors import ActivationError, PlotsUnavailableError
-from ..store import atomic_path
+from ..figures import figure, save_figure
 from .geometry import cosine_matrix, pc_cosines, pca_2d
 from .report import LayerReport
 from .states import check_states
@@ -44,39 +43,6 @@ __all__ = [
 #: Class colours used in every figure (colour-blind safe pair).
 REASONING_COLOR = "#d55e00"
 MEMORY_COLOR = "#0072b2"
-
-
-def figure(width: float = 7.0, height: float = 4.5) -> Any:
-    """A new ``matplotlib.figure.Figure`` of ``width`` x ``height`` inches on an Agg canvas.
-
-    No pyplot state is touched and no display is needed, so figures can be drawn from any thread
-    or server. Use it with ``save_figure`` for every lirefs figure.
-
-    Raises:
-        PlotsUnavailableError: matplotlib (the ``plots`` extra) is not installed.
-    """
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        raise PlotsUnavailableError(
-            "plots need matplotlib, which is not installed; run: pip install 'lirefs[plots]'"
-        ) from None
-    fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig
-
-
-def save_figure(fig: Any, path: str | Path) -> Path:
-    """Write ``fig`` as PNG to ``path`` atomically and return ``path``.
-
-    The image is drawn into a temporary file beside ``path`` and renamed into place, so a crash
-    never leaves a partial PNG (the temporary file's suffix is not .png).
-    """
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    return path
 
 
 def plot_layer_auroc(report: LayerReport, path: str | Path) -> Path:

@@ -24,9 +24,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..checks import residual_index
 from ..direction import Direction
-from ..errors import DataError, DirectionError, MetadataMismatchError
+from ..errors import DataError, DirectionError, LayerError, MetadataMismatchError
 from ..store import check_metadata, make_metadata, write_json
 from .lengths import Lengths, check_lengths, length_baseline
 from .report import decode_float, encode_float, format_float
@@ -467,14 +466,17 @@ def _check_directions(
     fingerprints: dict[str, str] = {}
     for name in names:
         direction = check_direction(directions[name], f"directions[{name!r}]")
-        layer = layers.get(name, direction.chosen_layer)
-        if layer is None:
+        layer = layers.get(name)
+        if layer is None and direction.chosen_layer is None:
             raise DirectionError(
                 f"direction {name!r} records no chosen layer; pass layers={{{name!r}: l}} or build "
                 "it with `lirefs direction` / lirefs.analysis.find_direction, which choose one on "
                 "held-out data"
             )
-        chosen[name] = residual_index(layer, direction.n_layers, f"direction {name!r} has")
+        try:
+            chosen[name] = direction.resolve_layer(layer)  # the given layer or the chosen one
+        except LayerError as exc:
+            raise LayerError(f"direction {name!r}: {exc}") from None
         fingerprint = (direction.metadata.get("model") or {}).get("fingerprint")
         if fingerprint:
             fingerprints[name] = str(fingerprint)

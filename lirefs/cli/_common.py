@@ -20,6 +20,7 @@ from rich.markup import escape
 
 from ..console import console
 from ..errors import DataError, LirefsError, Terminated
+from ..pipeline import MIN_HELD_OUT, check_held_out_size, check_split_size
 from ..store import sigterm_as_interrupt
 
 __all__ = [
@@ -415,58 +416,6 @@ def calibration_entry(
         "within_budget": {f"{a!r}": cal.within_budget(a) for a in alphas},
         "points": cal.rows(),
     }
-
-
-#: Held-out questions per class that ``lirefs direction`` needs: the folds of the probe's
-#: stratified cross-validation (``lirefs.analysis.layer_report``'s default ``cv_folds``).
-MIN_HELD_OUT = 5
-
-
-def check_held_out_size(n_reasoning: int, n_memory: int, where: str, fix: str) -> None:
-    """Refuse a held-out half with fewer than ``MIN_HELD_OUT`` questions in a class.
-
-    Raises:
-        DataError: naming the counts, the minimum and ``fix`` (options the CLI has).
-    """
-    if min(n_reasoning, n_memory) >= MIN_HELD_OUT:
-        return
-    raise DataError(
-        f"{where} {n_reasoning} reasoning and {n_memory} memory held-out questions; the layer "
-        f"choice needs at least {MIN_HELD_OUT} per class (the probe's {MIN_HELD_OUT}-fold "
-        f"cross-validation): {fix}"
-    )
-
-
-def check_split_size(sets: Any, *, test_fraction: float, seed: int, limit: int | None) -> None:
-    """Refuse, before any model loads, a ``--limit`` whose held-out half is too small.
-
-    ``sets`` is the whole question set (before ``--limit``). The smallest limit that works with
-    this ``--test-fraction`` and ``--seed`` is searched for and named in the message.
-
-    Raises:
-        DataError: a class of the held-out half would hold fewer than ``MIN_HELD_OUT`` questions.
-    """
-    chosen = sets if limit is None else sets.subset(limit, seed=seed)
-    _, test = chosen.split(test_fraction=test_fraction, seed=seed)
-    n_r, n_m = len(test.reasoning), len(test.memory)
-    if min(n_r, n_m) >= MIN_HELD_OUT:
-        return
-    largest = max(len(sets.reasoning), len(sets.memory))
-    minimum = None
-    if limit is not None:
-        for candidate in range(limit + 1, largest + 1):
-            _, test = sets.subset(candidate, seed=seed).split(
-                test_fraction=test_fraction, seed=seed
-            )
-            if min(len(test.reasoning), len(test.memory)) >= MIN_HELD_OUT:
-                minimum = candidate
-                break
-    if minimum is not None:
-        fix = f"use --limit {minimum} or more (or a larger --test-fraction)"
-    else:
-        fix = "use a larger --test-fraction or a question set with more questions"
-    where = f"--limit {limit} leaves" if limit is not None else f"{sets.name!r} has only"
-    check_held_out_size(n_r, n_m, f"{where} (with --test-fraction {test_fraction:g})", fix)
 
 
 def check_text(value: str, what: str) -> str:

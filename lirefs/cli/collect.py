@@ -97,7 +97,7 @@ def command(
       lirefs collect --set my_questions.jsonl --model meta-llama/Llama-3.1-70B --remote -o acts.safetensors
     """
     from .. import data
-    from ..analysis import collect_split
+    from ..pipeline import collect_split
     from ..reading import parse_read
 
     check_output(out)

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import click
 
 from ..console import console
-from ..errors import DataError
+from ..pipeline import DEFAULT_TRANSFER_SETS, DEMO_MIN_LIMIT, transfer_on_sets
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
-    check_split_size,
     echo_json,
     handle_errors,
     holds_output_lock,
@@ -23,66 +20,7 @@ from ._common import (
     model_options,
 )
 
-#: The smallest ``--limit``: the built-in sets' held-out halves reach ``MIN_HELD_OUT`` questions
-#: per class at 16 with the default ``--test-fraction`` 0.3 (smaller fractions are checked too).
-DEMO_MIN_LIMIT = 16
-
-#: The sets the demo scores its direction on when present: same surface form in both classes.
-DEFAULT_TRANSFER_SETS = ("builtin-matched",)
-
-
-def transfer_on_sets(
-    lm: Any,
-    base: str,
-    split: Any,
-    direction: Any,
-    names: Sequence[str],
-    *,
-    required: bool,
-    limit: int | None,
-    test_fraction: float,
-    seed: int,
-    batch_size: int | None,
-    remote: bool,
-    permutations: int,
-) -> tuple[Any, dict[str, Any], list[str]]:
-    """The direction of ``base`` and of each set in ``names``, each scored on every set's test half.
-
-    Each other set is split and collected like ``base``; its own direction is found on its train
-    half. A set that ``lirefs.data.load`` does not know is an error when ``required``, otherwise a
-    note (the returned report is then ``None`` if no other set is left).
-
-    Returns:
-        ``(report, directions, notes)``: the ``TransferReport`` (or ``None``), the directions by
-        set name, and one line per skipped set.
-    """
-    from .. import data
-    from ..analysis import collect_split, split_transfer
-
-    splits = {base: split}
-    notes: list[str] = []
-    for name in names:
-        if name == base or name in splits:
-            continue
-        try:
-            sets = data.load(name)
-        except DataError as exc:
-            if required:
-                raise
-            notes.append(f"transfer test on {name!r} skipped: {exc}")
-            continue
-        check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
-        if limit is not None:
-            sets = sets.subset(limit, seed=seed)
-        splits[name] = collect_split(
-            lm, sets, test_fraction=test_fraction, seed=seed, batch_size=batch_size, remote=remote
-        )
-    if len(splits) < 2:
-        return None, {base: direction}, notes
-    directions, report = split_transfer(
-        splits, {base: direction}, n_permutations=permutations, seed=seed
-    )
-    return report, directions, notes
+__all__ = ["DEFAULT_TRANSFER_SETS", "DEMO_MIN_LIMIT", "command", "transfer_on_sets"]
 
 
 @click.command("demo", context_settings=CONTEXT_SETTINGS)
@@ -162,75 +100,29 @@ def command(
       lirefs demo
       lirefs demo --limit 100 --out quick-report/
     """
-    from .. import data
-    from ..analysis import collect_split, find_direction
+    from .. import pipeline
     from .report import print_layer_table
-    from .transfer import print_transfer_table, write_transfer
+    from .transfer import print_transfer_table
 
     start = time.perf_counter()
     check_output(out, folder=True)
-    sets = data.load(data_set)
-    check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
-    if limit is not None:
-        sets = sets.subset(limit, seed=seed)
+    sets = pipeline.prepare_sets(data_set, limit=limit, test_fraction=test_fraction, seed=seed)
     lm = load(model, device, dtype, device_map, remote)
-    split = collect_split(
-        lm, sets, test_fraction=test_fraction, seed=seed, batch_size=batch_size, remote=remote
+    result = pipeline.run_demo(
+        lm,
+        data_set,
+        sets=sets,
+        limit=limit,
+        test_fraction=test_fraction,
+        seed=seed,
+        permutations=permutations,
+        transfer_sets=transfer_sets,
+        transfer=not no_transfer,
+        batch_size=batch_size,
+        remote=remote,
     )
-    liref, report = find_direction(split, n_permutations=permutations, seed=seed)
-    transfer: Any = None
-    notes: list[str] = []
-    directions: dict[str, Any] = {}
-    if not no_transfer:
-        transfer, directions, notes = transfer_on_sets(
-            lm,
-            data_set,
-            split,
-            liref,
-            list(transfer_sets) or list(DEFAULT_TRANSFER_SETS),
-            required=bool(transfer_sets),
-            limit=limit,
-            test_fraction=test_fraction,
-            seed=seed,
-            batch_size=batch_size,
-            remote=remote,
-            permutations=permutations,
-        )
-
-    out.mkdir(parents=True, exist_ok=True)
-    written = [liref.save(out / "direction.safetensors")]
-    plots: list[Path] = []
-    transfer_plots: list[Path] = []
-    report.save(out / "report.json")
-    written.append(out / "report.json")
-    if save_activations:
-        written.append(split.save(out / "activations.safetensors"))
-    if not no_plots:
-        from ..analysis import write_report_plots
-
-        plots = write_report_plots(report, liref, split.test_reasoning, split.test_memory, out)
-        written += plots
-    if transfer is not None:
-        for name, other in directions.items():
-            if name != data_set:
-                written.append(other.save(out / f"direction-{_file_part(name)}.safetensors"))
-        transfer_files = write_transfer(transfer, out, plots=not no_plots)
-        transfer_plots = [p for p in transfer_files if p.suffix == ".png"]
-        written += transfer_files
-    if not no_html:
-        from ..analysis import write_html_report
-
-        written.append(
-            write_html_report(
-                out / "report.html",
-                report,
-                liref,
-                plots=plots,
-                transfer=transfer,
-                transfer_plots=transfer_plots,
-                title=f"lirefs demo: {lm_name(lm)} on {data_set}",
-            )
-        )
+    written = result.save(out, plots=not no_plots, html=not no_html, activations=save_activations)
+    report, transfer = result.report, result.transfer
     seconds = time.perf_counter() - start
     if as_json:
         echo_json(
@@ -241,30 +133,17 @@ def command(
                 "files": [str(p) for p in written],
                 "report": report.to_dict(),
                 "transfer": transfer.to_dict() if transfer is not None else None,
-                "notes": notes,
+                "notes": result.notes,
             }
         )
         return
-    counts = split.metadata["data"]["counts"]
-    console.print(f"[bold]{liref!r}[/]\ntrain/test counts: {counts}")
+    counts = result.split.metadata["data"]["counts"]
+    console.print(f"[bold]{result.direction!r}[/]\ntrain/test counts: {counts}")
     print_layer_table(report)
     if transfer is not None:
         print_transfer_table(transfer)
-    for note in notes:
+    for note in result.notes:
         console.print(f"[yellow]{note}[/]", soft_wrap=True)
     console.print(f"\nwrote {len(written)} files to [bold]{out}/[/] in {seconds:.0f} s:")
     for path in written:
         console.print(f"  {path}")
-
-
-def lm_name(lm: Any) -> str:
-    """The model's name as lirefs records it."""
-    from ..models import model_info
-
-    return str(model_info(lm).name)
-
-
-def _file_part(name: str) -> str:
-    """A set name (or a file path given as a set) as a safe part of a file name."""
-    stem = Path(name).stem if ("/" in name or "." in name) else name
-    return "".join(c if c.isalnum() or c in "-_" else "-" for c in stem) or "set"

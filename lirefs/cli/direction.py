@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from ..console import console
-from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
     FiniteFloat,
-    check_held_out_size,
     check_output,
     echo_json,
     handle_errors,
@@ -22,12 +19,6 @@ from ._common import (
     load,
     model_options,
 )
-
-if TYPE_CHECKING:
-    from ..analysis import ActivationSplit
-    from ..data import QuestionSets
-    from ..direction import Direction
-    from ..evaluation.layer_choice import CausalLayerChoice
 
 
 @click.command("direction", context_settings=CONTEXT_SETTINGS)
@@ -103,32 +94,28 @@ def command(
       lirefs direction acts.safetensors --out liref.safetensors
       lirefs direction acts.safetensors --out liref.safetensors --layer-rule causal
     """
-    from ..analysis import ActivationSplit, find_direction
+    from .. import pipeline
+    from ..analysis import ActivationSplit
 
     check_output(out)
     split = ActivationSplit.load(activations)
-    check_held_out_size(
-        int(split.test_reasoning.shape[0]),
-        int(split.test_memory.shape[0]),
-        f"{activations} holds",
-        "collect again with a larger --limit (or none) or a larger --test-fraction",
-    )
-    test = _held_out(split, set_name) if layer_rule == "causal" else None  # before any work
-    liref, report = find_direction(split, n_permutations=permutations)
+    pipeline.check_held_out(split, where=f"{activations} holds")
+    test = pipeline.held_out_questions(split, set_name) if layer_rule == "causal" else None
+    liref, report = pipeline.find_direction(split, n_permutations=permutations)
     best = report.best_layer
     summary: dict[str, Any] = {"out": str(out), "layer_rule": "auroc", "best_layer": best}
     summary["auroc"] = report.auroc[best]
     choice = None
     if layer_rule == "causal":
         assert test is not None
-        choice = _causal(
-            test,
-            liref,
-            causal_alpha,
-            max_kl,
-            causal_limit,
-            batch_size,
+        choice = pipeline.causal_choice(
             load(model, device, dtype, device_map, remote),
+            liref,
+            test,
+            alpha=causal_alpha,
+            max_kl=max_kl,
+            limit=causal_limit,
+            batch_size=batch_size,
         )
         liref = choice.annotate(liref)
         summary.update(layer_rule="causal", best_layer=choice.best_layer, auroc_best_layer=best)
@@ -160,54 +147,4 @@ def command(
     console.print(
         f"chosen layer {choice.best_layer} (causal rule; the held-out AUROC rule chose {best}, "
         f"AUROC {report.auroc[best]:.3f})"
-    )
-
-
-def _held_out(split: ActivationSplit, set_name: str | None) -> QuestionSets:
-    """The held-out half of the question set ``split`` was collected from, rebuilt and checked.
-
-    Runs before any work and before the model loads: a collection whose held-out half cannot be
-    rebuilt (one made with ``--limit`` samples its questions) fails in one line at once.
-    """
-    from .. import data
-
-    meta = split.metadata or {}
-    recorded = meta.get("data") or {}
-    settings = meta.get("settings") or {}
-    name = set_name or recorded.get("name")
-    if not name:
-        raise DataError("ACTIVATIONS records no question set name; pass --set (e.g. builtin)")
-    if set_name is None and re.search(r"/subset\d+$", str(name)):
-        raise DataError(
-            f"ACTIVATIONS holds {name!r}, a sample collected with --limit, whose held-out half "
-            "the causal rule cannot rebuild; collect the whole set (no --limit) for "
-            "--layer-rule causal, or use --layer-rule auroc"
-        )
-    sets = data.load(name)
-    _, test = sets.split(
-        test_fraction=settings.get("test_fraction", 0.3), seed=settings.get("seed", 0)
-    )
-    if recorded.get("test_hash") not in (None, test.hash()):
-        raise DataError(
-            f"the held-out half of {name!r} (hash {test.hash()}) is not the one ACTIVATIONS was "
-            f"split into (hash {recorded.get('test_hash')}): --layer-rule causal needs a "
-            "collection of the whole set, made without --limit, and the --set it came from"
-        )
-    return test
-
-
-def _causal(
-    test: QuestionSets,
-    liref: Direction,
-    alpha: float,
-    max_kl: float,
-    limit: int,
-    batch_size: int | None,
-    model: Any,
-) -> CausalLayerChoice:
-    """Run the causal rule on the held-out questions (from :func:`_held_out`)."""
-    from ..evaluation.layer_choice import causal_layer_choice
-
-    return causal_layer_choice(
-        model, liref, test, alpha=alpha, max_kl=max_kl, limit=limit, batch_size=batch_size
     )

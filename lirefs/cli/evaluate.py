@@ -125,6 +125,25 @@ def print_result_table(result: Any) -> None:
             mark = within.get(f"{alpha!r}")
             row.append("ok" if mark is True else "!" if mark is False else "?")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
+    for b in result.prompt_baselines.values():
+        # an unsteered row whose prompts carry the text: tested against alpha 0 like a steered one
+        r, paired = b.row, b.paired
+        row = [
+            b.label,
+            _pct(r["accuracy"]),
+            _ci(tuple(r["ci"])),
+            _pct(r["flexible_accuracy"]),
+            _ci(tuple(r["flexible_ci"])),
+            _pct(r["no_answer_rate"]),
+            f"{100 * paired.diff:+.1f}" if paired else "",
+            _ci(paired.ci, signed=True) if paired else "",
+            f"{paired.p_value:.3g}" if paired else "",
+            _p(paired.p_holm) if paired else "",
+            _pct(r["degenerate"]) if r.get("degenerate") is not None else "",
+        ]
+        if show_scale:
+            row.append("1")
+        table.add_row(*row, style="italic")
     console.print(table)
     if within is not None:
         cal = settings["calibration"]
@@ -135,7 +154,9 @@ def print_result_table(result: Any) -> None:
         )
     if len({g for groups in result.by_group.values() for g in groups}) > 1:
         print_group_table(result)
-    if result.gold_logprob:
+    if result.outcome == "answer_logprob" and result.answer_logprob_n:
+        print_answer_table(result)
+    elif result.gold_logprob:
         print_gold_table(result)
     if result.controls:
         print_controls_table(result)
@@ -189,6 +210,42 @@ def print_group_table(result: Any) -> None:
                 _p(paired.p_holm) if paired else "",
                 style="bold" if alpha == 0.0 else None,
             )
+    console.print(table)
+
+
+def print_answer_table(result: Any) -> None:
+    """Per alpha: mean answer log-probability after the model's own working, its CI, the items
+    without a value, and the paired difference vs 0 (benchmarks whose exemplars show working)."""
+    from rich import box
+    from rich.table import Table
+
+    marker = (result.metadata.get("settings") or {}).get("answer_marker")
+    table = Table(
+        title="answer log-probability (nats, under the same steering)",
+        caption=f"log p: mean over items of log p(answer | prompt + own output up to {marker!r}), "
+        "95% CI, over the items whose output reached it (n; missing: the others); Δ: paired "
+        "difference against alpha 0 over the items with a value at both, sign-flip p",
+        header_style="bold",
+        box=box.SIMPLE_HEAD,
+    )
+    for name in ("alpha", "log p", "95% CI", "n", "missing", "Δ vs 0", "Δ 95% CI", "p", "p_holm"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for alpha in result.alphas:
+        lp = result.answer_logprob_paired.get(alpha)
+        mean = result.answer_logprob.get(alpha)
+        ci = result.answer_logprob_ci.get(alpha)
+        table.add_row(
+            f"{alpha:+g}",
+            f"{mean:.2f}" if mean is not None else "",
+            f"[{ci[0]:.2f},{ci[1]:.2f}]" if ci else "",
+            str(result.answer_logprob_n.get(alpha, 0)),
+            str(result.answer_logprob_missing.get(alpha, 0)),
+            f"{lp.diff:+.2f} (n={lp.n})" if lp else "",
+            f"[{lp.ci[0]:+.2f},{lp.ci[1]:+.2f}]" if lp else "",
+            f"{lp.p_value:.3g}" if lp else "",
+            _p(lp.p_holm) if lp else "",
+            style="bold" if alpha == 0.0 else None,
+        )
     console.print(table)
 
 
@@ -422,6 +479,15 @@ def _print_benchmarks() -> None:
     "shaded) into --out, or the current folder.",
 )
 @click.option(
+    "--prompt-baseline",
+    "prompt_baselines",
+    multiple=True,
+    metavar="TEXT",
+    help='Add an unsteered row whose prompts end each question with TEXT (before "\\nA:"; '
+    "exemplars unchanged), tested against alpha 0 like a steered row; repeatable. E.g. "
+    '--prompt-baseline "Let\'s think step by step."',
+)
+@click.option(
     "--no-prefix-cache",
     is_flag=True,
     help="Run every full prompt per batch instead of computing the shared few-shot prefix once "
@@ -455,6 +521,7 @@ def command(
     gold_logprob: bool,
     plot: bool,
     no_prefix_cache: bool,
+    prompt_baselines: tuple[str, ...],
     model: str,
     device: str | None,
     dtype: str | None,
@@ -532,6 +599,7 @@ def command(
         control_activations=pair,
         gold_logprob=gold_logprob,
         reuse_prefix=not no_prefix_cache,
+        prompt_baselines=prompt_baselines,
     )
     if cal is not None and calibration_path is not None:
         result.metadata.setdefault("settings", {})["calibration"] = calibration_entry(

@@ -95,10 +95,11 @@ def command(
       lirefs report liref.safetensors acts.safetensors --out report/ --html --eval eval/
     """
     from ..analysis import ActivationSplit, split_report
-    from ..analysis.html import check_evaluation, load_evaluation, write_html_report
+    from ..analysis.html import check_evaluation, load_evaluation
     from ..checks import residual_index
     from ..direction import Direction
     from ..errors import DataError
+    from ..pipeline import write_layer_report
 
     check_output(out, folder=True)
     split = ActivationSplit.load(activations)
@@ -120,17 +121,16 @@ def command(
     for summary in evaluations:
         check_evaluation(summary, liref)
     report = split_report(liref, split, n_permutations=permutations)
-    out.mkdir(parents=True, exist_ok=True)
-    report.save(out / "report.json")
-    plots: list[Path] = []
-    if not no_plots:
-        from ..analysis import write_report_plots
-
-        plots = write_report_plots(
-            report, liref, split.test_reasoning, split.test_memory, out, layer=layer
-        )
-    if page is not None:
-        write_html_report(page, report, liref, plots=plots, evaluations=evaluations)
+    _, plots, page = write_layer_report(
+        out,
+        report,
+        liref,
+        split,
+        plots=not no_plots,
+        layer=layer,
+        html=page,
+        evaluations=evaluations,
+    )
     if as_json:
         echo_json(
             {

@@ -210,6 +210,7 @@ def command(
     from ..direction import Direction
     from ..models import model_info
     from ..steer import GENERATE_BATCH_SIZE, generate, get_mode, sweep
+    from ..steer import plan as steering_plan
 
     steer_mode = get_mode(mode)
     texts = list(questions) + (_read_file(file) if file is not None else [])
@@ -257,8 +258,8 @@ def command(
         else [format_prompt(q, chat_template=chat_template, tokenizer=tok) for q in texts]
     )
     direction = Direction.load(direction_path, model=nn_model) if direction_path else None
-    if layer is None and direction is not None:
-        layer = direction.chosen_layer  # None still raises a clear error in generate
+    if direction is not None and any(a != 0.0 for a in alphas):
+        layer = direction.resolve_layer(layer)  # the given layer or the chosen one, checked
     info = model_info(nn_model)
     common: dict[str, Any] = {
         "positions": where,
@@ -273,7 +274,14 @@ def command(
     if 0.0 in alphas:
         runs[0.0] = generate(nn_model, prompts, **{**common, "blocks": None})
     steered_alphas = [a for a in alphas if a != 0.0]
-    if steered_alphas:
+    if steered_alphas and steer_mode.name == "ablate":
+        # the ablation takes no alpha: one plan (its column is alpha -1, the ablated one)
+        ablation = steering_plan(
+            nn_model, direction, layer, None, "ablate", positions=where, blocks=chosen_blocks
+        )
+        keep = {k: v for k, v in common.items() if k not in ("positions", "blocks")}
+        runs.update(sweep(nn_model, prompts, [ablation], **keep))
+    elif steered_alphas:
         runs.update(
             sweep(
                 nn_model,

@@ -8,7 +8,8 @@ from typing import Any
 import click
 
 from ..console import console
-from ..errors import DataError, LirefsError
+from ..errors import DataError
+from ..pipeline import write_transfer
 from ._common import (
     CONTEXT_SETTINGS,
     SEED,
@@ -18,6 +19,8 @@ from ._common import (
     holds_output_lock,
     json_option,
 )
+
+__all__ = ["command", "named_paths", "print_transfer_table", "write_transfer"]
 
 
 def print_transfer_table(report: Any) -> None:
@@ -120,8 +123,9 @@ def command(
       lirefs transfer -d builtin=builtin.safetensors -d matched=matched.safetensors \\
         -t builtin=builtin-acts.safetensors -t matched=matched-acts.safetensors -o transfer/
     """
-    from ..analysis import ActivationSplit, transfer_report
+    from ..analysis import ActivationSplit
     from ..direction import Direction
+    from ..pipeline import transfer_between
 
     check_output(out, folder=True)
     directions = {
@@ -131,37 +135,10 @@ def command(
     splits = {
         name: ActivationSplit.load(path) for name, path in named_paths(test_args, "--test").items()
     }
-    for d_name, direction in directions.items():
-        for t_name, split in splits.items():
-            try:
-                direction.check_model(split.metadata.get("model"))
-            except LirefsError as exc:
-                raise type(exc)(f"direction {d_name!r} on test {t_name!r}: {exc}") from None
-    report = transfer_report(
-        directions,
-        {name: (s.test_reasoning, s.test_memory) for name, s in splits.items()},
-        lengths={
-            name: (s.test_reasoning_lengths.tolist(), s.test_memory_lengths.tolist())
-            for name, s in splits.items()
-        },
-        n_permutations=permutations,
-        seed=seed,
-    )
+    report = transfer_between(directions, splits, n_permutations=permutations, seed=seed)
     written = write_transfer(report, out, plots=not no_plots)
     if as_json:
         echo_json({"report": report.to_dict(), "files": [str(p) for p in written]})
         return
     print_transfer_table(report)
     console.print(f"wrote {', '.join(str(p) for p in written)}")
-
-
-def write_transfer(report: Any, out: Path, *, plots: bool = True) -> list[Path]:
-    """``transfer.json`` and (with ``plots``) ``transfer.png`` / ``transfer_layers.png`` in ``out``."""
-    out.mkdir(parents=True, exist_ok=True)
-    written = [report.save(out / "transfer.json")]
-    if plots:
-        from ..analysis import plot_transfer, plot_transfer_layers
-
-        written.append(plot_transfer(report, out / "transfer.png"))
-        written.append(plot_transfer_layers(report, out / "transfer_layers.png"))
-    return written

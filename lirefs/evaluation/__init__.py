@@ -15,7 +15,9 @@ group, Holm-adjusted p-values); ``EvalResult.load`` (:mod:`.result_io`) reads a 
 from __future__ import annotations
 
 from . import tasks
+from .baselines import BaselineResult
 from .config import EvalConfig
+from .engines import EvalEngine, FullPromptEngine
 from .records import RECORDS_FORMAT, RESUME_KEYS, Record, RecordsError
 from .result import EvalResult, GroupResult, PairedResult, ResultFileError
 from .run import evaluate
@@ -25,10 +27,13 @@ from .tasks import Benchmark, BenchmarkData, Item, benchmarks, get_benchmark, re
 __all__ = [
     "RECORDS_FORMAT",
     "RESUME_KEYS",
+    "BaselineResult",
     "Benchmark",
     "BenchmarkData",
     "EvalConfig",
+    "EvalEngine",
     "EvalResult",
+    "FullPromptEngine",
     "GroupResult",
     "Item",
     "PairedResult",

@@ -13,7 +13,7 @@ resumed.
 from __future__ import annotations
 
 import hashlib
-import math
+import numbers
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,11 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError
+from ..checks import check_alpha
+from ..errors import DataError, SteeringError
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from .records import resume_key
 
-__all__ = ["EvalConfig", "RunFacts", "check_alphas"]
+__all__ = ["EvalConfig", "RunFacts", "check_alphas", "check_prompt_baselines"]
 
 
 def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
@@ -34,21 +35,46 @@ def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
     Raises:
         DataError: not numbers, empty, not finite, or repeated.
     """
-    if isinstance(alphas, int | float) and not isinstance(alphas, bool):
-        alphas = [alphas]
-    try:
-        values = [float(a) for a in alphas]  # type: ignore[union-attr]
-    except (TypeError, ValueError):
-        raise DataError(f"alphas must be numbers, got {alphas!r}; e.g. alphas=(0.0, 0.1)") from None
-    if not values:
+    given: list[Any]
+    if isinstance(alphas, numbers.Real) and not isinstance(alphas, bool):
+        given = [alphas]
+    elif isinstance(alphas, str | bytes) or not isinstance(alphas, Iterable):
+        raise DataError(f"alphas must be numbers, got {alphas!r}; e.g. alphas=(0.0, 0.1)")
+    else:
+        given = list(alphas)
+    if not given:
         raise DataError("alphas is empty; pass at least one, e.g. alphas=(0.0, 0.1)")
-    bad = [a for a in values if not math.isfinite(a)]
-    if bad:
-        raise DataError(f"alphas must be finite numbers, got {bad}")
+    try:
+        values = [check_alpha(a) for a in given]  # finite real numbers, -0.0 -> 0.0
+    except SteeringError as exc:
+        raise DataError(f"alphas must be finite numbers ({exc}); e.g. alphas=(0.0, 0.1)") from None
     repeats = sorted({a for a in values if values.count(a) > 1})
     if repeats:
         raise DataError(f"alphas {repeats} are given more than once; list each alpha once")
-    return tuple(a + 0.0 for a in values)  # -0.0 -> 0.0
+    return tuple(values)
+
+
+def check_prompt_baselines(texts: Any) -> tuple[str, ...]:
+    """``texts`` as a tuple of distinct non-blank strings (one text alone is one baseline).
+
+    Raises:
+        DataError: not strings, blank, or repeated.
+    """
+    if isinstance(texts, str):
+        texts = (texts,)
+    if not isinstance(texts, Iterable):
+        raise DataError(
+            f"prompt_baselines must be texts, got {texts!r}; e.g. "
+            'prompt_baselines=("Let\'s think step by step.",)'
+        )
+    out = tuple(texts)
+    bad = [t for t in out if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise DataError(f"prompt_baselines must be non-empty texts, got {bad!r}")
+    repeats = sorted({t for t in out if out.count(t) > 1})
+    if repeats:
+        raise DataError(f"prompt baselines {repeats} are given more than once; list each once")
+    return out
 
 
 def _positive(value: Any, name: str, fix: str) -> int | None:
@@ -94,6 +120,7 @@ class EvalConfig:
     control_activations: tuple[Any, Any] | None = field(default=None, repr=False)
     gold_logprob: bool = True
     reuse_prefix: bool = True
+    prompt_baselines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         alphas = check_alphas(self.alphas)
@@ -134,7 +161,9 @@ class EvalConfig:
                 "control_activations must be a pair (reasoning_acts, memory_acts), got "
                 f"{type(pair).__name__}"
             )
+        baselines = check_prompt_baselines(self.prompt_baselines)
         for name, value in (
+            ("prompt_baselines", baselines),
             ("alphas", alphas),
             ("limit", limit),
             ("batch_size", batch or GENERATE_BATCH_SIZE),
@@ -192,7 +221,9 @@ class EvalConfig:
             "direction": facts.direction,
             "gold_logprob": bool(self.gold_logprob),
             "gold_text_example": bench.gold_text(items[0]) if items else None,
+            "answer_marker": bench.answer_marker,
             "controls": list(facts.controls),
+            "prompt_baselines": list(self.prompt_baselines),
         }
 
     def resume_key(self, facts: RunFacts) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..analysis.plots import figure, save_figure
+from ..figures import figure, save_figure
 from ..steer import get_mode
 
 __all__ = ["effective_scales", "plot_dose_response"]

@@ -14,17 +14,20 @@ import hashlib
 import random
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError, DirectionError, LayerError
-from ..ndif import resolve_remote
 from ..reading import CHAT_FORMAT, PLAIN_FORMAT, warn_read_mismatch
+from ..steer import GENERATE_BATCH_SIZE
 from ..store import make_metadata
+from ..tracing import Remote
 from .config import EvalConfig, RunFacts
 from .controls import ControlDirection, control_directions
-from .prefix import MIN_SHARED_TOKENS, prefix_unsupported, shared_prefix_length
+from .engines import EvalEngine, FullPromptEngine
+from .prefix import MIN_SHARED_TOKENS, PrefixEngine, prefix_unsupported, shared_prefix_length
+from .records import baseline_label
 from .tasks import Benchmark, BenchmarkData, Item
 from .tasks.extract import THINK_CLOSE, THINK_OPEN
 
@@ -78,16 +81,14 @@ def resolve_direction(
             f"{type(direction).__name__}"
         )
     settings = direction.metadata.get("settings") or {}
-    if layer is not None:
-        source = LAYER_FROM_USER
-    elif direction.chosen_layer is not None:
-        layer, source = direction.chosen_layer, LAYER_FROM_DIRECTION
-    else:
+    if layer is None and direction.chosen_layer is None:
         raise LayerError(
             "the direction records no chosen layer (settings.best_layer); pass layer= "
             "(--layer N), e.g. the best layer of `lirefs report`"
         )
-    unit = direction.unit(layer)  # validates the range and refuses an all-zero direction
+    source = LAYER_FROM_USER if layer is not None else LAYER_FROM_DIRECTION
+    layer = direction.resolve_layer(layer)
+    unit = direction.unit(layer)  # refuses an all-zero direction
     data = direction.metadata.get("data") or {}
     summary = {
         "path": path,
@@ -246,6 +247,9 @@ class RunPlan:
         metadata: the run's metadata (header of the records file, ``result.metadata``).
         token_ids: every prompt's ids when the shared-prefix cache is used, else ``None``;
             ``shared_len`` the shared prefix length.
+        engine: what runs the model (:mod:`.engines`): a ``PrefixEngine`` over ``token_ids``
+            when the prefix cache is used, else a ``FullPromptEngine`` over ``prompts`` (or the
+            engine given to ``evaluate``); the loop calls only its interface.
     """
 
     bench: Benchmark
@@ -259,15 +263,45 @@ class RunPlan:
     metadata: dict[str, Any]
     token_ids: list[list[int]] | None = None
     shared_len: int = 0
+    engine: Any = None
+    baselines: dict[str, tuple[str, list[str], list[int]]] = field(default_factory=dict)
+
+    def prompts_of(self, run: str | None) -> list[str]:
+        """The prompts of a run: a prompt baseline's own (``baselines``), else ``prompts``."""
+        return self.baselines[run][1] if run in self.baselines else self.prompts
+
+    def shots_of(self, run: str | None) -> list[int]:
+        """Exemplars per position of a run's prompts."""
+        return self.baselines[run][2] if run in self.baselines else list(self.facts.shots_used)
+
+    def inputs(self, lo: int, hi: int, run: str | None = None) -> list[str] | list[list[int]]:
+        """The engine's prompts of positions ``lo..hi-1`` of ``run``: token ids with the prefix
+        cache (the ``PrefixEngine`` reads ids), else the prompt texts."""
+        if run in self.baselines:
+            return self.encode(self.baselines[run][1][lo:hi])
+        if self.token_ids is not None:
+            return list(self.token_ids[lo:hi])
+        return list(self.prompts[lo:hi])
+
+    def encode(self, texts: list[str]) -> list[str] | list[list[int]]:
+        """Other prompts (e.g. prompt + generated text) in the form the engine takes: token ids
+        with the prefix cache (they start with the same shared prefix), else the texts."""
+        if self.token_ids is None:
+            return list(texts)
+        from ..batching import tokenize
+
+        return tokenize(self.engine.model, texts)
 
     @property
     def runs(self) -> list[tuple[str | None, Any, list[float]]]:
-        """``(control name or None, vector, alphas)``: the real direction at every alpha, then
-        each control at the steered alphas (alpha 0 is the identity for every direction)."""
+        """``(run name or None, vector, alphas)``: the real direction at every alpha, then each
+        control at the steered alphas (alpha 0 is the identity for every direction), then each
+        prompt baseline, unsteered (``None``, alpha 0)."""
         alphas = list(self.metadata["settings"]["alphas"])
         out: list[tuple[str | None, Any, list[float]]] = [(None, self.liref, alphas)]
         steered = [a for a in alphas if a != 0.0]
-        return out + [(c.name, c.vector, steered) for c in self.control_list]
+        out += [(c.name, c.vector, steered) for c in self.control_list]
+        return out + [(label, None, [0.0]) for label in self.baselines]
 
 
 def _renderer(model: Any, cfg: EvalConfig) -> tuple[Any, bool, dict[str, Any] | None]:
@@ -278,9 +312,13 @@ def _renderer(model: Any, cfg: EvalConfig) -> tuple[Any, bool, dict[str, Any] | 
     return (lambda parts: parts.text()), bool(cfg.thinking), None
 
 
-def make_plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> RunPlan:
-    """Resolve the direction, controls, items, prompts and prefix cache; build the metadata."""
-    remote = resolve_remote(model, cfg.remote)
+def make_plan(
+    model: Any, bench: Benchmark, cfg: EvalConfig, engine: EvalEngine | None = None
+) -> RunPlan:
+    """Resolve the direction, controls, items, prompts, prefix cache and engine; build the
+    metadata. ``engine``: one given to ``evaluate`` (it runs the full prompt texts, no prefix
+    cache); ``None`` picks ``PrefixEngine`` or ``FullPromptEngine``."""
+    remote = Remote.of(model, cfg.remote)
     render, thinking, chat_summary = _renderer(model, cfg)
     default_tokens = bench.thinking_max_new_tokens if thinking else bench.max_new_tokens
     new_tokens = cfg.max_new_tokens or default_tokens
@@ -307,6 +345,13 @@ def make_plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> RunPlan:
         order = list(range(len(data.items)))
     items = [data.items[i] for i in order]
     prompts, shots_used, n_ctx = fit_prompts(model, data, items, render, new_tokens)
+    baselines = {}
+    for text in cfg.prompt_baselines:
+        # the text ends the item's own question (before "\nA:", or the user turn); the
+        # exemplars are left as they are
+        asked = [replace(item, question=f"{item.question} {text}") for item in items]
+        b_prompts, b_shots, _ = fit_prompts(model, data, asked, render, new_tokens)
+        baselines[baseline_label(text)] = (text, b_prompts, b_shots)
     prompt_format = CHAT_FORMAT if cfg.chat_template else PLAIN_FORMAT
     # A ReadMismatchWarning (a UserWarning): the direction's prompt format differs from this run's.
     format_warning = warn_read_mismatch(
@@ -314,7 +359,16 @@ def make_plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> RunPlan:
         prompt_format=prompt_format,
         stacklevel=3,
     )
-    token_ids, shared_len, prefix_setting = _prefix(model, cfg, remote, prompts)
+    if engine is None:
+        token_ids, shared_len, prefix_setting = _prefix(model, cfg, remote, prompts)
+        if token_ids is not None:
+            engine = PrefixEngine(model, token_ids[0][:shared_len])
+        else:
+            engine = FullPromptEngine(
+                model, remote=remote, batch_size=int(cfg.batch_size or GENERATE_BATCH_SIZE)
+            )
+    else:
+        token_ids, shared_len, prefix_setting = None, 0, None
     facts = RunFacts(
         benchmark=bench,
         items=items,
@@ -328,7 +382,7 @@ def make_plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> RunPlan:
         chat=chat_summary,
         format_warning=format_warning,
         prefix_cache=prefix_setting,
-        remote=remote,
+        remote=remote.setting,
         direction=direction_summary,
         controls=[{"name": c.name, **c.recipe} for c in control_list],
     )
@@ -347,15 +401,15 @@ def make_plan(model: Any, bench: Benchmark, cfg: EvalConfig) -> RunPlan:
     )
     return RunPlan(
         bench, data, order, items, prompts, facts, liref, control_list, metadata,
-        token_ids, shared_len,
+        token_ids, shared_len, engine, baselines,
     )  # fmt: skip
 
 
 def _prefix(
-    model: Any, cfg: EvalConfig, remote: bool | str, prompts: list[str]
+    model: Any, cfg: EvalConfig, remote: Remote, prompts: list[str]
 ) -> tuple[list[list[int]] | None, int, dict[str, Any] | None]:
     """``(token ids, shared prefix length, metadata setting)`` of the shared-prefix cache."""
-    if not cfg.reuse_prefix or remote is not False:
+    if not cfg.reuse_prefix or not remote.local:
         return None, 0, None
     # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
     # and the metadata says why

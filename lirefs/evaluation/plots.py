@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..analysis.plots import figure, save_figure
+from ..figures import figure, save_figure
 
 if TYPE_CHECKING:
     from .result import EvalResult

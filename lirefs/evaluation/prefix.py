@@ -224,10 +224,12 @@ class PrefixEngine:
         )
 
     def gold_logprobs(
-        self, prompts: Sequence[Sequence[int]], plan: SteeringPlan, gold_texts: Sequence[str]
+        self, prompts: Prompts, plan: SteeringPlan, gold_texts: Sequence[str]
     ) -> list[float]:
-        """Teacher-forced gold log-probabilities from the cache (``prefix_gold_logprobs``)."""
-        return prefix_gold_logprobs(self.shared(plan), prompts, gold_texts)
+        """Teacher-forced gold log-probabilities of ``prompts`` (token-id lists) from the cache
+        (``prefix_gold_logprobs``)."""
+        rows = [[int(t) for t in row] for row in prompts]
+        return prefix_gold_logprobs(self.shared(plan), rows, gold_texts)
 
     def close(self) -> None:
         """Drop the held prefix (and its steered copy)."""

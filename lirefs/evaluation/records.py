@@ -34,6 +34,7 @@ __all__ = [
     "RESUME_KEYS",
     "Record",
     "RecordsError",
+    "baseline_label",
     "header",
     "open_records",
     "read_records",
@@ -70,11 +71,15 @@ class RecordsError(DataError):
 _FIELDS = (
     "alpha", "index", "id", "prompt", "thinking", "think_closed", "output", "extracted",
     "extracted_flexible", "gold", "correct", "correct_flexible", "batch", "n_tokens", "n_shots",
-    "gold_text", "gold_logprob", "degenerate", "degenerate_reasons", "accepted", "group",
-    "control", "control_hash",
+    "gold_text", "gold_logprob", "answer_text", "answer_logprob", "degenerate",
+    "degenerate_reasons", "accepted", "group", "control", "control_hash", "baseline",
 )  # fmt: skip
-#: Fields written only when set (thinking runs, items with aliases or groups, controls).
-_OPTIONAL = ("thinking", "think_closed", "accepted", "group", "control", "control_hash")
+#: Fields written only when set (thinking runs, items with aliases or groups, controls, the
+#: answer outcome of benchmarks with an answer marker).
+_OPTIONAL = (
+    "thinking", "think_closed", "accepted", "group", "control", "control_hash", "answer_text",
+    "answer_logprob", "baseline",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -98,12 +103,18 @@ class Record:
         n_shots: exemplars in its prompt.
         gold_text: the scored gold continuation.
         gold_logprob: ``log p(gold_text | prompt)`` (nats) under the same steering, or ``None``.
+        answer_text: benchmarks with an answer marker: the scored gold answer (``" 7."``,
+            ``Benchmark.answer_text``); set whenever the answer outcome was computed.
+        answer_logprob: ``log p(answer_text | prompt + own output up to the marker)`` (nats)
+            under the same steering; ``None`` when the output never reaches the marker.
         degenerate: whether the output collapsed; ``degenerate_reasons`` says how.
         thinking: thinking runs: the think block; ``think_closed``: whether it closed.
         accepted: every accepted answer (items with aliases).
         group: the item's group (MMLU-Pro category, C-Eval subject, built-in template).
         control: the control direction's name (``None``: the real direction);
             ``control_hash`` its unit-vector hash.
+        baseline: a prompt-baseline row: the text added to the item's question (unsteered,
+            ``alpha`` 0); ``None`` for steering rows.
         extra: fields of a newer lirefs, kept as they are.
     """
 
@@ -122,6 +133,8 @@ class Record:
     n_shots: int | None = None
     gold_text: str | None = None
     gold_logprob: float | None = None
+    answer_text: str | None = None
+    answer_logprob: float | None = None
     degenerate: bool = False
     degenerate_reasons: list[str] = field(default_factory=list)
     thinking: str | None = None
@@ -130,6 +143,7 @@ class Record:
     group: str | None = None
     control: str | None = None
     control_hash: str | None = None
+    baseline: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,8 +189,15 @@ class Record:
 
     @property
     def key(self) -> tuple[str | None, float, int]:
-        """``(control or None, alpha, index)``: what one record stands for."""
-        return self.control, self.alpha, self.index
+        """``(run, alpha, index)``: what one record stands for; the run is the control's name,
+        the prompt baseline's label (:func:`baseline_label`) or ``None`` (the real direction)."""
+        run = self.control if self.baseline is None else baseline_label(self.baseline)
+        return run, self.alpha, self.index
+
+
+def baseline_label(text: str) -> str:
+    """The run name of the prompt baseline ``text``: ``"prompt: <text>"``."""
+    return f"prompt: {text}"
 
 
 def resume_key(settings: Mapping[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..store import write_json
+from .baselines import BaselineResult
 from .groups import GroupResult
 from .records import write_records
 from .result_io import ResultFileError, load_result
@@ -61,6 +62,17 @@ class EvalResult:
         gold_logprob_ci: ``{alpha: (low, high)}`` 95% bootstrap interval of that mean.
         gold_logprob_paired: ``{alpha: PairedTest}`` against alpha 0 (paired bootstrap interval,
             sign-flip p-value).
+        answer_logprob: benchmarks with an answer marker (``Benchmark.answer_marker``: GSM8K,
+            MGSM, built-in arithmetic): ``{alpha: mean over items of log p(answer | prompt +
+            the model's own output up to the marker)}`` (nats), the answer scored where the
+            model itself reached the answer slot (``" 7."`` after ``"The final answer is"``),
+            under the same steering; over the items whose output reached the marker at that
+            alpha (``answer_logprob_n``; ``answer_logprob_missing`` counts the others). Empty
+            for short-answer benchmarks, whose outcome is ``gold_logprob``.
+        answer_logprob_ci: ``{alpha: (low, high)}`` 95% interval of that mean.
+        answer_logprob_paired: ``{alpha: PairedTest}`` against alpha 0 over the items with a
+            value at both alphas (its ``n``).
+        answer_logprob_n, answer_logprob_missing: ``{alpha: items with / without a value}``.
         degenerate: ``{alpha: share of outputs flagged degenerate}`` (``outcomes.is_degenerate``).
         degenerate_paired: ``{alpha: PairedTest}`` against alpha 0 (McNemar).
         controls: ``{name: EvalResult}`` of each control direction over the same alphas and
@@ -69,6 +81,9 @@ class EvalResult:
             PairedTest}}}``: this direction minus the control, paired by item.
         by_group: ``{alpha: {group: GroupResult}}`` when the items have groups (MMLU-Pro
             category, C-Eval subject, built-in template), else empty.
+        prompt_baselines: ``{text: BaselineResult}``: each prompting baseline
+            (``prompt_baselines=``), an unsteered run with the text added to each question,
+            summarised and tested against alpha 0 like a steered row (:mod:`.baselines`).
 
     Multiple comparisons: every paired test keeps its raw ``p_value`` and gets ``p_holm``, Holm's
     adjustment within its family: per outcome (accuracy, gold log-prob, degeneration) the tests
@@ -93,6 +108,11 @@ class EvalResult:
     gold_logprob: dict[float, float] = field(default_factory=dict)
     gold_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
     gold_logprob_paired: dict[float, PairedTest] = field(default_factory=dict)
+    answer_logprob: dict[float, float] = field(default_factory=dict)
+    answer_logprob_ci: dict[float, tuple[float, float]] = field(default_factory=dict)
+    answer_logprob_paired: dict[float, PairedTest] = field(default_factory=dict)
+    answer_logprob_n: dict[float, int] = field(default_factory=dict)
+    answer_logprob_missing: dict[float, int] = field(default_factory=dict)
     degenerate: dict[float, float] = field(default_factory=dict)
     degenerate_paired: dict[float, PairedTest] = field(default_factory=dict)
     controls: dict[str, EvalResult] = field(default_factory=dict, repr=False)
@@ -100,6 +120,7 @@ class EvalResult:
         default_factory=dict, repr=False
     )
     by_group: dict[float, dict[str, GroupResult]] = field(default_factory=dict, repr=False)
+    prompt_baselines: dict[str, BaselineResult] = field(default_factory=dict, repr=False)
 
     def holm_survivors(self, level: float = HOLM_LEVEL) -> list[str]:
         """The effects whose Holm-adjusted p-value is at most ``level``, as short phrases
@@ -108,17 +129,23 @@ class EvalResult:
         names = {
             "accuracy": "accuracy",
             "gold_logprob": "gold log-prob",
+            "answer_logprob": "answer log-prob",
             "degenerate": "degenerate",
         }
         tables = {
             "accuracy": self.paired,
             "gold_logprob": self.gold_logprob_paired,
+            "answer_logprob": self.answer_logprob_paired,
             "degenerate": self.degenerate_paired,
         }
         for key, table in tables.items():
             for alpha, test in table.items():
                 if test.p_holm is not None and test.p_holm <= level:
                     out.append(f"{names[key]} {alpha:+g} vs 0 ({_effect(key, test.diff)})")
+        for b in self.prompt_baselines.values():
+            for key, test in b.tests.items():
+                if test.p_holm is not None and test.p_holm <= level:
+                    out.append(f"{names[key]} {b.label} vs 0 ({_effect(key, test.diff)})")
         for alpha, by_name in self.vs_controls.items():
             for name, row in by_name.items():
                 for key, test in row.items():
@@ -127,6 +154,14 @@ class EvalResult:
                             f"{names[key]} {alpha:+g}, real vs {name} ({_effect(key, test.diff)})"
                         )
         return out
+
+    @property
+    def outcome(self) -> str:
+        """The continuous outcome this benchmark reports: ``"answer_logprob"`` where its
+        exemplars show working before an answer marker (``metadata["settings"]
+        ["answer_marker"]``), else ``"gold_logprob"`` (short-answer benchmarks)."""
+        settings = self.metadata.get("settings") or {}
+        return "answer_logprob" if settings.get("answer_marker") else "gold_logprob"
 
     def group_rows(self) -> list[dict[str, Any]]:
         """One dict per alpha and group (what the per-group tables show)."""
@@ -158,6 +193,11 @@ class EvalResult:
                     "gold_logprob": self.gold_logprob.get(alpha),
                     "gold_logprob_ci": _listed(self.gold_logprob_ci.get(alpha)),
                     "gold_logprob_paired": _as_dict(self.gold_logprob_paired.get(alpha)),
+                    "answer_logprob": self.answer_logprob.get(alpha),
+                    "answer_logprob_ci": _listed(self.answer_logprob_ci.get(alpha)),
+                    "answer_logprob_paired": _as_dict(self.answer_logprob_paired.get(alpha)),
+                    "answer_logprob_n": self.answer_logprob_n.get(alpha),
+                    "answer_logprob_missing": self.answer_logprob_missing.get(alpha),
                     "degenerate": self.degenerate.get(alpha),
                     "n_degenerate": sum(bool(r.get("degenerate")) for r in recs),
                     "degenerate_paired": _as_dict(self.degenerate_paired.get(alpha)),
@@ -190,7 +230,9 @@ class EvalResult:
             "alphas": list(self.alphas),
             "layer": self.layer,
             "layer_source": self.layer_source,
+            "outcome": self.outcome,
             "results": self.rows(),
+            "prompt_baselines": [b.to_dict() for b in self.prompt_baselines.values()],
             "metadata": self.metadata,
         }
         if self.by_group:
@@ -228,7 +270,11 @@ class EvalResult:
         write_json(folder / "result.json", self.to_dict())
         if records:
             write_records(
-                folder / "records.jsonl", self.metadata, self.records + self.control_records()
+                folder / "records.jsonl",
+                self.metadata,
+                self.records
+                + self.control_records()
+                + [r for b in self.prompt_baselines.values() for r in b.records],
             )
         self.save_lm_eval(folder / "lm_eval")
         return folder
@@ -291,7 +337,9 @@ class EvalResult:
 
 
 def _effect(key: str, diff: float) -> str:
-    return f"{100 * diff:+.1f} points" if key != "gold_logprob" else f"{diff:+.2f} nats"
+    if key in ("gold_logprob", "answer_logprob"):
+        return f"{diff:+.2f} nats"
+    return f"{100 * diff:+.1f} points"
 
 
 def _listed(ci: tuple[float, float] | None) -> list[float] | None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DataError
 from ..store import check_metadata, loads_json
+from .baselines import BaselineResult
 from .groups import GroupResult
 from .groups import pair_of as _pair
 from .records import read_records
@@ -90,6 +91,14 @@ def _from_dict(
     name = (obj["metadata"].get("control") or {}).get("name")
     indices = [int(i) for i in obj.get("indices") or []]
     result.records = _select(records, result.alphas, indices, name)
+    for b in obj.get("prompt_baselines") or []:
+        own = {
+            int(r["index"]): r
+            for r in records
+            if r.get("baseline") == b["text"] and float(r["alpha"]) == 0.0
+        }
+        kept = [own[i] for i in indices] if all(i in own for i in indices) else []
+        result.prompt_baselines[str(b["text"])] = BaselineResult.from_dict(b, kept)
     for control, sub in (obj.get("control_results") or {}).items():
         result.controls[control] = _from_dict(cls, sub, records)
     return result
@@ -105,6 +114,7 @@ def _fill_row(result: EvalResult, row: dict[str, Any]) -> None:
     for key, table in (
         ("paired", result.paired),
         ("gold_logprob_paired", result.gold_logprob_paired),
+        ("answer_logprob_paired", result.answer_logprob_paired),
         ("degenerate_paired", result.degenerate_paired),
     ):
         test = _test(row.get(key))
@@ -113,6 +123,13 @@ def _fill_row(result: EvalResult, row: dict[str, Any]) -> None:
     if row.get("gold_logprob") is not None:
         result.gold_logprob[alpha] = float(row["gold_logprob"])
         result.gold_logprob_ci[alpha] = _pair(row["gold_logprob_ci"])
+    if row.get("answer_logprob") is not None:
+        result.answer_logprob[alpha] = float(row["answer_logprob"])
+        if row.get("answer_logprob_ci") is not None:
+            result.answer_logprob_ci[alpha] = _pair(row["answer_logprob_ci"])
+    if row.get("answer_logprob_n") is not None:
+        result.answer_logprob_n[alpha] = int(row["answer_logprob_n"])
+        result.answer_logprob_missing[alpha] = int(row["answer_logprob_missing"])
     if row.get("degenerate") is not None:
         result.degenerate[alpha] = float(row["degenerate"])
     for control, cells in (row.get("controls") or {}).items():
@@ -128,7 +145,11 @@ def _select(
 ) -> list[dict[str, Any]]:
     """The records of one direction at ``alphas`` x ``indices`` (a control shares alpha 0 with
     the real direction); empty when the file does not hold them all."""
-    keyed = {(r.get("control"), float(r["alpha"]), int(r["index"])): r for r in records}
+    keyed = {
+        (r.get("control"), float(r["alpha"]), int(r["index"])): r
+        for r in records
+        if r.get("baseline") is None  # a prompt baseline's rows are its own
+    }
     out = []
     for alpha in alphas:
         owner = None if alpha == 0.0 else control

@@ -28,26 +28,25 @@ metadata) is :mod:`.plan`; one output is read and judged by :mod:`.scoring`; the
 from __future__ import annotations
 
 import contextlib
-import warnings
 from collections.abc import Iterable
-from contextlib import nullcontext
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, cast
 
 from ..console import progress_bar
 from ..errors import DataError
 from ..reading import PLAIN_FORMAT
-from ..steer import GENERATE_BATCH_SIZE, StopStringWarning, warn_unmatched_stops
+from ..steer import GENERATE_BATCH_SIZE, SteeringPlan, warn_unmatched_stops
+from ..steer import plan as plan_steering
 from ..store import dump_jsonl_line, lock
 from .compare import compare_to_control
 from .config import EvalConfig
+from .engines import EvalEngine
 from .plan import LAYER_FROM_DIRECTION, LAYER_FROM_USER, RunPlan, make_plan, stratified_order
-from .prefix import SharedPrefix, prefix_generate, prefix_gold_logprobs, shared_prefix
 from .records import Record, resume
 from .result import EvalResult
-from .scoring import score_output
-from .summary import adjust_holm, summarise
+from .scoring import score_output, working_prefix
+from .summary import adjust_holm, summarise, summarise_baseline
 from .tasks import Benchmark, get_benchmark
 from .tasks.base import continuation
 
@@ -90,7 +89,9 @@ def evaluate(
     control_activations: tuple[Any, Any] | None = None,
     gold_logprob: bool = True,
     reuse_prefix: bool = True,
+    prompt_baselines: Iterable[str] = (),
     config: EvalConfig | None = None,
+    engine: EvalEngine | None = None,
 ) -> EvalResult:
     """Accuracy of ``model`` on ``benchmark`` for each steering strength in ``alphas``.
 
@@ -142,7 +143,17 @@ def evaluate(
             alpha's steering) once per alpha and run only each item's own tokens per batch
             (:mod:`.prefix`; local models only, a remote run always takes the plain path).
             ``False`` runs every full prompt per batch, as before.
+        prompt_baselines: texts to prompt with instead of steering (e.g. ``("Let's think step
+            by step.",)``): each adds an unsteered run whose prompts end each item's question
+            with `` <text>`` (before ``"\nA:"``; the exemplars unchanged), summarised and
+            tested against alpha 0 like a steered row: ``result.prompt_baselines[text]``
+            (:mod:`.baselines`).
         config: every setting above as one ``EvalConfig``; exclusive with the keywords.
+        engine: for tests and alternative backends: an ``EvalEngine`` (:mod:`.engines`: ``run``
+            for greedy generation and ``gold_logprobs`` for the gold outcome, each under one
+            ``SteeringPlan``) given the full prompt texts; it replaces the run's own choice
+            (``PrefixEngine`` or ``FullPromptEngine``), so no prefix cache is used. Not a
+            setting: records made with another engine resume as if made by this one.
 
     Returns:
         An ``EvalResult``: per alpha (and per group, when the items have groups) accuracy with
@@ -183,10 +194,11 @@ def evaluate(
         "control_activations": control_activations,
         "gold_logprob": gold_logprob,
         "reuse_prefix": reuse_prefix,
+        "prompt_baselines": prompt_baselines,
     }
     cfg = _config(config, given)
     bench = get_benchmark(benchmark)
-    plan = make_plan(model, bench, cfg)
+    plan = make_plan(model, bench, cfg, engine)
     done = _generate(model, plan, cfg)
     return _assemble(plan, cfg, done)
 
@@ -233,6 +245,8 @@ def _generate(model: Any, plan: RunPlan, cfg: EvalConfig) -> Done:
             )
             old, fh = resume(path, plan.metadata, plan.bench, plan.data.items, hashes)
             done = {key: record.to_dict() for key, record in old.items()}
+        if callable(getattr(plan.engine, "close", None)):
+            held.callback(plan.engine.close)  # drops a prefix cache's last steered copy
         for name, vector, run_alphas in plan.runs:
             for alpha in run_alphas:
                 _run_alpha(model, plan, cfg, (name, vector, alpha), done, fh)
@@ -254,35 +268,40 @@ def _run_alpha(
     """Generate the batches of one direction at one alpha that ``done`` lacks (in place)."""
     name, vector, alpha = run
     items, batch_size = plan.items, int(cfg.batch_size or GENERATE_BATCH_SIZE)
-    layer = plan.facts.layer
     what = f"{plan.bench.name} alpha={alpha:+g}" + (f" ({name})" if name else "")
-    steering = (
-        {"direction": vector, "layer": layer, "alpha": alpha, "mode": cfg.mode}
-        if alpha != 0.0
-        else None
-    )
-    prefix_run = (
-        nullcontext(None)
-        if plan.token_ids is None
-        else shared_prefix(model, plan.token_ids[0][: plan.shared_len], steering)
-    )
+    steering = _steering_plan(model, plan, cfg, vector, alpha)
     hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
+    answer = plan.bench.answer_marker is not None
     batches = [(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
-    with prefix_run as shared, progress_bar(what, len(items), cfg.progress) as bar:
+    with progress_bar(what, len(items), cfg.progress) as bar:
         for lo, hi in batches:
             if all(
-                _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob)
+                _finished(done.get((name, alpha, plan.order[i])), lo, hi, cfg.gold_logprob, answer)
                 for i in range(lo, hi)
             ):
                 bar.advance(hi - lo)
                 continue
-            for record in _run_batch(model, plan, cfg, (vector, alpha), (lo, hi), shared):
-                if name is not None:
+            for record in _run_batch(plan, cfg, (name, steering, alpha), (lo, hi)):
+                if name in plan.baselines:
+                    record["baseline"] = plan.baselines[name][0]
+                elif name is not None:
                     record["control"], record["control_hash"] = name, hashes[name]
                 done[(name, alpha, record["index"])] = record
                 if fh is not None:
                     dump_jsonl_line(fh, record)
             bar.advance(hi - lo)
+
+
+def _steering_plan(
+    model: Any, plan: RunPlan, cfg: EvalConfig, vector: Any, alpha: float
+) -> SteeringPlan:
+    """The one ``SteeringPlan`` of a (direction, alpha) run: none at alpha 0 (plain greedy, no
+    edit); ``"ablate"`` takes no alpha (any alpha != 0 of an ablation run is the ablated row)."""
+    if alpha == 0.0:
+        return SteeringPlan.none(model)
+    return plan_steering(
+        model, vector, plan.facts.layer, None if cfg.mode == "ablate" else alpha, cfg.mode
+    )
 
 
 def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
@@ -302,6 +321,12 @@ def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
             stacklevel=3,
         )
     result = summarise(records, plan.metadata, len(order))
+    base = [done[(None, 0.0, i)] for i in order] if 0.0 in alphas else []
+    for label, (text, _, _) in plan.baselines.items():
+        own = [done[(label, 0.0, i)] for i in order]
+        result.prompt_baselines[text] = summarise_baseline(
+            text, own, base, plan.metadata, len(order)
+        )
     for control in plan.control_list:
         # alpha 0 is the identity for every direction: the control shares the real run's records
         recs = [
@@ -328,36 +353,48 @@ def _assemble(plan: RunPlan, cfg: EvalConfig, done: Done) -> EvalResult:
     return adjust_holm(result)
 
 
-def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool) -> bool:
-    """Whether a resumed record can stand for this run's batch ``[lo, hi)``."""
+def _finished(record: dict[str, Any] | None, lo: int, hi: int, gold: bool, answer: bool) -> bool:
+    """Whether a resumed record can stand for this run's batch ``[lo, hi)`` (``answer``: the
+    run also scores the answer outcome, which a record made before it lacks)."""
     if record is None or record.get("batch") != [lo, hi]:
+        return False
+    if gold and answer and record.get("answer_text") is None:
         return False
     return not gold or record.get("gold_logprob") is not None
 
 
 def _run_batch(
-    model: Any,
     plan: RunPlan,
     cfg: EvalConfig,
-    steering: tuple[Any, float],
+    run: tuple[str | None, SteeringPlan, float],
     span: tuple[int, int],
-    shared: SharedPrefix | None = None,
 ) -> list[dict[str, Any]]:
-    """Generate and score positions ``lo..hi-1`` (``span``) of the run at one alpha (alpha 0: no
-    edit).
+    """Generate and score positions ``lo..hi-1`` (``span``) of the run at one alpha under its
+    plan (``run``: ``(run name, steering plan, alpha)``; a prompt baseline's run has its own
+    prompts).
 
-    ``steering`` is ``(vector, alpha)``: the real ``Direction`` or a control's ``[d_model]``
-    vector; the gold text's log-probability is scored under the same steering as the
-    generation. With ``shared`` (the run's steered prefix cache) both passes run from the cache
-    over each position's own prompt ids (:mod:`.prefix`).
+    Both passes go through the run's engine (``plan.engine``, :mod:`.engines`): the generation
+    and, under the same plan, the teacher-forced gold text's log-probability.
     """
     lo, hi = span
-    alpha = steering[1]
-    texts, token_counts = _generate_texts(model, plan, cfg, steering, span, shared)
-    golds = [
-        continuation(plan.prompts[p], plan.bench.gold_text(plan.items[p])) for p in range(lo, hi)
-    ]
-    gold_lp = _gold_logprobs(model, plan, cfg, steering, span, shared, golds)
+    name, steering, alpha = run
+    engine = plan.engine
+    rows = plan.inputs(lo, hi, name)
+    prompts, shots = plan.prompts_of(name), plan.shots_of(name)
+    # a think block may hold "\nQ:" of its own: thinking runs end at EOS or budget
+    stop = None if plan.facts.thinking else [plan.bench.stop]
+    out = engine.run(rows, steering, max_new_tokens=plan.facts.max_new_tokens, stop=stop)
+    if len(out.texts) != hi - lo:
+        raise DataError(f"the engine returned {len(out.texts)} outputs for {hi - lo} prompts")
+    texts, token_counts = list(out.texts), [len(ids) for ids in out.token_ids]
+    golds = [continuation(prompts[p], plan.bench.gold_text(plan.items[p])) for p in range(lo, hi)]
+    gold_lp: list[float | None] = [None] * (hi - lo)
+    answers: list[str | None] = [None] * (hi - lo)
+    answer_lp: list[float | None] = [None] * (hi - lo)
+    if cfg.gold_logprob:
+        gold_lp = list(engine.gold_logprobs(rows, steering, golds))
+        if plan.bench.answer_marker is not None:
+            answers, answer_lp = _answer_logprobs(plan, steering, prompts, (lo, hi), texts)
     records = []
     for offset, text in enumerate(texts):
         position = lo + offset
@@ -367,13 +404,15 @@ def _run_batch(
             alpha=alpha,
             index=plan.order[position],
             id=item.id,
-            prompt=plan.prompts[position],
+            prompt=prompts[position],
             gold=item.answer,
             batch=[lo, hi],
             n_tokens=token_counts[offset],
-            n_shots=plan.facts.shots_used[position],
+            n_shots=shots[position],
             gold_text=golds[offset],
             gold_logprob=gold_lp[offset],
+            answer_text=answers[offset],
+            answer_logprob=answer_lp[offset],
             accepted=list(item.accepted) if item.aliases else None,
             group=item.group,
             **fields_,
@@ -383,79 +422,33 @@ def _run_batch(
     return records
 
 
-def _generate_texts(
-    model: Any,
+def _answer_logprobs(
     plan: RunPlan,
-    cfg: EvalConfig,
-    steering: tuple[Any, float],
+    steering: SteeringPlan,
+    prompts: list[str],
     span: tuple[int, int],
-    shared: SharedPrefix | None,
-) -> tuple[list[str], list[int]]:
-    """``(texts, generated token counts)`` of positions ``span`` under ``steering``."""
-    from .. import steer  # looked up at call time: tests stand a scripted generator in
-
+    texts: list[str],
+) -> tuple[list[str | None], list[float | None]]:
+    """``(answer texts, answer log-probabilities)`` of positions ``span`` whose outputs are
+    ``texts``: ``log p(" 7." | prompt + own output up to and including the answer marker)``
+    under ``steering``, one teacher-forced pass over the rows that reach the marker (``None``
+    for the others)."""
     lo, hi = span
-    liref, alpha = steering
-    steered = alpha != 0.0
-    stop = None if plan.facts.thinking else [plan.bench.stop]
-    if shared is not None and plan.token_ids is not None:
-        rows = list(plan.token_ids[lo:hi])
-        out = prefix_generate(shared, rows, max_new_tokens=plan.facts.max_new_tokens, stop=stop)
-    else:
-        with warnings.catch_warnings():
-            # a batch may well hold no stop string: the run as a whole is checked in evaluate
-            warnings.simplefilter("ignore", StopStringWarning)
-            out = steer.generate(
-                model,
-                list(plan.prompts[lo:hi]),
-                direction=liref if steered else None,
-                layer=plan.facts.layer if steered else None,
-                alpha=alpha,
-                mode=cfg.mode if steered else "project",  # alpha 0: plain greedy, no edit
-                max_new_tokens=plan.facts.max_new_tokens,
-                # a think block may hold "\nQ:" of its own: thinking runs end at EOS or budget
-                stop=stop,
-                remote=plan.facts.remote,
-                batch_size=hi - lo,
-                progress=False,
-            )
-    if len(out.texts) != hi - lo:
-        raise DataError(f"generate returned {len(out.texts)} outputs for {hi - lo} prompts")
-    return list(out.texts), [len(ids) for ids in out.token_ids]
-
-
-def _gold_logprobs(
-    model: Any,
-    plan: RunPlan,
-    cfg: EvalConfig,
-    steering: tuple[Any, float],
-    span: tuple[int, int],
-    shared: SharedPrefix | None,
-    golds: list[str],
-) -> list[float | None]:
-    """``log p(gold | prompt)`` of positions ``span`` under ``steering`` (``None`` each when the
-    run skips it)."""
-    from . import outcomes  # looked up at call time: tests stand a scripted scorer in
-
-    lo, hi = span
-    liref, alpha = steering
-    if not cfg.gold_logprob:
-        return [None] * (hi - lo)
-    if shared is not None and plan.token_ids is not None:
-        return list(prefix_gold_logprobs(shared, list(plan.token_ids[lo:hi]), golds))
-    scoring = (
-        {"direction": liref, "layer": plan.facts.layer, "alpha": alpha, "mode": cfg.mode}
-        if alpha != 0.0
-        else None
-    )
-    return list(
-        outcomes.gold_logprobs(
-            model,
-            list(plan.prompts[lo:hi]),
-            golds,
-            steering=scoring,
-            remote=plan.facts.remote,
-            batch_size=hi - lo,
-            progress=False,
-        )
-    )
+    bench = plan.bench
+    marker = bench.answer_marker
+    answers = [bench.answer_text(plan.items[p]) for p in range(lo, hi)]
+    stop = None if plan.facts.thinking else bench.stop
+    contexts: list[str] = []
+    rows: list[int] = []
+    for offset, text in enumerate(texts):
+        prefix = working_prefix(text, marker, stop, plan.facts.thinking) if marker else None
+        if prefix is not None:
+            contexts.append(prompts[lo + offset] + prefix)
+            rows.append(offset)
+    out: list[float | None] = [None] * (hi - lo)
+    if rows:
+        golds = [cast(str, answers[r]) for r in rows]
+        scores = plan.engine.gold_logprobs(plan.encode(contexts), steering, golds)
+        for r, value in zip(rows, scores, strict=True):
+            out[r] = float(value)
+    return list(answers), out

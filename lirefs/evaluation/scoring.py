@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # records imports this module when it resumes
     from .records import Record
     from .tasks import Benchmark, Item
 
-__all__ = ["read_answer", "rescore", "score_output", "verdicts"]
+__all__ = ["read_answer", "rescore", "score_output", "verdicts", "working_prefix"]
 
 
 def read_answer(text: str, thinking: bool) -> tuple[dict[str, Any], str | None]:
@@ -64,6 +64,31 @@ def score_output(
     reasons = degeneration_reasons(text)
     scored["degenerate"], scored["degenerate_reasons"] = bool(reasons), reasons
     return fields, scored
+
+
+def working_prefix(text: str, marker: str, stop: str | None, thinking: bool) -> str | None:
+    """The generated ``text`` up to and including the first ``marker`` of its answer region, or
+    ``None`` when the output never reaches it.
+
+    The answer region is the text before the first ``stop`` (where the model starts a question
+    of its own; ``None``: no stop string) and, with thinking, after ``</think>`` (an unclosed
+    think block has none); the prefix keeps everything before the marker, think block included,
+    since that is what the model conditioned on.
+    """
+    start = 0
+    if thinking:
+        close = text.find(THINK_CLOSE)
+        if close < 0:
+            return None
+        start = close + len(THINK_CLOSE)
+    end = len(text)
+    if stop:
+        cut = text.find(stop, start)
+        end = cut if cut >= 0 else end
+    at = text.find(marker, start, end)
+    if at < 0:
+        return None
+    return text[: at + len(marker)]
 
 
 def rescore(record: Record, bench: Benchmark, item: Item) -> Record:

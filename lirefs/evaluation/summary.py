@@ -12,16 +12,30 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 import numpy as np
 
-from .compare import paired_binary_diff, summarise_outcomes
+from .baselines import BaselineResult
+from .compare import mean_ci, paired_binary_diff, paired_mean_diff, summarise_outcomes
 from .groups import GroupResult
 from .result import EvalResult
 from .stats import PairedTest, bootstrap_means, clopper_pearson, holm, mcnemar_exact, paired_ci
 
-__all__ = ["adjust_holm", "group_results", "summarise"]
+__all__ = [
+    "AnswerOutcome",
+    "adjust_holm",
+    "answer_outcome",
+    "group_results",
+    "summarise",
+    "summarise_baseline",
+]
+
+#: Where a prompt baseline sits inside its own two-row summary (never seen outside it).
+_AT = 1.0
+#: Marks a prompt baseline's test among the (alpha, control) entries of a Holm family.
+_BASELINE = object()
 
 
 def summarise(records: list[dict[str, Any]], metadata: dict[str, Any], n_items: int) -> EvalResult:
@@ -47,6 +61,7 @@ def summarise(records: list[dict[str, Any]], metadata: dict[str, Any], n_items: 
         rate[alpha] = float(no_answer[a].mean())
     has_gold = all(r.get("gold_logprob") is not None for r in records)
     outcomes = summarise_outcomes(alphas, records, n_boot=n_boot, seed=seed, gold=has_gold)
+    answer = answer_outcome(alphas, records, n_boot=n_boot, seed=seed)
     return EvalResult(
         benchmark=metadata["data"]["benchmark"],
         alphas=alphas,
@@ -64,10 +79,102 @@ def summarise(records: list[dict[str, Any]], metadata: dict[str, Any], n_items: 
         gold_logprob=outcomes.gold_logprob,
         gold_logprob_ci=outcomes.gold_logprob_ci,
         gold_logprob_paired=outcomes.gold_logprob_paired,
+        answer_logprob=answer.mean,
+        answer_logprob_ci=answer.ci,
+        answer_logprob_paired=answer.paired,
+        answer_logprob_n=answer.n,
+        answer_logprob_missing=answer.missing,
         degenerate=outcomes.degenerate,
         degenerate_paired=outcomes.degenerate_paired,
         by_group=group_results(alphas, records, n_boot=n_boot, seed=seed),
     )
+
+
+def summarise_baseline(
+    text: str,
+    records: list[dict[str, Any]],
+    base: list[dict[str, Any]],
+    metadata: dict[str, Any],
+    n_items: int,
+) -> BaselineResult:
+    """The ``BaselineResult`` of a prompt baseline's ``records`` (unsteered, one per item, in the
+    run's item order) against ``base``, the run's alpha-0 records of the same items (empty when
+    0 is not among the alphas: no paired tests). The same rules as a steered alpha: exact
+    intervals, McNemar for accuracy and degeneration, paired interval and sign-flip p for the
+    log-probabilities, per-group tests."""
+    alphas = [0.0, _AT] if base else [_AT]
+    at = [{**r, "alpha": _AT} for r in records]
+    meta = {**metadata, "settings": {**metadata["settings"], "alphas": alphas}}
+    sub = summarise(list(base) + at, meta, n_items)
+    row = next(r for r in sub.rows() if r["alpha"] == _AT)
+    paired = ("paired", "gold_logprob_paired", "answer_logprob_paired", "degenerate_paired")
+    row = {k: v for k, v in row.items() if k not in (*paired, "controls")}
+    row["alpha"] = 0.0  # unsteered
+    tables = {
+        "accuracy": sub.paired,
+        "gold_logprob": sub.gold_logprob_paired,
+        "answer_logprob": sub.answer_logprob_paired,
+        "degenerate": sub.degenerate_paired,
+    }
+    tests = {key: table[_AT] for key, table in tables.items() if _AT in table}
+    return BaselineResult(text, row, tests, dict(sub.by_group.get(_AT, {})), list(records))
+
+
+@dataclass(frozen=True)
+class AnswerOutcome:
+    """The answer log-probability per alpha (benchmarks with an answer marker).
+
+    Attributes:
+        mean: ``{alpha: mean answer_logprob}`` over the items whose output reached the marker
+            at that alpha; ``ci`` its 95% interval (``compare.mean_ci``).
+        n: ``{alpha: items with a value}``; ``missing``: ``{alpha: items without one}``.
+        paired: ``{alpha: PairedTest}`` against alpha 0 over the items with a value at BOTH
+            alphas (paired interval, sign-flip p; ``n`` says how many); absent when fewer than
+            two items have both.
+    """
+
+    mean: dict[float, float]
+    ci: dict[float, tuple[float, float]]
+    n: dict[float, int]
+    missing: dict[float, int]
+    paired: dict[float, PairedTest]
+
+
+def answer_outcome(
+    alphas: Sequence[float], records: Sequence[dict[str, Any]], *, n_boot: int, seed: int
+) -> AnswerOutcome:
+    """``AnswerOutcome`` of ``records``; empty where no record holds an ``answer_text`` (a
+    short-answer benchmark, or a run without the gold outcome)."""
+    out = AnswerOutcome({}, {}, {}, {}, {})
+    if not all(r.get("answer_text") is not None for r in records) or not records:
+        return out
+    values: dict[float, dict[int, float | None]] = {}
+    for alpha in alphas:
+        rows = [r for r in records if r["alpha"] == alpha]
+        values[alpha] = {int(r["index"]): r.get("answer_logprob") for r in rows}
+        have = [float(v) for v in values[alpha].values() if v is not None]
+        out.n[alpha], out.missing[alpha] = len(have), len(rows) - len(have)
+        if len(have) >= 2:
+            out.mean[alpha], out.ci[alpha] = mean_ci(have, n_boot=n_boot, seed=seed)
+        elif have:
+            out.mean[alpha] = have[0]  # one item: no interval
+    if 0.0 not in alphas:
+        return out
+    base = values[0.0]
+    for alpha in alphas:
+        if alpha == 0.0:
+            continue
+        both = sorted(
+            i for i, v in values[alpha].items() if v is not None and base.get(i) is not None
+        )
+        if len(both) >= 2:
+            out.paired[alpha] = paired_mean_diff(
+                [float(cast(float, values[alpha][i])) for i in both],
+                [float(cast(float, base[i])) for i in both],
+                n_boot=n_boot,
+                seed=seed,
+            )
+    return out
 
 
 def _paired(
@@ -139,13 +246,17 @@ def _adjust(tests: list[tuple[Any, Any, PairedTest]]) -> list[tuple[Any, Any, Pa
 def adjust_holm(result: EvalResult) -> EvalResult:
     """Fill ``p_holm`` of every paired test of ``result`` (and of its controls), in place.
 
-    Families (one Holm adjustment each): per outcome (accuracy, gold log-prob, degeneration),
+    Families (one Holm adjustment each): per outcome (accuracy, gold log-prob, answer log-prob,
+    degeneration),
     every test against alpha 0 together with every real-minus-control test at every alpha; the
-    per-group accuracy tests across groups and alphas. Returns ``result``.
+    per-group accuracy tests across groups and alphas. The prompt baselines' tests against alpha 0
+    join the family of their outcome (and their per-group tests the per-group family). Returns
+    ``result``.
     """
     families = {
         "accuracy": result.paired,
         "gold_logprob": result.gold_logprob_paired,
+        "answer_logprob": result.answer_logprob_paired,
         "degenerate": result.degenerate_paired,
     }
     for outcome, versus_zero in families.items():
@@ -156,19 +267,36 @@ def adjust_holm(result: EvalResult) -> EvalResult:
             for name, row in by_name.items()
             if outcome in row
         ]
+        tests += [
+            (text, _BASELINE, b.tests[outcome])
+            for text, b in result.prompt_baselines.items()
+            if outcome in b.tests
+        ]
         for alpha, name, test in _adjust(tests):
             if name is None:
                 versus_zero[alpha] = test
+            elif name is _BASELINE:
+                result.prompt_baselines[alpha].tests[outcome] = test
             else:
                 result.vs_controls[alpha][name][outcome] = test
-    grouped = [
+    grouped: list[tuple[Any, str, PairedTest]] = [
         (alpha, name, g.paired)
         for alpha, groups in result.by_group.items()
         for name, g in groups.items()
         if g.paired is not None
     ]
+    grouped += [
+        ((_BASELINE, text), name, g.paired)
+        for text, b in result.prompt_baselines.items()
+        for name, g in b.by_group.items()
+        if g.paired is not None
+    ]
     for alpha, name, test in _adjust(grouped):
-        result.by_group[alpha][name] = result.by_group[alpha][name].with_paired(test)
+        if isinstance(alpha, tuple):  # a prompt baseline's group
+            groups = result.prompt_baselines[alpha[1]].by_group
+        else:
+            groups = result.by_group[alpha]
+        groups[name] = groups[name].with_paired(test)
     for control in result.controls.values():
         adjust_holm(control)
     return result

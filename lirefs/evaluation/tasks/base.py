@@ -26,6 +26,7 @@ from ...store import hash_texts
 from .extract import QA_STOP, split_thinking
 
 __all__ = [
+    "FINAL_ANSWER",
     "BadRow",
     "Benchmark",
     "BenchmarkData",
@@ -233,6 +234,12 @@ class Benchmark:
         gold_form: ``item -> gold continuation`` in the exemplars' answer form (e.g.
             ``"The final answer is 42."``), whose log-probability after the prompt is the
             ``gold_logprob`` outcome; ``None``: the gold answer itself.
+        answer_marker: for benchmarks whose exemplars show their working before the answer
+            (GSM8K, MGSM, built-in arithmetic: ``"... 3 + 4 = 7. The final answer is 7."``), the
+            phrase just before the answer (``"The final answer is"``): the continuous outcome is
+            then ``answer_logprob``, the answer's log-probability after the model's own working
+            up to this phrase (see :meth:`answer_text`). ``None``: a short-answer benchmark,
+            whose outcome is ``gold_logprob``.
     """
 
     name: str
@@ -257,6 +264,7 @@ class Benchmark:
     flexible_extractor: Callable[[str, str], str | None] | None = None
     thinking_max_new_tokens: int = 4096
     gold_form: Callable[[Item], str] | None = None
+    answer_marker: str | None = None
 
     def load(
         self, data_path: str | Path | None = None, *, skip_bad_rows: bool = False
@@ -326,6 +334,27 @@ class Benchmark:
         """
         return self.gold_form(item) if self.gold_form is not None else item.answer
 
+    def answer_text(self, item: Item) -> str | None:
+        """The gold answer as scored right after :attr:`answer_marker`: the rest of
+        :meth:`gold_text` after the marker, i.e. a space, the answer and the exemplars' closing
+        period (``" 7."`` for ``"The final answer is 7."``); the period is scored too, so
+        ``" 7"`` followed by more digits does not count. ``None`` without a marker.
+
+        Raises:
+            DataError: the gold text does not start with the marker (a benchmark whose two
+                settings disagree).
+        """
+        marker = self.answer_marker
+        if marker is None:
+            return None
+        gold = self.gold_text(item)
+        if not gold.startswith(marker) or len(gold) == len(marker):
+            raise DataError(
+                f"benchmark {self.name!r}: the gold text {gold!r} does not start with its answer "
+                f"marker {marker!r}; set gold_form and answer_marker to the same phrase"
+            )
+        return gold[len(marker) :]
+
 
 def continuation(prompt: str, text: str) -> str:
     """``text`` as the continuation of ``prompt``: with one space before it unless either side
@@ -341,10 +370,14 @@ def continuation(prompt: str, text: str) -> str:
     return " " + text
 
 
+#: What the numeric exemplars' worked answers say just before the answer.
+FINAL_ANSWER = "The final answer is"
+
+
 def final_answer_form(item: Item) -> str:
     """``"The final answer is <answer>."``: how the numeric exemplars (GSM8K, MGSM, built-in
     arithmetic) end, so the gold continuation skips the worked steps and states the answer."""
-    return f"The final answer is {item.answer}."
+    return f"{FINAL_ANSWER} {item.answer}."
 
 
 def answer_is_form(item: Item) -> str:

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from .base import Item, PromptParts, final_answer_form
+from .base import FINAL_ANSWER, Item, PromptParts, final_answer_form
 from .extract import (
     LETTERS,
     contains_any,
@@ -100,6 +100,8 @@ class AnswerFormat:
         is_correct: ``(extracted answer, item) -> bool``.
         flexible_extractor: ``(output, stop) -> answer or None``, the flexible reading.
         gold_form: ``item -> gold continuation`` (``None``: the gold answer itself).
+        answer_marker: the phrase the exemplars' worked answers end with before the answer
+            (``"The final answer is"``), ``None`` for short-answer formats.
     """
 
     name: str
@@ -108,6 +110,7 @@ class AnswerFormat:
     is_correct: Callable[[str | None, Item], bool]
     flexible_extractor: Callable[[str, str], str | None]
     gold_form: Callable[[Item], str] | None = None
+    answer_marker: str | None = None
 
     def with_(self, **changes: Any) -> AnswerFormat:
         """This format with some callables replaced (a benchmark's own prompt or phrase)."""
@@ -123,6 +126,7 @@ class AnswerFormat:
             "is_correct": self.is_correct,
             "flexible_extractor": self.flexible_extractor,
             "gold_form": self.gold_form,
+            "answer_marker": self.answer_marker,
         }
 
 
@@ -134,6 +138,7 @@ NUMERIC = AnswerFormat(
     is_correct=numeric_correct,
     flexible_extractor=flexible_number,
     gold_form=final_answer_form,
+    answer_marker=FINAL_ANSWER,
 )
 
 #: An option letter after ``the answer is``; benchmarks set their own prompt and gold phrase.
