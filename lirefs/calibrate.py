@@ -266,6 +266,30 @@ class Calibration:
             )
         return value / divisor
 
+    def within_budget(self, alpha: float) -> bool | None:
+        """Whether steering with ``alpha`` stays within the budget, judged by the points tried.
+
+        The rule: alpha 0 (no edit) is within. A positive alpha is within when
+        ``alpha <= alpha_max``, over when ``alpha >= next_above["positive"]`` (an alpha at or below
+        it was measured over the budget), else ``None`` (not measured: between the bisection's
+        bounds, below the first step or beyond the search limit). A negative alpha alike, with
+        ``alpha >= alpha_min`` and ``alpha <= next_above["negative"]``. Mode ``"ablate"``: the
+        ablation (any alpha != 0) is within when its one point is.
+        """
+        alpha = float(alpha)
+        if alpha == 0.0:
+            return True
+        if self.mode == "ablate":
+            return self.points[0].within if self.points else None
+        side = "positive" if alpha > 0 else "negative"
+        bound = self.alpha_max if side == "positive" else self.alpha_min
+        over = self.next_above.get(side)
+        if bound is not None and abs(alpha) <= abs(bound):
+            return True
+        if over is not None and abs(alpha) >= abs(over):
+            return False
+        return None
+
     def check(self, model: Any, direction: Direction | None = None) -> None:
         """Refuse a model or direction this calibration was not made for.
 
@@ -538,30 +562,34 @@ def _damage_trace(
     next_mask = batch.next_mask
     want_logits = ref is None
 
-    def run(kwargs: dict[str, Any]) -> list[torch.Tensor]:
-        # bound before the block, filled with saved values inside it (keep statements on one line)
-        out: list[torch.Tensor] = []
+    def run(kwargs: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        # Bound before the block, assigned a saved value inside it (on NDIF only saved values
+        # come back). Keep each statement of the trace body on one line.
+        nll: torch.Tensor | None = None
+        extra: torch.Tensor | None = None
         with torch.inference_mode(), model.trace(batch.inputs, **kwargs):
             if edit["unit"] is not None:
                 tracers.apply_edit(model, step=None, **edit)
             logits = model.output.logits
             logp = torch.log_softmax(logits.to(torch.float64), dim=-1)
             picked = logp[:, :-1, :].gather(-1, targets.to(logp.device).unsqueeze(-1)).squeeze(-1)
-            out.append((-picked * next_mask.to(logp.device)).sum(dim=-1).save())  # type: ignore[attr-defined]
+            nll = (-picked * next_mask.to(logp.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
             if want_logits:
-                out.append(logits.save())  # type: ignore[attr-defined]
+                extra = logits.save()  # type: ignore[attr-defined]
             else:
                 cross = (ref.to(logp.device) * logp).sum(dim=-1)  # type: ignore[union-attr]
                 kl = plogp.to(logp.device) - cross  # type: ignore[union-attr]
-                out.append((kl * mask.to(logp.device)).sum(dim=-1).save())  # type: ignore[attr-defined,union-attr]
-        return out
+                extra = (kl * mask.to(logp.device)).sum(dim=-1).save()  # type: ignore[attr-defined,union-attr]
+        return nll, extra
 
     b = int(mask.shape[0])
-    got = runner.run(run, b, f"a calibration batch of {b}")
-    nll = got[0].detach().to("cpu", torch.float64)
+    got_nll, got_extra = runner.run(run, b, f"a calibration batch of {b}")
+    if got_nll is None or got_extra is None:
+        raise DataError("the calibration trace returned nothing")
+    nll = got_nll.detach().to("cpu", torch.float64)
     if want_logits:
-        return torch.zeros(b, dtype=torch.float64), nll, got[1].detach()
-    return got[1].detach().to("cpu", torch.float64), nll, None
+        return torch.zeros(b, dtype=torch.float64), nll, got_extra.detach()
+    return got_extra.detach().to("cpu", torch.float64), nll, None
 
 
 def _score_trace(
@@ -579,18 +607,21 @@ def _score_trace(
         edit["blocks"] = [b for b in (edit["blocks"] or range(steering.n_blocks)) if b < layer]
         before = bool(edit["blocks"])
 
-    def run(kwargs: dict[str, Any]) -> torch.Tensor:
-        out: list[torch.Tensor] = []
+    def run(kwargs: dict[str, Any]) -> torch.Tensor | None:
+        # bound before the block, assigned a saved value inside it (only saved values come back)
+        scores: torch.Tensor | None = None
         with torch.inference_mode(), model.trace(inputs, **kwargs) as tr:
             if before:
                 tracers.apply_edit(model, step=None, **edit)
             x = tracers.residual(model, layer)[:, -1, :]
-            out.append((x.to(torch.float64) @ unit.to(x.device)).save())  # type: ignore[attr-defined]
+            scores = (x.to(torch.float64) @ unit.to(x.device)).save()  # type: ignore[attr-defined]
             tr.stop()
-        return out[0]
+        return scores
 
     b = int(inputs["input_ids"].shape[0])
     got = runner.run(run, b, f"a feature-score batch of {b}")
+    if got is None:
+        raise DataError("the feature-score trace returned nothing")
     return got.detach().to("cpu", torch.float64)
 
 

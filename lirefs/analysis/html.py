@@ -451,7 +451,41 @@ def _evaluation_section(summary: EvaluationSummary, images: list[str]) -> list[s
             f'<p class="note">{e("Survive Holm correction at 0.05 (p_holm <= 0.05): " + said)}</p>'
         )
     parts += _group_section(result)
+    parts += _calibration_section(settings.get("calibration"))
     return parts + images
+
+
+def _calibration_section(cal: Any) -> list[str]:
+    """The calibration an evaluation ran with (``lirefs evaluate --calibration``): its file,
+    budget, bounds, the alphas judged within the budget, and the damage / feature-shift table of
+    the points it tried; nothing for a run without one."""
+    if not isinstance(cal, Mapping):
+        return []
+    e = html.escape
+    line = (
+        f"Calibration {cal.get('path', '?')} (sha256 {cal.get('hash', '?')}): budget mean "
+        f"next-token KL <= {_cell(cal.get('budget'))}, alpha_min {_cell(cal.get('alpha_min'))}, "
+        f"alpha_max {_cell(cal.get('alpha_max'))} (mode {cal.get('mode', '?')}, layer "
+        f"{cal.get('layer', '?')})"
+    )
+    parts = [f"<h4>{e('calibration')}</h4>", f'<p class="note">{e(line)}</p>']
+    names = cal.get("resolved")
+    if isinstance(names, Mapping) and names:
+        said = ", ".join(f"{k} = {_cell(v)}" for k, v in names.items())
+        parts.append(f'<p class="note">{e("alphas given by name: " + said)}</p>')
+    within = cal.get("within_budget")
+    if isinstance(within, Mapping) and within:
+        parts.append(
+            _table(
+                [{"alpha": k, "within budget": "?" if v is None else v} for k, v in within.items()]
+            )
+        )
+    points = cal.get("points")
+    if isinstance(points, list) and points:
+        keys = ("alpha", "kl", "ppl_ratio", "shift_reasoning", "shift_memory", "within", "stage")
+        rows = [{k: p.get(k) for k in keys} for p in points if isinstance(p, Mapping)]
+        parts.append(_table(rows))
+    return parts
 
 
 def _group_section(result: Mapping[str, Any]) -> list[str]:

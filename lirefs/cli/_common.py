@@ -8,6 +8,7 @@ import functools
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable
@@ -30,6 +31,7 @@ __all__ = [
     "SEED",
     "FiniteFloat",
     "OneLineGroup",
+    "calibration_entry",
     "check_held_out_size",
     "check_output",
     "check_split_size",
@@ -39,9 +41,11 @@ __all__ = [
     "handle_errors",
     "holds_output_lock",
     "json_option",
+    "load_calibration",
     "model_options",
     "os_error_line",
     "parse_alpha_list",
+    "parse_alpha_specs",
     "parse_index_list",
     "remote_value",
 ]
@@ -291,13 +295,22 @@ def remote_value(remote: bool) -> bool | str:
     return bool(remote)
 
 
-def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
-    """``--alpha`` values, repeatable and with comma lists (``-a 0 -a 0.1`` or ``-a 0,0.1``).
+#: An ``--alpha`` name resolved through ``--calibration`` (``Calibration.resolve`` reads it).
+_CALIBRATED = re.compile(r"[+-]?calibrated(?:\s*/.*)?")
+
+
+def parse_alpha_specs(values: tuple[str, ...]) -> list[float | str]:
+    """``--alpha`` values, repeatable and with comma lists (``-a 0 -a 0.1`` or ``-a 0,0.1``),
+    where a calibrated name (``calibrated``, ``-calibrated``, ``calibrated/2``) stays a string.
+
+    The one parser of alpha lists: numbers become floats, names are left for
+    ``Calibration.resolve`` (``parse_alpha_list`` with a calibration).
 
     Raises:
-        DataError: a value that is not a finite number (one line in the CLI, not a usage block).
+        DataError: a value that is neither a finite number nor a calibrated name (one line in the
+            CLI, not a usage block).
     """
-    out: list[float] = []
+    out: list[float | str] = []
     for value in values:
         parts = [part.strip() for part in value.split(",")]
         if not any(parts):
@@ -308,6 +321,9 @@ def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
         for part in parts:
             if not part:
                 continue
+            if _CALIBRATED.fullmatch(part):
+                out.append(part)
+                continue
             try:
                 alpha = float(part)
             except ValueError:
@@ -316,6 +332,90 @@ def parse_alpha_list(values: tuple[str, ...]) -> list[float]:
                 raise DataError(f"--alpha {part!r} is not finite; give a finite number")
             out.append(alpha + 0.0)  # -0.0 -> 0.0
     return out
+
+
+def parse_alpha_list(values: tuple[str, ...], calibration: Any = None) -> list[float]:
+    """``--alpha`` values as numbers (``parse_alpha_specs``), calibrated names resolved through
+    ``calibration`` (a ``lirefs.Calibration``, from ``load_calibration``).
+
+    Raises:
+        DataError: a value that is not a finite number or a calibrated name, a name without a
+            calibration, or a side the calibration found no alpha for.
+    """
+    out: list[float] = []
+    for spec in parse_alpha_specs(values):
+        if isinstance(spec, float):
+            out.append(spec)
+        elif calibration is None:
+            raise DataError(
+                f"--alpha {spec!r} needs --calibration cal.json (from `lirefs calibrate` of this "
+                "model and direction)"
+            )
+        else:
+            out.append(calibration.resolve(spec) + 0.0)
+    return out
+
+
+def load_calibration(path: Path, direction_path: Path | None, layer: int | None, mode: str) -> Any:
+    """``--calibration``: the file, checked against the direction file, layer and mode before
+    the model loads (the loaded model's fingerprint is checked after, ``Calibration.check``).
+
+    Raises:
+        DataError: not a calibration file, or no ``--direction``.
+        MetadataMismatchError: a calibration of another direction, layer or mode.
+    """
+    from ..calibrate import Calibration
+    from ..direction import Direction
+    from ..errors import MetadataMismatchError
+
+    try:
+        cal = Calibration.load(path)
+    except UnicodeDecodeError:
+        raise DataError(
+            f"{path} is not a calibration file; pass a file from `lirefs calibrate`"
+        ) from None
+    if direction_path is None:
+        raise DataError("--calibration needs the --direction it was made for")
+    direction = Direction.load(direction_path)
+    cal.check(None, direction)
+    used = direction.resolve_layer(layer)
+    if used != cal.layer:
+        raise MetadataMismatchError(
+            f"{path} calibrates layer {cal.layer}, but the direction is used at layer {used}; "
+            f"pass --layer {cal.layer} or calibrate layer {used}"
+        )
+    if mode != cal.mode:
+        raise MetadataMismatchError(
+            f"{path} calibrates mode {cal.mode!r}, not {mode!r} (alphas differ between modes); "
+            f"pass --mode {cal.mode} or calibrate mode {mode}"
+        )
+    return cal
+
+
+def calibration_entry(
+    cal: Any, path: Path, values: tuple[str, ...], alphas: list[float]
+) -> dict[str, Any]:
+    """The ``calibration`` entry of a run's metadata: the file (path, SHA-256), its budget and
+    bounds, each calibrated name with its number, ``within_budget`` per alpha
+    (``Calibration.within_budget``, keyed by ``repr(alpha)``) and the calibration points."""
+    import hashlib
+
+    names = {
+        spec: cal.resolve(spec) + 0.0 for spec in parse_alpha_specs(values) if isinstance(spec, str)
+    }
+    return {
+        "path": str(path),
+        "hash": hashlib.sha256(Path(path).read_bytes()).hexdigest(),
+        "budget": cal.max_kl,
+        "alpha_max": cal.alpha_max,
+        "alpha_min": cal.alpha_min,
+        "mode": cal.mode,
+        "layer": cal.layer,
+        "unit_hash": cal.unit_hash,
+        "resolved": names,
+        "within_budget": {f"{a!r}": cal.within_budget(a) for a in alphas},
+        "points": cal.rows(),
+    }
 
 
 def check_text(value: str, what: str) -> str:

@@ -6,11 +6,13 @@ from pathlib import Path
 from typing import Any
 
 import click
+from rich.markup import escape
 
 from ..console import console, out_console
 from ..steer import MODES, get_mode
 from ._common import (
     CONTEXT_SETTINGS,
+    calibration_entry,
     check_output,
     check_text,
     echo_json,
@@ -18,6 +20,7 @@ from ._common import (
     holds_output_lock,
     json_option,
     load,
+    load_calibration,
     model_options,
     parse_alpha_list,
 )
@@ -27,17 +30,24 @@ from ._common import (
 PAPER_ALPHAS = (-1.0, -0.15, -0.1, -0.05, 0.0, 0.05, 0.1, 0.15)
 
 
-def parse_alphas(values: tuple[str, ...], paper: bool, has_direction: bool) -> list[float]:
+def parse_alphas(
+    values: tuple[str, ...], paper: bool, has_direction: bool, calibration: Any = None
+) -> list[float]:
     """``--alpha`` values (repeatable, comma lists allowed) plus ``--paper-alphas``.
 
     Default: ``0, 0.1`` with a direction (baseline and the paper's default alpha), ``0`` without.
+    Calibrated names (``calibrated``, ``-calibrated/2``) are resolved through ``calibration``.
     """
-    alphas = parse_alpha_list(values)
+    alphas = parse_alpha_list(values, calibration)
     if paper:
         alphas += PAPER_ALPHAS
     if not alphas:
         alphas = [0.0, 0.1] if has_direction else [0.0]
     return sorted(dict.fromkeys(alphas))
+
+
+def _signed(value: float | None) -> str:
+    return "none" if value is None else f"{value:+.5g}"
 
 
 def _pct(x: float) -> str:
@@ -90,6 +100,9 @@ def print_result_table(result: Any) -> None:
     if show_scale:
         header = steering_mode.scale_formula.replace("{n}", "L").replace("alpha", "α")
         table.add_column(header.split(" (")[0], justify="right", no_wrap=True)
+    within = (settings.get("calibration") or {}).get("within_budget")
+    if within is not None:
+        table.add_column("budget", justify="right", no_wrap=True)
     for alpha in result.alphas:
         paired = result.paired.get(alpha)
         row = [
@@ -108,6 +121,9 @@ def print_result_table(result: Any) -> None:
         if show_scale:
             scale = 1.0 if alpha == 0.0 else steering_mode.effective_scale(alpha, depth)
             row.append("ablated" if scale == 0.0 else f"{scale:.3g}")
+        if within is not None:
+            mark = within.get(f"{alpha!r}")
+            row.append("ok" if mark is True else "!" if mark is False else "?")
         table.add_row(*row, style="bold" if alpha == 0.0 else None)
     for b in result.prompt_baselines.values():
         # an unsteered row whose prompts carry the text: tested against alpha 0 like a steered one
@@ -129,6 +145,13 @@ def print_result_table(result: Any) -> None:
             row.append("1")
         table.add_row(*row, style="italic")
     out_console.print(table)
+    if within is not None:
+        cal = settings["calibration"]
+        out_console.print(
+            f"budget: mean next-token KL <= {cal['budget']:g} ({escape(cal['path'])}: alpha_min "
+            f"{_signed(cal['alpha_min'])}, alpha_max {_signed(cal['alpha_max'])}); ok within, "
+            "! over (an alpha of that side at or below its |alpha| exceeded the budget), ? not measured"
+        )
     if len({g for groups in result.by_group.values() for g in groups}) > 1:
         print_group_table(result)
     if result.outcome == "answer_logprob" and result.answer_logprob_n:
@@ -351,7 +374,19 @@ def _print_benchmarks() -> None:
     "-a",
     "alpha_values",
     multiple=True,
-    help="Steering strength; repeat or give a comma list (default 0,0.1 with --direction).",
+    help="Steering strength; repeat or give a comma list (default 0,0.1 with --direction). "
+    "With --calibration also calibrated, -calibrated or either divided by a number "
+    "(--alpha 0,calibrated,-calibrated/2).",
+)
+@click.option(
+    "--calibration",
+    "calibration_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A file from `lirefs calibrate` of this model, direction, layer and mode: resolves "
+    "--alpha calibrated and marks each alpha within the KL budget (ok: 0, 0 < alpha <= "
+    "alpha_max or alpha_min <= alpha < 0), over it (!: |alpha| at or beyond the smallest "
+    "|alpha| of its side measured over the budget) or not measured (?).",
 )
 @click.option(
     "--paper-alphas",
@@ -468,6 +503,7 @@ def command(
     direction: Path | None,
     layer: int | None,
     alpha_values: tuple[str, ...],
+    calibration_path: Path | None,
     paper_alphas: bool,
     mode: str,
     limit: int | None,
@@ -523,10 +559,17 @@ def command(
     get_benchmark(benchmark)  # fail on a typo before loading the model
     if out is not None:
         check_output(out, folder=True)
-    alphas = parse_alphas(alpha_values, paper_alphas, direction is not None)
+    cal = (
+        load_calibration(calibration_path, direction, layer, mode)
+        if calibration_path is not None
+        else None
+    )
+    alphas = parse_alphas(alpha_values, paper_alphas, direction is not None, cal)
     if system_prompt is not None:  # all options are checked before the model loads
         check_text(system_prompt, "--system")
     nn_model = load(model, device, dtype, device_map, remote)
+    if cal is not None:
+        cal.check(nn_model)
     pair = None
     if control_activations is not None:
         from ..analysis import ActivationSplit
@@ -558,6 +601,10 @@ def command(
         reuse_prefix=not no_prefix_cache,
         prompt_baselines=prompt_baselines,
     )
+    if cal is not None and calibration_path is not None:
+        result.metadata.setdefault("settings", {})["calibration"] = calibration_entry(
+            cal, calibration_path, alpha_values, list(result.alphas)
+        )
     files: list[str] = []
     if out is not None:
         # records.jsonl was appended to batch by batch and may hold finished records of other

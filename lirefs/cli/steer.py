@@ -14,11 +14,13 @@ from ..console import console, out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    calibration_entry,
     check_text,
     echo_json,
     handle_errors,
     json_option,
     load,
+    load_calibration,
     model_options,
     parse_alpha_list,
     parse_index_list,
@@ -107,7 +109,16 @@ def _mode_names() -> list[str]:
     "-a",
     "alpha",
     multiple=True,
-    help="Scale; repeat it or give a comma list. Default 0,0.1 (plain next to steered).",
+    help="Scale; repeat it or give a comma list. Default 0,0.1 (plain next to steered). With "
+    "--calibration also calibrated, -calibrated or either divided by a number (calibrated/2).",
+)
+@click.option(
+    "--calibration",
+    "calibration_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="A file from `lirefs calibrate` of this model, direction, layer and mode: gives the "
+    "numbers of --alpha calibrated, -calibrated, calibrated/2.",
 )
 @click.option(
     "--mode",
@@ -164,6 +175,7 @@ def command(
     direction_path: Path | None,
     layer: int | None,
     alpha: tuple[str, ...],
+    calibration_path: Path | None,
     mode: str,
     positions: str,
     blocks: str | None,
@@ -211,7 +223,12 @@ def command(
             )
     for stop in stops:
         check_text(stop, "--stop")
-    given = parse_alpha_list(alpha)
+    cal = (
+        load_calibration(calibration_path, direction_path, layer, steer_mode.name)
+        if calibration_path is not None
+        else None
+    )
+    given = parse_alpha_list(alpha, cal)  # calibrated names become numbers before the model loads
     alphas = list(
         dict.fromkeys(given or ([0.0] if direction_path is None else steer_mode.default_alphas))
     )
@@ -231,6 +248,8 @@ def command(
     if raw and chat_template:
         raise DataError("--raw and --chat-template exclude each other: pick one prompt format")
     nn_model = load(model, device, dtype, device_map, remote)
+    if cal is not None:
+        cal.check(nn_model)
     tok = nn_model.tokenizer
     prompts = (
         texts
@@ -290,6 +309,11 @@ def command(
                 "positions": where,
                 "blocks": chosen_blocks,
                 "max_new_tokens": max_new_tokens,
+                **(
+                    {"calibration": calibration_entry(cal, calibration_path, alpha, alphas)}
+                    if cal is not None and calibration_path is not None
+                    else {}
+                ),
                 "runs": [
                     {
                         "label": label,
@@ -324,6 +348,14 @@ def command(
         what = steer_mode.scale_formula.format(n=n_edited)
         parts = ", ".join(f"{label}: {s:.3g}" for label, s in shown.items())
         out_console.print(f"effective scale of the r̂ component, {what}: {parts}")
+    if cal is not None and calibration_path is not None:
+        entry = calibration_entry(cal, calibration_path, alpha, alphas)
+        names = ", ".join(f"{k} = {v:+.5g}" for k, v in entry["resolved"].items())
+        out_console.print(
+            f"calibration {calibration_path} (mean next-token KL <= {cal.max_kl:g})"
+            + (f": {names}" if names else ""),
+            markup=False,
+        )
 
 
 def _json_number(value: float | None) -> float | str | None:

@@ -151,6 +151,32 @@ def test_evaluate_equals_local(remote_model: Any, smollm2: Any) -> None:
     assert got.accuracy == local.accuracy
 
 
+def test_calibrate_equals_local(remote_model: Any, smollm2: Any, timings: dict[str, float]) -> None:
+    """One remote calibration (its batched traces in one run) chooses the local alphas."""
+    kwargs: dict[str, Any] = {
+        "layer": 8,
+        "prompts": PROMPTS[:3],
+        "max_kl": 0.05,
+        "start": 0.05,
+        "factor": 4.0,
+        "rtol": 0.25,
+        "feature_per_class": 3,
+        "progress": False,
+    }
+    local = lirefs.calibrate(smollm2, _liref(smollm2, False), **kwargs)
+    direction = _liref(remote_model, True)
+    started = time.perf_counter()
+    got = lirefs.calibrate(remote_model, direction, remote=True, **kwargs)
+    timings["calibrate_3_prompts_s"] = time.perf_counter() - started
+    assert (got.alpha_max, got.alpha_min) == (local.alpha_max, local.alpha_min)
+    assert got.status == local.status and got.next_above == local.next_above
+    assert [p.alpha for p in got.points] == [p.alpha for p in local.points]
+    for ours, theirs in zip(got.points, local.points, strict=True):
+        assert ours.kl == pytest.approx(theirs.kl, rel=1e-6, abs=0.0)
+        assert ours.within == theirs.within
+    assert got.n_pairs == local.n_pairs
+
+
 def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``lirefs ...`` in a fresh process (the repo-id cache seeded there too: tests only)."""
     launcher = (
