@@ -443,8 +443,18 @@ def test_smollm2_kl_at_the_returned_alphas_equals_the_reference(smollm2: Any) ->
     m = lirefs.collect_activations(smollm2, small.memory_prompts())
     direction = lirefs.Direction.from_activations(r, m, model=smollm2, settings={"best_layer": 22})
     prompts = neutral_prompts()[:12]
+    # batch_size=1: unpadded, as the reference runs each prompt; left padding alone moves
+    # SmolLM2's float32 logits by about 1e-6 relative (RoPE positions from the mask), which is
+    # the tolerance here, so batching is compared elsewhere and this test checks the edit and KL
     cal = lirefs.calibrate(
-        smollm2, direction, prompts=prompts, max_kl=0.1, start=0.02, rtol=0.1, progress=False
+        smollm2,
+        direction,
+        prompts=prompts,
+        max_kl=0.1,
+        start=0.02,
+        rtol=0.1,
+        batch_size=1,
+        progress=False,
     )
     hf = smollm2._module
     checked = 0
