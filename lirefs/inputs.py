@@ -88,7 +88,7 @@ def check_stop(stop: object) -> list[str] | None:
 
 
 def check_not_meta(model: Any, remote: object = False) -> None:
-    """Refuse a model whose weights are on PyTorch's ``meta`` device for a local run.
+    """Refuse a model whose weights are all on PyTorch's ``meta`` device for a local run.
 
     A model built for NDIF (``load_model(..., remote=True)``) holds no weights here; running it
     locally fails deep inside torch ("Tensor on device meta is not on the expected device").
@@ -99,10 +99,15 @@ def check_not_meta(model: Any, remote: object = False) -> None:
     if remote:
         return
     module = getattr(model, "_module", model)
+    if getattr(module, "hf_device_map", None):
+        return  # dispatched by accelerate: offloaded weights sit on meta until their block runs
     parameters = getattr(module, "parameters", None)
     if not callable(parameters):
         return
-    if any(getattr(p, "is_meta", False) for p in parameters()):
+    # every weight on meta: nothing to run here. A model with only some blocks on meta can still
+    # be read up to its first meta block (a trace that stops early), so that is not refused.
+    flags = [bool(getattr(p, "is_meta", False)) for p in parameters()]
+    if flags and all(flags):
         raise DeviceError(
             "the model's weights are on the meta device (it was loaded for NDIF, or not "
             "loaded): run it with remote=True (--remote), or load it with remote=False"
