@@ -145,6 +145,12 @@ def print_result_table(result: Any) -> None:
             row.append("1")
         table.add_row(*row, style="italic")
     out_console.print(table)
+    _print_below_table(result, settings, within)
+
+
+def _print_below_table(result: Any, settings: dict[str, Any], within: Any) -> None:
+    """What follows the main table: the budget legend, the group, outcome and control tables,
+    the Holm survivors and the run's notes (skipped rows, format, fewer exemplars)."""
     if within is not None:
         cal = settings["calibration"]
         out_console.print(
