@@ -116,14 +116,17 @@ def _quiet() -> Iterator[None]:
         yield
 
 
-def _output_cache(output: Any) -> Any:
-    """The KV cache of a model output: its ``cache`` field (the transformers 5 name), or
-    ``past_key_values`` on an output class that still declares that field. Reading the old name
+def _cache_field() -> str:
+    """The name of the KV cache on a causal-LM output: ``cache`` (transformers 5), or
+    ``past_key_values`` where the output class still declares only that. Reading the old name
     where ``cache`` exists logs a deprecation warning on every run and stops working when
     transformers drops the alias."""
-    if "cache" in getattr(output, "__dataclass_fields__", {}):
-        return output.cache
-    return output.past_key_values
+    import dataclasses
+
+    from transformers.modeling_outputs import CausalLMOutputWithPast
+
+    names = {f.name for f in dataclasses.fields(CausalLMOutputWithPast)}
+    return "cache" if "cache" in names else "past_key_values"
 
 
 @dataclass
@@ -153,8 +156,9 @@ class SharedPrefix:
         ids = torch.tensor([self.ids], dtype=torch.long, device=input_device(model))
         inputs = {"input_ids": ids, "attention_mask": torch.ones_like(ids)}
         kv: Any = None
+        name = _cache_field()  # decided here: the trace body holds only what travels
         with _quiet(), torch.inference_mode(), model.trace(inputs, use_cache=True):
-            kv = _output_cache(model.output).save()
+            kv = getattr(model.output, name).save()
         if not cache_supported(kv) or kv.get_seq_length() != len(self.ids):
             raise DataError(
                 f"the model returned a {type(kv).__name__} for the shared prompt prefix, not a "
