@@ -171,3 +171,40 @@ def test_full_attention_models_keep_the_prefix_path(make_tiny: Any) -> None:
 
     assert prefix_unsupported(make_tiny("llama")) is None
     assert prefix_unsupported(make_tiny("mistral")) is None  # sliding_window None
+
+
+def test_grouped_exemplars_get_one_prefix_per_group(make_tiny: Any) -> None:
+    """The ladder's rungs each have their own exemplars: the plan orders the sampled items rung
+    by rung, every batch stays within one rung, and the tokens equal the full-prompt path's."""
+    model = make_tiny("llama")
+    torch.manual_seed(5)
+    d = model.config.hidden_size
+    liref = lirefs.Direction.from_activations(
+        torch.randn(6, 4, d) + 0.5, torch.randn(6, 4, d), model=model, settings={"best_layer": 2}
+    )
+    kw: dict[str, Any] = {
+        "direction": liref,
+        "limit": 10,
+        "max_new_tokens": 5,
+        "batch_size": 2,
+        "prompt_baselines": ("Let's think step by step.",),
+    }
+    fast = lirefs.evaluate(model, "builtin-ladder", alphas=(0.0, 0.1), **kw)
+    plain = lirefs.evaluate(model, "builtin-ladder", alphas=(0.0, 0.1), reuse_prefix=False, **kw)
+    setting = fast.metadata["settings"]["prefix_cache"]
+    assert setting["prefixes"] == 7 and setting["shared_tokens"] > 100  # seven rungs
+    batches: dict[tuple[int, int], set[str]] = {}
+    for r in fast.records:
+        batches.setdefault(tuple(r["batch"]), set()).add(r["group"])
+    assert all(len(groups) == 1 for groups in batches.values())
+    def by_key(result: Any) -> dict[tuple[Any, ...], dict[str, Any]]:
+        baseline = [r for b in result.prompt_baselines.values() for r in b.records]
+        rows = [(r, None) for r in result.records] + [(r, "baseline") for r in baseline]
+        return {(r["alpha"], tag, r["id"]): r for r, tag in rows}
+
+    fast_by, plain_by = by_key(fast), by_key(plain)
+    assert fast_by.keys() == plain_by.keys() and len(fast_by) == 30
+    for k, a in fast_by.items():
+        b = plain_by[k]
+        assert a["output"] == b["output"] and a["n_tokens"] == b["n_tokens"]
+        assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], rel=1e-4, abs=1e-4)

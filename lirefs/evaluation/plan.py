@@ -36,6 +36,7 @@ __all__ = [
     "LAYER_FROM_USER",
     "RunPlan",
     "chat_renderer",
+    "exemplar_segments",
     "fit_prompts",
     "make_plan",
     "resolve_direction",
@@ -246,7 +247,10 @@ class RunPlan:
         liref: the ``Direction`` (``None`` without one); ``control_list`` the controls.
         metadata: the run's metadata (header of the records file, ``result.metadata``).
         token_ids: every prompt's ids when the shared-prefix cache is used, else ``None``;
-            ``shared_len`` the shared prefix length.
+            ``shared_len`` the shortest shared prefix length.
+        segments: ``(lo, hi)`` position ranges whose prompts share their exemplars (one per
+            exemplar set, in run order; items are ordered so each set is contiguous); batches
+            never cross a segment, so each batch has one shared prefix.
         engine: what runs the model (:mod:`.engines`): a ``PrefixEngine`` over ``token_ids``
             when the prefix cache is used, else a ``FullPromptEngine`` over ``prompts`` (or the
             engine given to ``evaluate``); the loop calls only its interface.
@@ -265,6 +269,12 @@ class RunPlan:
     shared_len: int = 0
     engine: Any = None
     baselines: dict[str, tuple[str, list[str], list[int]]] = field(default_factory=dict)
+    segments: list[tuple[int, int]] = field(default_factory=list)
+
+    def batches(self, size: int) -> list[tuple[int, int]]:
+        """``(lo, hi)`` position ranges of at most ``size`` items, none crossing a segment."""
+        segments = self.segments or [(0, len(self.items))]
+        return [(lo, min(hi, lo + size)) for a, hi in segments for lo in range(a, hi, size)]
 
     def prompts_of(self, run: str | None) -> list[str]:
         """The prompts of a run: a prompt baseline's own (``baselines``), else ``prompts``."""
@@ -352,6 +362,17 @@ def make_plan(
         asked = [replace(item, question=f"{item.question} {text}") for item in items]
         b_prompts, b_shots, _ = fit_prompts(model, data, asked, render, new_tokens)
         baselines[baseline_label(text)] = (text, b_prompts, b_shots)
+    # items sharing an exemplar set run next to each other (one shared prefix per batch)
+    perm, segments = exemplar_segments(data, items, shots_used)
+    order, items, prompts = (
+        [order[i] for i in perm],
+        [items[i] for i in perm],
+        [prompts[i] for i in perm],
+    )
+    shots_used = [shots_used[i] for i in perm]
+    baselines = {
+        k: (t, [bp[i] for i in perm], [bs[i] for i in perm]) for k, (t, bp, bs) in baselines.items()
+    }
     prompt_format = CHAT_FORMAT if cfg.chat_template else PLAIN_FORMAT
     # A ReadMismatchWarning (a UserWarning): the direction's prompt format differs from this run's.
     format_warning = warn_read_mismatch(
@@ -360,9 +381,11 @@ def make_plan(
         stacklevel=3,
     )
     if engine is None:
-        token_ids, shared_len, prefix_setting = _prefix(model, cfg, remote, prompts)
+        others = [b[1] for b in baselines.values()]
+        token_ids, prefixes, prefix_setting = _prefix(model, cfg, remote, prompts, others, segments)
+        shared_len = min((len(p) for p in prefixes), default=0)
         if token_ids is not None:
-            engine = PrefixEngine(model, token_ids[0][:shared_len])
+            engine = PrefixEngine(model, prefixes)
         else:
             engine = FullPromptEngine(
                 model, remote=remote, batch_size=int(cfg.batch_size or GENERATE_BATCH_SIZE)
@@ -401,27 +424,67 @@ def make_plan(
     )
     return RunPlan(
         bench, data, order, items, prompts, facts, liref, control_list, metadata,
-        token_ids, shared_len, engine, baselines,
+        token_ids, shared_len, engine, baselines, segments,
     )  # fmt: skip
 
 
+def exemplar_segments(
+    data: BenchmarkData, items: Sequence[Item], shots_used: Sequence[int]
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """``(perm, segments)``: a stable order of ``items`` that puts the items with the same
+    exemplars (group, when the benchmark's exemplars are per group, and number of exemplars used)
+    next to each other, in order of first appearance, and the ``(lo, hi)`` position range of each
+    such set in that order. One set (most benchmarks) keeps the order as it is."""
+    grouped = data.benchmark.grouped
+    keys = [(item.group if grouped else None, k) for item, k in zip(items, shots_used, strict=True)]
+    first: dict[Any, int] = {}
+    for key in keys:
+        first.setdefault(key, len(first))
+    perm = sorted(range(len(items)), key=lambda i: first[keys[i]])
+    segments: list[tuple[int, int]] = []
+    lo = 0
+    for pos in range(1, len(perm) + 1):
+        if pos == len(perm) or keys[perm[pos]] != keys[perm[lo]]:
+            segments.append((lo, pos))
+            lo = pos
+    return perm, segments
+
+
 def _prefix(
-    model: Any, cfg: EvalConfig, remote: Remote, prompts: list[str]
-) -> tuple[list[list[int]] | None, int, dict[str, Any] | None]:
-    """``(token ids, shared prefix length, metadata setting)`` of the shared-prefix cache."""
+    model: Any,
+    cfg: EvalConfig,
+    remote: Remote,
+    prompts: list[str],
+    others: list[list[str]],
+    segments: list[tuple[int, int]],
+) -> tuple[list[list[int]] | None, list[list[int]], dict[str, Any] | None]:
+    """``(token ids, one shared prefix per segment, metadata setting)`` of the prefix cache.
+
+    Each segment's prefix is the longest common prefix of its prompts and of the same positions'
+    prompts in ``others`` (the prompt baselines, which share the exemplars); no cache when any
+    segment shares fewer than ``MIN_SHARED_TOKENS`` tokens.
+    """
     if not cfg.reuse_prefix or not remote.local:
-        return None, 0, None
+        return None, [], None
     # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
     # and the metadata says why
     skipped = prefix_unsupported(model)
     if skipped is not None:
-        return None, 0, {"shared_tokens": None, "skipped": skipped}
+        return None, [], {"shared_tokens": None, "skipped": skipped}
     if not prompts or not callable(getattr(model, "tokenizer", None)):
-        return None, 0, None
+        return None, [], None
     from ..batching import tokenize
 
     token_ids = tokenize(model, prompts)
-    shared_len = shared_prefix_length(token_ids)
-    if shared_len < MIN_SHARED_TOKENS:
-        return None, 0, None
-    return token_ids, shared_len, {"shared_tokens": shared_len}
+    other_ids = [tokenize(model, texts) for texts in others]
+    prefixes = []
+    for lo, hi in segments or [(0, len(prompts))]:
+        rows = token_ids[lo:hi] + [row for ids in other_ids for row in ids[lo:hi]]
+        n = shared_prefix_length(rows)
+        if n < MIN_SHARED_TOKENS:
+            return None, [], None
+        prefixes.append(rows[0][:n])
+    setting: dict[str, Any] = {"shared_tokens": min(len(p) for p in prefixes)}
+    if len(prefixes) > 1:
+        setting["prefixes"] = len(prefixes)
+    return token_ids, prefixes, setting

@@ -199,28 +199,61 @@ class PrefixEngine:
     The prefix runs once per plan (batch 1, under the plan's edit) and its cache serves every
     ``run`` with that plan; a run with another plan drops it and builds that plan's. Close the
     engine (``with PrefixEngine(...) as engine:``) to drop the last steered copy. Local models
-    only, prompts as token-id lists that all start with ``prefix_ids``.
+    only, prompts as token-id lists that each start with one of the known prefixes.
+
+    Benchmarks whose exemplars differ by group (the ladder's rungs, MMLU-Pro's categories) have
+    one prefix per group: each batch uses the longest known prefix all its rows start with (the
+    evaluation plan keeps a batch within one group), and only the current prefix's cache is held,
+    so memory stays that of one prefix.
 
     Args:
         model: an nnsight model from ``lirefs.load_model`` (local).
-        prefix_ids: ``[P]`` token ids every prompt starts with (``shared_prefix_length``).
+        prefix_ids: ``[P]`` token ids every prompt starts with (``shared_prefix_length``), or a
+            list of such prefixes, one per group of prompts.
     """
 
-    def __init__(self, model: Any, prefix_ids: Sequence[int]) -> None:
+    def __init__(self, model: Any, prefix_ids: Sequence[int] | Sequence[Sequence[int]]) -> None:
         self.model = model
-        self.prefix_ids = [int(t) for t in prefix_ids]
+        given = list(prefix_ids)
+        nested = bool(given) and not isinstance(given[0], int)
+        prefixes = [[int(t) for t in p] for p in given] if nested else [[int(t) for t in given]]
+        if not prefixes or any(not p for p in prefixes):
+            raise DataError("PrefixEngine needs at least one non-empty prefix of token ids")
+        #: The known prefixes, longest first (a batch takes the longest its rows all start with).
+        self.prefixes = sorted(prefixes, key=len, reverse=True)
+        self.prefix_ids = prefixes[0]
         self._held = ExitStack()
         self._plan: SteeringPlan | None = None
         self._shared: SharedPrefix | None = None
 
-    def shared(self, plan: SteeringPlan) -> SharedPrefix:
-        """The ``SharedPrefix`` of ``plan`` (made on the first call with that plan)."""
+    def prefix_of(self, rows: Sequence[Sequence[int]]) -> list[int]:
+        """The longest known prefix that every row starts with and goes beyond.
+
+        Raises:
+            DataError: no known prefix is shared by all ``rows``.
+        """
+        for prefix in self.prefixes:
+            p = len(prefix)
+            if all(len(r) > p and list(r[:p]) == prefix for r in rows):
+                return prefix
+        raise DataError(
+            "a batch's prompts do not all start with one of the shared prefixes; keep each batch "
+            "within one group of prompts, or pass reuse_prefix=False (--no-prefix-cache)"
+        )
+
+    def shared(
+        self, plan: SteeringPlan, rows: Sequence[Sequence[int]] | None = None
+    ) -> SharedPrefix:
+        """The ``SharedPrefix`` of ``plan`` for ``rows`` (default: the first prefix), made on
+        first use; a new plan drops the held one (and its steered copy), a new prefix under the
+        same plan reuses the steered model and drops only the old prefix's cache."""
+        ids = self.prefix_ids if rows is None else self.prefix_of(rows)
         if self._shared is None or self._plan is not plan:
             self.close()
-            self._shared = self._held.enter_context(
-                shared_prefix(self.model, self.prefix_ids, plan)
-            )
+            self._shared = self._held.enter_context(shared_prefix(self.model, ids, plan))
             self._plan = plan
+        elif self._shared.ids != ids:
+            self._shared = SharedPrefix(self._shared.model, list(ids))
         return self._shared
 
     def run(
@@ -234,7 +267,7 @@ class PrefixEngine:
         """Greedy generations of ``prompts`` (token-id lists) from the cache under ``plan``."""
         rows = [[int(t) for t in row] for row in prompts]
         return prefix_generate(
-            self.shared(plan), rows, max_new_tokens=max_new_tokens, stop=check_stop(stop)
+            self.shared(plan, rows), rows, max_new_tokens=max_new_tokens, stop=check_stop(stop)
         )
 
     def gold_logprobs(
@@ -243,7 +276,7 @@ class PrefixEngine:
         """Teacher-forced gold log-probabilities of ``prompts`` (token-id lists) from the cache
         (``prefix_gold_logprobs``)."""
         rows = [[int(t) for t in row] for row in prompts]
-        return prefix_gold_logprobs(self.shared(plan), rows, gold_texts)
+        return prefix_gold_logprobs(self.shared(plan, rows), rows, gold_texts)
 
     def close(self) -> None:
         """Drop the held prefix (and its steered copy)."""

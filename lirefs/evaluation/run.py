@@ -249,7 +249,7 @@ def _generate(model: Any, plan: RunPlan, cfg: EvalConfig) -> Done:
             held.callback(plan.engine.close)  # drops a prefix cache's last steered copy
         n_runs = sum(len(run_alphas) for _, _, run_alphas in plan.runs)
         size = int(cfg.batch_size or GENERATE_BATCH_SIZE)
-        n_batches = n_runs * -(-len(plan.items) // size)
+        n_batches = n_runs * len(plan.batches(size))
         stage(
             f"evaluating {plan.bench.name}: {len(plan.items)} items x {n_runs} "
             f"run{'s' * (n_runs != 1)} (one per alpha and direction), "
@@ -281,7 +281,7 @@ def _run_alpha(
     steering = _steering_plan(model, plan, cfg, vector, alpha)
     hashes = {c.name: c.recipe["unit_hash"] for c in plan.control_list}
     answer = plan.bench.answer_marker is not None
-    batches = [(lo, min(len(items), lo + batch_size)) for lo in range(0, len(items), batch_size)]
+    batches = plan.batches(batch_size)
     label = f"evaluating {what}"
     start = f"{label}: {len(items)} items, {len(batches)} batches"
     with progress_bar(label, len(items), cfg.progress, start=start) as bar:
