@@ -83,8 +83,8 @@ def pages() -> list[Path]:
 
 
 def page_name(path: Path) -> str:
-    """The page's path relative to the repository root, with forward slashes."""
-    return path.relative_to(ROOT).as_posix()
+    """The page's path relative to the repository root, with forward slashes (else its name)."""
+    return path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
 
 
 def _dedent(lines: list[str], indent: str) -> str:

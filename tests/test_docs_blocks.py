@@ -17,10 +17,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from docs_blocks import ROOT, Block, page_name, pages, parse
+from docs_blocks import ROOT, SKIP_KINDS, Block, page_name, pages, parse
 
-#: Seconds one page may take before its test fails (a busy 2-core machine is several times slower
-#: than an idle one; the whole file takes about 4 minutes on an idle one).
+#: Seconds one page may take before its test fails: a page on a busy 2-core machine can take
+#: several times what it takes on an idle one.
 PAGE_TIMEOUT = 1200
 
 
@@ -96,3 +96,51 @@ def test_page_runs(path: Path, tmp_path: Path) -> None:
     assert done.returncode == 0, (
         (failed[-1] if failed else f"exit {done.returncode}") + "\n" + output[-6000:]
     )
+
+
+def test_markers_are_read_as_documented(tmp_path: Path) -> None:
+    """The parser on a page with each kind of block and marker, and each mistake it must name."""
+    page = tmp_path / "page.md"
+    page.write_text(
+        "\n".join(
+            [
+                "<!-- docs-test: skip network: needs the Hub -->",
+                "```bash",
+                "pip install x",
+                "```",
+                "<!-- docs-test: setup bash",
+                "touch made.txt",
+                "-->",
+                "```console",
+                "$ lirefs --version \\",
+                "    --help",
+                "lirefs, version 0.1.0",
+                "```",
+                "```text",
+                "output",
+                "```",
+                "```",
+                "untagged",
+                "```",
+                "<!-- docs-test: skip later: no such kind -->",
+                "```python",
+                "x = 1",
+                "```",
+                "<!-- docs-test: skip long: nothing follows -->",
+                "prose",
+            ]
+        ),
+        encoding="utf-8",
+    )
+    blocks, problems = parse(page)
+    assert [(b.line, b.action, b.kind) for b in blocks] == [
+        (3, "skip", "network"),
+        (6, "run", ""),
+        (9, "run", ""),
+        (14, "show", ""),
+        (21, "run", ""),
+    ]
+    assert blocks[1].hidden and blocks[1].code == "touch made.txt"
+    assert blocks[2].code == "lirefs --version \\\n    --help"
+    assert [p.split(": ", 1)[0].rsplit(":", 1)[1] for p in problems] == ["16", "19", "23"]
+    assert SKIP_KINDS.keys() >= {"network", "ndif", "gpu", "long"}
