@@ -44,7 +44,7 @@ start_api() {
     spawn api "$NDIF_VENV/bin/gunicorn" --config python:ndif.services.api.gunicorn_conf \
         --bind "127.0.0.1:$NDIF_API_PORT" ndif.services.api.app:app
     # /status answers only once the API's dispatcher has (re)connected to Ray (503 before).
-    wait_for "api" 120 "$NDIF_VENV/bin/python" -c "
+    wait_for "api" "${NDIF_WAIT_S:-120}" "$NDIF_VENV/bin/python" -c "
 import httpx; httpx.get('http://127.0.0.1:$NDIF_API_PORT/status', timeout=30).raise_for_status()"
 }
 

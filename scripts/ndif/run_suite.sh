@@ -6,7 +6,8 @@
 #   bash scripts/ndif/run_suite.sh [extra pytest args]
 #
 # Env: LIREFS_CLIENT_PYTHON (lirefs' python, default: python), LIREFS_CACHE_DIR (dequantized model
-# cache), and those of env.sh. Writes $NDIF_RUN/timings.json (install/start/request times).
+# cache), NDIF_WAIT_S (seconds to wait for each service, default 120; raise it on a loaded
+# machine), and those of env.sh. Writes $NDIF_RUN/timings.json (install/start/request times).
 set -uo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

@@ -56,10 +56,10 @@ spawn ray "$BIN/ray" start --head --block --node-ip-address=127.0.0.1 --port=637
     --resources='{"cuda_memory_bytes": 8000000000, "cpu_memory_bytes": 16000000000, "head": 10}' \
     --include-dashboard=true --dashboard-host=127.0.0.1 --ray-client-server-port=10001 \
     --temp-dir="$NDIF_RUN/ray" --disable-usage-stats
-wait_for "ray" 120 "$BIN/ray" status --address=127.0.0.1:6379
+wait_for "ray" "${NDIF_WAIT_S:-120}" "$BIN/ray" status --address=127.0.0.1:6379
 
 spawn controller "$BIN/python" -m ndif.services.ray.deployments.controller.controller
-wait_for "controller actor" 120 "$BIN/python" -c "
+wait_for "controller actor" "${NDIF_WAIT_S:-120}" "$BIN/python" -c "
 import ray; ray.init(address='127.0.0.1:6379', namespace='NDIF', logging_level='error')
 from ndif.common.providers.ray import get_controller_actor_handle
 get_controller_actor_handle()"
