@@ -32,9 +32,9 @@ import torch
 
 from ..batching import input_device, pad_id
 from ..errors import DataError
+from ..inputs import check_stop
 from ..steer import GenerationOutput, SteeringPlan, eos_ids, steered, trim_row
 from ..steer.engine import Prompts
-from ..steer.stopping import check_stop
 from .outcomes import Steering, gold_token_ids, steering_plan
 
 __all__ = [
