@@ -25,7 +25,7 @@ from .errors import (
     RemoteError,
     SteeringError,
 )
-from .inputs import check_text
+from .inputs import check_prompts
 
 __all__ = [
     "TRACER_ERRORS",
@@ -125,26 +125,6 @@ def block_indices(blocks: Sequence[int] | None, n: int, name: str = "blocks") ->
     if len(set(out)) != len(out):
         raise LayerError(f"{name}= {list(blocks)} contains repeats")
     return sorted(out)
-
-
-def check_prompts(prompts: Sequence[str]) -> list[str]:
-    """``prompts`` as a list, or ``DataError`` if it is a lone string, empty, or has empty entries."""
-    if isinstance(prompts, str):
-        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
-    if prompts is None:
-        raise DataError("prompts is None: pass a list of non-empty strings")
-    try:
-        prompts = list(prompts)
-    except TypeError:
-        raise DataError(
-            f"prompts must be a list of strings, got {type(prompts).__name__}"
-        ) from None
-    if not prompts:
-        raise DataError("no prompts given: pass at least one prompt")
-    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
-    if bad:
-        raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
-    return [check_text(p, f"prompt {i}") for i, p in enumerate(prompts)]
 
 
 def renamed_keywords(**old_to_new: str) -> Callable[[F], F]:

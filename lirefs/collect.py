@@ -17,7 +17,7 @@ import contextlib
 import json
 import math
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from .reading import ReadSpec, check_read_positions, common_suffix, parse_read
 from .store import atomic_path, check_metadata, hash_texts, lock, make_metadata, write_json
 from .tracing import BatchRunner, Remote, batch_runner
 
-__all__ = ["ActivationCache", "ContextLengthWarning", "collect_activations"]
+__all__ = ["ActivationCache", "ContextLengthWarning", "collect_activations", "read_batch"]
 
 
 #: Settings a cache must have been made with to be resumed: any other value gives other states
@@ -74,7 +74,7 @@ UNCACHED_CHUNK = 1024
 REMOTE_RESULT_BYTES = 8 * 2**20
 
 
-def _run_batch(
+def read_batch(
     model: Any,
     batch: Batch,
     layers: list[int],
@@ -84,6 +84,8 @@ def _run_batch(
     index: int = -1,
 ) -> torch.Tensor:
     """One trace: ``[b, len(layers), d_model]`` float32 on CPU, rows in ``batch.index`` order.
+
+    What ``collect_activations`` runs for each batch (its ``run_batch`` default).
 
     ``mean_k > 0``: the mean over each row's last ``mean_k`` real tokens; otherwise the state at
     token ``index`` (the same for every row of a left-padded batch).
@@ -230,6 +232,7 @@ def collect_activations(
     read: str = "last",
     question_suffix: Sequence[int] | None = None,
     label: str | None = None,
+    run_batch: Callable[..., torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Residual states of every prompt at every layer, read at the last token by default.
 
@@ -258,6 +261,9 @@ def collect_activations(
             classes are read at the same place). Default: found on ``prompts``.
         label: what these prompts are, for the stage line and the progress bar (e.g. ``"train
             reasoning"`` shows ``collecting train reasoning``); default ``"activations"``.
+        run_batch: what runs one batch's trace, called as ``run_batch(model, batch, layers,
+            remote, layout, **read)`` and returning ``[b, len(layers), d_model]`` (default
+            :func:`read_batch`); wrap it to count, time or interrupt batches.
 
     Returns:
         ``[n_prompts, len(layers), d_model]`` float32 on CPU; with the default ``layers`` this is
@@ -314,9 +320,11 @@ def collect_activations(
         n_chunks = math.ceil(n / step)
         out = torch.empty((n, len(wanted), info.d_model), dtype=torch.float32)
 
+        run = read_batch if run_batch is None else run_batch
+
         def trace(batch: Batch, inputs: dict[str, torch.Tensor], kw: dict[str, Any]) -> Any:
-            # looked up at call time (tests count the batches); it places its own inputs
-            return _run_batch(model, batch, wanted, where_to.setting, layout, **where)
+            # it places its own inputs
+            return run(model, batch, wanted, where_to.setting, layout, **where)
 
         batching = {"batch_size": batch_size, "token_budget": token_budget, "max_rows": max_rows}
         what = f"collecting {label or 'activations'}"
@@ -336,7 +344,7 @@ def collect_activations(
 
 
 def _read_at(spec: ReadSpec, suffix: list[int]) -> dict[str, int]:
-    """``_run_batch``'s keywords for a read: none for the default read (called exactly as before
+    """``read_batch``'s keywords for a read: none for the default read (called exactly as before
     the other reads existed), ``mean_k`` for a mean, ``index`` before a suffix."""
     if spec.kind == "mean":
         return {"mean_k": spec.k}

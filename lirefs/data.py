@@ -556,20 +556,24 @@ def _csv_records(text: str, where: str, delimiter: str) -> Iterator[tuple[int, d
         yield line_no, dict(zip(header, cells, strict=True))
 
 
+@dataclass(frozen=True)
+class _RowFormat:
+    """How a file's rows read as questions: the text, label and answer columns, the label map
+    (lower-cased value -> class), and what fills a row's missing ``source`` / ``license``."""
+
+    text_column: str
+    label_column: str
+    answer_column: str
+    labels: dict[str, str]
+    default_source: str = ""
+    default_license: str = ""
+
+
 def _question_from_record(
-    record: dict[str, Any],
-    line_no: int,
-    where: str,
-    *,
-    text_column: str,
-    label_column: str,
-    answer_column: str,
-    labels: dict[str, str],
-    default_id: str,
-    default_source: str,
-    default_license: str,
+    record: dict[str, Any], line_no: int, where: str, form: _RowFormat, *, default_id: str
 ) -> Question:
     """One validated Question from a file row; DataError names the file, line and problem."""
+    text_column, label_column, labels = form.text_column, form.label_column, form.labels
     for column in (text_column, label_column):
         if column not in record:
             raise DataError(
@@ -591,7 +595,7 @@ def _question_from_record(
             f"{where}, line {line_no}: unknown label {raw_label!r} in {label_column!r}; expected "
             f"one of {accepted} (case-insensitive), or pass reasoning_values=/memory_values="
         )
-    answer = record.get(answer_column)
+    answer = record.get(form.answer_column)
     aliases = record.get("aliases") or ()
     if isinstance(aliases, str):  # CSV: "a|b|c"
         aliases = tuple(a.strip() for a in aliases.split("|") if a.strip())
@@ -612,8 +616,8 @@ def _question_from_record(
         label=label,
         id=qid,
         group=text_field("group", qid),
-        source=text_field("source", default_source),
-        license=text_field("license", default_license),
+        source=text_field("source", form.default_source),
+        license=text_field("license", form.default_license),
         aliases=tuple(aliases),
     )
 
@@ -729,19 +733,16 @@ def _load_file(
     if score is not None:
         records = _scored(records, where, *score)
         label_column, labels = _SCORE_LABEL, _label_map((REASONING,), (MEMORY,))
+    form = _RowFormat(
+        text_column,
+        label_column,
+        answer_column,
+        labels,
+        default_source=path.name,
+        default_license="unknown (user file)",
+    )
     questions = [
-        _question_from_record(
-            record,
-            line_no,
-            where,
-            text_column=text_column,
-            label_column=label_column,
-            answer_column=answer_column,
-            labels=labels,
-            default_id=f"{path.stem}-{line_no}",
-            default_source=path.name,
-            default_license="unknown (user file)",
-        )
+        _question_from_record(record, line_no, where, form, default_id=f"{path.stem}-{line_no}")
         for line_no, record in records
     ]
     return _sets_from_questions(questions, where, path.stem)
@@ -757,20 +758,9 @@ def _load_builtin() -> QuestionSets:
 def builtin_questions(filename: str) -> list[Question]:
     """The questions of the frozen JSONL ``lirefs/builtin/<filename>`` (item columns)."""
     where = f"built-in file lirefs/builtin/{filename}"
-    labels = _label_map((REASONING,), (MEMORY,))
+    form = _RowFormat("question", "label", "answer", _label_map((REASONING,), (MEMORY,)))
     return [
-        _question_from_record(
-            record,
-            line_no,
-            where,
-            text_column="question",
-            label_column="label",
-            answer_column="answer",
-            labels=labels,
-            default_id="",
-            default_source="",
-            default_license="",
-        )
+        _question_from_record(record, line_no, where, form, default_id="")
         for line_no, record in _jsonl_records(builtin_text(filename), where)
     ]
 

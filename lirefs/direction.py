@@ -129,8 +129,11 @@ class Direction:
         mean_r = reasoning_acts.to(torch.float64).mean(dim=0)
         mean_m = memory_acts.to(torch.float64).mean(dim=0)
         vectors = mean_r - mean_m
-        assert vectors.shape == reasoning_acts.shape[1:]
-        assert not vectors.isnan().any()
+        if not torch.isfinite(vectors).all():  # finite states whose sum overflows float64
+            raise ActivationError(
+                "the class means of these states overflow float64 (values near 1e308); rescale "
+                "the states (e.g. divide both classes by the same constant) and try again"
+            )
         model_dict = _model_dict(model)
         if model_dict is not None:
             want = (model_dict.get("n_layers", -1) + 1, model_dict.get("d_model"))

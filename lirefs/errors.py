@@ -30,6 +30,7 @@ __all__ = [
     "RemoteError",
     "RemoteVersionWarning",
     "SteeringError",
+    "StopArgumentError",
     "StopStringWarning",
     "TracersClashError",
 ]
@@ -89,6 +90,14 @@ class TracersClashError(LirefsError, ImportError):
 
 class SteeringError(LirefsError, ValueError):
     """A steering setting is invalid: unknown mode or positions, non-finite alpha, no direction."""
+
+
+class StopArgumentError(SteeringError, DataError):
+    """A ``stop=`` argument that is not a string or a list of non-empty strings.
+
+    It is a steering setting and caller input at once, so ``except SteeringError`` and
+    ``except DataError`` both catch it.
+    """
 
 
 class ExportError(LirefsError, ValueError):

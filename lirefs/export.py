@@ -242,27 +242,74 @@ def import_gguf(path: str | os.PathLike[str], *, n_layers: int | None = None) ->
         DirectionError: not a control-vector GGUF, tensors of different widths, or ``n_layers``
             too small for the file.
     """
+    source = Path(path)
+    reader = _gguf_control_vector_reader(source)
+    if n_layers is not None:
+        n_layers = _gguf_blocks(n_layers, f"n_layers for {source}")
+    vectors = _gguf_vectors(source, reader.tensors)
+    meta = _gguf_lirefs_metadata(source, reader.fields)
+    if n_layers is None:
+        recorded = ((meta or {}).get("model") or {}).get("n_layers")
+        n_layers = (
+            _gguf_blocks(recorded, f"{source}'s recorded model n_layers")
+            if recorded is not None
+            else max(vectors) + 1
+        )
+    if max(vectors) + 1 > n_layers:
+        raise DirectionError(
+            f"{source} has direction.{max(vectors)} (block {max(vectors)}), beyond a model of "
+            f"{n_layers} blocks; pass the model's n_layers"
+        )
+    d_model = next(iter(vectors.values())).numel()
+    table = torch.zeros(n_layers + 1, d_model, dtype=torch.float64)
+    for block, values in vectors.items():
+        table[block + 1] = values
+    if meta is None:
+        hint = _gguf_string(reader.fields, "controlvector.model_hint")
+        meta = make_metadata(
+            "direction",
+            model=None,
+            data={"hash": _file_hash(source), "source": f"gguf file {source.name}"},
+            settings={
+                "source": "gguf",
+                "model_hint": hint,
+                "layers": sorted(b + 1 for b in vectors),
+            },
+        )
+    else:
+        meta.pop("export", None)
+    zeros = torch.zeros_like(table)
+    return Direction(table, table.clone(), zeros, 0, 0, meta)
+
+
+def _gguf_control_vector_reader(source: Path) -> Any:
+    """Open ``source`` with gguf's reader and check it holds a control vector (not a model)."""
     from gguf import GGUFReader
 
-    source = Path(path)
     if not source.is_file():
         raise DirectionError(f"no GGUF file at {source}")
     try:
         reader = GGUFReader(str(source))
     except Exception as exc:  # the reader raises plain ValueError/struct errors on bad files
         raise DirectionError(f"{source} is not a readable GGUF file ({exc})") from None
-    fields = reader.fields
-    arch = _gguf_string(fields, "general.architecture")
+    arch = _gguf_string(reader.fields, "general.architecture")
     if arch != "controlvector":
         raise DirectionError(
             f"{source} has general.architecture {arch!r}, not 'controlvector': it is not a "
             "control vector (a model GGUF holds weights, not a direction)"
         )
-    if n_layers is not None:
-        n_layers = _gguf_blocks(n_layers, f"n_layers for {source}")
-    # every index, shape and value is checked before any table is allocated
+    return reader
+
+
+def _gguf_vectors(source: Path, tensors: Any) -> dict[int, torch.Tensor]:
+    """The file's ``direction.{block}`` tensors as ``{block: [d_model] float64}``.
+
+    Every index, shape and value is checked before any table is allocated: a block beyond
+    ``MAX_GGUF_BLOCKS``, a 2-D or empty tensor, a non-float type, mixed widths or NaN/inf values
+    raise ``DirectionError``, as does a file with no such tensor.
+    """
     found: dict[int, Any] = {}
-    for tensor in reader.tensors:
+    for tensor in tensors:
         match = re.fullmatch(r"direction\.(\d+)", tensor.name)
         if match is None:
             continue
@@ -290,13 +337,18 @@ def import_gguf(path: str | os.PathLike[str], *, n_layers: int | None = None) ->
     widths = {int(t.n_elements) for t in found.values()}
     if len(widths) != 1:
         raise DirectionError(f"{source} mixes vector widths {sorted(widths)}")
-    d_model = widths.pop()
     vectors: dict[int, torch.Tensor] = {}
     for block, tensor in found.items():
         values = torch.from_numpy(tensor.data.copy()).to(torch.float64).reshape(-1)
         if not torch.isfinite(values).all():
             raise DirectionError(f"{source}: {tensor.name} holds NaN or inf values")
         vectors[block] = values
+    return vectors
+
+
+def _gguf_lirefs_metadata(source: Path, fields: Any) -> dict[str, Any] | None:
+    """The metadata lirefs wrote into the file, or None for a file another tool wrote (or one
+    written under another layer convention): then only what the tensors say is kept."""
     saved = _gguf_string(fields, GGUF_METADATA_KEY)
     meta: dict[str, Any] | None = None
     if saved:
@@ -315,37 +367,7 @@ def import_gguf(path: str | os.PathLike[str], *, n_layers: int | None = None) ->
         meta = None  # another convention: keep only what the tensors say
     if meta is not None and not isinstance(meta.get("model") or {}, dict):
         raise DirectionError(f"{source}: the recorded model is not a JSON object")
-    if n_layers is None:
-        recorded = ((meta or {}).get("model") or {}).get("n_layers")
-        n_layers = (
-            _gguf_blocks(recorded, f"{source}'s recorded model n_layers")
-            if recorded is not None
-            else max(vectors) + 1
-        )
-    if max(vectors) + 1 > n_layers:
-        raise DirectionError(
-            f"{source} has direction.{max(vectors)} (block {max(vectors)}), beyond a model of "
-            f"{n_layers} blocks; pass the model's n_layers"
-        )
-    table = torch.zeros(n_layers + 1, d_model, dtype=torch.float64)
-    for block, values in vectors.items():
-        table[block + 1] = values
-    if meta is None:
-        hint = _gguf_string(fields, "controlvector.model_hint")
-        meta = make_metadata(
-            "direction",
-            model=None,
-            data={"hash": _file_hash(source), "source": f"gguf file {source.name}"},
-            settings={
-                "source": "gguf",
-                "model_hint": hint,
-                "layers": sorted(b + 1 for b in vectors),
-            },
-        )
-    else:
-        meta.pop("export", None)
-    zeros = torch.zeros_like(table)
-    return Direction(table, table.clone(), zeros, 0, 0, meta)
+    return meta
 
 
 def _gguf_blocks(value: Any, what: str) -> int:

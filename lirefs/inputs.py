@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .errors import DataError, DeviceError
+from .errors import DataError, DeviceError, StopArgumentError
 
 __all__ = [
     "MAX_PROMPT_CHARS",
@@ -53,38 +53,50 @@ def check_text(value: object, what: str, *, limit: int = MAX_PROMPT_CHARS) -> st
     return value
 
 
-def check_prompts(prompts: object, what: str = "prompt") -> list[str]:
-    """``prompts`` (a string or a sequence of strings) as a list, each checked by :func:`check_text`.
+def check_prompts(prompts: Sequence[str]) -> list[str]:
+    """``prompts`` as a list, each checked by :func:`check_text`.
 
     Raises:
-        DataError: not text, not UTF-8, or a prompt over :data:`MAX_PROMPT_CHARS` characters.
+        DataError: a lone string (wrap it in a list), ``None``, no prompts, an entry that is not a
+            non-empty string, not UTF-8, or over :data:`MAX_PROMPT_CHARS` characters.
     """
     if isinstance(prompts, str):
-        return [check_text(prompts, what)]
-    if not isinstance(prompts, Sequence):
+        raise DataError("prompts must be a list of strings, got a single string; wrap it in a list")
+    if prompts is None:
+        raise DataError("prompts is None: pass a list of non-empty strings")
+    try:
+        prompts = list(prompts)
+    except TypeError:
         raise DataError(
-            f"{what}s must be a string or a list of strings, got {type(prompts).__name__}"
-        )
-    return [check_text(p, f"{what} {i}") for i, p in enumerate(prompts)]
+            f"prompts must be a list of strings, got {type(prompts).__name__}"
+        ) from None
+    if not prompts:
+        raise DataError("no prompts given: pass at least one prompt")
+    bad = [i for i, p in enumerate(prompts) if not isinstance(p, str) or not p]
+    if bad:
+        raise DataError(f"prompts must be non-empty strings; entries {bad[:5]} are not")
+    return [check_text(p, f"prompt {i}") for i, p in enumerate(prompts)]
 
 
-def check_stop(stop: object) -> list[str] | None:
-    """A ``stop=`` argument: ``None``, a string, or a sequence of non-empty strings.
+def check_stop(stop: object) -> list[str]:
+    """A ``stop=`` argument as a list of non-empty strings: ``None`` -> ``[]``, a string -> ``[it]``.
 
     Raises:
-        DataError: anything else (``stop=5``), or an empty stop string.
+        StopArgumentError: anything else (``stop=5``), or an empty stop string (a ``DataError``
+            and a ``SteeringError``).
     """
     if stop is None:
-        return None
+        return []
     items = [stop] if isinstance(stop, str) else stop
     if not isinstance(items, Sequence) or not all(isinstance(s, str) for s in items):
-        raise DataError(
+        raise StopArgumentError(
             f"stop must be a string or a list of strings, got {stop!r}; e.g. stop=['\\n\\nQ:']"
         )
-    out = [check_text(s, "stop string", limit=10_000) for s in items]
-    if any(not s for s in out):
-        raise DataError("stop strings must not be empty; leave stop out to generate to the end")
-    return out
+    if any(not s for s in items):
+        raise StopArgumentError(
+            "stop strings must not be empty; leave stop out to generate to the end"
+        )
+    return [check_text(s, "stop string", limit=10_000) for s in items]
 
 
 def check_not_meta(model: Any, remote: object = False) -> None:
@@ -114,12 +126,16 @@ def check_not_meta(model: Any, remote: object = False) -> None:
         )
 
 
-def warn_beyond_context(model: Any, prompts: Sequence[str], what: str = "prompts") -> int:
+def warn_beyond_context(
+    model: Any, prompts: Sequence[str] | Sequence[Sequence[int]], what: str = "prompts"
+) -> int:
     """Warn (``ContextLengthWarning``, one line) when prompts are longer than the model's context.
 
     A prompt beyond ``max_position_embeddings`` runs on positions the model never saw, so its
     generations (or states) are out of distribution; ``lirefs evaluate`` and
-    ``collect_activations`` warn the same way. Returns how many prompts are too long.
+    ``collect_activations`` warn the same way. ``prompts`` are texts, or their token ids (special
+    tokens in) when the caller has tokenized them already, which spares tokenizing twice.
+    Returns how many prompts are too long.
     """
     import warnings
 
@@ -130,7 +146,7 @@ def warn_beyond_context(model: Any, prompts: Sequence[str], what: str = "prompts
     tok = getattr(model, "tokenizer", None)
     if not isinstance(limit, int) or limit <= 0 or tok is None:
         return 0
-    lengths = [len(tok(p).input_ids) for p in prompts]
+    lengths = [len(tok(p).input_ids) if isinstance(p, str) else len(p) for p in prompts]
     long = [i for i, n in enumerate(lengths) if n > limit]
     if long:
         warnings.warn(

@@ -503,6 +503,7 @@ def wrap(
         fingerprint = weights_fingerprint(hf_model)
     model = TransformersModel(hf_model, tokenizer=tokenizer)
     dtype = next(hf_model.parameters()).dtype
+    configure_padding(model.tokenizer)
     return _finish(
         model,
         name=name,
@@ -525,14 +526,12 @@ def _finish(
     layout: tracers.Layout | None,
     dtype: str,
     remote: bool | str,
-    padding: bool = True,
 ) -> Any:
-    """The one place a ``ModelInfo`` is built: padding, layout, info and remote setting attached.
+    """The one place a ``ModelInfo`` is built: layout, info and remote setting attached.
 
-    ``padding=False`` leaves the tokenizer of a model lirefs did not load as its owner set it.
+    A model lirefs loads or wraps has its padding set first (``configure_padding``); one it did
+    not load keeps its tokenizer as its owner set it.
     """
-    if padding:
-        configure_padding(model.tokenizer)
     if layout is not None:
         attach(model, LAYOUT_ATTR, layout)
     lay = model_layout(model)
@@ -767,6 +766,7 @@ def load_remote_model(
             "language model whose architecture this transformers version knows (upgrade "
             "transformers, or check the id)"
         ) from None
+    configure_padding(model.tokenizer)
     return _finish(
         model,
         name=repo_id,
@@ -812,7 +812,6 @@ def model_info(model: Any) -> ModelInfo:
         layout=None,
         dtype=dtype_name(getattr(config, "dtype", None)),
         remote=False,
-        padding=False,
     )
     return cast(ModelInfo, getattr(model, INFO_ATTR))
 

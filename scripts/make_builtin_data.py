@@ -1722,7 +1722,7 @@ def make_matched(seen: set[str]) -> list[Item]:
 # rung is its ``group``. Each rung has its own exemplars, drawn first from the same generator
 # and kept out of the scored items (no shared question text; for bare sums no shared pair of
 # numbers either), with a worked solution ("6 + 3 = 9. 9 - 2 = 7. The final answer is 7.").
-# The word-problem frames are new: none is a direction-set template (tests/test_ladder.py
+# The word-problem frames are new: none is a direction-set template (tests/evaluation/tasks/test_ladder.py
 # checks texts, sentence skeletons and word 4-grams against reasoning.jsonl).
 
 N_LADDER_PER_RUNG = 200  # scored items per rung

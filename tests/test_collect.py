@@ -133,9 +133,9 @@ class _Killed(Exception):
 
 
 def test_cache_resumes_after_a_kill_with_identical_results(
-    make_tiny: Any, prompts: list[str], tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+    make_tiny: Any, prompts: list[str], tmp_path: Any
 ) -> None:
-    from lirefs import collect
+    from lirefs.collect import read_batch
 
     model = make_tiny("llama")
     many = prompts * 3  # 15 prompts, chunks of 4
@@ -144,32 +144,31 @@ def test_cache_resumes_after_a_kill_with_identical_results(
     )
     cache = tmp_path / "killed"
 
-    real = collect._run_batch
     calls = {"n": 0}
 
     def dying(*args: Any, **kwargs: Any) -> torch.Tensor:
         calls["n"] += 1
         if calls["n"] > 4:  # two chunks done (2 batches each), then "killed"
             raise _Killed
-        return real(*args, **kwargs)
+        return read_batch(*args, **kwargs)
 
-    monkeypatch.setattr(collect, "_run_batch", dying)
     with pytest.raises(_Killed):
-        lirefs.collect_activations(model, many, batch_size=2, cache_dir=cache, chunk_size=4)
+        lirefs.collect_activations(
+            model, many, batch_size=2, cache_dir=cache, chunk_size=4, run_batch=dying
+        )
     done = sorted(p.name for p in cache.glob("chunk-*.safetensors"))
     assert done == ["chunk-00000.safetensors", "chunk-00001.safetensors"]
     assert not list(cache.glob(".*tmp")), "no partial files"
 
-    monkeypatch.setattr(collect, "_run_batch", real)
-    calls["n"] = 0
     counted = {"n": 0}
 
     def counting(*args: Any, **kwargs: Any) -> torch.Tensor:
         counted["n"] += 1
-        return real(*args, **kwargs)
+        return read_batch(*args, **kwargs)
 
-    monkeypatch.setattr(collect, "_run_batch", counting)
-    resumed = lirefs.collect_activations(model, many, batch_size=2, cache_dir=cache, chunk_size=4)
+    resumed = lirefs.collect_activations(
+        model, many, batch_size=2, cache_dir=cache, chunk_size=4, run_batch=counting
+    )
     assert counted["n"] == 4  # only chunks 2 and 3 ran: 2 + 2 batches of <= 2 prompts
     assert torch.equal(resumed, full)
     streamed = torch.cat(list(lirefs.ActivationCache(cache).iter_chunks()))
@@ -215,20 +214,18 @@ def test_default_batches_fill_the_token_budget_and_remote_ones_are_capped(
     model = make_tiny("llama")
     many = prompts * 4  # 20 short prompts: one default batch of up to 1,024 padded tokens
     sizes: list[tuple[int, bool | str]] = []
-    run = collect._run_batch
 
     def spy(model: Any, batch: Any, layers: Any, remote: Any, layout: Any) -> Any:
         sizes.append((len(batch.index), remote))
-        return run(model, batch, layers, remote, layout)
+        return collect.read_batch(model, batch, layers, remote, layout)
 
-    monkeypatch.setattr(collect, "_run_batch", spy)
-    local = lirefs.collect_activations(model, many)
+    local = lirefs.collect_activations(model, many, run_batch=spy)
     assert [s for s, _ in sizes] == [len(many)]
     # remotely, no more prompts per request than keep the result under REMOTE_RESULT_BYTES
     row = 4 * 4 * 64  # (L + 1) * d_model * float32 bytes of the tiny model
     monkeypatch.setattr(collect, "REMOTE_RESULT_BYTES", 7 * row)
     sizes.clear()
-    via = lirefs.collect_activations(model, many, remote="local")
+    via = lirefs.collect_activations(model, many, remote="local", run_batch=spy)
     assert max(s for s, _ in sizes) == 7 and sum(s for s, _ in sizes) == len(many)
     assert_close_to_reference(via, local)
 

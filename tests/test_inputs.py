@@ -9,7 +9,7 @@ import pytest
 import torch
 
 import lirefs
-from lirefs.errors import DataError, DeviceError, DirectionError
+from lirefs.errors import DataError, DeviceError, DirectionError, SteeringError, StopArgumentError
 from lirefs.inputs import MAX_PROMPT_CHARS, check_not_meta, check_prompts, check_stop
 
 
@@ -33,6 +33,15 @@ def test_direction_constructor_refuses_bad_parts(args: tuple[Any, ...], words: s
     _one_line(err.value)
 
 
+def test_states_whose_class_means_overflow_are_one_line() -> None:
+    from lirefs.errors import ActivationError
+
+    huge = torch.full((2, 3, 4), 1e308, dtype=torch.float64)  # finite, but the sum overflows
+    with pytest.raises(ActivationError, match="overflow") as err:
+        lirefs.Direction.from_activations(huge, huge.clone())
+    _one_line(err.value)
+
+
 @pytest.mark.parametrize(
     "template",
     [
@@ -52,25 +61,39 @@ def test_a_chat_template_that_raises_is_one_line(tokenizer: Any, template: str) 
     _one_line(err.value)
 
 
-@pytest.mark.parametrize("stop", [5, [1, 2], {"a": 1}, [""]])
-def test_bad_stop_is_one_line(stop: Any) -> None:
-    with pytest.raises(DataError) as err:
+@pytest.mark.parametrize("stop", [5, [1, 2], {"a": 1}, [""], ""])
+def test_bad_stop_is_one_line_of_both_error_types(stop: Any) -> None:
+    # a stop argument is caller input (DataError) and a steering setting (SteeringError)
+    with pytest.raises(StopArgumentError, match="stop") as err:
         check_stop(stop)
+    assert isinstance(err.value, DataError) and isinstance(err.value, SteeringError)
     _one_line(err.value)
 
 
 def test_good_stop_passes() -> None:
-    assert check_stop(None) is None
+    assert check_stop(None) == []
     assert check_stop("\n") == ["\n"]
     assert check_stop(("a", "b")) == ["a", "b"]
+
+
+def test_each_input_check_has_one_implementation() -> None:
+    import lirefs.checks
+    import lirefs.steer.stopping
+
+    assert lirefs.checks.check_prompts is check_prompts
+    assert lirefs.steer.stopping.check_stop is check_stop
 
 
 @pytest.mark.parametrize(
     ("prompts", "words"),
     [
-        ("x" * (MAX_PROMPT_CHARS + 1), "characters long"),
+        (["x" * (MAX_PROMPT_CHARS + 1)], "characters long"),
         (["ok", "bad \udcff bytes"], "not valid UTF-8"),
-        ([b"bytes"], "must be text"),
+        ([b"bytes"], "non-empty strings"),
+        (["ok", ""], "non-empty strings"),
+        ("one prompt", "wrap it in a list"),
+        ([], "at least one prompt"),
+        (None, "is None"),
         (5, "list of strings"),
     ],
 )

@@ -645,15 +645,8 @@ def layer_report(
                     matched=matched,
                     matched_perms=matched_perms,
                 )
-            else:  # NaN for every direction-based number that this report fills
-                names = list(_SEPARATION_FIELDS)
-                names += ["train_auroc"] if inputs.train is not None else []
-                names += (
-                    ["length_matched_auroc", "length_matched_shuffled_p95"]
-                    if matched is not None
-                    else []
-                )
-                row = dict.fromkeys(names, _NAN)
+            else:
+                row = _blank_layer_row(train=inputs.train is not None, matched=matched is not None)
             for name, value in row.items():
                 out[name].append(value)
             bar.advance()
@@ -668,15 +661,6 @@ def layer_report(
         probe=probe,
         length_caliper=length_caliper,
     )
-    length_fields: dict[str, Any] = {}
-    if lengths is not None:
-        length_fields = {
-            "length_auroc_oriented": lengths.auroc_oriented,
-            "length_auroc": lengths.auroc,
-            "length_matched_pairs": lengths.pairs,
-        }
-        if lengths.matched_length_auroc is not None:
-            length_fields["length_matched_length_auroc"] = lengths.matched_length_auroc
     return LayerReport(
         auroc=out["auroc"],
         effect_size=out["effect_size"],
@@ -694,8 +678,32 @@ def layer_report(
         n_reasoning=n_r,
         n_memory=inputs.n_memory,
         metadata=meta,
-        **length_fields,
+        **_length_fields(lengths),
     )
+
+
+def _blank_layer_row(*, train: bool, matched: bool) -> dict[str, float]:
+    """NaN for every direction-based number the report fills, for a layer where the direction
+    is zero: the separation fields, plus ``train_auroc`` with train states and the
+    length-matched fields when prompts were length-matched."""
+    names = list(_SEPARATION_FIELDS)
+    names += ["train_auroc"] if train else []
+    names += ["length_matched_auroc", "length_matched_shuffled_p95"] if matched else []
+    return dict.fromkeys(names, _NAN)
+
+
+def _length_fields(lengths: LengthBaseline | None) -> dict[str, Any]:
+    """The ``LayerReport`` fields of the length baseline (none without prompt lengths)."""
+    if lengths is None:
+        return {}
+    fields: dict[str, Any] = {
+        "length_auroc_oriented": lengths.auroc_oriented,
+        "length_auroc": lengths.auroc,
+        "length_matched_pairs": lengths.pairs,
+    }
+    if lengths.matched_length_auroc is not None:
+        fields["length_matched_length_auroc"] = lengths.matched_length_auroc
+    return fields
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ generation tasks report: ``strict-match`` (the benchmark's answer phrase) and
 lm-eval is not a dependency of lirefs, and ``lm_eval.loggers.evaluation_tracker`` imports the
 ``datasets`` package at import time, so the writer below mirrors ``EvaluationTracker
 .save_results_aggregated`` / ``.save_results_samples`` (same keys, same sanitising, same JSON
-options and hashes) instead of calling it; tests/test_lm_eval_files.py checks that lm-eval's own
+options and hashes) instead of calling it; tests/evaluation/test_lm_eval_files.py checks that lm-eval's own
 tracker writes identical files from the same input, and reads ours back with lm-eval's readers.
 """
 

@@ -12,7 +12,7 @@ prefix and the row's own tokens, the attention mask is 0 on it, and position ids
 only (``mask.cumsum - 1``, as HF ``generate`` derives them and ``lirefs.batching.pad_left`` does),
 so each suffix token sees the positions and the context it has in the un-cached, left-padded run.
 Outputs are token-identical up to floating-point rounding between the two batch shapes
-(``tests/test_prefix.py`` checks tiny models; the benchmark checks SmolLM2).
+(``tests/evaluation/test_prefix.py`` checks tiny models; the benchmark checks SmolLM2).
 
 The shared prefix is found on token ids (the longest common prefix of the tokenized prompts), so a
 tokenizer that merges across the exemplar/question boundary cannot make it differ from the full
@@ -32,9 +32,9 @@ import torch
 
 from ..batching import input_device, pad_id
 from ..errors import DataError
+from ..inputs import check_stop
 from ..steer import GenerationOutput, SteeringPlan, eos_ids, steered, trim_row
 from ..steer.engine import Prompts
-from ..steer.stopping import check_stop
 from .outcomes import Steering, gold_token_ids, steering_plan
 
 __all__ = [

@@ -25,7 +25,7 @@ from ..batching import prompt_batches, tokenize
 from ..checks import check_alpha, check_prompts
 from ..direction import Direction
 from ..errors import DataError, SteeringError, deprecated
-from ..inputs import check_not_meta, warn_beyond_context
+from ..inputs import check_not_meta, check_stop, warn_beyond_context
 from ..models import model_info
 from ..reading import prompt_format_of, warn_read_mismatch
 from ..tracing import Remote, batch_runner
@@ -33,7 +33,7 @@ from .engine import Prompts
 from .modes import Mode
 from .plan import Positions, SteeringPlan, renamed_blocks
 from .plan import plan as plan_of
-from .stopping import check_stop, eos_ids, trim_row, warn_unmatched_stops
+from .stopping import eos_ids, trim_row, warn_unmatched_stops
 
 __all__ = [
     "GENERATE_BATCH_SIZE",
@@ -206,8 +206,11 @@ class NnsightEngine:
         """Greedy generations of ``prompts`` (texts or token-id lists) under ``plan``."""
         return self.run_many(prompts, [plan], max_new_tokens=max_new_tokens, stop=stop)[0]
 
-    def _prompts(self, prompts: Prompts) -> tuple[list[str], list[list[int]]]:
-        """``(texts, token ids)`` of texts or of token-id lists (whose texts are decoded)."""
+    def _prompts(
+        self, prompts: Prompts, token_ids: list[list[int]] | None
+    ) -> tuple[list[str], list[list[int]]]:
+        """``(texts, token ids)`` of texts or of token-id lists (whose texts are decoded);
+        ``token_ids``, when given, are the ids of text prompts, which are then not tokenized."""
         rows = prompts if isinstance(prompts, Sequence) and not isinstance(prompts, str) else []
         if rows and isinstance(rows[0], Sequence) and not isinstance(rows[0], str):
             ids = [[int(t) for t in row] for row in cast("Sequence[Sequence[int]]", rows)]
@@ -215,7 +218,13 @@ class NnsightEngine:
                 raise DataError("token-id prompts must be non-empty lists of ids")
             return self.model.tokenizer.batch_decode(ids), ids
         texts = check_prompts(cast("Sequence[str]", prompts))
-        return texts, tokenize(self.model, texts)
+        if token_ids is None:
+            return texts, tokenize(self.model, texts)
+        if len(token_ids) != len(texts):
+            raise DataError(
+                f"token_ids has {len(token_ids)} rows for {len(texts)} prompts; give one per prompt"
+            )
+        return texts, token_ids
 
     def run_many(
         self,
@@ -224,10 +233,15 @@ class NnsightEngine:
         *,
         max_new_tokens: int = 64,
         stop: Sequence[str] | None = None,
+        token_ids: list[list[int]] | None = None,
     ) -> list[GenerationOutput]:
-        """One output per plan, the prompts tokenized and batched once (``sweep``'s loop)."""
+        """One output per plan, the prompts tokenized and batched once (``sweep``'s loop).
+
+        ``token_ids``: the ids of text ``prompts`` (``batching.tokenize``) when the caller has
+        them already (``generate`` and ``sweep`` tokenize once for the context check).
+        """
         model = self.model
-        texts, token_ids = self._prompts(prompts)
+        texts, token_ids = self._prompts(prompts, token_ids)
         budget = check_budget(max_new_tokens)
         stops = check_stop(stop)
         _check_reach(plans, token_ids)
@@ -334,7 +348,8 @@ def sweep(
     budget = check_budget(max_new_tokens)
     stops = check_stop(stop)
     check_not_meta(model, not engine.remote.local)
-    warn_beyond_context(model, prompts)
+    token_ids = tokenize(model, prompts)
+    warn_beyond_context(model, token_ids)
     steering = {
         "direction": direction,
         "layer": layer,
@@ -343,19 +358,21 @@ def sweep(
         "blocks": blocks,
     }
     plans = _plans(model, alphas, steering)
-    return _run_plans(engine, prompts, plans, budget, stops)
+    return _run_plans(engine, (prompts, token_ids), plans, budget, stops)
 
 
 def _run_plans(
     engine: NnsightEngine,
-    prompts: Prompts,
+    prompts: tuple[list[str], list[list[int]]],
     plans: list[SteeringPlan],
     budget: int,
     stops: list[str],
     stacklevel: int = 4,
 ) -> dict[float, GenerationOutput]:
-    """``{plan.alpha: output}`` of ``engine``, warning once about a stop string never met."""
-    outs = engine.run_many(prompts, plans, max_new_tokens=budget, stop=stops)
+    """``{plan.alpha: output}`` of ``engine`` for ``(texts, their token ids)``, warning once
+    about a stop string never met."""
+    texts, token_ids = prompts
+    outs = engine.run_many(texts, plans, max_new_tokens=budget, stop=stops, token_ids=token_ids)
     result = {p.alpha: out for p, out in zip(plans, outs, strict=True)}
     warn_unmatched_stops(
         [t for o in result.values() for t in o.texts],
@@ -458,14 +475,17 @@ def generate(
     budget = check_budget(max_new_tokens)
     stops = check_stop(stop)
     check_not_meta(model, not engine.remote.local)
-    warn_beyond_context(model, prompts)
+    token_ids = tokenize(model, prompts)
+    warn_beyond_context(model, token_ids)
     if many:
         deprecated("lirefs.generate(alpha=[...])", "call lirefs.sweep(model, prompts, alphas, ...)")
         plans = _plans(model, cast("Sequence[float]", alpha), keywords)
-        return cast(GenerationOutput, _run_plans(engine, prompts, plans, budget, stops))
+        return cast(
+            GenerationOutput, _run_plans(engine, (prompts, token_ids), plans, budget, stops)
+        )
     if plan is None:
         plan = plan_of(model, alpha=alpha, **keywords)
-    return _run_plans(engine, prompts, [plan], budget, stops)[plan.alpha]
+    return _run_plans(engine, (prompts, token_ids), [plan], budget, stops)[plan.alpha]
 
 
 def _check_plan_alone(steering: Any, keywords: dict[str, Any], alpha: Any) -> None:

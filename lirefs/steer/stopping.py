@@ -12,8 +12,8 @@ from typing import Any
 
 import torch
 
-from ..errors import DataError, SteeringError, StopStringWarning
-from ..inputs import check_text
+from ..errors import DataError, StopStringWarning
+from ..inputs import check_stop
 
 __all__ = [
     "check_stop",
@@ -134,13 +134,3 @@ def warn_unmatched_stops(
         )
         return missing
     return []
-
-
-def check_stop(stop: Any) -> list[str]:
-    """``stop`` as a list of non-empty strings (``None`` -> ``[]``), or ``SteeringError``."""
-    if stop is not None and not isinstance(stop, (str, Sequence)):  # stop=5
-        raise SteeringError(f"stop must be a non-empty string or a list of them, got {stop!r}")
-    stops = [stop] if isinstance(stop, str) else list(stop or [])
-    if not all(isinstance(s, str) and s for s in stops):
-        raise SteeringError(f"stop must be a non-empty string or a list of them, got {stop!r}")
-    return [check_text(s, "stop string", limit=10_000) for s in stops]

@@ -229,11 +229,10 @@ def test_resume_after_the_server_stops_mid_run(
     monkeypatch.setitem(rm.run_remote.__kwdefaults__, "base_delay", 0.5)
     cache = tmp_path / "acts"
     calls: list[int] = []
-    original_run = collect._run_batch
     original_write = collect.ActivationCache.write_chunk
 
     def counting(*args: Any, **kwargs: Any) -> torch.Tensor:
-        out = original_run(*args, **kwargs)
+        out = collect.read_batch(*args, **kwargs)
         calls.append(1)  # batches that came back (a retried failure is not counted)
         return out
 
@@ -242,14 +241,19 @@ def test_resume_after_the_server_stops_mid_run(
         if i == 0:
             _api("stop")  # the server goes away after the first chunk is on disk
 
-    monkeypatch.setattr(collect, "_run_batch", counting)
     monkeypatch.setattr(collect.ActivationCache, "write_chunk", write_then_cut)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             with pytest.raises(RemoteError, match=r"could not run .* after 4 attempts") as err:
                 lirefs.collect_activations(
-                    remote_model, PROMPTS, batch_size=2, chunk_size=2, cache_dir=cache, remote=True
+                    remote_model,
+                    PROMPTS,
+                    batch_size=2,
+                    chunk_size=2,
+                    cache_dir=cache,
+                    remote=True,
+                    run_batch=counting,
                 )
         assert "\n" not in str(err.value)
         assert sum("retry" in str(w.message) for w in caught) == 3
@@ -260,7 +264,13 @@ def test_resume_after_the_server_stops_mid_run(
     monkeypatch.setattr(collect.ActivationCache, "write_chunk", original_write)
     calls.clear()
     got = lirefs.collect_activations(
-        remote_model, PROMPTS, batch_size=2, chunk_size=2, cache_dir=cache, remote=True
+        remote_model,
+        PROMPTS,
+        batch_size=2,
+        chunk_size=2,
+        cache_dir=cache,
+        remote=True,
+        run_batch=counting,
     )
     assert len(calls) == 2  # chunks 1 and 2 only: chunk 0 was read back from disk
     # The same batches locally (chunks change which prompts share a batch, hence the padding).

@@ -24,7 +24,7 @@ import pytest
 import torch
 
 LIREFS = Path(sys.executable).with_name("lirefs")
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 
 
 def _run(
@@ -654,7 +654,7 @@ def test_sigterm_stops_the_cli_in_one_line_and_cleans_up(tmp_path: Path) -> None
     script.write_text(_SLOW_CLI)
     out = tmp_path / "out"
     out.mkdir()
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])}
     child = subprocess.Popen(
         [sys.executable, str(script), "slow-write", str(out / "model")],
         stdout=subprocess.PIPE,

@@ -21,7 +21,7 @@ from lirefs.evaluation.tasks import BenchmarkData, benchmarks, get_benchmark
 from lirefs.evaluation.tasks.ladder import LADDER_RUNGS
 
 BUILTIN = Path(data.__file__).parent / "builtin"
-SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "make_builtin_data.py"
+SCRIPT = Path(__file__).resolve().parents[3] / "scripts" / "make_builtin_data.py"
 LADDER_FILES = ("eval_ladder.jsonl", "fewshot_ladder.jsonl")
 STEP_RUNGS = ("steps-1", "steps-2", "steps-3", "steps-4")
 SUM_RUNGS = ("sum-1+1", "sum-2+1", "sum-2+2")

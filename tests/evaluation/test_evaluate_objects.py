@@ -22,7 +22,7 @@ from lirefs.evaluation.run import stratified_order
 from lirefs.evaluation.tasks import Item
 from lirefs.models import ModelInfo
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 GSM8K = DATA / "gsm8k"
 INFO = ModelInfo(
     name="fake", source="wrapped", fingerprint="f" * 16, architecture="llama",

@@ -30,7 +30,7 @@ from lirefs.models import ModelInfo
 steer = importlib.import_module("lirefs.steer")
 
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 GSM8K = DATA / "gsm8k"
 INFO = ModelInfo(
     name="fake", source="wrapped", fingerprint="f" * 16, architecture="llama",

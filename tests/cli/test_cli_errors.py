@@ -81,7 +81,7 @@ def _console_script() -> list[str]:
 
 
 def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "LIREFS_PROGRESS": "0", "PYTHONPATH": str(Path(__file__).parents[1])}
+    env = {**os.environ, "LIREFS_PROGRESS": "0", "PYTHONPATH": str(Path(__file__).parents[2])}
     return subprocess.run(
         [*_console_script(), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=300
     )

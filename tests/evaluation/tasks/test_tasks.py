@@ -29,7 +29,7 @@ from lirefs.evaluation.tasks import (
 )
 from lirefs.evaluation.tasks.builtin import load_eval
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[2] / "data"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from lirefs.analysis import (
 from lirefs.errors import DataError, MetadataMismatchError
 from lirefs.store import make_metadata
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 N_LAYERS, D = 4, 16
 MODEL = {"name": "toy <model>", "fingerprint": "toy-fp-1", "n_layers": N_LAYERS, "d_model": D}

@@ -28,7 +28,7 @@ from lirefs.console import progress_bar, stage
 from lirefs.steer import StopStringWarning, warn_unmatched_stops
 
 LIREFS = Path(sys.executable).with_name("lirefs")
-REPO = Path(__file__).parents[1]
+REPO = Path(__file__).parents[2]
 DEPRECATED = "are deprecated"
 
 

@@ -16,7 +16,7 @@ import pytest
 from lirefs.errors import DataError
 from lirefs.evaluation.outcomes import degeneration_reasons, is_degenerate
 
-FIXTURES = Path(__file__).with_name("data") / "degeneration.jsonl"
+FIXTURES = Path(__file__).parents[1] / "data" / "degeneration.jsonl"
 
 
 def _fixtures() -> list[dict[str, Any]]:
