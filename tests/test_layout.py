@@ -346,3 +346,12 @@ def test_the_size_check_finds_a_long_function_and_a_wide_helper() -> None:
         f"m:long body has {MAX_BODY_LINES + 1} lines",
         "m:_wide (private) takes 9 parameters",
     ]
+
+
+def test_no_test_folder_shadows_a_package() -> None:
+    """pytest puts tests/ on sys.path: a folder there named like a shipped package (``tracers``,
+    ``lirefs``) would be imported instead of it, as a namespace package."""
+    tests = Path(__file__).resolve().parent
+    shipped = {"lirefs", "tracers", "benchmarks"}
+    clashes = sorted(p.name for p in tests.iterdir() if p.is_dir() and p.name in shipped)
+    assert not clashes, f"rename these test folders: {clashes}"
