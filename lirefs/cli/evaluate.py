@@ -73,7 +73,7 @@ def print_result_table(result: Any) -> None:
         title=f"{result.benchmark}: {result.n_items} items, mode {mode}{layer}",
         caption="acc (strict: the benchmark's answer phrase), flex (\\boxed{} first, else the "
         "last number/letter), no ans (no strict answer), Δ in %; 95% CI: exact Clopper-Pearson; "
-        "Δ: paired difference of strict acc against alpha 0 with its paired bootstrap CI; "
+        "Δ: paired difference of strict acc against alpha 0 with its exact CI given the items that changed (McNemar's); "
         "p: exact McNemar test, p_holm: Holm-adjusted across alphas and controls; degen: % of "
         "collapsed outputs (repetition, punctuation or whitespace runs); (1+α)^L: how much "
         "paper mode scales the direction's component",

@@ -9,7 +9,7 @@ sides), so item difficulty cancels:
   two-sided sign-flip permutation p-value (exact over all ``2^n`` flips for ``n <= 16``, else
   ``n_perm`` seeded random flips with the ``(k + 1) / (n_perm + 1)`` estimate);
 * ``paired_binary_diff(a, b)``: for 0/1 outcomes (correct, degenerate): the difference of shares,
-  its paired bootstrap interval (exact when no item differs, ``stats.paired_ci``) and McNemar's
+  its exact interval given the changed items (``stats.paired_ci``) and McNemar's
   exact p-value from the discordant pairs.
 
 ``summarise_outcomes`` and ``compare_to_control`` apply these to evaluation records (one dict per
@@ -127,7 +127,7 @@ def paired_binary_diff(
     n_boot: int = 2000,
     seed: int = 0,
 ) -> PairedTest:
-    """Share of ``a`` minus share of ``b`` (0/1 outcomes), paired bootstrap CI, McNemar p."""
+    """Share of ``a`` minus share of ``b`` (0/1 outcomes), exact conditional CI, McNemar p."""
     rows = _as_rows(a, b)
     if not np.isin(rows, (0.0, 1.0)).all():
         raise DataError("paired_binary_diff needs 0/1 (or bool) outcomes")

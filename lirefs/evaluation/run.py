@@ -7,7 +7,7 @@ benchmark's strict rule (no answer = wrong, never a guess) and reports per alpha
 * ``accuracy[alpha]`` and ``ci[alpha]``: the exact 95% Clopper-Pearson interval;
 * ``no_answer_rate[alpha]``: the share of outputs with no extractable answer;
 * ``paired[alpha]`` (when 0 is among the alphas): the accuracy difference against alpha = 0 with a
-  paired bootstrap interval (the same resampled items for both) and McNemar's exact p-value;
+  exact interval conditional on the items that changed and McNemar's exact p-value;
 * ``gold_logprob[alpha]``: the mean over items of ``log p(gold_text | prompt)`` under the same
   steering as the generation (:mod:`.outcomes`), with its interval and the paired difference
   against alpha 0; ``degenerate[alpha]``: the share of collapsed outputs;

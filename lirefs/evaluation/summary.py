@@ -1,7 +1,7 @@
 """From scored records to an :class:`EvalResult`: accuracy, intervals, paired tests, groups, Holm.
 
 * :func:`summarise`: per alpha the strict and flexible accuracy with exact intervals, the
-  no-answer rate, the paired test against alpha 0 (paired bootstrap interval over the SAME item
+  no-answer rate, the paired test against alpha 0 (exact interval conditional on the items that changed, over the SAME item
   resamples for every alpha, exact McNemar p), the gold log-probability and degeneration
   (:func:`.compare.summarise_outcomes`) and, when the items have groups, the same per group
   (:func:`group_results`).
@@ -180,7 +180,7 @@ def answer_outcome(
 def _paired(
     alphas: list[float], correct: np.ndarray, n_boot: int, seed: int
 ) -> dict[float, PairedTest]:
-    """Each alpha != 0 against alpha 0 (strict accuracy): paired bootstrap CI over the same item
+    """Each alpha != 0 against alpha 0 (strict accuracy): exact conditional CI over the same item
     resamples for every alpha, exact McNemar p."""
     if 0.0 not in alphas:
         return {}
@@ -208,7 +208,7 @@ def group_results(
     alphas: Sequence[float], records: Sequence[dict[str, Any]], *, n_boot: int, seed: int
 ) -> dict[float, dict[str, GroupResult]]:
     """``{alpha: {group: GroupResult}}``: strict accuracy per group with its exact interval and,
-    for alpha != 0, the paired test against alpha 0 on that group's items (paired bootstrap CI,
+    for alpha != 0, the paired test against alpha 0 on that group's items (exact conditional CI,
     exact McNemar p). Empty when no record has a group."""
     if not any(r.get("group") is not None for r in records):
         return {}

@@ -184,7 +184,11 @@ def test_paired_bootstrap_ci() -> None:
 
     u = binomtest(0, 5).proportion_ci(confidence_level=0.95, method="exact").high
     assert ev.paired_bootstrap_ci(a, a) == pytest.approx((-u, u), abs=1e-12)
-    assert ev.paired_bootstrap_ci([1, 1, 1], [0, 0, 0]) == (1.0, 1.0)
+    # 3 of 3 items better: exact conditional interval (1)(2 [CP of 3/3] - 1), which holds 0
+    # (McNemar p = 0.25), where a bootstrap gave the single point [1, 1]
+    cp = binomtest(3, 3).proportion_ci(confidence_level=0.95, method="exact")
+    low, high = ev.paired_bootstrap_ci([1, 1, 1], [0, 0, 0])
+    assert (low, high) == pytest.approx((2 * cp.low - 1, 1.0)) and low < 0
     with pytest.raises(DataError, match="one length"):
         ev.paired_bootstrap_ci([1, 0], [1])
 
@@ -575,9 +579,10 @@ def test_cli_table(cli: Any, tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     text = " ".join(res.output.split())
     assert "95% CI" in text and "McNemar" in text
-    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + CI, p, Holm p,
+    # alpha, acc, exact CI of 2/3, flexible acc and CI, no answer, paired diff + its exact
+    # conditional CI (1 of 2 changed items better: (2/3)(2 [CP of 1/2] - 1)), p, Holm p,
     # degen, (1+a)^L
-    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-100.0,+100.0] 1 1 0.0 1.33" in text
+    assert "+0.1 66.7 [9.4,99.2] 66.7 [9.4,99.2] 0.0 +0.0 [-65.0,+65.0] 1 1 0.0 1.33" in text
     assert "survive Holm correction at 0.05: none" in text
     # gsm8k shows working: its outcome is the answer log-prob after the model's own working
     # (the scripted scorer gives -(len(answer) + 10 alpha)); alpha 0's third output ("I do not

@@ -81,7 +81,9 @@ def test_paired_ci_of_shares_is_bounded_and_exact_without_changes() -> None:
     correct, baseline = np.array([1.0, 0.0]), np.array([0.0, 0.0])
     samples = bootstrap_means(np.stack([correct, baseline]), 2000, 0)
     ci = paired_ci(samples[:, 0] - samples[:, 1], correct, baseline)
-    assert ci == (-1.0, 1.0)  # t interval [-5.9, 6.9] clipped to what a difference of shares allows
+    # one of 2 items changed, for the better: (1/2)(2 [CP of 1/1] - 1)
+    cp = sps.binomtest(1, 1).proportion_ci(confidence_level=0.95, method="exact")
+    assert ci == pytest.approx((0.5 * (2 * cp.low - 1), 0.5 * (2 * cp.high - 1)), abs=1e-12)
     same = paired_binary_diff([1, 0, 1, 1], [1, 0, 1, 1])
     u = sps.binomtest(0, 4).proportion_ci(confidence_level=0.95, method="exact").high
     assert same.ci == pytest.approx((-u, u), abs=1e-12)
@@ -102,3 +104,19 @@ def test_clopper_pearson_matches_scipy_binomtest(level: float) -> None:
             want = sps.binomtest(k, n).proportion_ci(confidence_level=level, method="exact")
             got = clopper_pearson(k, n, level)
             assert got == pytest.approx((want.low, want.high), abs=1e-10)
+
+
+@pytest.mark.parametrize(("better", "worse", "same"), [(0, 2, 38), (3, 0, 0), (7, 2, 31), (12, 3, 5)])
+def test_paired_accuracy_interval_agrees_with_mcnemar(better: int, worse: int, same: int) -> None:
+    """The accuracy difference's interval is the exact conditional one, and it excludes 0 exactly
+    when McNemar's exact p (scipy's two-sided binomial test on the changed items) is < 0.05."""
+    correct = np.array([1.0] * better + [0.0] * worse + [1.0] * same)
+    baseline = np.array([0.0] * better + [1.0] * worse + [1.0] * same)
+    n, d = correct.size, better + worse
+    samples = bootstrap_means(np.stack([correct, baseline]), 200, 0)
+    low, high = paired_ci(samples[:, 0] - samples[:, 1], correct, baseline)
+    cp = sps.binomtest(better, d).proportion_ci(confidence_level=0.95, method="exact")
+    assert (low, high) == pytest.approx((d / n * (2 * cp.low - 1), d / n * (2 * cp.high - 1)))
+    assert low <= (better - worse) / n <= high
+    p = sps.binomtest(better, d, 0.5).pvalue
+    assert (low > 0 or high < 0) == (p < 0.05)
