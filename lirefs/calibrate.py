@@ -15,8 +15,9 @@ run teacher-forced on its own text (no generation)::
                     of KL(p_unsteered || p_steered) of the next-token distributions
 
 with ``KL(p || q) = sum_v p_v (log p_v - log q_v)`` computed in float64 from the logits
-(``log_softmax`` of the logits cast to float64). The unsteered logits are computed once and reused
-for every alpha. The steered pass applies the plan of ``lirefs.steer.plan(model, direction,
+(``log_softmax`` of the logits cast to float64). Locally the unsteered distributions are computed
+once and reused for every alpha; remotely (NDIF, ``remote="local"``) each steered batch runs in one
+trace with its unsteered twin, so only per-prompt sums travel. The steered pass applies the plan of ``lirefs.steer.plan(model, direction,
 layer, alpha, mode)`` at every position (``tracers.apply_edit``), in one trace per batch of
 left-padded prompts (mask-derived position ids).
 
@@ -592,6 +593,54 @@ def _damage_trace(
     return got_extra.detach().to("cpu", torch.float64), nll, None
 
 
+def _paired_damage_trace(
+    runner: BatchRunner, batch: _Batch, steering: SteeringPlan | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """One remote trace of a neutral batch: ``([b] KL sums, [b] NLL sums)`` of ``steering``.
+
+    Remotely the unsteered distributions are not sent back and forth (``[b, t, vocab]`` floats
+    per batch and alpha, hundreds of MB for a large vocabulary): the trace runs the batch twice,
+    unsteered in a first invoke and steered in a second, and only the two ``[b]`` sums return.
+    ``steering=None``: the unsteered pass alone (its NLL; the KL sums are zeros).
+    """
+    model = runner.model
+    edit = None if steering is None else steering.tracer_kwargs()
+    mask, targets, next_mask = batch.mask, batch.targets, batch.next_mask
+
+    def run(kwargs: dict[str, Any]) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        # Bound before the blocks, assigned saved values inside them (on NDIF only saved values
+        # come back); the second invoke reads the first's log-probabilities.
+        nll: torch.Tensor | None = None
+        kl: torch.Tensor | None = None
+        with torch.inference_mode(), model.trace(**kwargs) as tr:
+            with tr.invoke(batch.inputs):
+                logp_p = torch.log_softmax(model.output.logits.to(torch.float64), dim=-1)
+                if edit is None:
+                    tgt = targets.to(logp_p.device).unsqueeze(-1)
+                    picked = logp_p[:, :-1, :].gather(-1, tgt).squeeze(-1)
+                    nll = (-picked * next_mask.to(logp_p.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
+            if edit is not None:
+                with tr.invoke(batch.inputs):
+                    if edit["unit"] is not None:
+                        tracers.apply_edit(model, step=None, **edit)
+                    logp_q = torch.log_softmax(model.output.logits.to(torch.float64), dim=-1)
+                    tgt = targets.to(logp_q.device).unsqueeze(-1)
+                    picked = logp_q[:, :-1, :].gather(-1, tgt).squeeze(-1)
+                    nll = (-picked * next_mask.to(logp_q.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
+                    per_pos = (logp_p.exp() * (logp_p - logp_q)).sum(dim=-1)
+                    kl = (per_pos * mask.to(logp_q.device)).sum(dim=-1).save()  # type: ignore[attr-defined]
+        return nll, kl
+
+    b = int(mask.shape[0])
+    got_nll, got_kl = runner.run(run, b, f"a calibration batch of {b}")
+    if got_nll is None or (edit is not None and got_kl is None):
+        raise DataError("the calibration trace returned nothing")
+    nll = got_nll.detach().to("cpu", torch.float64)
+    if got_kl is None:
+        return torch.zeros(b, dtype=torch.float64), nll
+    return got_kl.detach().to("cpu", torch.float64), nll
+
+
 def _score_trace(
     runner: BatchRunner,
     inputs: dict[str, torch.Tensor],
@@ -682,7 +731,13 @@ class _Meter:
             )
         plain = steer_plan(model, None)
         self.ref_nll = 0.0
+        #: remotely each steered batch runs with its unsteered twin (``_paired_damage_trace``)
+        self.paired = not runner.remote.local
         for b in self.batches:
+            if self.paired:
+                b.ref_nll = float(_paired_damage_trace(runner, b, None)[1].sum())
+                self.ref_nll += b.ref_nll
+                continue
             _, nll, logits = _damage_trace(runner, b, plain)
             assert logits is not None
             logq = torch.log_softmax(logits.to(torch.float64), dim=-1)
@@ -723,7 +778,10 @@ class _Meter:
         kl_total = 0.0
         nll_total = 0.0
         for b in self.batches:
-            kl, nll, _ = _damage_trace(self.runner, b, steering)
+            if self.paired:
+                kl, nll = _paired_damage_trace(self.runner, b, steering)
+            else:
+                kl, nll, _ = _damage_trace(self.runner, b, steering)
             kl_total += float(kl.sum())
             nll_total += float(nll.sum())
         kl_mean = kl_total / self.n_pairs
@@ -823,8 +881,8 @@ def calibrate(
         batch_size: prompts per trace (``None``: fill ``token_budget`` padded tokens).
         token_budget: padded tokens per batch when ``batch_size`` is ``None``.
         remote: ``False``, ``True`` (NDIF), ``"local"`` or ``None`` (the model's own setting).
-            Remotely the unsteered logits (``[b, t, vocab]``) come back once per batch and travel
-            with every steered batch; keep ``token_budget`` small there.
+            Remotely each steered batch runs in one trace with its unsteered twin (two invokes)
+            and only ``[b]`` sums come back: no ``[b, t, vocab]`` distributions travel.
         progress: progress bar (default: when stderr is a terminal).
 
     Returns:
