@@ -151,14 +151,9 @@ def test_evaluate_equals_local(remote_model: Any, smollm2: Any) -> None:
     assert got.accuracy == local.accuracy
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=lirefs.RemoteError,
-    reason="known open defect: the real NDIF server fails the first calibration trace (the "
-    "unsteered pass) with a server-side traceback; remote='local' matches local (test_calibrate)",
-)
 def test_calibrate_equals_local(remote_model: Any, smollm2: Any, timings: dict[str, float]) -> None:
-    """One remote calibration (its batched traces in one run) chooses the local alphas."""
+    """One remote calibration (each steered batch with its unsteered twin in one trace) chooses
+    the local alphas, with the local KLs to 1e-6."""
     kwargs: dict[str, Any] = {
         "layer": 8,
         "prompts": PROMPTS[:3],
