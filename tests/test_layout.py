@@ -193,8 +193,8 @@ def test_the_parent_init_check_finds_one(tmp_path: Path, monkeypatch) -> None:  
 
 # -- the floors: each imports only what lies below it --------------------------------------------
 
-#: The ground floor: exception types, input checks, files, batching, row readers, console,
-#: figures, version. It imports nothing else of lirefs.
+#: The ground floor: exception types, input checks, files, output folders, batching, row readers,
+#: console, figures, version. It imports nothing else of lirefs.
 GROUND = {
     "lirefs._version",
     "lirefs.batching",
@@ -203,6 +203,7 @@ GROUND = {
     "lirefs.errors",
     "lirefs.figures",
     "lirefs.inputs",
+    "lirefs.outputs",
     "lirefs.store",
     "lirefs.tables",
 }
