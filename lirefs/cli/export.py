@@ -87,12 +87,14 @@ def command() -> None:
     "-l",
     "layer",
     default=None,
+    metavar="N",
     help="Residual index 1..L whose direction is added (default: the chosen layer).",
 )
 @click.option(
     "--layers",
     "layers",
     default=None,
+    metavar="RANGE",
     help="Several residual indices 1..L, e.g. 10-20 or 3,4,5 (instead of --layer).",
 )
 @click.option(

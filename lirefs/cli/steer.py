@@ -304,9 +304,7 @@ def _chosen_blocks(blocks: str | None, old_blocks: str | None) -> list[int] | No
         return _blocks(blocks)
     if blocks is not None:
         raise DataError("--layers is the deprecated old name of --blocks: give only --blocks")
-    deprecated_spelling(
-        "--layers", f"use --blocks {old_blocks} (block numbers 0..L-1)"
-    )
+    deprecated_spelling("--layers", f"use --blocks {old_blocks} (block numbers 0..L-1)")
     return _blocks(old_blocks, "--layers")
 
 
