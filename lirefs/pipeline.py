@@ -50,6 +50,7 @@ from .data import QuestionSets
 from .direction import Direction
 from .errors import DataError, LirefsError
 from .models import model_info
+from .outputs import output_folder
 from .reading import CHAT_FORMAT, PLAIN_FORMAT, common_suffix, parse_read
 from .store import make_metadata
 
@@ -568,8 +569,12 @@ class DemoResult:
         ``direction-<set>.safetensors`` with ``transfer.json`` and its PNGs, and ``report.html``
         (with ``html``).
         """
-        out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        with output_folder(out, "demo") as staging:
+            written = self._write(staging.path, plots=plots, html=html, activations=activations)
+            return [staging.final(p) for p in written]
+
+    def _write(self, out: Path, *, plots: bool, html: bool, activations: bool) -> list[Path]:
+        """Every file of the report folder, written into ``out`` (the staging folder)."""
         written = [self.direction.save(out / "direction.safetensors")]
         report_plots: list[Path] = []
         transfer_plots: list[Path] = []
@@ -588,7 +593,7 @@ class DemoResult:
                 if name != self.data_set:
                     part = direction_file_part(name)
                     written.append(other.save(out / f"direction-{part}.safetensors"))
-            transfer_files = write_transfer(self.transfer, out, plots=plots)
+            transfer_files = _transfer_files(self.transfer, out, plots=plots)
             transfer_plots = [p for p in transfer_files if p.suffix == ".png"]
             written += transfer_files
         if html:
@@ -705,28 +710,58 @@ def write_layer_report(
     Returns:
         ``(report_json, plots, html)``: the written paths (``html`` is ``None`` when not asked).
     """
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    report_json = report.save(out / "report.json")
-    written: list[Path] = []
-    if plots:
-        from .analysis.plots import write_report_plots
+    page_path = None if html is None else Path(html)
+    with output_folder(out, "report") as staging:
+        inside = page_path is not None and _is_under(page_path, Path(out))
+        report_json = report.save(staging.path / "report.json")
+        written: list[Path] = []
+        if plots:
+            from .analysis.plots import write_report_plots
 
-        written = write_report_plots(
-            report, direction, split.test_reasoning, split.test_memory, out, layer=layer
-        )
-    page = None
-    if html is not None:
-        page = write_html_report(
-            Path(html), report, direction, plots=written, evaluations=list(evaluations)
-        )
-    return report_json, written, page
+            written = write_report_plots(
+                report,
+                direction,
+                split.test_reasoning,
+                split.test_memory,
+                staging.path,
+                layer=layer,
+            )
+        page = None
+        if page_path is not None:
+            where = (
+                staging.path / page_path.absolute().relative_to(Path(out).absolute())
+                if inside
+                else page_path
+            )
+            page = write_html_report(
+                where,
+                report,
+                direction,
+                plots=written,
+                evaluations=list(evaluations),
+            )
+            page = staging.final(page) if inside else page
+        files = (staging.final(report_json), [staging.final(p) for p in written])
+    return files[0], files[1], page
+
+
+def _is_under(path: Path, folder: Path) -> bool:
+    """Whether ``path`` lies inside ``folder`` (both made absolute; no link is followed)."""
+    return path.absolute().is_relative_to(folder.absolute())
 
 
 def write_transfer(report: TransferReport, out: str | Path, *, plots: bool = True) -> list[Path]:
-    """``transfer.json`` and (with ``plots``) ``transfer.png`` / ``transfer_layers.png`` in ``out``."""
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    """``transfer.json`` and (with ``plots``) ``transfer.png`` / ``transfer_layers.png`` in ``out``.
+
+    ``out`` is replaced as one unit (``lirefs.outputs.output_folder``); a folder that holds files
+    lirefs did not write is refused.
+    """
+    with output_folder(out, "transfer") as staging:
+        return [staging.final(p) for p in _transfer_files(report, staging.path, plots=plots)]
+
+
+def _transfer_files(report: TransferReport, out: Path, *, plots: bool) -> list[Path]:
+    """``transfer.json`` and its PNGs, written into the folder ``out`` as it is."""
     written = [report.save(out / "transfer.json")]
     if plots:
         from .analysis.plots import plot_transfer, plot_transfer_layers

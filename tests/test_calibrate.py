@@ -408,7 +408,17 @@ def test_cli(tmp_path: Path, tokenizer: Any) -> None:
     rows = [json.dumps({"text": t}) for t in neutral_prompts()[:3]]
     neutral.write_text("\n".join(rows) + "\n", "utf-8")
     out = tmp_path / "cal.json"
-    args = ["calibrate", str(path), "-o", str(out), "--prompts", str(neutral), "--max-kl", "1e-4"]
+    args = [
+        "calibrate",
+        "-d",
+        str(path),
+        "-o",
+        str(out),
+        "--prompts",
+        str(neutral),
+        "--max-kl",
+        "1e-4",
+    ]
     args += ["--start", "0.2", "--factor", "4", "--rtol", "0.5", "--json"]
     runner = CliRunner()
     result = runner.invoke(main, args)  # --model defaults to the direction's recorded model
@@ -427,7 +437,7 @@ def test_cli(tmp_path: Path, tokenizer: Any) -> None:
         (["--max-kl", "0"], "max_kl must be > 0"),
         (["--layer", "9"], "out of range"),
     ]:
-        bad = runner.invoke(main, ["calibrate", str(path), "--prompts", str(neutral), *extra])
+        bad = runner.invoke(main, ["calibrate", "-d", str(path), "--prompts", str(neutral), *extra])
         assert bad.exit_code == 2 and words in bad.stderr, bad.output
         assert "Traceback" not in bad.output
 

@@ -175,13 +175,15 @@ def test_readme_flow_records_the_layer_and_exports_without_l(
     assert torch.equal(chosen.vectors, liref.vectors)
     path = chosen.save(tmp_path / "liref.safetensors")
     out = tmp_path / "liref.gguf"
-    result = CliRunner().invoke(main, ["export", "gguf", str(path), "-o", str(out)])
+    result = CliRunner().invoke(main, ["export", "gguf", "-d", str(path), "-o", str(out)])
     assert result.exit_code == 0, result.output
     names = [t.name for t in GGUFReader(str(out)).tensors]
     assert names == [f"direction.{report.best_layer - 1}"]  # llama.cpp's block = layer - 1
     # without the recorded layer the same export is refused
     bare = liref.save(tmp_path / "bare.safetensors")
-    result = CliRunner().invoke(main, ["export", "gguf", str(bare), "-o", str(tmp_path / "b.gguf")])
+    result = CliRunner().invoke(
+        main, ["export", "gguf", "-d", str(bare), "-o", str(tmp_path / "b.gguf")]
+    )
     assert result.exit_code != 0
 
 

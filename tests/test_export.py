@@ -355,14 +355,16 @@ def test_cli_exports_each_format(saved: Any, tmp_path: Path) -> None:
     from gguf import GGUFReader
 
     folder, _, path = saved
-    result = _cli(["gguf", str(path), "-o", str(tmp_path / "v.gguf"), "-l", "1-2", "-a", "3"])
+    result = _cli(
+        ["gguf", "-d", str(path), "-o", str(tmp_path / "v.gguf"), "--layers", "1-2", "-a", "3"]
+    )
     assert result.exit_code == 0, result.output
     names = sorted(t.name for t in GGUFReader(str(tmp_path / "v.gguf")).tensors)
     assert names == ["direction.0", "direction.1"]
-    result = _cli(["lm-eval", str(path), "-o", str(tmp_path / "s.pt"), "-a", "2"])
+    result = _cli(["lm-eval", "-d", str(path), "-o", str(tmp_path / "s.pt"), "-a", "2"])
     assert result.exit_code == 0, result.output
     assert list(torch.load(tmp_path / "s.pt", weights_only=True)) == ["layers.1"]
-    result = _cli(["ablated", str(path), "-o", str(tmp_path / "abl"), "--model", str(folder)])
+    result = _cli(["ablated", "-d", str(path), "-o", str(tmp_path / "abl"), "--model", str(folder)])
     assert result.exit_code == 0, result.output
     assert (tmp_path / "abl" / "model.safetensors").is_file()
     assert "Examples" in _cli(["gguf", "--help"]).output
@@ -371,10 +373,9 @@ def test_cli_exports_each_format(saved: Any, tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["gguf", "{d}", "-o", "{o}/v.gguf", "--mode", "project"], "only mode 'add'"),
-        (["gguf", "{d}", "-o", "{o}/v.gguf", "-l", "9"], "out of range"),
-        (["lm-eval", "{d}", "-o", "{o}/s.pt", "-l", "0", "-a", "1"], "layer 0"),
-        (["ablated", "{d}", "-o", "{o}/used", "--model", "{m}"], "not an empty folder"),
+        (["gguf", "-d", "{d}", "-o", "{o}/v.gguf", "-l", "9"], "out of range"),
+        (["lm-eval", "-d", "{d}", "-o", "{o}/s.pt", "-l", "0", "-a", "1"], "layer 0"),
+        (["ablated", "-d", "{d}", "-o", "{o}/used", "--model", "{m}"], "not an empty folder"),
     ],
 )
 def test_cli_bad_input_is_one_line_and_no_file(
@@ -405,7 +406,9 @@ def test_cli_and_log_say_what_each_export_wrote(
     from gguf import GGUFReader
 
     _, _, path = saved
-    result = _cli(["gguf", str(path), "-o", str(tmp_path / "v.gguf"), "-l", "1-2", "-a", "3"])
+    result = _cli(
+        ["gguf", "-d", str(path), "-o", str(tmp_path / "v.gguf"), "--layers", "1-2", "-a", "3"]
+    )
     assert result.exit_code == 0, result.output
     assert "layers 1 -> direction.0, 2 -> direction.1" in result.output
     assert "alpha 3" in result.output and "mode add" in result.output
@@ -414,7 +417,7 @@ def test_cli_and_log_say_what_each_export_wrote(
         "direction.0",
         "direction.1",
     ]
-    result = _cli(["lm-eval", str(path), "-o", str(tmp_path / "s.pt"), "-a", "2", "--json"])
+    result = _cli(["lm-eval", "-d", str(path), "-o", str(tmp_path / "s.pt"), "-a", "2", "--json"])
     assert result.exit_code == 0, result.output
     info = json.loads(result.output)
     hook = next(iter(torch.load(tmp_path / "s.pt", weights_only=True)))

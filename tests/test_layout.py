@@ -193,8 +193,8 @@ def test_the_parent_init_check_finds_one(tmp_path: Path, monkeypatch) -> None:  
 
 # -- the floors: each imports only what lies below it --------------------------------------------
 
-#: The ground floor: exception types, input checks, files, batching, row readers, console,
-#: figures, version. It imports nothing else of lirefs.
+#: The ground floor: exception types, input checks, files, output folders, batching, row readers,
+#: console, figures, version. It imports nothing else of lirefs.
 GROUND = {
     "lirefs._version",
     "lirefs.batching",
@@ -203,6 +203,7 @@ GROUND = {
     "lirefs.errors",
     "lirefs.figures",
     "lirefs.inputs",
+    "lirefs.outputs",
     "lirefs.store",
     "lirefs.tables",
 }
@@ -278,9 +279,7 @@ MAX_PRIVATE_PARAMS = 8
 #: Functions over the limits (code lines, the docstring not counted), kept until the modules that
 #: hold them are split up; each entry is "module:function". New code must meet the limits, and an
 #: entry that meets them fails the test below: the list only shrinks.
-SIZE_ALLOWED: set[str] = {
-    "lirefs.cli.steer:command",  # 132 lines
-}
+SIZE_ALLOWED: set[str] = set()
 
 
 def _functions(tree: ast.AST) -> list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:

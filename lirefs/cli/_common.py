@@ -26,28 +26,41 @@ from ..store import sigterm_as_interrupt
 __all__ = [
     "CONTEXT_SETTINGS",
     "DEBUG_ENV",
+    "DEFAULT_MODEL",
+    "LIMIT",
     "MAX_INDICES",
     "MIN_HELD_OUT",
+    "PERMUTATIONS",
     "SEED",
     "FiniteFloat",
+    "HiddenArgument",
     "OneLineGroup",
     "calibration_entry",
     "check_held_out_size",
     "check_output",
     "check_split_size",
     "check_text",
+    "deprecated_spelling",
+    "direction_option",
     "echo_json",
     "fail",
     "handle_errors",
     "holds_output_lock",
     "json_option",
+    "layer_option",
     "load_calibration",
+    "local_model_options",
+    "model_name",
     "model_options",
+    "one_alpha",
     "os_error_line",
     "parse_alpha_list",
     "parse_alpha_specs",
     "parse_index_list",
+    "permutations_option",
+    "recorded_model",
     "remote_value",
+    "resolve_direction",
 ]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -244,15 +257,97 @@ def holds_output_lock(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+#: The model a command loads when neither ``--model`` nor an input file names one.
+DEFAULT_MODEL = "smollm2-135m"
+
+#: ``--limit``: at most N questions per class (or benchmark items); each command then checks
+#: what it needs (the held-out half's size rule) and says which limit works.
+LIMIT = click.IntRange(min=1)
+
+#: ``--permutations``: label shuffles of the chance baseline (the analysis needs at least one).
+PERMUTATIONS = click.IntRange(min=1)
+
+
+def deprecated_spelling(old: str, new: str) -> None:
+    """One ``warning:`` line on stderr: the old spelling ``old`` still works, ``new`` replaces it.
+
+    ``lirefs.errors.deprecated`` (a ``DeprecationWarning``), shown even though Python hides
+    deprecation warnings of library code by default: the person typing the command line is the
+    one who should change it.
+    """
+    from ..errors import deprecated
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always", DeprecationWarning)
+        deprecated(old, new)
+
+
+def recorded_model(path: Path | None) -> str | None:
+    """The model name a lirefs file (direction, activations) records, or ``None``.
+
+    Reads only the safetensors header; a missing or foreign file gives ``None`` (loading it
+    later says what is wrong in its own words).
+    """
+    if path is None:
+        return None
+    try:
+        from safetensors import safe_open
+
+        from ..store import SAFETENSORS_META_KEY
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = json.loads((fh.metadata() or {})[SAFETENSORS_META_KEY])
+        name = (meta.get("model") or {}).get("name")
+    except Exception:
+        return None
+    return name if isinstance(name, str) and name else None
+
+
+def model_name(model: str | None, *files: Path | None) -> str:
+    """``--model`` as given, else the model the first of ``files`` records, else ``DEFAULT_MODEL``.
+
+    A given ``--model`` that disagrees with a file is refused later, in one line, by the file's
+    own metadata check when it loads against the model.
+    """
+    if model:
+        return model
+    for path in files:
+        name = recorded_model(path)
+        if name:
+            return name
+    return DEFAULT_MODEL
+
+
 def model_options(fn: F) -> F:
-    """``--model``, ``--device``, ``--dtype``, ``--remote``, ``--batch-size``."""
+    """``--model``, ``--device``, ``--dtype``, ``--device-map``, ``--remote``, ``--batch-size``."""
+    fn = click.option(
+        "--remote",
+        is_flag=True,
+        default=False,
+        help="Run every trace on NDIF (needs NDIF_API_KEY).",
+    )(
+        click.option(
+            "--batch-size",
+            "-b",
+            default=None,
+            type=click.IntRange(min=1),
+            help="Prompts per forward pass [default: collection fills batches up to 1,024 padded "
+            "tokens; generation and evaluation use 8].",
+        )(fn)
+    )
+    return local_model_options(fn)
+
+
+def local_model_options(fn: F) -> F:
+    """``--model``, ``--device``, ``--dtype``, ``--device-map`` (a command that needs the weights
+    on this machine: no ``--remote``)."""
     options = [
         click.option(
             "--model",
             "-m",
-            default="smollm2-135m",
-            show_default=True,
-            help="Built-in alias, local HF folder, .gguf file, or Hub id.",
+            default=None,
+            help="Built-in alias, local HF folder, .gguf file, or Hub id [default: the model the "
+            f"input file records; {DEFAULT_MODEL} when there is none].",
         ),
         click.option(
             "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)."
@@ -263,20 +358,6 @@ def model_options(fn: F) -> F:
             help="float32, bfloat16 or float16 (default: float32 on CPU, bfloat16 on GPU).",
         ),
         click.option("--device-map", default=None, help="Split the model over GPUs, e.g. 'auto'."),
-        click.option(
-            "--remote",
-            is_flag=True,
-            default=False,
-            help="Run every trace on NDIF (needs NDIF_API_KEY).",
-        ),
-        click.option(
-            "--batch-size",
-            "-b",
-            default=None,
-            type=click.IntRange(min=1),
-            help="Prompts per forward pass [default: collection fills batches up to 1,024 padded "
-            "tokens; generation and evaluation use 8].",
-        ),
     ]
     for option in reversed(options):
         fn = option(fn)
@@ -542,3 +623,93 @@ def load(
         stage(what)
     with console.status(f"{what}..."):
         return load_model(model, remote=remote, device=device, dtype=dtype, device_map=device_map)
+
+
+# -- one vocabulary: the options every command spells the same way -------------------------------
+
+
+class HiddenArgument(click.Argument):
+    """A positional argument kept so old command lines still run: absent from usage and help."""
+
+    def get_usage_pieces(self, ctx: click.Context) -> list[str]:
+        return []
+
+
+def direction_option(*, required: bool, positional: bool = False, help: str | None = None) -> Any:
+    """``-d/--direction PATH``: the direction file a command reads.
+
+    With ``positional`` the command also takes the file as a hidden positional argument (its old
+    spelling, ``legacy_direction``); :func:`resolve_direction` merges the two and warns about it.
+    """
+    text = help or "Direction file (.safetensors) from `lirefs direction` or `lirefs demo`."
+    option = click.option(
+        "--direction",
+        "-d",
+        "direction_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help=text + (" Required." if required else ""),
+    )
+
+    def decorate(fn: F) -> F:
+        fn = option(fn)
+        if positional:
+            fn = click.argument(
+                "legacy_direction",
+                cls=HiddenArgument,
+                required=False,
+                type=click.Path(dir_okay=False, path_type=Path),
+            )(fn)
+        return fn
+
+    return decorate
+
+
+def resolve_direction(option: Path | None, positional: Path | None, command: str) -> Path:
+    """The direction file from ``-d/--direction`` or the old positional spelling (one warning).
+
+    Raises:
+        click.UsageError: both spellings, or neither.
+    """
+    if positional is not None:
+        if option is not None:
+            raise click.UsageError("give the direction once, with -d/--direction")
+        deprecated_spelling(
+            f"the direction as a positional argument of `lirefs {command}`",
+            f"pass it as -d/--direction {positional}",
+        )
+        return positional
+    if option is None:
+        raise click.UsageError("missing option -d/--direction (the direction file)")
+    return option
+
+
+def layer_option(help: str) -> Any:
+    """``-l/--layer N``: one residual index (0..L, l == HF hidden_states[l])."""
+    return click.option("--layer", "-l", type=int, default=None, help=help)
+
+
+def permutations_option(fn: F) -> F:
+    """``--permutations N`` (>= 1): label shuffles of the chance baseline."""
+    return click.option(
+        "--permutations",
+        default=200,
+        show_default=True,
+        type=PERMUTATIONS,
+        help="Label shuffles of the shuffled-label chance baseline (at least 1).",
+    )(fn)
+
+
+def one_alpha(values: tuple[str, ...], command: str, default: float | None = None) -> float:
+    """The single ``--alpha`` of a command that takes exactly one (parsed as everywhere).
+
+    Raises:
+        DataError: no alpha where there is no default, or more than one.
+    """
+    alphas = parse_alpha_list(values)
+    if not alphas and default is not None:
+        return default
+    if len(alphas) != 1:
+        got = "none" if not alphas else ", ".join(f"{a:g}" for a in alphas)
+        raise DataError(f"{command} takes exactly one --alpha (e.g. --alpha 4), got {got}")
+    return alphas[0]

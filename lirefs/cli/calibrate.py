@@ -13,12 +13,15 @@ from ._common import (
     CONTEXT_SETTINGS,
     check_output,
     check_text,
+    direction_option,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
+    layer_option,
     load,
     remote_value,
+    resolve_direction,
 )
 
 __all__ = ["command"]
@@ -52,7 +55,7 @@ def _read_prompts(path: Path) -> list[str]:
 
 
 @click.command("calibrate", context_settings=CONTEXT_SETTINGS)
-@click.argument("direction_path", metavar="DIRECTION", type=click.Path(path_type=Path))
+@direction_option(required=True, positional=True)
 @click.option(
     "--out", "-o", "out", type=click.Path(path_type=Path), help="Write the calibration (JSON)."
 )
@@ -63,11 +66,8 @@ def _read_prompts(path: Path) -> list[str]:
     type=float,
     help="Damage budget: mean next-token KL(unsteered || steered) in nats on neutral text.",
 )
-@click.option(
-    "--layer",
-    "-l",
-    type=int,
-    help="Residual index of the direction (0..L; default: the layer the direction file records).",
+@layer_option(
+    "Residual index of the direction (0..L; default: the layer the direction file records)."
 )
 @click.option(
     "--mode",
@@ -115,7 +115,8 @@ def _read_prompts(path: Path) -> list[str]:
 @handle_errors
 @holds_output_lock
 def command(
-    direction_path: Path,
+    direction_path: Path | None,
+    legacy_direction: Path | None,
     out: Path | None,
     max_kl: float,
     layer: int | None,
@@ -143,27 +144,28 @@ def command(
 
     \b
     Examples:
-      lirefs calibrate liref.safetensors -o cal.json
-      lirefs calibrate liref.safetensors --max-kl 0.05 --mode project-calibrated --json
-      lirefs calibrate liref.safetensors --mode ablate
-      lirefs calibrate liref.safetensors -l 15 --prompts neutral.txt -o cal.json --plot cal.png
+      lirefs calibrate -d liref.safetensors -o cal.json
+      lirefs calibrate -d liref.safetensors --max-kl 0.05 --mode project-calibrated --json
+      lirefs calibrate -d liref.safetensors --mode ablate
+      lirefs calibrate -d liref.safetensors -l 15 --prompts neutral.txt -o cal.json --plot cal.png
     """
     from ..calibrate import calibrate
     from ..direction import Direction
 
+    direction_file = resolve_direction(direction_path, legacy_direction, "calibrate")
     if out is not None:
         check_output(out)
     if plot is not None:
         check_output(plot)
     prompts = _read_prompts(prompts_file) if prompts_file is not None else None
-    recorded = Direction.load(direction_path)
+    recorded = Direction.load(direction_file)
     name = model or (recorded.metadata.get("model") or {}).get("name")
     if not name:
         raise DataError(
-            f"{direction_path} records no model; pass --model (the model it was built on)"
+            f"{direction_file} records no model; pass --model (the model it was built on)"
         )
     nn_model = load(name, device, dtype, device_map, remote)
-    direction = Direction.load(direction_path, model=nn_model)
+    direction = Direction.load(direction_file, model=nn_model)
     cal = calibrate(
         nn_model,
         direction,

@@ -9,6 +9,8 @@ import click
 from ..console import console
 from ._common import (
     CONTEXT_SETTINGS,
+    LIMIT,
+    SEED,
     check_output,
     check_split_size,
     echo_json,
@@ -16,6 +18,7 @@ from ._common import (
     holds_output_lock,
     json_option,
     load,
+    model_name,
     model_options,
 )
 
@@ -42,10 +45,12 @@ from ._common import (
     type=click.FloatRange(0.05, 0.95),
     help="Share of each class held out for choosing the layer.",
 )
-@click.option("--seed", default=0, show_default=True, help="Seed of the train/test split.")
+@click.option(
+    "--seed", default=0, show_default=True, type=SEED, help="Seed of the train/test split."
+)
 @click.option(
     "--limit",
-    type=click.IntRange(min=2),
+    type=LIMIT,
     default=None,
     help="Use at most this many questions per class (quick runs; the held-out half needs 5 per "
     "class, 16 with the built-in set and the default --test-fraction).",
@@ -80,7 +85,7 @@ def command(
     cache_dir: Path | None,
     chat_template: bool,
     read: str,
-    model: str,
+    model: str | None,
     device: str | None,
     dtype: str | None,
     device_map: str | None,
@@ -106,7 +111,7 @@ def command(
     check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
     if limit is not None:
         sets = sets.subset(limit, seed=seed)
-    lm = load(model, device, dtype, device_map, remote)
+    lm = load(model_name(model), device, dtype, device_map, remote)
     split = collect_split(
         lm,
         sets,

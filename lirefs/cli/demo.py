@@ -8,16 +8,21 @@ from pathlib import Path
 import click
 
 from ..console import console, out_console
+from ..outputs import check_output_folder
 from ..pipeline import DEFAULT_TRANSFER_SETS, DEMO_MIN_LIMIT, transfer_on_sets
 from ._common import (
     CONTEXT_SETTINGS,
+    LIMIT,
+    SEED,
     check_output,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
     load,
+    model_name,
     model_options,
+    permutations_option,
 )
 
 __all__ = ["DEFAULT_TRANSFER_SETS", "DEMO_MIN_LIMIT", "command", "transfer_on_sets"]
@@ -41,14 +46,22 @@ __all__ = ["DEFAULT_TRANSFER_SETS", "DEMO_MIN_LIMIT", "command", "transfer_on_se
 )
 @click.option(
     "--limit",
-    type=click.IntRange(min=DEMO_MIN_LIMIT),
+    type=LIMIT,
     default=None,
     help="At most this many questions per class (default: all; the held-out half needs 5 per "
-    "class, which the built-in set reaches at 16 with the default --test-fraction).",
+    f"class, which the built-in set reaches at {DEMO_MIN_LIMIT} with the default --test-fraction).",
 )
-@click.option("--test-fraction", default=0.3, show_default=True, type=click.FloatRange(0.05, 0.95))
-@click.option("--seed", default=0, show_default=True)
-@click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=0))
+@click.option(
+    "--test-fraction",
+    default=0.3,
+    show_default=True,
+    type=click.FloatRange(0.05, 0.95),
+    help="Share of each class held out for choosing the layer.",
+)
+@click.option(
+    "--seed", default=0, show_default=True, type=SEED, help="Seed of the train/test split."
+)
+@permutations_option
 @click.option("--save-activations", is_flag=True, help="Also write activations.safetensors.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
 @click.option(
@@ -77,7 +90,7 @@ def command(
     transfer_sets: tuple[str, ...],
     no_transfer: bool,
     no_html: bool,
-    model: str,
+    model: str | None,
     device: str | None,
     dtype: str | None,
     device_map: str | None,
@@ -106,8 +119,9 @@ def command(
 
     start = time.perf_counter()
     check_output(out, folder=True)
+    check_output_folder(out, "demo")  # before any work: a foreign folder is refused
     sets = pipeline.prepare_sets(data_set, limit=limit, test_fraction=test_fraction, seed=seed)
-    lm = load(model, device, dtype, device_map, remote)
+    lm = load(model_name(model), device, dtype, device_map, remote)
     result = pipeline.run_demo(
         lm,
         data_set,

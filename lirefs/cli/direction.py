@@ -17,7 +17,9 @@ from ._common import (
     holds_output_lock,
     json_option,
     load,
+    model_name,
     model_options,
+    permutations_option,
 )
 
 
@@ -30,13 +32,7 @@ from ._common import (
     required=True,
     help="Direction file to write (.safetensors).",
 )
-@click.option(
-    "--permutations",
-    default=200,
-    show_default=True,
-    type=click.IntRange(min=0),
-    help="Label shuffles for the permutation baseline.",
-)
+@permutations_option
 @click.option(
     "--layer-rule",
     type=click.Choice(["auroc", "causal"]),
@@ -53,8 +49,20 @@ from ._common import (
     help="Question set the activations came from, to rebuild the held-out half for "
     "--layer-rule causal [default: the name recorded in ACTIVATIONS].",
 )
-@click.option("--causal-alpha", default=0.05, show_default=True, type=FiniteFloat(nonzero=True))
-@click.option("--max-kl", default=0.1, show_default=True, type=FiniteFloat(positive=True))
+@click.option(
+    "--causal-alpha",
+    default=0.05,
+    show_default=True,
+    type=FiniteFloat(nonzero=True),
+    help="Steering strength at which --layer-rule causal compares the layers.",
+)
+@click.option(
+    "--max-kl",
+    default=0.1,
+    show_default=True,
+    type=FiniteFloat(positive=True),
+    help="Damage budget of --layer-rule causal: mean next-token KL on neutral prompts, in nats.",
+)
 @click.option(
     "--causal-limit",
     default=16,
@@ -75,7 +83,7 @@ def command(
     causal_alpha: float,
     max_kl: float,
     causal_limit: int,
-    model: str,
+    model: str | None,
     device: str | None,
     dtype: str | None,
     device_map: str | None,
@@ -109,7 +117,7 @@ def command(
     if layer_rule == "causal":
         assert test is not None
         choice = pipeline.causal_choice(
-            load(model, device, dtype, device_map, remote),
+            load(model_name(model, activations), device, dtype, device_map, remote),
             liref,
             test,
             alpha=causal_alpha,

@@ -12,6 +12,8 @@ from ..console import console, out_console
 from ..steer import MODES, get_mode
 from ._common import (
     CONTEXT_SETTINGS,
+    LIMIT,
+    SEED,
     calibration_entry,
     check_output,
     check_text,
@@ -19,8 +21,10 @@ from ._common import (
     handle_errors,
     holds_output_lock,
     json_option,
+    layer_option,
     load,
     load_calibration,
+    model_name,
     model_options,
     parse_alpha_list,
 )
@@ -337,6 +341,32 @@ def print_controls_table(result: Any) -> None:
     out_console.print(table)
 
 
+def save_outputs(result: Any, out: Path | None, plot: bool) -> list[str]:
+    """Write the run's files and return their paths: with ``out`` the folder as one unit
+    (``result.json``, ``lm_eval/``, the plots, and ``records.jsonl`` as the run appended it, which
+    may hold finished records of other alphas or items); ``plot`` without ``out``:
+    ``dose_response.png`` in the current folder."""
+    from ..evaluation.result import RESULT_KIND
+    from ..outputs import output_folder
+
+    if out is None:
+        return [str(result.plot_dose_response(Path("dose_response.png")))] if plot else []
+    with output_folder(out, RESULT_KIND, keep=("records.jsonl",)) as staging:
+        result.save(staging.path, records=False)
+        files = [str(out / name) for name in ("result.json", "records.jsonl", "lm_eval")]
+        try:
+            files.append(str(staging.final(result.plot(staging.path / "accuracy_vs_alpha.png"))))
+        except ImportError:
+            console.print(
+                "matplotlib is not installed: skipped accuracy_vs_alpha.png "
+                "(pip install 'lirefs[plots]')"
+            )
+        if plot:
+            target = staging.path / "dose_response.png"
+            files.append(str(staging.final(result.plot_dose_response(target))))
+    return files
+
+
 def _print_benchmarks() -> None:
     from rich.table import Table
 
@@ -369,11 +399,9 @@ def _print_benchmarks() -> None:
     default=None,
     help="Direction file (.safetensors) from `lirefs direction`.",
 )
-@click.option(
-    "--layer",
-    type=int,
-    default=None,
-    help="Source layer of the direction (default: the layer it records as chosen on held-out data).",
+@layer_option(
+    "Residual index whose direction is used (0..L; default: the layer the direction file "
+    "records as chosen on held-out data)."
 )
 @click.option(
     "--alpha",
@@ -408,7 +436,7 @@ def _print_benchmarks() -> None:
 )
 @click.option(
     "--limit",
-    type=int,
+    type=LIMIT,
     default=None,
     help="Score a seeded random sample of N items, stratified by group (see --seed).",
 )
@@ -431,7 +459,8 @@ def _print_benchmarks() -> None:
 )
 @click.option(
     "--max-new-tokens",
-    type=int,
+    "-n",
+    type=click.IntRange(min=1),
     default=None,
     help="Generation length (default: the benchmark's; 200 for the paper's benchmarks).",
 )
@@ -453,10 +482,16 @@ def _print_benchmarks() -> None:
     "--seed",
     default=0,
     show_default=True,
-    type=click.IntRange(0, 2**32 - 1),  # checked before the model loads, not after the run
+    type=SEED,  # checked before the model loads, not after the run
     help="Seed of the --limit sample and the bootstrap.",
 )
-@click.option("--n-boot", default=2000, show_default=True, type=int, help="Bootstrap resamples.")
+@click.option(
+    "--n-boot",
+    default=2000,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="Bootstrap resamples.",
+)
 @click.option(
     "--controls",
     default=0,
@@ -528,7 +563,7 @@ def command(
     plot: bool,
     no_prefix_cache: bool,
     prompt_baselines: tuple[str, ...],
-    model: str,
+    model: str | None,
     device: str | None,
     dtype: str | None,
     device_map: str | None,
@@ -556,6 +591,8 @@ def command(
       lirefs evaluate --list-benchmarks
     """
     from ..evaluation import evaluate, get_benchmark
+    from ..evaluation.result import RESULT_KIND
+    from ..outputs import check_output_folder
 
     if list_benchmarks:
         _print_benchmarks()
@@ -565,6 +602,7 @@ def command(
     get_benchmark(benchmark)  # fail on a typo before loading the model
     if out is not None:
         check_output(out, folder=True)
+        check_output_folder(out, RESULT_KIND)
     cal = (
         load_calibration(calibration_path, direction, layer, mode)
         if calibration_path is not None
@@ -573,7 +611,7 @@ def command(
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None, cal)
     if system_prompt is not None:  # all options are checked before the model loads
         check_text(system_prompt, "--system")
-    nn_model = load(model, device, dtype, device_map, remote)
+    nn_model = load(model_name(model, direction), device, dtype, device_map, remote)
     if cal is not None:
         cal.check(nn_model)
     pair = None
@@ -611,22 +649,7 @@ def command(
         result.metadata.setdefault("settings", {})["calibration"] = calibration_entry(
             cal, calibration_path, alpha_values, list(result.alphas)
         )
-    files: list[str] = []
-    if out is not None:
-        # records.jsonl was appended to batch by batch and may hold finished records of other
-        # alphas or items: keep it as it is
-        result.save(out, records=False)
-        files += [str(out / "result.json"), str(out / "records.jsonl"), str(out / "lm_eval")]
-        try:
-            files.append(str(result.plot(out / "accuracy_vs_alpha.png")))
-        except ImportError:
-            console.print(
-                "matplotlib is not installed: skipped accuracy_vs_alpha.png "
-                "(pip install 'lirefs[plots]')"
-            )
-    if plot:
-        target = (out if out is not None else Path(".")) / "dose_response.png"
-        files.append(str(result.plot_dose_response(target)))
+    files = save_outputs(result, out, plot)
     if as_json:
         echo_json({**result.to_dict(), "files": files})
         return

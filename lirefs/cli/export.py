@@ -11,27 +11,41 @@ from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
+    deprecated_spelling,
+    direction_option,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
+    layer_option,
     load,
-    model_options,
+    local_model_options,
+    model_name,
+    one_alpha,
     parse_index_list,
+    resolve_direction,
 )
 
 __all__ = ["command"]
 
-_DIRECTION = click.argument(
-    "direction_path", metavar="DIRECTION", type=click.Path(dir_okay=False, path_type=Path)
-)
+#: ``-d/--direction`` of every export (the file may also come first, the old spelling).
+_DIRECTION = direction_option(required=True, positional=True)
 
 
-def _layers(value: str | None) -> list[int] | None:
-    return parse_index_list(value, "--layers", "15, 10-20 or 3,4,5", "residual indices 1..L")
+def _layers(layer: str | None, layers: str | None) -> list[int] | None:
+    """``-l/--layer N`` (one index) or ``--layers 10-20`` (several); ``-l 10-20`` is the old
+    spelling of ``--layers``."""
+    if layer is not None and layers is not None:
+        raise DataError("give either -l/--layer (one layer) or --layers (several), not both")
+    if layer is not None and not layer.strip().isdigit():
+        deprecated_spelling(f"-l/--layer {layer} (several layers)", f"use --layers {layer}")
+        layers, layer = layer, None
+    if layer is not None:
+        layers = layer.strip()
+    return parse_index_list(layers, "--layers", "15, 10-20 or 3,4,5", "residual indices 1..L")
 
 
-def _report(as_json: bool, what: str, path: Path, **info: object) -> None:
+def _report(as_json: bool, what: str, path: Path) -> None:
     """Say what was written: layers, alpha, mode and offsets, read back from the export itself."""
     from ..export import describe_export
 
@@ -69,47 +83,58 @@ def command() -> None:
     help="The .gguf file to write.",
 )
 @click.option(
-    "--layers",
+    "--layer",
     "-l",
+    "layer",
+    default=None,
+    metavar="N",
+    help="Residual index 1..L whose direction is added (default: the chosen layer).",
+)
+@click.option(
+    "--layers",
     "layers",
     default=None,
-    help="Residual indices 1..L, e.g. 15 or 10-20 (default: the chosen layer).",
+    metavar="RANGE",
+    help="Several residual indices 1..L, e.g. 10-20 or 3,4,5 (instead of --layer).",
 )
 @click.option(
     "--alpha",
     "-a",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Multiple of the unit direction to add.",
-)
-@click.option(
-    "--mode",
-    default="add",
-    show_default=True,
-    help="Only 'add' has a GGUF meaning; other modes are refused.",
+    "alpha",
+    multiple=True,
+    help="Multiple of the unit direction to add; exactly one [default: 1].",
 )
 @json_option
 @handle_errors
 @holds_output_lock
 def gguf(
-    direction_path: Path, out: Path, layers: str | None, alpha: float, mode: str, as_json: bool
+    direction_path: Path | None,
+    legacy_direction: Path | None,
+    out: Path,
+    layer: str | None,
+    layers: str | None,
+    alpha: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """A llama.cpp control vector (also read by repeng and EasySteer).
 
     \b
     Examples:
-      lirefs export gguf liref.safetensors -o liref.gguf -l 15 -a 4
+      lirefs export gguf -d liref.safetensors -o liref.gguf -l 15 -a 4
+      lirefs export gguf -d liref.safetensors -o liref.gguf --layers 10-20 -a 2
       llama-cli -m model.gguf --control-vector liref.gguf
     """
     from ..direction import Direction
     from ..export import export_gguf
 
+    path_in = resolve_direction(direction_path, legacy_direction, "export gguf")
+    chosen = _layers(layer, layers)
+    scale = one_alpha(alpha, "export gguf", default=1.0)
     if out.exists():
         raise DataError(f"{out} already exists; give a new file name")
-    liref = Direction.load(direction_path)
-    path = export_gguf(liref, out, layers=_layers(layers), alpha=alpha, mode=mode)
-    _report(as_json, "gguf control vector", path, layers=_layers(layers), alpha=alpha)
+    liref = Direction.load(path_in)
+    path = export_gguf(liref, out, layers=chosen, alpha=scale)
+    _report(as_json, "gguf control vector", path)
 
 
 @command.command("ablated", context_settings=CONTEXT_SETTINGS)
@@ -122,27 +147,20 @@ def gguf(
     type=click.Path(path_type=Path),
     help="A new (or empty) folder for the HF model.",
 )
-@click.option(
-    "--layer",
-    "-l",
-    type=int,
-    default=None,
-    help="Residual index whose direction is removed (default: the chosen layer).",
-)
-@model_options
+@layer_option("Residual index whose direction is removed (default: the chosen layer).")
+@local_model_options
 @json_option
 @handle_errors
 @holds_output_lock
 def ablated(
-    direction_path: Path,
+    direction_path: Path | None,
+    legacy_direction: Path | None,
     out: Path,
     layer: int | None,
-    model: str,
+    model: str | None,
     device: str | None,
     dtype: str | None,
     device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
     as_json: bool,
 ) -> None:
     """A Hugging Face model folder with the direction orthogonalised out of its weights.
@@ -152,24 +170,23 @@ def ablated(
 
     \b
     Examples:
-      lirefs export ablated liref.safetensors -o smollm2-ablated/
-      lirefs export ablated liref.safetensors -o ablated/ --model path/to/model -l 15
+      lirefs export ablated -d liref.safetensors -o smollm2-ablated/
+      lirefs export ablated -d liref.safetensors -o ablated/ --model path/to/model -l 15
     """
     from ..checks import residual_index
     from ..direction import Direction
     from ..export import export_ablated
 
-    if remote:
-        raise DataError("export ablated needs the weights locally; drop --remote")
+    path_in = resolve_direction(direction_path, legacy_direction, "export ablated")
     check_output(out, folder=True)  # all before the model loads
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise DataError(f"{out} exists and is not an empty folder; give a new folder")
-    liref = Direction.load(direction_path)
+    liref = Direction.load(path_in)
     if layer is not None:
         residual_index(layer, liref.n_layers, "this direction has")
-    nn_model = load(model, device, dtype, device_map, False)
+    nn_model = load(model_name(model, path_in), device, dtype, device_map, False)
     path = export_ablated(nn_model, liref, layer, out)
-    _report(as_json, "ablated model folder", path, layer=layer)
+    _report(as_json, "ablated model folder", path)
 
 
 @command.command("lm-eval", context_settings=CONTEXT_SETTINGS)
@@ -182,32 +199,39 @@ def ablated(
     type=click.Path(path_type=Path),
     help="The .pt steer file to write.",
 )
+@layer_option("Residual index 1..L to add at (default: the chosen layer).")
 @click.option(
-    "--layer",
-    "-l",
-    type=int,
-    default=None,
-    help="Residual index 1..L to add at (default: the chosen layer).",
+    "--alpha",
+    "-a",
+    "alpha",
+    multiple=True,
+    help="Multiple of the unit direction to add; exactly one, required.",
 )
-@click.option("--alpha", "-a", type=float, required=True, help="Multiple of the unit direction.")
 @json_option
 @handle_errors
 @holds_output_lock
 def lm_eval(
-    direction_path: Path, out: Path, layer: int | None, alpha: float, as_json: bool
+    direction_path: Path | None,
+    legacy_direction: Path | None,
+    out: Path,
+    layer: int | None,
+    alpha: tuple[str, ...],
+    as_json: bool,
 ) -> None:
     """The steer file of lm-evaluation-harness' `steered` model (action "add").
 
     \b
     Examples:
-      lirefs export lm-eval liref.safetensors -o steer.pt -l 15 -a 8
+      lirefs export lm-eval -d liref.safetensors -o steer.pt -l 15 -a 8
       lm_eval --model steered --model_args pretrained=MODEL,steer_path=steer.pt --tasks gsm8k
     """
     from ..direction import Direction
     from ..export import export_lm_eval
 
+    path_in = resolve_direction(direction_path, legacy_direction, "export lm-eval")
+    scale = one_alpha(alpha, "export lm-eval")
     if out.exists():
         raise DataError(f"{out} already exists; give a new file name")
-    liref = Direction.load(direction_path)
-    path = export_lm_eval(liref, out, layer=layer, alpha=alpha)
-    _report(as_json, "lm-eval steer file", path, layer=layer, alpha=alpha)
+    liref = Direction.load(path_in)
+    path = export_lm_eval(liref, out, layer=layer, alpha=scale)
+    _report(as_json, "lm-eval steer file", path)

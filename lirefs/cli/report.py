@@ -8,13 +8,18 @@ from typing import Any
 import click
 
 from ..console import console, out_console
+from ..outputs import check_output_folder
 from ._common import (
     CONTEXT_SETTINGS,
     check_output,
+    direction_option,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
+    layer_option,
+    permutations_option,
+    resolve_direction,
 )
 
 
@@ -39,9 +44,24 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _inputs(direction: Path | None, paths: tuple[Path, ...]) -> tuple[Path, Path]:
+    """``(direction, activations)`` from ``-d DIRECTION ACTIVATIONS`` or the old spelling
+    ``DIRECTION ACTIVATIONS`` (both positional; one deprecation line)."""
+    if direction is None and len(paths) == 2:
+        return resolve_direction(None, paths[0], "report"), paths[1]
+    if len(paths) != 1:
+        raise click.UsageError(
+            "give the direction with -d/--direction and one ACTIVATIONS file, e.g. "
+            "lirefs report -d liref.safetensors acts.safetensors"
+        )
+    return resolve_direction(direction, None, "report"), paths[0]
+
+
 @click.command("report", context_settings=CONTEXT_SETTINGS)
-@click.argument("direction", type=click.Path(dir_okay=False, path_type=Path))
-@click.argument("activations", type=click.Path(dir_okay=False, path_type=Path))
+@direction_option(required=True)
+@click.argument(
+    "paths", nargs=-1, metavar="ACTIVATIONS", type=click.Path(dir_okay=False, path_type=Path)
+)
 @click.option(
     "--out",
     "-o",
@@ -50,10 +70,8 @@ def _fmt(value: Any) -> str:
     show_default=True,
     help="Folder for report.json and the PNG plots.",
 )
-@click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=0))
-@click.option(
-    "--layer", type=int, default=None, help="Layer for the score/PCA plots (default: chosen layer)."
-)
+@permutations_option
+@layer_option("Layer for the score/PCA plots (default: the chosen layer).")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
 @click.option(
     "--html",
@@ -77,8 +95,8 @@ def _fmt(value: Any) -> str:
 @handle_errors
 @holds_output_lock
 def command(
-    direction: Path,
-    activations: Path,
+    direction_path: Path | None,
+    paths: tuple[Path, ...],
     out: Path,
     permutations: int,
     layer: int | None,
@@ -91,8 +109,8 @@ def command(
 
     \b
     Example:
-      lirefs report liref.safetensors acts.safetensors --out report/
-      lirefs report liref.safetensors acts.safetensors --out report/ --html --eval eval/
+      lirefs report -d liref.safetensors acts.safetensors --out report/
+      lirefs report -d liref.safetensors acts.safetensors --out report/ --html --eval eval/
     """
     from ..analysis import ActivationSplit, split_report
     from ..analysis.html import check_evaluation, load_evaluation
@@ -101,7 +119,9 @@ def command(
     from ..errors import DataError
     from ..pipeline import write_layer_report
 
+    direction, activations = _inputs(direction_path, paths)
     check_output(out, folder=True)
+    check_output_folder(out, "report")  # before any work: a foreign folder is refused
     split = ActivationSplit.load(activations)
     # with the activations' model: a direction that records none ("model": null) is refused
     liref = Direction.load(direction, model=split.metadata.get("model") or None)

@@ -10,17 +10,19 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ..console import console, out_console
+from ..console import out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
     calibration_entry,
     check_text,
+    deprecated_spelling,
     echo_json,
     handle_errors,
     json_option,
     load,
     load_calibration,
+    model_name,
     model_options,
     parse_alpha_list,
     parse_index_list,
@@ -184,7 +186,7 @@ def command(
     stops: tuple[str, ...],
     raw: bool,
     chat_template: bool,
-    model: str,
+    model: str | None,
     device: str | None,
     dtype: str | None,
     device_map: str | None,
@@ -208,21 +210,10 @@ def command(
     from ..data import format_prompt
     from ..direction import Direction
     from ..models import model_info
-    from ..steer import GENERATE_BATCH_SIZE, generate, get_mode, sweep
-    from ..steer import plan as steering_plan
+    from ..steer import get_mode
 
     steer_mode = get_mode(mode)
-    texts = list(questions) + (_read_file(file) if file is not None else [])
-    if not texts:
-        raise DataError("no questions: pass them as arguments or with --file")
-    for number, text in enumerate(texts, 1):
-        check_text(text, f"question {number}")
-        if not text.strip():
-            raise DataError(
-                f"question {number} is {text!r}, an empty question; give the text to ask"
-            )
-    for stop in stops:
-        check_text(stop, "--stop")
+    texts = _questions(questions, file, stops)
     cal = (
         load_calibration(calibration_path, direction_path, layer, steer_mode.name)
         if calibration_path is not None
@@ -235,19 +226,10 @@ def command(
     for a in alphas:
         steer_mode.check_alpha(a)
     where = _positions(positions)
-    if old_blocks is not None:
-        if blocks is not None:
-            raise DataError("--layers is the deprecated old name of --blocks: give only --blocks")
-        console.print(
-            "[yellow]--layers is deprecated: these are block numbers 0..L-1, use --blocks "
-            "(--layers goes in the next release)[/]"
-        )
-        blocks = old_blocks
-    chosen_blocks = _blocks(blocks, "--blocks" if old_blocks is None else "--layers")
-
+    chosen_blocks = _chosen_blocks(blocks, old_blocks)
     if raw and chat_template:
         raise DataError("--raw and --chat-template exclude each other: pick one prompt format")
-    nn_model = load(model, device, dtype, device_map, remote)
+    nn_model = load(model_name(model, direction_path), device, dtype, device_map, remote)
     if cal is not None:
         cal.check(nn_model)
     tok = nn_model.tokenizer
@@ -259,83 +241,142 @@ def command(
     direction = Direction.load(direction_path, model=nn_model) if direction_path else None
     if direction is not None and any(a != 0.0 for a in alphas):
         layer = direction.resolve_layer(layer)  # the given layer or the chosen one, checked
-    info = model_info(nn_model)
-    common: dict[str, Any] = {
+    settings: dict[str, Any] = {
         "positions": where,
         "blocks": chosen_blocks,
         "max_new_tokens": max_new_tokens,
         "stop": list(stops),
         "remote": remote_value(remote),
-        "batch_size": batch_size if batch_size is not None else GENERATE_BATCH_SIZE,
+        "batch_size": batch_size,
     }
-    # alpha 0 is the plain column in every mode (as in `lirefs evaluate`): no direction, no edit
+    runs = _generate_columns(nn_model, prompts, alphas, direction, layer, steer_mode, settings)
+    columns = [(f"alpha {a:g}", a, runs[a]) for a in alphas]
+    info = model_info(nn_model)
+    n_edited = info.n_layers if chosen_blocks is None else len(chosen_blocks)
+    scales: dict[str, float | None] = {
+        label: 1.0 if a == 0.0 else steer_mode.effective_scale(a, n_edited)
+        for label, a, _ in columns
+    }
+    entry = (
+        calibration_entry(cal, calibration_path, alpha, alphas)
+        if cal is not None and calibration_path is not None
+        else None
+    )
+    if as_json:
+        head = {"model": info.name, "mode": steer_mode.name, "layer": layer, "positions": where}
+        head.update(blocks=chosen_blocks, max_new_tokens=max_new_tokens)
+        echo_json(
+            {**head, **({"calibration": entry} if entry else {}), "runs": _runs(columns, scales)}
+        )
+        return
+    title = f"{info.name}: mode {steer_mode.name}" + (
+        f", direction of layer {layer}" if direction else ""
+    )
+    _print_table(title, texts, columns, scales, steer_mode, n_edited)
+    if cal is not None and entry is not None:
+        names = ", ".join(f"{k} = {v:+.5g}" for k, v in entry["resolved"].items())
+        out_console.print(
+            f"calibration {calibration_path} (mean next-token KL <= {cal.max_kl:g})"
+            + (f": {names}" if names else ""),
+            markup=False,
+        )
+
+
+def _questions(questions: tuple[str, ...], file: Path | None, stops: tuple[str, ...]) -> list[str]:
+    """The questions from the arguments and ``--file``, each checked (and the stop strings)."""
+    texts = list(questions) + (_read_file(file) if file is not None else [])
+    if not texts:
+        raise DataError("no questions: pass them as arguments or with --file")
+    for number, text in enumerate(texts, 1):
+        check_text(text, f"question {number}")
+        if not text.strip():
+            raise DataError(
+                f"question {number} is {text!r}, an empty question; give the text to ask"
+            )
+    for stop in stops:
+        check_text(stop, "--stop")
+    return texts
+
+
+def _chosen_blocks(blocks: str | None, old_blocks: str | None) -> list[int] | None:
+    """``--blocks`` as block numbers; ``--layers`` is its old name (one deprecation line)."""
+    if old_blocks is None:
+        return _blocks(blocks)
+    if blocks is not None:
+        raise DataError("--layers is the deprecated old name of --blocks: give only --blocks")
+    deprecated_spelling("--layers", f"use --blocks {old_blocks} (block numbers 0..L-1)")
+    return _blocks(old_blocks, "--layers")
+
+
+def _generate_columns(
+    nn_model: Any,
+    prompts: list[str],
+    alphas: list[float],
+    direction: Any,
+    layer: int | None,
+    steer_mode: Any,
+    settings: dict[str, Any],
+) -> dict[float, Any]:
+    """One generation per alpha. Alpha 0 is the plain column in every mode (as in ``lirefs
+    evaluate``: no direction, no edit); ablate takes no alpha (its one column is alpha -1)."""
+    from ..steer import GENERATE_BATCH_SIZE, generate, sweep
+    from ..steer import plan as steering_plan
+
+    common = {**settings, "batch_size": settings["batch_size"] or GENERATE_BATCH_SIZE}
     runs: dict[float, Any] = {}
     if 0.0 in alphas:
         runs[0.0] = generate(nn_model, prompts, **{**common, "blocks": None})
-    steered_alphas = [a for a in alphas if a != 0.0]
-    if steered_alphas and steer_mode.name == "ablate":
-        # the ablation takes no alpha: one plan (its column is alpha -1, the ablated one)
+    steered = [a for a in alphas if a != 0.0]
+    if steered and steer_mode.name == "ablate":
+        where, blocks = common["positions"], common["blocks"]
         ablation = steering_plan(
-            nn_model, direction, layer, None, "ablate", positions=where, blocks=chosen_blocks
+            nn_model, direction, layer, None, "ablate", positions=where, blocks=blocks
         )
         keep = {k: v for k, v in common.items() if k not in ("positions", "blocks")}
         runs.update(sweep(nn_model, prompts, [ablation], **keep))
-    elif steered_alphas:
+    elif steered:
         runs.update(
             sweep(
                 nn_model,
                 prompts,
-                steered_alphas,
+                steered,
                 direction=direction,
                 layer=layer,
                 mode=steer_mode.name,
                 **common,
             )
         )
-    columns = [(f"alpha {a:g}", a, runs[a]) for a in alphas]
+    return runs
 
-    n_edited = info.n_layers if chosen_blocks is None else len(chosen_blocks)
-    scales: dict[str, float | None] = {
-        label: 1.0 if a == 0.0 else steer_mode.effective_scale(a, n_edited)
-        for label, a, _ in columns
-    }
 
-    if as_json:
-        echo_json(
-            {
-                "model": info.name,
-                "mode": steer_mode.name,
-                "layer": layer,
-                "positions": where,
-                "blocks": chosen_blocks,
-                "max_new_tokens": max_new_tokens,
-                **(
-                    {"calibration": calibration_entry(cal, calibration_path, alpha, alphas)}
-                    if cal is not None and calibration_path is not None
-                    else {}
-                ),
-                "runs": [
-                    {
-                        "label": label,
-                        "alpha": a,
-                        "effective_scale": _json_number(scales[label]),
-                        "settings": out.settings,
-                        "outputs": [
-                            {"prompt": p, "text": t, "token_ids": ids, "stopped": s}
-                            for p, t, ids, s in zip(
-                                out.prompts, out.texts, out.token_ids, out.stopped, strict=True
-                            )
-                        ],
-                    }
-                    for label, a, out in columns
-                ],
-            }
-        )
-        return
+def _runs(columns: list[tuple[str, float, Any]], scales: dict[str, float | None]) -> list[Any]:
+    """The ``runs`` entry of ``--json``: each column's settings and outputs."""
+    return [
+        {
+            "label": label,
+            "alpha": a,
+            "effective_scale": _json_number(scales[label]),
+            "settings": out.settings,
+            "outputs": [
+                {"prompt": p, "text": t, "token_ids": ids, "stopped": s}
+                for p, t, ids, s in zip(
+                    out.prompts, out.texts, out.token_ids, out.stopped, strict=True
+                )
+            ],
+        }
+        for label, a, out in columns
+    ]
 
-    title = f"{info.name}: mode {steer_mode.name}" + (
-        f", direction of layer {layer}" if direction else ""
-    )
+
+def _print_table(
+    title: str,
+    texts: list[str],
+    columns: list[tuple[str, float, Any]],
+    scales: dict[str, float | None],
+    steer_mode: Any,
+    n_edited: int,
+) -> None:
+    """The questions and one column per alpha, then the effective scale of each column."""
     table = Table(title=title, show_lines=True)
     table.add_column("question", style="bold", overflow="fold")
     for label, _, _ in columns:
@@ -344,18 +385,10 @@ def command(
         table.add_row(question, *[out.texts[row].strip() for _, _, out in columns])
     out_console.print(table)
     shown = {label: s for label, s in scales.items() if s is not None}
-    if steered_alphas and len(shown) == len(scales):
+    if any(a != 0.0 for _, a, _ in columns) and len(shown) == len(scales):
         what = steer_mode.scale_formula.format(n=n_edited)
         parts = ", ".join(f"{label}: {s:.3g}" for label, s in shown.items())
         out_console.print(f"effective scale of the r̂ component, {what}: {parts}")
-    if cal is not None and calibration_path is not None:
-        entry = calibration_entry(cal, calibration_path, alpha, alphas)
-        names = ", ".join(f"{k} = {v:+.5g}" for k, v in entry["resolved"].items())
-        out_console.print(
-            f"calibration {calibration_path} (mean next-token KL <= {cal.max_kl:g})"
-            + (f": {names}" if names else ""),
-            markup=False,
-        )
 
 
 def _json_number(value: float | None) -> float | str | None:

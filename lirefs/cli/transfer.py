@@ -9,6 +9,7 @@ import click
 
 from ..console import console, out_console
 from ..errors import DataError
+from ..outputs import check_output_folder
 from ..pipeline import write_transfer
 from ._common import (
     CONTEXT_SETTINGS,
@@ -18,6 +19,7 @@ from ._common import (
     handle_errors,
     holds_output_lock,
     json_option,
+    permutations_option,
 )
 
 __all__ = ["command", "named_paths", "print_transfer_table", "write_transfer"]
@@ -93,8 +95,8 @@ def named_paths(values: tuple[str, ...], option: str) -> dict[str, Path]:
     show_default=True,
     help="Folder for transfer.json and the heatmap PNGs.",
 )
-@click.option("--permutations", default=200, show_default=True, type=click.IntRange(min=1))
-@click.option("--seed", default=0, show_default=True, type=SEED)
+@permutations_option
+@click.option("--seed", default=0, show_default=True, type=SEED, help="Seed of the label shuffles.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
 @json_option
 @handle_errors
@@ -128,6 +130,7 @@ def command(
     from ..pipeline import transfer_between
 
     check_output(out, folder=True)
+    check_output_folder(out, "transfer")  # before any work: a foreign folder is refused
     directions = {
         name: Direction.load(path)
         for name, path in named_paths(direction_args, "--direction").items()

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..outputs import output_folder
 from ..store import write_json
 from .baselines import BaselineResult
 from .groups import GroupResult
@@ -19,13 +20,19 @@ from .records import write_records
 from .result_io import ResultFileError, load_result
 from .stats import PairedTest
 
-__all__ = ["RESULT_KIND", "EvalResult", "GroupResult", "PairedResult", "ResultFileError"]
+__all__ = [
+    "RESULT_KIND",
+    "EvalResult",
+    "GroupResult",
+    "PairedResult",
+    "ResultFileError",
+]
 
 #: The older name of the paired test against alpha 0: one type for every paired test.
 PairedResult = PairedTest
 PairedDiff = PairedTest
 
-#: ``metadata["kind"]`` of an evaluation result.
+#: ``metadata["kind"]`` of an evaluation result, and the ``kind`` of its folder's manifest.
 RESULT_KIND = "evaluation"
 
 #: Level at which :meth:`EvalResult.holm_survivors` names the effects that survive.
@@ -264,20 +271,27 @@ class EvalResult:
         can be passed back as ``records_path`` to resume or extend the run. ``records=False``
         keeps an existing ``records.jsonl`` as it is (the run appended to it already, and it may
         hold finished records of other alphas or items that this result does not show).
+
+        The folder is written as one unit (``lirefs.outputs.output_folder``): an earlier
+        evaluation's files there are replaced, not mixed with these; a folder that holds files
+        lirefs did not write is refused.
         """
-        folder = Path(folder)
-        folder.mkdir(parents=True, exist_ok=True)
-        write_json(folder / "result.json", self.to_dict())
-        if records:
-            write_records(
-                folder / "records.jsonl",
-                self.metadata,
-                self.records
-                + self.control_records()
-                + [r for b in self.prompt_baselines.values() for r in b.records],
-            )
-        self.save_lm_eval(folder / "lm_eval")
-        return folder
+        with output_folder(
+            folder,
+            RESULT_KIND,
+            keep=() if records else ("records.jsonl",),
+        ) as staging:
+            write_json(staging.path / "result.json", self.to_dict())
+            if records:
+                write_records(
+                    staging.path / "records.jsonl",
+                    self.metadata,
+                    self.records
+                    + self.control_records()
+                    + [r for b in self.prompt_baselines.values() for r in b.records],
+                )
+            self.save_lm_eval(staging.path / "lm_eval")
+        return Path(folder)
 
     @classmethod
     def load(cls, folder: str | Path) -> EvalResult:

@@ -184,7 +184,7 @@ def test_cli_report_html_and_its_bad_input(made: dict, tmp_path: Path) -> None:
         meta,
     )
     split.save(tmp_path / "a.safetensors")
-    base = ["report", str(tmp_path / "d.safetensors"), str(tmp_path / "a.safetensors")]
+    base = ["report", "-d", str(tmp_path / "d.safetensors"), str(tmp_path / "a.safetensors")]
     runner = CliRunner()
 
     out = tmp_path / "out"

@@ -131,7 +131,13 @@ def test_report_table_is_on_stdout_and_wrote_is_on_stderr(
 ) -> None:
     out = tmp_path / "report"
     result = _cli(
-        "report", str(artifacts["liref"]), str(artifacts["acts"]), "-o", str(out), "--no-plots"
+        "report",
+        "-d",
+        str(artifacts["liref"]),
+        str(artifacts["acts"]),
+        "-o",
+        str(out),
+        "--no-plots",
     )
     assert result.exit_code == 0, result.stderr
     assert "auroc" in result.stdout.lower()
@@ -148,7 +154,7 @@ def test_steer_table_is_on_stdout(tiny_dir: Path, artifacts: dict[str, Path]) ->
 
 
 def test_errors_are_on_stderr(tmp_path: Path) -> None:
-    result = CliRunner().invoke(main, ["report", str(tmp_path / "no.safetensors"), "x"])
+    result = CliRunner().invoke(main, ["report", "-d", str(tmp_path / "no.safetensors"), "x"])
     assert result.exit_code != 0
     assert result.stdout == ""
     assert result.stderr.startswith("error: ")

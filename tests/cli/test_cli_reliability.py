@@ -170,7 +170,7 @@ def _writers(out: str, tiny: Path, arts: dict[str, Path]) -> dict[str, list[str]
     return {
         "collect": ["collect", "--limit", "16", "-o", f"{out}/acts.safetensors", *m],
         "direction": ["direction", acts, "-o", f"{out}/liref.safetensors", "--permutations", "5"],
-        "report": ["report", liref, acts, "-o", f"{out}/report", "--no-plots"],
+        "report": ["report", "-d", liref, acts, "-o", f"{out}/report", "--no-plots"],
         "transfer": ["transfer", "-d", f"a={liref}", "-t", f"a={acts}", "-o", f"{out}/t"],
         "demo": ["demo", "--limit", "16", "-o", f"{out}/demo", "--permutations", "5", *m],
         "evaluate": ["evaluate", "-B", "builtin-arithmetic", "--limit", "2", "--max-new-tokens",
@@ -453,7 +453,7 @@ def test_report_refuses_an_edited_direction_file(
     edit: str, work: Path, artifacts: dict[str, Path]
 ) -> None:
     bad = _edited_direction(artifacts["liref"], work / "edited.safetensors", edit)
-    line = _fails_cleanly(["report", str(bad), str(artifacts["acts"]), "-o", "report"], work)
+    line = _fails_cleanly(["report", "-d", str(bad), str(artifacts["acts"]), "-o", "report"], work)
     assert "edited.safetensors" in line
     assert not (work / "report").exists()
 
@@ -574,7 +574,7 @@ def test_demo_at_its_documented_minimum_limit_works(work: Path, tiny_dir: Path) 
 def test_report_with_an_out_of_range_layer_writes_nothing(
     work: Path, artifacts: dict[str, Path]
 ) -> None:
-    args = ["report", str(artifacts["liref"]), str(artifacts["acts"]), "-o", "report",
+    args = ["report", "-d", str(artifacts["liref"]), str(artifacts["acts"]), "-o", "report",
             "--layer", "99"]  # fmt: skip
     line = _fails_cleanly(args, work)
     assert "99" in line
@@ -754,11 +754,14 @@ def test_export_ablated_checks_its_output_before_loading(
     used = tmp_path / "used"
     used.mkdir()
     (used / "x").write_text("x")
-    _one_line(["export", "ablated", str(artifacts["liref"]), "-o", str(used), *NO_MODEL], "empty")
+    _one_line(
+        ["export", "ablated", "-d", str(artifacts["liref"]), "-o", str(used), *NO_MODEL], "empty"
+    )
     _one_line(
         [
             "export",
             "ablated",
+            "-d",
             str(artifacts["liref"]),
             "-o",
             str(tmp_path / "n"),
@@ -773,8 +776,8 @@ def test_export_ablated_checks_its_output_before_loading(
 @pytest.mark.parametrize(
     "args",
     [
-        ["export", "gguf", "LIREF", "-o", "OUT/v.gguf", "-l", "1-100000000000"],
-        ["export", "lm-eval", "LIREF", "-o", "OUT/v.pt", "-l", "1-100000000000", "-a", "1"],
+        ["export", "gguf", "-d", "LIREF", "-o", "OUT/v.gguf", "--layers", "1-100000000000"],
+        ["export", "lm-eval", "-d", "LIREF", "-o", "OUT/v.pt", "-l", "1-100000000000", "-a", "1"],
         ["steer", "hi", "-d", "LIREF", "--blocks", "0-100000000000", *NO_MODEL],
     ],
 )
@@ -798,7 +801,9 @@ def test_report_refuses_a_direction_that_records_no_model(
     liref.metadata["model"] = None
     nameless = liref.save(tmp_path / "nameless.safetensors")
     out = tmp_path / "r"
-    _one_line(["report", str(nameless), str(artifacts["acts"]), "-o", str(out)], "records no model")
+    _one_line(
+        ["report", "-d", str(nameless), str(artifacts["acts"]), "-o", str(out)], "records no model"
+    )
     assert not (out / "report.json").exists()
 
 
