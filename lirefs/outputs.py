@@ -120,8 +120,11 @@ def check_output_folder(folder: str | os.PathLike[str], kind: str) -> bool:
     if manifest is None and _legacy(target, kind):
         return True
     if manifest is None:
+        found = _files(target)
+        shown = ", ".join(found[:3]) + (f" and {len(found) - 3} more" if len(found) > 3 else "")
         raise OutputFolderError(
-            f"{target} holds files lirefs did not write; choose an empty folder or remove them"
+            f"{target} holds files lirefs did not write ({shown}); choose an empty folder or "
+            "remove them"
         )
     if manifest["kind"] != kind:
         raise OutputFolderError(
