@@ -694,6 +694,8 @@ def write_layer_report(
     layer: int | None = None,
     html: str | Path | None = None,
     evaluations: Sequence[EvaluationSummary] = (),
+    transfer: TransferReport | None = None,
+    transfer_plots: Sequence[str | Path] = (),
 ) -> tuple[Path, list[Path], Path | None]:
     """``report.json`` and (with ``plots``) the report PNGs in ``out``; ``html``: one HTML page.
 
@@ -706,6 +708,9 @@ def write_layer_report(
         layer: the layer of the per-layer figures (default: the report's best layer).
         html: path of a self-contained ``report.html`` with the plots and ``evaluations``.
         evaluations: evaluation folders' summaries (``lirefs.analysis.load_evaluation``).
+        transfer, transfer_plots: a ``TransferReport`` of this direction (e.g. ``lirefs demo``'s
+            ``transfer.json``) and its PNGs, shown in the HTML page (its format-matched test in
+            the summary).
 
     Returns:
         ``(report_json, plots, html)``: the written paths (``html`` is ``None`` when not asked).
@@ -738,6 +743,8 @@ def write_layer_report(
                 report,
                 direction,
                 plots=written,
+                transfer=transfer,
+                transfer_plots=transfer_plots,
                 evaluations=list(evaluations),
             )
             page = staging.final(page) if inside else page

@@ -553,8 +553,10 @@ def lock(
     # O_NOFOLLOW: a symbolic link planted at the lock path must not make this run truncate (and
     # write its pid into) the file it points to. Not O_EXCL: an existing lock file is normal (the
     # OS lock, not the file, says whether a run holds it, so a killed holder leaves nothing
-    # stale), and the ``filelock`` package's own file handling would lose the holder's pid that
-    # the message below quotes.
+    # stale). Not the ``filelock`` package, measured with filelock 4.3.2: it refuses a planted
+    # symbolic link too (ELOOP) and a killed holder leaves no stale lock, but a held lock raises
+    # its ``Timeout`` ("could not be acquired") over an empty lock file, so the holder's pid that
+    # the message below quotes (and that tests/test_locks.py checks) would be lost.
     try:
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o666)
     except OSError as exc:

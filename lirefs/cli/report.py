@@ -91,6 +91,16 @@ def _inputs(direction: Path | None, paths: tuple[Path, ...]) -> tuple[Path, Path
     help="An evaluation folder (`lirefs evaluate --out`) of this direction to show in the HTML "
     "page; repeatable.",
 )
+@click.option(
+    "--transfer",
+    "transfer_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    metavar="FILE",
+    help="A transfer.json of this direction (as `lirefs demo` writes) to show in the HTML page: "
+    "its format-matched test goes into the summary, with transfer.png / transfer_layers.png "
+    "from beside it.",
+)
 @json_option
 @handle_errors
 @holds_output_lock
@@ -103,6 +113,7 @@ def command(
     no_plots: bool,
     html_path: str | None,
     eval_folders: tuple[Path, ...],
+    transfer_path: Path | None,
     as_json: bool,
 ) -> None:
     """Per-layer AUROC, probe accuracy, effect size and baselines on the held-out half.
@@ -111,9 +122,11 @@ def command(
     Example:
       lirefs report -d liref.safetensors acts.safetensors --out report/
       lirefs report -d liref.safetensors acts.safetensors --out report/ --html --eval eval/
+      lirefs report -d demo/direction.safetensors demo/activations.safetensors --out report/ \\
+          --html --transfer demo/transfer.json --eval eval/
     """
-    from ..analysis import ActivationSplit, split_report
-    from ..analysis.html import check_evaluation, load_evaluation
+    from ..analysis import ActivationSplit, TransferReport, split_report
+    from ..analysis.html import check_evaluation, load_evaluation, transfer_base
     from ..checks import residual_index
     from ..direction import Direction
     from ..errors import DataError
@@ -127,8 +140,8 @@ def command(
     liref = Direction.load(direction, model=split.metadata.get("model") or None)
     if layer is not None:  # refuse before any work, so no report.json is left behind
         residual_index(layer, liref.n_layers, "this direction has")
-    if eval_folders and html_path is None:
-        raise DataError("--eval results are shown in the HTML page; add --html")
+    if (eval_folders or transfer_path is not None) and html_path is None:
+        raise DataError("--eval and --transfer results are shown in the HTML page; add --html")
     page = None if html_path is None else (Path(html_path) if html_path else out / "report.html")
     if page is not None and page.is_dir():  # refuse before any work, so nothing is half written
         raise DataError(
@@ -140,6 +153,12 @@ def command(
     evaluations = [load_evaluation(folder) for folder in eval_folders]
     for summary in evaluations:
         check_evaluation(summary, liref)
+    transfer = None if transfer_path is None else TransferReport.load(transfer_path)
+    transfer_plots: list[Path] = []
+    if transfer is not None and transfer_path is not None:
+        transfer_base(transfer, liref)
+        beside = [transfer_path.with_name(n) for n in ("transfer.png", "transfer_layers.png")]
+        transfer_plots = [p for p in beside if p.is_file()]
     report = split_report(liref, split, n_permutations=permutations)
     _, plots, page = write_layer_report(
         out,
@@ -150,6 +169,8 @@ def command(
         layer=layer,
         html=page,
         evaluations=evaluations,
+        transfer=transfer,
+        transfer_plots=transfer_plots,
     )
     if as_json:
         echo_json(

@@ -214,20 +214,19 @@ def paired_bootstrap_ci(
 def clopper_pearson(n_correct: int, n: int, level: float = 0.95) -> tuple[float, float]:
     """The exact (Clopper-Pearson) interval of a binomial share ``n_correct / n``.
 
-    ``low = Beta(level_tail; k, n - k + 1)``, ``high = Beta(1 - level_tail; k + 1, n - k)`` with
-    ``level_tail = (1 - level) / 2``; 0/n gives ``[0, 1 - tail^(1/n)]`` and n/n gives
-    ``[tail^(1/n), 1]``. Coverage is at least ``level`` for every true share.
+    ``scipy.stats.binomtest(k, n).proportion_ci(method="exact")``: ``low = Beta(tail; k,
+    n - k + 1)``, ``high = Beta(1 - tail; k + 1, n - k)`` with ``tail = (1 - level) / 2``; 0/n gives
+    ``[0, 1 - tail^(1/n)]`` and n/n gives ``[tail^(1/n), 1]``. Coverage is at least ``level`` for
+    every true share.
     """
     if n < 1 or not 0 <= n_correct <= n:
         raise DataError(
             f"clopper_pearson needs 0 <= n_correct <= n and n >= 1, got {n_correct}/{n}"
         )
-    from scipy.stats import beta
+    from scipy.stats import binomtest
 
-    tail = (1.0 - level) / 2.0
-    low = 0.0 if n_correct == 0 else float(beta.ppf(tail, n_correct, n - n_correct + 1))
-    high = 1.0 if n_correct == n else float(beta.ppf(1.0 - tail, n_correct + 1, n - n_correct))
-    return low, high
+    ci = binomtest(n_correct, n).proportion_ci(confidence_level=level, method="exact")
+    return float(ci.low), float(ci.high)
 
 
 def paired_ci(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 import subprocess
 from pathlib import Path
@@ -56,8 +57,35 @@ def made(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     return {"direction": direction, "report": report, "plots": plots, "test": test, "dir": folder}
 
 
+#: The fake evaluation's prompt frame and outputs: the page must escape them and show the trailing
+#: space of the prompt.
+PROMPT = "Q: What is {a} plus 3?\nA: "
+OUTPUT = "<b>{a} + 3</b> = {s}. The final answer is {s}."
+
+
+def fake_records(alphas: tuple[float, ...], n: int) -> list[dict[str, Any]]:
+    """Per-item records of ``n`` items at each alpha, as `lirefs evaluate` stores them."""
+    return [
+        {
+            "alpha": alpha,
+            "index": i,
+            "id": f"item-{i}",
+            "extracted_flexible": str(i + 3 + (alpha > 0)),
+            "correct_flexible": not alpha > 0,
+            "prompt": "Q: What is 1 plus 1?\nA: 2.\n\n" + PROMPT.format(a=i),
+            "output": OUTPUT.format(a=i, s=i + 3 + (alpha > 0)),
+            "extracted": str(i + 3 + (alpha > 0)),
+            "gold": str(i + 3),
+            "correct": not alpha > 0,
+        }
+        for alpha in alphas
+        for i in range(n)
+    ]
+
+
 def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int | None) -> Path:
-    """An evaluation folder in the format `lirefs evaluate --out` writes (result.json)."""
+    """An evaluation folder in the format `lirefs evaluate --out` writes (result.json and
+    records.jsonl)."""
     import hashlib
 
     summary = None
@@ -89,7 +117,7 @@ def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int
         paired={0.1: paired},
         flexible_accuracy={0.0: 0.5, 0.1: 0.75},
         flexible_ci={0.0: (0.1, 0.9), 0.1: (0.3, 1.0)},
-        records=[],
+        records=fake_records((0.0, 0.1), 4),
         metadata=meta,
         layer=layer,
         by_group={
@@ -104,7 +132,7 @@ def fake_evaluation(folder: Path, direction: lirefs.Direction | None, layer: int
         },
     )
     folder.mkdir(parents=True, exist_ok=True)
-    result.save(folder, records=False)
+    result.save(folder)
     return folder
 
 
@@ -139,9 +167,104 @@ def test_transfer_and_evaluation_sections(made: dict, tmp_path: Path) -> None:
     text = page.read_text(encoding="utf-8")
     assert "Cross-source transfer" in text and f"{transfer.auroc['toy']['toy']:.3f}" in text
     assert "builtin-arithmetic: 4 items, steered at layer" in text
-    assert "0.750" in text and "p_value" in text and "p_holm" in text
-    assert "per group" in text and "sub" in text  # more than one group: the per-group table
-    assert "Survive Holm correction at 0.05 (p_holm &lt;= 0.05): none" in text
+    # the evaluation table with readable column names: k/n, interval, the paired change and p
+    for column in ("accuracy", "95% interval", "change vs α=0", "p vs α=0 (Holm)", "no answer"):
+        assert f">{column}</th>" in text
+    assert "0.750 (0/4)" in text and "+0.250 [0.000, 0.500]" in text and "1 (1)" in text
+    assert "Per group" in text and "sub" in text  # more than one group: the per-group table
+    assert "survive Holm correction at 0.05 (p_holm &lt;= 0.05): none" in text
+
+
+def test_examples_show_the_same_items_at_every_alpha_escaped(made: dict, tmp_path: Path) -> None:
+    direction, report = made["direction"], made["report"]
+    folder = fake_evaluation(tmp_path / "eval", direction, report.best_layer)
+    text = write_html_report(
+        tmp_path / "r.html", report, direction, evaluations=[load_evaluation(folder)]
+    ).read_text(encoding="utf-8")
+    assert "Example generations" in text
+    shown = re.findall(r"<p class=\"question\">item (\d+)", text)
+    assert shown == ["0", "1", "2"]  # EXAMPLE_ITEMS of the 4, in order
+    for i in range(3):
+        for alpha in (0.0, 0.1):
+            out = OUTPUT.format(a=i, s=i + 3 + (alpha > 0))
+            assert html.escape(out, quote=False) in text  # escaped, never markup
+    assert "<b>0 + 3</b>" not in text
+    # the prompt's last part with its line break and trailing space visible
+    assert 'What is 0 plus 3?<span class="ws">↵</span>\nA:<span class="ws">·</span>' in text
+
+
+def test_summary_states_the_format_matched_transfer(made: dict, tmp_path: Path) -> None:
+    direction, report, test = made["direction"], made["report"], made["test"]
+    # a "matched" set where the classes differ by nothing: the direction cannot separate it
+    g = torch.Generator().manual_seed(5)
+    same = (
+        torch.randn(20, N_LAYERS + 1, D, generator=g),
+        torch.randn(20, N_LAYERS + 1, D, generator=g),
+    )
+    transfer = lirefs.transfer_report(
+        {"toy": direction}, {"toy": test, "matched": same}, n_permutations=50
+    )
+    text = write_html_report(tmp_path / "r.html", report, direction, transfer=transfer).read_text(
+        encoding="utf-8"
+    )
+    summary = text[text.index('<div class="summary">') : text.index("</div>")]
+    assert "Format-matched transfer (the honest test)" in summary
+    auc = transfer.auroc["toy"]["matched"]
+    assert "On matched (20 reasoning / 20 memory held-out prompts), the toy direction" in summary
+    assert f"reaches AUROC {auc:.3f}" in summary
+    assert transfer.above_chance("toy", "matched") == ("does NOT" not in summary)
+    # without a transfer the page says that the test is missing
+    bare = write_html_report(tmp_path / "b.html", report, direction).read_text(encoding="utf-8")
+    assert "Format-matched transfer (the honest test).</b> Not run for this report" in bare
+
+
+def test_a_transfer_of_another_direction_is_refused(made: dict, tmp_path: Path) -> None:
+    other = lirefs.Direction.from_activations(
+        *gaussian_classes(10, 7), model=MODEL, data={"hash": "other"}
+    )
+    transfer = lirefs.transfer_report(
+        {"other": other}, {"toy": made["test"]}, layers={"other": 2}, n_permutations=5
+    )
+    with pytest.raises(MetadataMismatchError, match="no direction built from this direction's"):
+        write_html_report(tmp_path / "r.html", made["report"], made["direction"], transfer=transfer)
+    assert not (tmp_path / "r.html").exists()
+
+
+def test_uninformative_columns_are_folded_into_a_note(tmp_path: Path) -> None:
+    # classes far apart at every layer: probe accuracy 1.000 and p at its floor everywhere
+    g = torch.Generator().manual_seed(3)
+    r = torch.randn(40, N_LAYERS + 1, D, generator=g)
+    m = torch.randn(40, N_LAYERS + 1, D, generator=g)
+    r += 3.0
+    direction = lirefs.Direction.from_activations(r[:20], m[:20], model=MODEL)
+    report = lirefs.layer_report(direction, r[20:], m[20:], n_permutations=30)
+    assert min(report.probe_accuracy) == 1.0 and max(report.permutation_p) == 1 / 31
+    text = write_html_report(tmp_path / "r.html", report, direction).read_text(encoding="utf-8")
+    table = text[text.index("Held-out separation per layer") : text.index("Baselines at")]
+    assert ">probe accuracy</th>" not in table and ">permutation p</th>" not in table
+    assert "Permutation p is 0.0323 = 1/(30 + 1) at every layer" in table
+    assert "Logistic-probe accuracy (cross-validated on the held-out prompts) is 1.000" in table
+    # where they vary, they stay columns
+    made_text = write_html_report(tmp_path / "v.html", *_varying(), plots=()).read_text(
+        encoding="utf-8"
+    )
+    assert ">permutation p</th>" in made_text and ">probe accuracy</th>" in made_text
+
+
+def _varying() -> tuple[Any, lirefs.Direction]:
+    """A report of classes that do not differ: its p and probe accuracy vary by layer."""
+    g = torch.Generator().manual_seed(4)
+    train, test = ([torch.randn(20, N_LAYERS + 1, D, generator=g) for _ in "rm"] for _ in "tt")
+    direction = lirefs.Direction.from_activations(*train, model=MODEL)
+    return lirefs.layer_report(direction, *test, n_permutations=30), direction
+
+
+def test_visible_whitespace_marks_breaks_and_trailing_blanks() -> None:
+    from lirefs.analysis.html import visible_whitespace
+
+    got = str(visible_whitespace("a <b>  \n\tc\t \nA: "))
+    ws = '<span class="ws">{}</span>'.format
+    assert got == f"a &lt;b&gt;{ws('··')}{ws('↵')}\n\tc{ws('⇥·')}{ws('↵')}\nA:{ws('·')}"
 
 
 def test_an_existing_folder_as_html_path_is_refused(made: dict, tmp_path: Path) -> None:
@@ -189,17 +312,33 @@ def test_cli_report_html_and_its_bad_input(made: dict, tmp_path: Path) -> None:
 
     out = tmp_path / "out"
     good = fake_evaluation(tmp_path / "eval-good", direction, direction.chosen_layer)
+    transfer = lirefs.transfer_report({"toy": direction}, {"toy": (r, m)}, n_permutations=5)
+    transfer.save(tmp_path / "transfer.json")
     result = runner.invoke(
-        main, [*base, "-o", str(out), "--permutations", "20", "--html", "--eval", str(good)]
+        main,
+        [
+            *base,
+            "-o",
+            str(out),
+            "--permutations",
+            "20",
+            "--html",
+            "--eval",
+            str(good),
+            "--transfer",
+            str(tmp_path / "transfer.json"),
+        ],
     )
     assert result.exit_code == 0, result.output
-    assert "builtin-arithmetic" in (out / "report.html").read_text(encoding="utf-8")
+    text = (out / "report.html").read_text(encoding="utf-8")
+    assert "builtin-arithmetic" in text and "Cross-source transfer" in text
 
     (tmp_path / "folder.html").mkdir()
     bad = fake_evaluation(tmp_path / "eval-bad", lirefs.Direction.from_activations(r, m), 1)
     for extra, match in (
         (["--html", str(tmp_path / "folder.html")], "is an existing folder"),
         (["--html", "--eval", str(bad)], "another direction"),
+        (["--transfer", str(tmp_path / "transfer.json")], "add --html"),
     ):
         out2 = tmp_path / f"out-{len(extra)}"
         result = runner.invoke(main, [*base, "-o", str(out2), *extra])
@@ -209,11 +348,51 @@ def test_cli_report_html_and_its_bad_input(made: dict, tmp_path: Path) -> None:
         assert not out2.exists()  # refused before anything was written
 
 
+#: Injected into a COPY of the page (the page itself has no script): after layout, the widths a
+#: reader at 1400 px would scroll, written into the DOM for ``--dump-dom`` to carry out.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  const root = document.documentElement;
+  let inner = 0;
+  for (const w of document.querySelectorAll("div.wrap, pre")) {
+    inner = Math.max(inner, w.scrollWidth - w.clientWidth);
+  }
+  document.body.setAttribute("data-overflow", String(root.scrollWidth - root.clientWidth));
+  document.body.setAttribute("data-inner-overflow", String(inner));
+});
+</script>"""
+
+
+def rendered_dom(page: Path, tmp_path: Path, width: int = 1400) -> str:
+    """The DOM of ``page`` laid out by headless Chromium in a ``width`` px window."""
+    probe = tmp_path / "measured.html"
+    probe.write_text(
+        page.read_text(encoding="utf-8").replace("</body>", MEASURE + "</body>"), encoding="utf-8"
+    )
+    proc = subprocess.run(
+        [str(CHROMIUM), "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+         f"--user-data-dir={tmp_path / 'profile'}", f"--window-size={width},2400",
+         "--virtual-time-budget=5000", "--dump-dom", probe.as_uri()],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc.stdout
+
+
 @pytest.mark.browser
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium (/usr/bin/chromium)")
 def test_page_renders_in_headless_chromium(made: dict, tmp_path: Path) -> None:
+    direction, report = made["direction"], made["report"]
+    tests = {"toy": made["test"], "matched": made["test"]}
+    transfer = lirefs.transfer_report({"toy": direction}, tests, n_permutations=20)
+    folder = fake_evaluation(tmp_path / "eval", direction, report.best_layer)
     page = write_html_report(
-        tmp_path / "report.html", made["report"], made["direction"], plots=made["plots"]
+        tmp_path / "report.html",
+        report,
+        direction,
+        plots=made["plots"],
+        transfer=transfer,
+        evaluations=[load_evaluation(folder)],
     )
     shot = tmp_path / "report.png"
     proc = subprocess.run(
@@ -225,6 +404,14 @@ def test_page_renders_in_headless_chromium(made: dict, tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "check_html: ok" in proc.stdout
     assert shot.stat().st_size > 40_000
+    dom = rendered_dom(page, tmp_path)
+    # at 1400 px nothing scrolls sideways: not the page, not a table, not a prompt
+    assert re.search(r'data-overflow="0"', dom), re.findall(r"data-overflow=\"-?\d+\"", dom)
+    assert re.search(r'data-inner-overflow="0"', dom), re.findall(r"data-inner-[^ ]+", dom)
+    # what a reader looks at first, rendered: the summary sentence and the example generations
+    assert "Format-matched transfer (the honest test).</b> On matched (20 reasoning" in dom
+    assert dom.count('<p class="question">item ') == 3
+    assert html.escape(OUTPUT.format(a=0, s=3), quote=False) in dom
 
 
 def test_a_real_evaluation_folder_is_shown_and_another_direction_refused(
