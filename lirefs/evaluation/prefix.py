@@ -214,7 +214,7 @@ class PrefixEngine:
 
     def __init__(self, model: Any, prefix_ids: Sequence[int] | Sequence[Sequence[int]]) -> None:
         self.model = model
-        given = list(prefix_ids)
+        given: list[Any] = list(prefix_ids)
         nested = bool(given) and not isinstance(given[0], int)
         prefixes = [[int(t) for t in p] for p in given] if nested else [[int(t) for t in given]]
         if not prefixes or any(not p for p in prefixes):
