@@ -246,6 +246,7 @@ def test_cli_writes_json_and_heatmaps(setup: tuple, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "held-out AUROC" in result.output and "length alone" in result.output
     assert sorted(p.name for p in out.iterdir()) == [
+        ".lirefs-outputs.json",  # the output folder's manifest (lirefs.outputs)
         "transfer.json",
         "transfer.png",
         "transfer_layers.png",

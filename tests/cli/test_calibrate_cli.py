@@ -199,10 +199,10 @@ def test_evaluate_marks_within_budget_and_the_page_shows_it(setup: dict[str, Any
         tmp / "r.html", report, setup["direction"], evaluations=[load_evaluation(out)]
     )
     html_text = page.read_text("utf-8")
-    assert "calibration" in html_text and "cal&lt;x&gt;&amp;.json" in html_text
+    assert "Calibration" in html_text and "cal&lt;x&gt;&amp;.json" in html_text
     assert "cal<x>" not in html_text
     assert "budget mean next-token KL &lt;=" in html_text
-    assert "within budget" in html_text and "shift_reasoning" in html_text
+    assert "within budget" in html_text and "shift, reasoning" in html_text
 
 
 def test_within_budget_of_an_ablation_and_of_a_side_with_no_alpha(setup: dict[str, Any]) -> None:
