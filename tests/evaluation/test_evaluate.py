@@ -627,7 +627,7 @@ def test_cli_without_matplotlib(cli: Any, tmp_path: Path, monkeypatch: pytest.Mo
     ("args", "message"),
     [
         (["-B", "gsm9k"], "unknown benchmark 'gsm9k'"),
-        (["-B", "gsm8k", "--data-path", str(GSM8K), "--limit", "0"], "limit must be a positive"),
+        (["-B", "gsm8k", "--data-path", str(GSM8K), "--limit", "0"], "'--limit': 0 is not in the range x>=1"),
         (["-B", "gsm8k", "--data-path", str(GSM8K), "--alpha", "0.1"], "no direction was given"),
         (["-B", "gsm8k", "--alpha", "x"], "'x' is not a number"),
         ([], "--benchmark is required"),
