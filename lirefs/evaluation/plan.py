@@ -362,8 +362,12 @@ def make_plan(
         asked = [replace(item, question=f"{item.question} {text}") for item in items]
         b_prompts, b_shots, _ = fit_prompts(model, data, asked, render, new_tokens)
         baselines[baseline_label(text)] = (text, b_prompts, b_shots)
-    # items sharing an exemplar set run next to each other (one shared prefix per batch)
+    # items sharing an exemplar set run next to each other (one shared prefix per batch), when
+    # the sets hold at least half a batch on average: with fewer, per-set batches of one or two
+    # items cost more decoding steps than the prefix saves, and the plain order runs
     perm, segments = exemplar_segments(data, items, shots_used)
+    if len(items) < len(segments) * int(cfg.batch_size or GENERATE_BATCH_SIZE) / 2:
+        perm, segments = list(range(len(items))), [(0, len(items))]
     order, items, prompts = (
         [order[i] for i in perm],
         [items[i] for i in perm],
