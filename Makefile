@@ -11,7 +11,7 @@ BASE_STAMP := $(VENV)/.installed-base
 DEMO_STAMP := $(VENV)/.installed-demo
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: install demo test test-fast lint typecheck pytest ndif bench clean
+.PHONY: install demo test test-fast lint typecheck pytest notebook ndif bench clean
 
 install: $(TEST_STAMP)
 
@@ -53,6 +53,11 @@ test-fast: $(TEST_STAMP)
 	$(BIN)/ruff check .
 	@$(BIN)/python -m pytest -q -m "not model and not browser and not ndif"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
+
+# examples/walkthrough.ipynb run top to bottom and written back with its outputs (a few minutes), so
+# that it reads on a code host without running it; commit the result.
+notebook: $(TEST_STAMP)
+	LIREFS_PROGRESS=0 HF_HUB_OFFLINE=1 $(BIN)/python scripts/make_walkthrough.py --execute
 
 # The real NDIF server on loopback (its own venv, Redis, Ray; needs root for a network namespace).
 ndif: $(TEST_STAMP)

@@ -1,19 +1,26 @@
-"""Write examples/walkthrough.ipynb, the whole lirefs pipeline as a notebook, with no outputs.
+"""Write examples/walkthrough.ipynb, the whole lirefs pipeline as a notebook, with its outputs.
 
-The notebook is generated so that its cells live in reviewable Python source and the committed file
-never carries outputs or execution counts (tests/test_notebook.py checks both, and executes it).
-Run from the repository root::
+The notebook is generated so that its cells live in reviewable Python source; it is committed
+executed, so that it reads on a code host without running it. Run from the repository root::
 
-    python scripts/make_walkthrough.py            # rewrites examples/walkthrough.ipynb
-    python scripts/make_walkthrough.py --check    # exit 1 if the committed notebook is stale
+    python scripts/make_walkthrough.py --execute  # run it (a few minutes) and write it with outputs
+    python scripts/make_walkthrough.py            # rewrite the cells, dropping the outputs
+    python scripts/make_walkthrough.py --check    # exit 1 if the committed cells are stale
 
-Needs ``nbformat`` (in the ``test`` extra).
+``--execute`` runs the cells with nbclient in the ``python3`` kernel of this interpreter, in a
+temporary folder (the files it writes are not kept), and keeps the outputs deterministic: no
+execution timings or kernel metadata, and no path of this machine (checked: a run whose outputs
+name this interpreter's prefix or the temporary folder is refused). tests/test_notebook.py checks
+the committed outputs and executes the notebook again. Needs ``nbformat``, ``nbclient`` and
+``ipykernel`` (in the ``test`` extra); ``make notebook`` runs ``--execute``.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -46,7 +53,7 @@ Layer convention everywhere: residual index `l == HF output_hidden_states[l]` (0
         "code",
         """\
 import os
-import sys
+import platform
 import warnings
 from pathlib import Path
 
@@ -78,7 +85,7 @@ def show_table(rows, columns=None):
     display(HTML(f"<table><tr>{head}</tr>{body}</table>"))
 
 
-print("lirefs", lirefs.__version__, "on", sys.executable)""",
+print("lirefs", lirefs.__version__, "on Python", platform.python_version())""",
     ),
     (
         "md",
@@ -206,8 +213,8 @@ show_table([{k: f"{v:.3g}" for k, v in row.items()} for row in rows[:: max(1, L 
         "code",
         """\
 prompts = ["Q: Tom has 3 boxes of 12 pens and gives away 7 pens. How many pens are left?\\nA: "]
-outs = lirefs.generate(
-    model, prompts, direction=liref, alpha=[0.0, -0.1, 0.1], mode="project", max_new_tokens=40
+outs = lirefs.sweep(
+    model, prompts, [0.0, -0.1, 0.1], direction=liref, mode="project", max_new_tokens=40
 )
 for alpha, out in outs.items():
     scale = lirefs.effective_scale(alpha, L)
@@ -274,7 +281,7 @@ page = analysis.write_html_report(
     title="lirefs walkthrough: SmolLM2-135M-Instruct on builtin",
 )
 liref.save(OUT / "liref.safetensors")
-print("wrote", page, f"({page.stat().st_size / 1e3:.0f} kB)")""",
+print("wrote", page.relative_to(OUT.parent))""",
     ),
     (
         "md",
@@ -293,7 +300,7 @@ model = lirefs.load_model("meta-llama/Llama-3.1-8B", remote=True)   # built with
 sets = lirefs.data.load("builtin")
 split = analysis.collect_split(model, sets, test_fraction=0.3, remote=True, cache_dir="acts/")
 liref, report = analysis.find_direction(split, n_permutations=200)
-outs = lirefs.generate(model, prompts, direction=liref, alpha=[0.0, -0.1, 0.1], remote=True)
+outs = lirefs.sweep(model, prompts, [0.0, -0.1, 0.1], direction=liref, remote=True)
 result = lirefs.evaluate(model, "gsm8k", direction=liref, alphas=(0.0, -0.05, 0.05),
                          limit=100, remote=True, records_path="gsm8k.jsonl")   # resumable
 ```""",
@@ -317,21 +324,84 @@ def build() -> nbformat.NotebookNode:
     return nb
 
 
+#: Seconds per cell: the notebook takes about 3 minutes in all on 2 idle cores; a busy machine may
+#: be several times slower.
+CELL_TIMEOUT = 900
+
+
+def execute(
+    nb: nbformat.NotebookNode, folder: Path, timeout: int = CELL_TIMEOUT
+) -> nbformat.NotebookNode:
+    """A copy of ``nb`` run top to bottom in ``folder`` (its working directory), with at most
+    ``timeout`` seconds per cell."""
+    import nbclient
+
+    done = copy.deepcopy(nb)
+    client = nbclient.NotebookClient(
+        done,
+        timeout=timeout,
+        kernel_name="python3",
+        resources={"metadata": {"path": str(folder)}},
+    )
+    client.execute()
+    return done
+
+
+def strip_volatile(nb: nbformat.NotebookNode, template: nbformat.NotebookNode) -> None:
+    """Drop what changes from run to run: cell execution timings and the kernel's metadata (the
+    notebook keeps ``template``'s); the outputs and execution counts stay."""
+    nb.metadata = copy.deepcopy(template.metadata)
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+        for output in cell.get("outputs", []):
+            output.get("metadata", {}).pop("execution", None)
+
+
+def leaked_paths(nb: nbformat.NotebookNode, paths: list[str]) -> list[str]:
+    """The ``paths`` that appear in ``nb``'s outputs (they would tie the file to this machine)."""
+    text = nbformat.writes(nb)
+    return [p for p in paths if p and p in text]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Write the notebook, or with ``--check`` compare it with the committed one."""
+    """Write the notebook (with ``--execute`` run, with its outputs), or with ``--check``
+    compare its cells with the committed ones (outputs aside)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true", help="exit 1 if the notebook is stale")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the cells are stale")
+    parser.add_argument("--execute", action="store_true", help="run it and keep the outputs")
+    parser.add_argument(
+        "--timeout", type=int, default=CELL_TIMEOUT, help="seconds per cell with --execute"
+    )
     args = parser.parse_args(argv)
-    text = nbformat.writes(build()) + "\n"
+    nb = build()
     if args.check:
         current = NOTEBOOK.read_text(encoding="utf-8") if NOTEBOOK.is_file() else ""
-        if current != text:
+        if not current or without_outputs(nbformat.reads(current, as_version=4)) != nb:
             print(f"{NOTEBOOK} is stale; run python scripts/make_walkthrough.py", file=sys.stderr)
             return 1
         return 0
-    NOTEBOOK.write_text(text, encoding="utf-8")
+    if args.execute:
+        with tempfile.TemporaryDirectory(prefix="walkthrough-") as tmp:
+            done = execute(nb, Path(tmp), args.timeout)
+            strip_volatile(done, nb)
+            local = [tmp, sys.prefix, str(Path.home()), tempfile.gettempdir() + "/"]
+            leaks = leaked_paths(done, local)
+        if leaks:
+            print(f"the outputs name local paths {leaks}; not written", file=sys.stderr)
+            return 1
+        nb = done
+    NOTEBOOK.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
     print(f"wrote {NOTEBOOK}")
     return 0
+
+
+def without_outputs(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """``nb`` with no outputs and no execution counts (what ``build`` makes, once run)."""
+    bare = copy.deepcopy(nb)
+    for cell in bare.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return bare
 
 
 if __name__ == "__main__":
