@@ -362,12 +362,7 @@ def make_plan(
         asked = [replace(item, question=f"{item.question} {text}") for item in items]
         b_prompts, b_shots, _ = fit_prompts(model, data, asked, render, new_tokens)
         baselines[baseline_label(text)] = (text, b_prompts, b_shots)
-    # items sharing an exemplar set run next to each other (one shared prefix per batch), when
-    # the sets hold at least half a batch on average: with fewer, per-set batches of one or two
-    # items cost more decoding steps than the prefix saves, and the plain order runs
-    perm, segments = exemplar_segments(data, items, shots_used)
-    if len(items) < len(segments) * int(cfg.batch_size or GENERATE_BATCH_SIZE) / 2:
-        perm, segments = list(range(len(items))), [(0, len(items))]
+    perm, segments = _run_order(data, items, shots_used, int(cfg.batch_size or GENERATE_BATCH_SIZE))
     order, items, prompts = (
         [order[i] for i in perm],
         [items[i] for i in perm],
@@ -451,6 +446,18 @@ def exemplar_segments(
         if pos == len(perm) or keys[perm[pos]] != keys[perm[lo]]:
             segments.append((lo, pos))
             lo = pos
+    return perm, segments
+
+
+def _run_order(
+    data: BenchmarkData, items: Sequence[Item], shots_used: Sequence[int], batch_size: int
+) -> tuple[list[int], list[tuple[int, int]]]:
+    """``exemplar_segments`` when the exemplar sets hold at least half a batch on average (each
+    batch then shares one prefix); else the sampled order as one segment, since per-set batches
+    of one or two items cost more decoding steps than a shared prefix saves."""
+    perm, segments = exemplar_segments(data, items, shots_used)
+    if len(items) < len(segments) * batch_size / 2:
+        return list(range(len(items))), [(0, len(items))]
     return perm, segments
 
 
