@@ -658,9 +658,8 @@ def _evaluation_context(summary: EvaluationSummary, figures: list[dict[str, str]
         f"from {summary.folder}",
         "outcome_note": "Accuracy: the benchmark's answer phrase (strict); flexible: \\boxed{} "
         "or the last number / letter. Intervals: 95% exact (Clopper-Pearson) for accuracy, "
-        "paired bootstrap for changes; p: exact McNemar against α = 0 with Holm's adjustment. "
-        + what
-        + ".",
+        "for changes the exact interval given the items that changed (the McNemar test's); "
+        "p: exact McNemar against α = 0 with Holm's adjustment. " + what + ".",
         "main": _evaluation_table(result["results"], outcome),
         "notes": notes,
         "examples": examples,
