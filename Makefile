@@ -47,11 +47,12 @@ pytest: $(TEST_STAMP)
 
 test: lint typecheck pytest
 
-# The fast tier: every test that needs no model wheel, no browser and no NDIF server (tiny random
-# models with the shipped tokenizer); `make test` stays the full suite.
+# The fast tier: every in-process test that needs no model wheel, no browser and no NDIF server
+# (tiny random models with the shipped tokenizer), one worker per core. The `script` tests start the
+# console script in a subprocess (4-9 s each, about 45 of them); `make test` runs them and the rest.
 test-fast: $(TEST_STAMP)
 	$(BIN)/ruff check .
-	@$(BIN)/python -m pytest -q -m "not model and not browser and not ndif"; rc=$$?; \
+	@$(BIN)/python -m pytest -q -n auto -m "not model and not browser and not ndif and not script"; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "pytest collected no tests"; fi; exit $$rc
 
 # examples/walkthrough.ipynb run top to bottom and written back with its outputs (a few minutes), so

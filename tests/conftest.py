@@ -19,7 +19,13 @@ import torch
 os.environ.setdefault("LIREFS_CACHE_DIR", str(Path(tempfile.gettempdir()) / "lirefs-test-cache"))
 os.environ.setdefault("LIREFS_PROGRESS", "0")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# Two threads at most; under pytest-xdist the cores are shared out between the workers
+# (`make test-fast` runs one worker per core).
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # xdist's workers set COLUMNS=80; the CLI tests read tables as a pipe prints them (160 wide).
+    os.environ.pop("COLUMNS", None)
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // _WORKERS)))
 
 from tiny_models import PROMPTS, shipped_tokenizer, tiny_config  # noqa: E402
 

@@ -87,6 +87,7 @@ def _run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.script
 def test_console_script_input_under_a_file_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "plain.txt").write_text("not a folder")
     out = tmp_path / "liref.safetensors"
@@ -99,6 +100,7 @@ def test_console_script_input_under_a_file_is_one_line(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.script
 def test_console_script_bad_utf8_argument_is_one_line(tmp_path: Path) -> None:
     bad = os.fsdecode(b"acts-\xff.safetensors")
     proc = _run_cli("direction", bad, "-o", str(tmp_path / "x.safetensors"), cwd=tmp_path)

@@ -160,6 +160,7 @@ def test_errors_are_on_stderr(tmp_path: Path) -> None:
     assert result.stderr.startswith("error: ")
 
 
+@pytest.mark.script
 def test_piped_collect_prints_stage_lines_on_stderr_only(tmp_path: Path, tiny_dir: Path) -> None:
     out = tmp_path / "acts.safetensors"
     proc = _piped(
@@ -175,6 +176,7 @@ def test_piped_collect_prints_stage_lines_on_stderr_only(tmp_path: Path, tiny_di
     assert f"wrote {out}" in proc.stderr.replace("\n", "")
 
 
+@pytest.mark.script
 def test_piped_collect_is_quiet_with_progress_off(tmp_path: Path, tiny_dir: Path) -> None:
     out = tmp_path / "acts.safetensors"
     proc = _piped(
@@ -185,6 +187,7 @@ def test_piped_collect_is_quiet_with_progress_off(tmp_path: Path, tiny_dir: Path
     assert "collecting" not in proc.stderr
 
 
+@pytest.mark.script
 def test_piped_evaluate_table_on_stdout_without_noise(tmp_path: Path, tiny_dir: Path) -> None:
     proc = _piped(
         "evaluate", "-B", "builtin-arithmetic", "--limit", "2", "--max-new-tokens", "2",

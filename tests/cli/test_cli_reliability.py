@@ -26,6 +26,8 @@ import torch
 LIREFS = Path(sys.executable).with_name("lirefs")
 REPO = Path(__file__).parents[2]
 
+pytestmark = pytest.mark.script
+
 
 def _run(
     *args: str, cwd: Path, timeout: int = 300, env: dict[str, str] | None = None
