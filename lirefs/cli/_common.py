@@ -12,8 +12,9 @@ import re
 import sys
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import click
 from rich.markup import escape
@@ -24,6 +25,7 @@ from ..pipeline import MIN_HELD_OUT, check_held_out_size, check_split_size
 from ..store import sigterm_as_interrupt
 
 __all__ = [
+    "BATCH_HELP",
     "CONTEXT_SETTINGS",
     "DEBUG_ENV",
     "DEFAULT_MODEL",
@@ -34,6 +36,7 @@ __all__ = [
     "SEED",
     "FiniteFloat",
     "HiddenArgument",
+    "ModelArgs",
     "OneLineGroup",
     "calibration_entry",
     "check_held_out_size",
@@ -58,9 +61,10 @@ __all__ = [
     "parse_alpha_specs",
     "parse_index_list",
     "permutations_option",
+    "read_texts",
     "recorded_model",
-    "remote_value",
     "resolve_direction",
+    "split_options",
 ]
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -318,36 +322,93 @@ def model_name(model: str | None, *files: Path | None) -> str:
     return DEFAULT_MODEL
 
 
-def model_options(fn: F) -> F:
-    """``--model``, ``--device``, ``--dtype``, ``--device-map``, ``--remote``, ``--batch-size``."""
-    fn = click.option(
-        "--remote",
-        is_flag=True,
-        default=False,
-        help="Run every trace on NDIF (needs NDIF_API_KEY).",
-    )(
-        click.option(
-            "--batch-size",
-            "-b",
-            default=None,
-            type=click.IntRange(min=1),
-            help="Prompts per forward pass [default: collection fills batches up to 1,024 padded "
-            "tokens; generation and evaluation use 8].",
+@dataclass(frozen=True)
+class ModelArgs:
+    """The model options of a command (``--model`` ... ``--batch-size``) as one value.
+
+    Commands take it as ``model_args`` (see :func:`model_options`) and load through it, so the
+    rule "the given ``--model``, else the model the input file records, else the default" is
+    applied in one place.
+    """
+
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    device_map: str | None = None
+    remote: bool = False
+    batch_size: int | None = None
+
+    def name(self, *files: Path | None) -> str:
+        """``--model``, else the model the first of ``files`` records, else the default."""
+        return model_name(self.model, *files)
+
+    def load(self, *files: Path | None, name: str | None = None) -> Any:
+        """Load ``name`` (default: :meth:`name` of ``files``) with a status line."""
+        return load(
+            name or self.name(*files), self.device, self.dtype, self.device_map, self.remote
+        )
+
+
+_MODEL_KEYS = tuple(f.name for f in fields(ModelArgs))
+
+#: ``--model`` help of the commands that fall back to the default model.
+MODEL_HELP = (
+    "Built-in alias, local HF folder, .gguf file, or Hub id [default: the model the input file "
+    f"records; {DEFAULT_MODEL} when there is none]."
+)
+#: ``--batch-size`` help of the commands whose batches are counted in prompts.
+BATCH_HELP = (
+    "Prompts per forward pass [default: collection fills batches up to 1,024 padded tokens; "
+    "generation and evaluation use 8]."
+)
+
+
+def _gather_model_args(fn: F) -> F:
+    """Hand the command its model options as one ``model_args`` (a :class:`ModelArgs`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {key: kwargs.pop(key) for key in _MODEL_KEYS if key in kwargs}
+        return fn(*args, model_args=ModelArgs(**given), **kwargs)
+
+    return cast(F, wrapper)
+
+
+def model_options(
+    fn: F | None = None, *, batch_help: str = BATCH_HELP, model_help: str = MODEL_HELP
+) -> Any:
+    """``--model``, ``--device``, ``--dtype``, ``--device-map``, ``--remote``, ``--batch-size``,
+    handed to the command as one ``model_args`` (:class:`ModelArgs`). Use it bare
+    (``@model_options``) or with the help of a command whose batch default differs."""
+
+    def decorate(fn: F) -> F:
+        fn = _local_options(_gather_model_args(fn), model_help)
+        fn = click.option(
+            "--batch-size", "-b", default=None, type=click.IntRange(min=1), help=batch_help
         )(fn)
-    )
-    return local_model_options(fn)
+        return click.option(
+            "--remote",
+            is_flag=True,
+            default=False,
+            help="Run every trace on NDIF (needs NDIF_API_KEY).",
+        )(fn)
+
+    return decorate if fn is None else decorate(fn)
 
 
 def local_model_options(fn: F) -> F:
-    """``--model``, ``--device``, ``--dtype``, ``--device-map`` (a command that needs the weights
-    on this machine: no ``--remote``)."""
+    """``--model``, ``--device``, ``--dtype``, ``--device-map`` as one ``model_args`` (a command
+    that needs the weights on this machine: no ``--remote``)."""
+    return _local_options(_gather_model_args(fn), MODEL_HELP)
+
+
+def _local_options(fn: F, model_help: str) -> F:
     options = [
         click.option(
             "--model",
             "-m",
             default=None,
-            help="Built-in alias, local HF folder, .gguf file, or Hub id [default: the model the "
-            f"input file records; {DEFAULT_MODEL} when there is none].",
+            help=model_help,
         ),
         click.option(
             "--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)."
@@ -364,16 +425,55 @@ def local_model_options(fn: F) -> F:
     return fn
 
 
+def split_options(fn: F) -> F:
+    """``--test-fraction`` and ``--seed`` of the held-out split (collect, demo)."""
+    fn = click.option(
+        "--seed", default=0, show_default=True, type=SEED, help="Seed of the train/test split."
+    )(fn)
+    return click.option(
+        "--test-fraction",
+        default=0.3,
+        show_default=True,
+        type=click.FloatRange(0.05, 0.95),
+        help="Share of each class held out for choosing the layer.",
+    )(fn)
+
+
+def read_texts(path: Path, field: str, what: str) -> list[str]:
+    """The ``what`` (e.g. "prompts") of a file: a text file (one per line) or JSONL (a string
+    ``field`` per line); each checked by :func:`check_text`.
+
+    Raises:
+        DataError: not UTF-8, empty, a line that is not JSON or lacks a string ``field``.
+    """
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(
+            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
+        ) from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise DataError(f"{path} holds no {what}; write one per line or JSONL with {field!r}")
+    if not lines[0].lstrip().startswith("{"):
+        return lines
+    out = []
+    for number, line in enumerate(lines, 1):
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path} line {number} is not valid JSON ({exc.msg})") from None
+        if not isinstance(row, dict) or not isinstance(row.get(field), str):
+            raise DataError(f'{path} line {number} has no string "{field}" field')
+        out.append(check_text(row[field], f"{path} line {number}"))
+    return out
+
+
 def json_option(fn: F) -> F:
     """``--json``: print machine-readable output on stdout instead of tables."""
     return click.option(
         "--json", "as_json", is_flag=True, help="Print JSON on stdout instead of tables."
     )(fn)
-
-
-def remote_value(remote: bool) -> bool | str:
-    """``--remote`` as the ``remote=`` argument of the API."""
-    return bool(remote)
 
 
 #: An ``--alpha`` name resolved through ``--calibration`` (``Calibration.resolve`` reads it).

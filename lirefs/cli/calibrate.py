@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -11,16 +10,16 @@ from ..console import console, out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    ModelArgs,
     check_output,
-    check_text,
     direction_option,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
     layer_option,
-    load,
-    remote_value,
+    model_options,
+    read_texts,
     resolve_direction,
 )
 
@@ -31,27 +30,7 @@ _MODES = ("project", "project-calibrated", "add", "ablate")
 
 def _read_prompts(path: Path) -> list[str]:
     """Prompts from a text file (one per line) or JSONL (a ``"text"`` field per line)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
-        ) from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise DataError(f"{path} holds no prompts; write one per line or JSONL with 'text'")
-    if not lines[0].lstrip().startswith("{"):
-        return lines
-    out = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-            raise DataError(f'{path} line {number} has no string "text" field')
-        out.append(check_text(row["text"], f"{path} line {number}"))
-    return out
+    return read_texts(path, "text", "prompts")
 
 
 @click.command("calibrate", context_settings=CONTEXT_SETTINGS)
@@ -92,24 +71,10 @@ def _read_prompts(path: Path) -> list[str]:
     help="Bisection resolution: stop when hi - lo <= rtol * lo.",
 )
 @click.option("--plot", type=click.Path(path_type=Path), help="Also draw damage and shift (PNG).")
-@click.option(
-    "--model",
-    "-m",
-    default=None,
-    help="Built-in alias, local HF folder, .gguf file, or Hub id [default: the direction's model].",
-)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available).")
-@click.option(
-    "--dtype", default=None, help="float32, bfloat16 or float16 (default: float32 on CPU)."
-)
-@click.option("--device-map", default=None, help="Split the model over GPUs, e.g. 'auto'.")
-@click.option("--remote", is_flag=True, default=False, help="Run every trace on NDIF.")
-@click.option(
-    "--batch-size",
-    "-b",
-    default=None,
-    type=click.IntRange(min=1),
-    help="Prompts per forward pass [default: batches of up to 512 padded tokens].",
+@model_options(
+    batch_help="Prompts per forward pass [default: batches of up to 512 padded tokens].",
+    model_help="Built-in alias, local HF folder, .gguf file, or Hub id [default: the direction's "
+    "model].",
 )
 @json_option
 @handle_errors
@@ -126,12 +91,7 @@ def command(
     factor: float,
     rtol: float,
     plot: Path | None,
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """Find the largest positive and most negative alpha whose damage stays within --max-kl.
@@ -159,12 +119,12 @@ def command(
         check_output(plot)
     prompts = _read_prompts(prompts_file) if prompts_file is not None else None
     recorded = Direction.load(direction_file)
-    name = model or (recorded.metadata.get("model") or {}).get("name")
+    name = model_args.model or (recorded.metadata.get("model") or {}).get("name")
     if not name:
         raise DataError(
             f"{direction_file} records no model; pass --model (the model it was built on)"
         )
-    nn_model = load(name, device, dtype, device_map, remote)
+    nn_model = model_args.load(name=name)
     direction = Direction.load(direction_file, model=nn_model)
     cal = calibrate(
         nn_model,
@@ -176,8 +136,8 @@ def command(
         start=start,
         factor=factor,
         rtol=rtol,
-        batch_size=batch_size,
-        remote=remote_value(remote),
+        batch_size=model_args.batch_size,
+        remote=model_args.remote,
     )
     if out is not None:
         cal.save(out)

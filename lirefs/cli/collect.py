@@ -10,16 +10,15 @@ from ..console import console
 from ._common import (
     CONTEXT_SETTINGS,
     LIMIT,
-    SEED,
+    ModelArgs,
     check_output,
     check_split_size,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
-    load,
-    model_name,
     model_options,
+    split_options,
 )
 
 
@@ -38,16 +37,7 @@ from ._common import (
     required=True,
     help="Activation file to write (.safetensors).",
 )
-@click.option(
-    "--test-fraction",
-    default=0.3,
-    show_default=True,
-    type=click.FloatRange(0.05, 0.95),
-    help="Share of each class held out for choosing the layer.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=SEED, help="Seed of the train/test split."
-)
+@split_options
 @click.option(
     "--limit",
     type=LIMIT,
@@ -85,12 +75,7 @@ def command(
     cache_dir: Path | None,
     chat_template: bool,
     read: str,
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """Collect last-token residual states at every layer (l == HF hidden_states[l]).
@@ -111,14 +96,14 @@ def command(
     check_split_size(sets, test_fraction=test_fraction, seed=seed, limit=limit)
     if limit is not None:
         sets = sets.subset(limit, seed=seed)
-    lm = load(model_name(model), device, dtype, device_map, remote)
+    lm = model_args.load()
     split = collect_split(
         lm,
         sets,
         test_fraction=test_fraction,
         seed=seed,
-        batch_size=batch_size,
-        remote=remote,
+        batch_size=model_args.batch_size,
+        remote=model_args.remote,
         cache_dir=cache_dir,
         chat_template=chat_template,
         read=read,

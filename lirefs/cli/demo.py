@@ -13,16 +13,15 @@ from ..pipeline import DEFAULT_TRANSFER_SETS, DEMO_MIN_LIMIT, transfer_on_sets
 from ._common import (
     CONTEXT_SETTINGS,
     LIMIT,
-    SEED,
+    ModelArgs,
     check_output,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
-    load,
-    model_name,
     model_options,
     permutations_option,
+    split_options,
 )
 
 __all__ = ["DEFAULT_TRANSFER_SETS", "DEMO_MIN_LIMIT", "command", "transfer_on_sets"]
@@ -51,16 +50,7 @@ __all__ = ["DEFAULT_TRANSFER_SETS", "DEMO_MIN_LIMIT", "command", "transfer_on_se
     help="At most this many questions per class (default: all; the held-out half needs 5 per "
     f"class, which the built-in set reaches at {DEMO_MIN_LIMIT} with the default --test-fraction).",
 )
-@click.option(
-    "--test-fraction",
-    default=0.3,
-    show_default=True,
-    type=click.FloatRange(0.05, 0.95),
-    help="Share of each class held out for choosing the layer.",
-)
-@click.option(
-    "--seed", default=0, show_default=True, type=SEED, help="Seed of the train/test split."
-)
+@split_options
 @permutations_option
 @click.option("--save-activations", is_flag=True, help="Also write activations.safetensors.")
 @click.option("--no-plots", is_flag=True, help="Skip the PNG plots (no matplotlib needed).")
@@ -90,12 +80,7 @@ def command(
     transfer_sets: tuple[str, ...],
     no_transfer: bool,
     no_html: bool,
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """Find the reasoning direction end to end and write a report folder.
@@ -121,7 +106,7 @@ def command(
     check_output(out, folder=True)
     check_output_folder(out, "demo")  # before any work: a foreign folder is refused
     sets = pipeline.prepare_sets(data_set, limit=limit, test_fraction=test_fraction, seed=seed)
-    lm = load(model_name(model), device, dtype, device_map, remote)
+    lm = model_args.load()
     result = pipeline.run_demo(
         lm,
         data_set,
@@ -132,8 +117,8 @@ def command(
         permutations=permutations,
         transfer_sets=transfer_sets,
         transfer=not no_transfer,
-        batch_size=batch_size,
-        remote=remote,
+        batch_size=model_args.batch_size,
+        remote=model_args.remote,
     )
     written = result.save(out, plots=not no_plots, html=not no_html, activations=save_activations)
     report, transfer = result.report, result.transfer

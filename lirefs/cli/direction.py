@@ -11,13 +11,12 @@ from ..console import console, out_console
 from ._common import (
     CONTEXT_SETTINGS,
     FiniteFloat,
+    ModelArgs,
     check_output,
     echo_json,
     handle_errors,
     holds_output_lock,
     json_option,
-    load,
-    model_name,
     model_options,
     permutations_option,
 )
@@ -83,12 +82,7 @@ def command(
     causal_alpha: float,
     max_kl: float,
     causal_limit: int,
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """Build the direction (diff of class means, float64, every layer) and choose its layer.
@@ -117,13 +111,13 @@ def command(
     if layer_rule == "causal":
         assert test is not None
         choice = pipeline.causal_choice(
-            load(model_name(model, activations), device, dtype, device_map, remote),
+            model_args.load(activations),
             liref,
             test,
             alpha=causal_alpha,
             max_kl=max_kl,
             limit=causal_limit,
-            batch_size=batch_size,
+            batch_size=model_args.batch_size,
         )
         liref = choice.annotate(liref)
         summary.update(layer_rule="causal", best_layer=choice.best_layer, auroc_best_layer=best)

@@ -14,6 +14,7 @@ from ._common import (
     CONTEXT_SETTINGS,
     LIMIT,
     SEED,
+    ModelArgs,
     calibration_entry,
     check_output,
     check_text,
@@ -22,9 +23,7 @@ from ._common import (
     holds_output_lock,
     json_option,
     layer_option,
-    load,
     load_calibration,
-    model_name,
     model_options,
     parse_alpha_list,
 )
@@ -563,12 +562,7 @@ def command(
     plot: bool,
     no_prefix_cache: bool,
     prompt_baselines: tuple[str, ...],
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """Accuracy on a benchmark for each steering strength alpha, strict and flexible readings,
@@ -611,7 +605,7 @@ def command(
     alphas = parse_alphas(alpha_values, paper_alphas, direction is not None, cal)
     if system_prompt is not None:  # all options are checked before the model loads
         check_text(system_prompt, "--system")
-    nn_model = load(model_name(model, direction), device, dtype, device_map, remote)
+    nn_model = model_args.load(direction)
     if cal is not None:
         cal.check(nn_model)
     pair = None
@@ -628,8 +622,8 @@ def command(
         alphas=alphas,
         mode=mode,
         limit=limit,
-        remote=remote,
-        batch_size=batch_size,
+        remote=model_args.remote,
+        batch_size=model_args.batch_size,
         max_new_tokens=max_new_tokens,
         data_path=data_path,
         records_path=out / "records.jsonl" if out is not None else None,

@@ -10,6 +10,7 @@ import click
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    ModelArgs,
     check_output,
     deprecated_spelling,
     direction_option,
@@ -18,9 +19,7 @@ from ._common import (
     holds_output_lock,
     json_option,
     layer_option,
-    load,
     local_model_options,
-    model_name,
     one_alpha,
     parse_index_list,
     resolve_direction,
@@ -157,10 +156,7 @@ def ablated(
     legacy_direction: Path | None,
     out: Path,
     layer: int | None,
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """A Hugging Face model folder with the direction orthogonalised out of its weights.
@@ -184,7 +180,7 @@ def ablated(
     liref = Direction.load(path_in)
     if layer is not None:
         residual_index(layer, liref.n_layers, "this direction has")
-    nn_model = load(model_name(model, path_in), device, dtype, device_map, False)
+    nn_model = model_args.load(path_in)
     path = export_ablated(nn_model, liref, layer, out)
     _report(as_json, "ablated model folder", path)
 

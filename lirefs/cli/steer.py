@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -14,19 +13,18 @@ from ..console import out_console
 from ..errors import DataError
 from ._common import (
     CONTEXT_SETTINGS,
+    ModelArgs,
     calibration_entry,
     check_text,
     deprecated_spelling,
     echo_json,
     handle_errors,
     json_option,
-    load,
     load_calibration,
-    model_name,
     model_options,
     parse_alpha_list,
     parse_index_list,
-    remote_value,
+    read_texts,
 )
 
 __all__ = ["command"]
@@ -34,27 +32,7 @@ __all__ = ["command"]
 
 def _read_file(path: Path) -> list[str]:
     """Questions from a text file (one per line) or JSONL (a ``"question"`` field per line)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise DataError(
-            f"{path} is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8"
-        ) from None
-    lines = [line for line in text.splitlines() if line.strip()]
-    if not lines:
-        raise DataError(f"{path} holds no questions; write one per line or JSONL with 'question'")
-    if not lines[0].lstrip().startswith("{"):
-        return lines
-    out = []
-    for number, line in enumerate(lines, 1):
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path} line {number} is not valid JSON ({exc.msg})") from None
-        if not isinstance(row, dict) or not isinstance(row.get("question"), str):
-            raise DataError(f'{path} line {number} has no string "question" field')
-        out.append(row["question"])
-    return out
+    return read_texts(path, "question", "questions")
 
 
 def _positions(value: str) -> str | list[int]:
@@ -186,12 +164,7 @@ def command(
     stops: tuple[str, ...],
     raw: bool,
     chat_template: bool,
-    model: str | None,
-    device: str | None,
-    dtype: str | None,
-    device_map: str | None,
-    remote: bool,
-    batch_size: int | None,
+    model_args: ModelArgs,
     as_json: bool,
 ) -> None:
     """Generate greedily with and without steering, side by side.
@@ -229,7 +202,7 @@ def command(
     chosen_blocks = _chosen_blocks(blocks, old_blocks)
     if raw and chat_template:
         raise DataError("--raw and --chat-template exclude each other: pick one prompt format")
-    nn_model = load(model_name(model, direction_path), device, dtype, device_map, remote)
+    nn_model = model_args.load(direction_path)
     if cal is not None:
         cal.check(nn_model)
     tok = nn_model.tokenizer
@@ -246,8 +219,8 @@ def command(
         "blocks": chosen_blocks,
         "max_new_tokens": max_new_tokens,
         "stop": list(stops),
-        "remote": remote_value(remote),
-        "batch_size": batch_size,
+        "remote": model_args.remote,
+        "batch_size": model_args.batch_size,
     }
     runs = _generate_columns(nn_model, prompts, alphas, direction, layer, steer_mode, settings)
     columns = [(f"alpha {a:g}", a, runs[a]) for a in alphas]

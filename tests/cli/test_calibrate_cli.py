@@ -101,8 +101,7 @@ def test_steer_resolves_calibrated_names(setup: dict[str, Any]) -> None:
 
 
 def test_refusals_in_one_line(setup: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
-    import lirefs.cli.evaluate as evaluate_cli
-    import lirefs.cli.steer as steer_cli
+    import lirefs.cli._common as common_cli
 
     def no_load(*args: Any) -> Any:
         raise AssertionError("the model must not load")
@@ -110,8 +109,7 @@ def test_refusals_in_one_line(setup: dict[str, Any], monkeypatch: pytest.MonkeyP
     tmp: Path = setup["tmp"]
     base = ["steer", QUESTION, "-m", str(setup["model_dir"]), "-n", "2", "-a", "calibrated"]
     with monkeypatch.context() as m:
-        m.setattr(steer_cli, "load", no_load)
-        m.setattr(evaluate_cli, "load", no_load)
+        m.setattr(common_cli, "load", no_load)  # where every command loads its model
         cal = ["--calibration", str(setup["cal_path"])]
         _one_line_error(_invoke(*base, "-d", str(setup["path"])), "needs --calibration")
         _one_line_error(_invoke(*base, "-d", str(setup["other"]), *cal), "another direction")

@@ -546,8 +546,9 @@ def cli(monkeypatch: pytest.MonkeyPatch, fake_model: Any, scripted: ScriptedEngi
 
     from lirefs.cli import main
 
-    cli_module = importlib.import_module("lirefs.cli.evaluate")
-    monkeypatch.setattr(cli_module, "load", lambda *args: fake_model)
+    # every command loads its model through lirefs.cli._common.load
+    common = importlib.import_module("lirefs.cli._common")
+    monkeypatch.setattr(common, "load", lambda *args: fake_model)
     runner = CliRunner()
     return lambda *args: runner.invoke(main, ["evaluate", *args])
 

@@ -342,7 +342,7 @@ def test_cli_prints_the_per_group_table_and_holm_line(
     from lirefs.cli import main
 
     monkeypatch.setattr(
-        importlib.import_module("lirefs.cli.evaluate"), "load", lambda *a: fake_model
+        importlib.import_module("lirefs.cli._common"), "load", lambda *a: fake_model
     )
     path = _direction().save(tmp_path / "liref.safetensors")
     res = CliRunner().invoke(main, ["evaluate", "-B", "builtin-arithmetic", "-d", str(path),

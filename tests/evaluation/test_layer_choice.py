@@ -98,7 +98,7 @@ def test_cli_layer_rule_causal_records_the_rule(
     )
     split = collect_split(model, lirefs.data.load(data), test_fraction=0.5)
     acts = split.save(tmp_path / "acts.safetensors")
-    monkeypatch.setattr(importlib.import_module("lirefs.cli.direction"), "load", lambda *a: model)
+    monkeypatch.setattr(importlib.import_module("lirefs.cli._common"), "load", lambda *a: model)
     out = tmp_path / "liref.safetensors"
     args = ["direction", str(acts), "--out", str(out), "--layer-rule", "causal", "--set", str(data)]
     args += ["--causal-alpha", "2", "--max-kl", "100", "--causal-limit", "2", "--json"]
