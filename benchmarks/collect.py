@@ -194,14 +194,12 @@ def _scaling_child(n: int, batch_size: int) -> None:
     info = lirefs.model_info(model)
     row_mb = (info.n_layers + 1) * info.d_model * 4 / 2**20
     done = [0]
-    inner = collect.run_remote
 
-    def counted(fn: Any, **kw: Any) -> Any:
-        out = inner(fn, **kw)
+    def counted(*args: Any, **kw: Any) -> Any:
+        out = collect.read_batch(*args, **kw)
         done[0] += int(out.shape[0])
         return out
 
-    collect.run_remote = counted  # type: ignore[assignment]
     before = _rss_mb()
     samples: list[tuple[int, float]] = []
     finished = threading.Event()
@@ -214,7 +212,9 @@ def _scaling_child(n: int, batch_size: int) -> None:
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     t = time.perf_counter()
-    acts = lirefs.collect_activations(model, prompts, batch_size=batch_size, progress=False)
+    acts = lirefs.collect_activations(
+        model, prompts, batch_size=batch_size, progress=False, run_batch=counted
+    )
     seconds = time.perf_counter() - t
     finished.set()
     sampler.join()
