@@ -28,11 +28,6 @@ __all__ = ["command"]
 _MODES = ("project", "project-calibrated", "add", "ablate")
 
 
-def _read_prompts(path: Path) -> list[str]:
-    """Prompts from a text file (one per line) or JSONL (a ``"text"`` field per line)."""
-    return read_texts(path, "text", "prompts")
-
-
 @click.command("calibrate", context_settings=CONTEXT_SETTINGS)
 @direction_option(required=True, positional=True)
 @click.option(
@@ -117,7 +112,7 @@ def command(
         check_output(out)
     if plot is not None:
         check_output(plot)
-    prompts = _read_prompts(prompts_file) if prompts_file is not None else None
+    prompts = read_texts(prompts_file, "text", "prompts") if prompts_file is not None else None
     recorded = Direction.load(direction_file)
     name = model_args.model or (recorded.metadata.get("model") or {}).get("name")
     if not name:

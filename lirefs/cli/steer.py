@@ -30,11 +30,6 @@ from ._common import (
 __all__ = ["command"]
 
 
-def _read_file(path: Path) -> list[str]:
-    """Questions from a text file (one per line) or JSONL (a ``"question"`` field per line)."""
-    return read_texts(path, "question", "questions")
-
-
 def _positions(value: str) -> str | list[int]:
     if value in ("all", "prompt", "generated"):
         return value
@@ -257,7 +252,9 @@ def command(
 
 def _questions(questions: tuple[str, ...], file: Path | None, stops: tuple[str, ...]) -> list[str]:
     """The questions from the arguments and ``--file``, each checked (and the stop strings)."""
-    texts = list(questions) + (_read_file(file) if file is not None else [])
+    texts = list(questions) + (
+        read_texts(file, "question", "questions") if file is not None else []
+    )
     if not texts:
         raise DataError("no questions: pass them as arguments or with --file")
     for number, text in enumerate(texts, 1):
