@@ -440,6 +440,14 @@ def _print_benchmarks() -> None:
     help="Score a seeded random sample of N items, stratified by group (see --seed).",
 )
 @click.option(
+    "--group",
+    "groups",
+    multiple=True,
+    metavar="NAME",
+    help="Score only the items of this group (a rung of builtin-ladder, an MMLU-Pro category); "
+    "repeatable or comma-separated. --limit then samples those groups.",
+)
+@click.option(
     "--chat-template",
     is_flag=True,
     help="Prompt with the model's chat template: each exemplar a user and an assistant turn.",
@@ -547,6 +555,7 @@ def command(
     paper_alphas: bool,
     mode: str,
     limit: int | None,
+    groups: tuple[str, ...],
     chat_template: bool,
     system_prompt: str | None,
     thinking: bool | None,
@@ -638,6 +647,7 @@ def command(
         gold_logprob=gold_logprob,
         reuse_prefix=not no_prefix_cache,
         prompt_baselines=prompt_baselines,
+        groups=tuple(g.strip() for given in groups for g in given.split(",")),
     )
     if cal is not None and calibration_path is not None:
         result.metadata.setdefault("settings", {})["calibration"] = calibration_entry(

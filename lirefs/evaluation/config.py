@@ -26,7 +26,7 @@ from ..errors import DataError, SteeringError
 from ..steer import GENERATE_BATCH_SIZE, MODES
 from .records import resume_key
 
-__all__ = ["EvalConfig", "RunFacts", "check_alphas", "check_prompt_baselines"]
+__all__ = ["EvalConfig", "RunFacts", "check_alphas", "check_groups", "check_prompt_baselines"]
 
 
 def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
@@ -77,6 +77,26 @@ def check_prompt_baselines(texts: Any) -> tuple[str, ...]:
     return out
 
 
+def check_groups(groups: Any) -> tuple[str, ...]:
+    """``groups`` as a tuple of distinct non-blank names (one name alone is one group).
+
+    Raises:
+        DataError: not strings, blank, or repeated.
+    """
+    if isinstance(groups, str):
+        groups = (groups,)
+    if not isinstance(groups, Iterable):
+        raise DataError(f"groups must be group names, got {groups!r}; e.g. groups=('steps-2',)")
+    out = tuple(groups)
+    bad = [g for g in out if not isinstance(g, str) or not g.strip()]
+    if bad:
+        raise DataError(f"groups must be non-empty names, got {bad!r}; e.g. groups=('steps-2',)")
+    repeats = sorted({g for g in out if out.count(g) > 1})
+    if repeats:
+        raise DataError(f"groups {repeats} are given more than once; list each group once")
+    return out
+
+
 def _positive(value: Any, name: str, fix: str) -> int | None:
     if value is None:
         return None
@@ -121,6 +141,7 @@ class EvalConfig:
     gold_logprob: bool = True
     reuse_prefix: bool = True
     prompt_baselines: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         alphas = check_alphas(self.alphas)
@@ -164,6 +185,7 @@ class EvalConfig:
         baselines = check_prompt_baselines(self.prompt_baselines)
         for name, value in (
             ("prompt_baselines", baselines),
+            ("groups", check_groups(self.groups)),
             ("alphas", alphas),
             ("limit", limit),
             ("batch_size", batch or GENERATE_BATCH_SIZE),
@@ -186,7 +208,8 @@ class EvalConfig:
         if self.limit is not None:
             ids = "\x1f".join(i.id for i in items).encode()
             sample = {
-                "method": "seeded random, stratified by group",
+                "method": "seeded random, stratified by group"
+                + (" (the listed groups only)" if self.groups else ""),
                 "seed": self.seed,
                 "groups": facts.groups(),
                 "ids_hash": hashlib.sha256(ids).hexdigest()[:16],
@@ -201,6 +224,7 @@ class EvalConfig:
             "stop": bench.stop,
             "limit": self.limit,
             "n_items": len(items),
+            "groups": list(self.groups) or None,
             "sample": sample,
             "n_shots": bench.n_shots,
             "n_shots_reduced": sum(k < bench.n_shots for k in facts.shots_used),

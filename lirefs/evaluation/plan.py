@@ -134,6 +134,23 @@ def stratified_order(items: Sequence[Item], seed: int) -> list[int]:
     return [index for _, _, index in sorted(keyed)]
 
 
+def _known_groups(name: str, data: BenchmarkData, cfg: EvalConfig) -> set[str]:
+    """``cfg.groups``, each checked to be a group of the benchmark's items.
+
+    Raises:
+        DataError: the benchmark has no groups, or a name is not one of them.
+    """
+    known = sorted({str(item.group) for item in data.items if item.group is not None})
+    if not known:
+        raise DataError(f"{name} has no groups; leave groups out (--group) to score every item")
+    unknown = [g for g in cfg.groups if g not in known]
+    if unknown:
+        raise DataError(
+            f"{name} has no group {', '.join(map(repr, unknown))}; its groups: {', '.join(known)}"
+        )
+    return set(cfg.groups)
+
+
 def chat_renderer(
     model: Any, system_prompt: str | None, thinking: bool | None
 ) -> tuple[Any, bool, dict[str, Any]]:
@@ -349,10 +366,11 @@ def make_plan(
             layer=layer,
         )
     data: BenchmarkData = bench.load(cfg.data_path, skip_bad_rows=cfg.skip_bad_rows)
-    if cfg.limit is not None:
-        order = stratified_order(data.items, cfg.seed)[: cfg.limit]
-    else:
-        order = list(range(len(data.items)))
+    order = stratified_order(data.items, cfg.seed) if cfg.limit else list(range(len(data.items)))
+    if cfg.groups:
+        wanted = _known_groups(bench.name, data, cfg)
+        order = [i for i in order if data.items[i].group in wanted]
+    order = order[: cfg.limit]
     items = [data.items[i] for i in order]
     prompts, shots_used, n_ctx = fit_prompts(model, data, items, render, new_tokens)
     baselines = {}

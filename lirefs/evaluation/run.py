@@ -90,6 +90,7 @@ def evaluate(
     gold_logprob: bool = True,
     reuse_prefix: bool = True,
     prompt_baselines: Iterable[str] = (),
+    groups: Iterable[str] = (),
     config: EvalConfig | None = None,
     engine: EvalEngine | None = None,
 ) -> EvalResult:
@@ -148,6 +149,11 @@ def evaluate(
             with `` <text>`` (before ``"\nA:"``; the exemplars unchanged), summarised and
             tested against alpha 0 like a steered row: ``result.prompt_baselines[text]``
             (:mod:`.baselines`).
+        groups: score only the items of these groups (e.g. ``("steps-2", "steps-3")``, rungs of
+            ``builtin-ladder``; an unknown name raises ``DataError`` listing the benchmark's
+            groups). With ``limit`` the sample is the first ``limit`` items of the same seeded
+            order restricted to these groups, so a group's items are those an all-group run of
+            the same ``seed`` takes first.
         config: every setting above as one ``EvalConfig``; exclusive with the keywords.
         engine: for tests and alternative backends: an ``EvalEngine`` (:mod:`.engines`: ``run``
             for greedy generation and ``gold_logprobs`` for the gold outcome, each under one
@@ -195,6 +201,7 @@ def evaluate(
         "gold_logprob": gold_logprob,
         "reuse_prefix": reuse_prefix,
         "prompt_baselines": prompt_baselines,
+        "groups": groups,
     }
     cfg = _config(config, given)
     bench = get_benchmark(benchmark)

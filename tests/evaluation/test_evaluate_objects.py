@@ -57,7 +57,9 @@ class ScriptedEngine:
     def __init__(self) -> None:
         self.calls: list[int] = []
         self.gold_of = {
-            i.question: i.answer for i in lirefs.get_benchmark("builtin-arithmetic").load().items
+            i.question: i.answer
+            for name in ("builtin-arithmetic", "builtin-ladder")
+            for i in lirefs.get_benchmark(name).load().items
         }
 
     def run(self, prompts: list[str], plan: Any, *, max_new_tokens: int, stop: Any = None) -> Any:
@@ -131,6 +133,9 @@ def test_config_is_checked_once_and_normalised() -> None:
         ({"thinking": "yes"}, "thinking must be"),
         ({"controls": -1}, "controls must be an int"),
         ({"controls": 2, "alphas": (0.0, 0.1)}, "pass direction= and at least one alpha"),
+        ({"groups": ("steps-2", "steps-2")}, "groups .* more than once"),
+        ({"groups": ("steps-2", " ")}, "groups must be non-empty names"),
+        ({"groups": 3}, "groups must be group names"),
     ],
 )
 def test_config_refuses_bad_values_with_a_fix(kw: dict[str, Any], message: str) -> None:
@@ -334,6 +339,35 @@ def test_per_group_results_with_paired_tests(fake_model: Any) -> None:
     assert "by_group" not in _run(fake_model).to_dict()  # gsm8k has no groups
 
 
+def test_groups_score_only_their_items_the_ones_an_all_group_sample_takes(fake_model: Any) -> None:
+    kw = {"alphas": (0.0,), "progress": False, "batch_size": 4}
+    every = lirefs.evaluate(fake_model, "builtin-ladder", limit=70, **kw)
+    wanted = ("steps-2", "sum-2+1")
+    mine = sorted(r["id"] for r in every.records if r["group"] in wanted)
+    assert len(mine) == 20  # 70 items over the 7 rungs
+    some = lirefs.evaluate(fake_model, "builtin-ladder", limit=20, groups=wanted, **kw)
+    assert sorted(r["id"] for r in some.records) == mine
+    assert set(some.by_group[0.0]) == set(wanted)
+    settings = some.metadata["settings"]
+    assert settings["groups"] == list(wanted) and settings["sample"]["groups"] == {
+        "steps-2": 10, "sum-2+1": 10
+    }  # fmt: skip
+    assert every.metadata["settings"]["groups"] is None
+    # without a limit: every item of the groups, in dataset order
+    whole = lirefs.evaluate(fake_model, "builtin-ladder", groups=("sum-1+1",), **kw)
+    ladder = lirefs.get_benchmark("builtin-ladder").load().items
+    assert [r["id"] for r in sorted(whole.records, key=lambda r: r["index"])] == [
+        i.id for i in ladder if i.group == "sum-1+1"
+    ]
+
+
+def test_unknown_groups_are_refused_naming_the_benchmarks_groups(fake_model: Any) -> None:
+    with pytest.raises(DataError, match=r"no group 'steps-9'; its groups: steps-1, steps-2"):
+        lirefs.evaluate(fake_model, "builtin-ladder", groups=("steps-1", "steps-9"), limit=7)
+    with pytest.raises(DataError, match="gsm8k has no groups; leave groups out"):
+        _run(fake_model, groups=("steps-1",))
+
+
 def test_cli_prints_the_per_group_table_and_holm_line(
     fake_model: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
@@ -351,6 +385,13 @@ def test_cli_prints_the_per_group_table_and_holm_line(
     text = " ".join(res.output.split())
     assert "per group (strict accuracy)" in text and "p_holm" in text
     assert "survive Holm correction at 0.05: accuracy +0.1 vs 0 (-100.0 points)" in text
+    res = CliRunner().invoke(main, ["evaluate", "-B", "builtin-ladder", "--limit", "4", "--json",
+                                    "--group", "steps-1,steps-2", "--group", "sum-1+1"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    obj = json.loads(res.output)
+    assert obj["metadata"]["settings"]["groups"] == ["steps-1", "steps-2", "sum-1+1"]
+    res = CliRunner().invoke(main, ["evaluate", "-B", "builtin-ladder", "--group", "steps-0"])
+    assert res.exit_code != 0 and "no group 'steps-0'; its groups:" in res.output
 
 
 # ---------------------------------------------------------------------------------------------
