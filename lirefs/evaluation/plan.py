@@ -26,7 +26,13 @@ from ..tracing import Remote
 from .config import EvalConfig, RunFacts
 from .controls import ControlDirection, control_directions
 from .engines import EvalEngine, FullPromptEngine
-from .prefix import MIN_SHARED_TOKENS, PrefixEngine, prefix_unsupported, shared_prefix_length
+from .prefix import (
+    MIN_SHARED_TOKENS,
+    PrefixEngine,
+    attention_window,
+    prefix_unsupported,
+    shared_prefix_length,
+)
 from .records import baseline_label
 from .tasks import Benchmark, BenchmarkData, Item
 from .tasks.extract import THINK_CLOSE, THINK_OPEN
@@ -399,7 +405,10 @@ def make_plan(
     )
     if engine is None:
         others = [b[1] for b in baselines.values()]
-        token_ids, prefixes, prefix_setting = _prefix(model, cfg, remote, prompts, others, segments)
+        reach = _reach(model, bench, items, new_tokens) if attention_window(model) else 0
+        token_ids, prefixes, prefix_setting = _prefix(
+            model, cfg, remote, (prompts, others, segments), reach
+        )
         shared_len = min((len(p) for p in prefixes), default=0)
         if token_ids is not None:
             engine = PrefixEngine(model, prefixes)
@@ -479,33 +488,56 @@ def _run_order(
     return perm, segments
 
 
+#: Tokens allowed for re-tokenizing an output with the prompt (the answer outcome scores
+#: ``prompt + own working`` as one text), on top of the generation length and the gold tokens.
+RETOKENIZE_SLACK = 8
+
+
+def _reach(model: Any, bench: Benchmark, items: Sequence[Item], new_tokens: int) -> int:
+    """Tokens a run can add after an item's prompt: the generated tokens plus the longest scored
+    gold continuation (gold text, or the answer after the model's own working) plus
+    ``RETOKENIZE_SLACK``; what a windowed model's prefix cache must fit."""
+    from .outcomes import gold_token_ids
+
+    texts = [bench.gold_text(item) for item in items]
+    texts += [t for t in (bench.answer_text(item) for item in items) if t]
+    gold = max((len(ids) for ids in gold_token_ids(model, texts)), default=0)
+    return int(new_tokens) + gold + RETOKENIZE_SLACK
+
+
 def _prefix(
     model: Any,
     cfg: EvalConfig,
     remote: Remote,
-    prompts: list[str],
-    others: list[list[str]],
-    segments: list[tuple[int, int]],
+    texts: tuple[list[str], list[list[str]], list[tuple[int, int]]],
+    reach: int,
 ) -> tuple[list[list[int]] | None, list[list[int]], dict[str, Any] | None]:
     """``(token ids, one shared prefix per segment, metadata setting)`` of the prefix cache.
 
-    Each segment's prefix is the longest common prefix of its prompts and of the same positions'
-    prompts in ``others`` (the prompt baselines, which share the exemplars); no cache when any
-    segment shares fewer than ``MIN_SHARED_TOKENS`` tokens.
+    ``texts`` is ``(prompts, others, segments)``: each segment's prefix is the longest common
+    prefix of its prompts and of the same positions' prompts in ``others`` (the prompt baselines,
+    which share the exemplars); no cache when any segment shares fewer than ``MIN_SHARED_TOKENS``
+    tokens. ``reach``: tokens a row can add after its prompt (``_reach``), for a model whose
+    attention has a window: the cache serves it only when the longest prompt plus ``reach`` fits.
     """
+    prompts, others, segments = texts
     if not cfg.reuse_prefix or not remote.local:
         return None, [], None
-    # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
-    # and the metadata says why
-    skipped = prefix_unsupported(model)
-    if skipped is not None:
-        return None, [], {"shared_tokens": None, "skipped": skipped}
     if not prompts or not callable(getattr(model, "tokenizer", None)):
         return None, [], None
     from ..batching import tokenize
 
     token_ids = tokenize(model, prompts)
     other_ids = [tokenize(model, texts) for texts in others]
+    # the prefix cache is a speed path only: a model it cannot serve runs the full prompts,
+    # and the metadata says why
+    window = attention_window(model)
+    longest = None
+    if window is not None:
+        longest = max(len(row) for ids in (token_ids, *other_ids) for row in ids) + reach
+        skipped = prefix_unsupported(model, longest)
+        if skipped is not None:
+            return None, [], {"shared_tokens": None, "skipped": skipped}
     prefixes = []
     for lo, hi in segments or [(0, len(prompts))]:
         rows = token_ids[lo:hi] + [row for ids in other_ids for row in ids[lo:hi]]
@@ -516,4 +548,6 @@ def _prefix(
     setting: dict[str, Any] = {"shared_tokens": min(len(p) for p in prefixes)}
     if len(prefixes) > 1:
         setting["prefixes"] = len(prefixes)
+    if window is not None:  # every sequence fits the window: the cache is exact
+        setting["window"] = {"positions": window[0], "longest": longest}
     return token_ids, prefixes, setting

@@ -17,6 +17,13 @@ Outputs are token-identical up to floating-point rounding between the two batch 
 The shared prefix is found on token ids (the longest common prefix of the tokenized prompts), so a
 tokenizer that merges across the exemplar/question boundary cannot make it differ from the full
 prompt's tokens. Local models only: a remote run keeps the plain path (one request per batch).
+
+Models whose layers attend to a window of positions (Gemma-2/3's sliding window, chunked
+attention) count that padding inside the window, where the left-padded prompt has it outside. When
+every sequence of the run (the longest prompt, the generated tokens and the scored gold tokens)
+fits in the window, the window covers all positions on both layouts and the two paths see the same
+context, so the cache serves them too (:func:`attention_window`, :func:`prefix_unsupported`); a
+batch that would reach past the window is refused, never run on the wrong context.
 """
 
 from __future__ import annotations
@@ -41,6 +48,7 @@ __all__ = [
     "MIN_SHARED_TOKENS",
     "PrefixEngine",
     "SharedPrefix",
+    "attention_window",
     "cache_supported",
     "prefix_generate",
     "prefix_gold_logprobs",
@@ -73,38 +81,72 @@ def shared_prefix_length(token_ids: Sequence[Sequence[int]]) -> int:
     return max(p, 0)
 
 
-def cache_supported(cache: Any) -> bool:
+def cache_supported(cache: Any, window: int | None = None) -> bool:
     """Whether a prefix ``cache`` can be copied per batch: a transformers ``Cache`` whose layers
-    all keep every position (sliding-window layers drop old ones and are left to the plain path)."""
-    from transformers.cache_utils import Cache, DynamicLayer
+    all keep every position: plain dynamic layers, and sliding-window layers only where the
+    run's sequences fit their ``window`` (they drop positions only beyond it)."""
+    from transformers.cache_utils import Cache, DynamicLayer, DynamicSlidingWindowLayer
 
+    kinds: tuple[type, ...] = (DynamicLayer,) if window is None else (
+        DynamicLayer, DynamicSlidingWindowLayer
+    )  # fmt: skip
     layers = list(getattr(cache, "layers", None) or [])
     return (
         isinstance(cache, Cache)
         and bool(layers)
-        and all(type(layer) is DynamicLayer for layer in layers)  # not subclasses (sliding)
+        and all(type(layer) in kinds for layer in layers)  # exact types, no other subclasses
     )
 
 
-def prefix_unsupported(model: Any) -> str | None:
-    """Why the shared-prefix cache cannot stand in for full prompts on ``model`` (``None``: it can).
+def attention_window(model: Any) -> tuple[int, str] | None:
+    """``(positions, what)`` of the smallest attention window of ``model``'s layers, or ``None``
+    when every layer attends to all positions (``what`` names the setting, for messages).
 
-    Layers that attend to a window of positions (sliding-window or chunked attention, e.g.
-    Gemma-2/3, Cohere2, OLMo-3) count the padding laid between the cached prefix and each
-    question inside their window, where the left-padded full prompt has it outside: the two paths
-    would see different contexts. Such models take the full-prompt path; ``evaluate`` records
-    the reason in ``metadata["settings"]["prefix_cache"]["skipped"]``.
+    Sliding-window or chunked attention (Gemma-2/3, Cohere2, OLMo-3, Llama-4): a query sees at
+    most ``positions`` positions (ending with its own), or only those of its own chunk.
     """
     config = getattr(model, "config", None)
     types = [str(t) for t in getattr(config, "layer_types", None) or []]
     windowed = sorted({t for t in types if t != "full_attention"})
-    if windowed:
-        return f"its {' and '.join(windowed)} layers see a window of positions, not all of them"
-    if not types and getattr(config, "use_sliding_window", True) is not False:
-        for name in ("sliding_window", "attention_chunk_size"):
-            if getattr(config, name, None):
-                return f"its attention has a {name} of {getattr(config, name)} positions"
+    if not types and getattr(config, "use_sliding_window", True) is False:
+        return None
+    if types and not windowed:
+        return None
+    sizes = [
+        (int(getattr(config, name)), name)
+        for name in ("sliding_window", "attention_chunk_size")
+        if getattr(config, name, None)
+    ]
+    if sizes:
+        size, name = min(sizes)
+        what = f"its {' and '.join(windowed)} layers' {name}" if windowed else f"its {name}"
+        return size, what
+    if windowed:  # windowed layers of unknown size: never assume they fit
+        return 0, f"its {' and '.join(windowed)} layers' window"
     return None
+
+
+def prefix_unsupported(model: Any, longest: int | None = None) -> str | None:
+    """Why the shared-prefix cache cannot stand in for full prompts on ``model`` (``None``: it can).
+
+    Layers that attend to a window of positions (sliding-window or chunked attention, e.g.
+    Gemma-2/3, Cohere2, OLMo-3) count the padding laid between the cached prefix and each
+    question inside their window, where the left-padded full prompt has it outside. When the
+    run's ``longest`` sequence (prompt, generated and scored tokens, in tokens) fits in the window,
+    every query sees every position on both layouts and the cache is exact; otherwise (or with
+    ``longest`` unknown) such models take the full-prompt path, and ``evaluate`` records the
+    reason in ``metadata["settings"]["prefix_cache"]["skipped"]``.
+    """
+    window = attention_window(model)
+    if window is None:
+        return None
+    size, what = window
+    if longest is not None and 0 < longest <= size:
+        return None
+    reach = (
+        f"the run's sequences reach {longest} tokens" if longest else "the run's length is unknown"
+    )
+    return f"{what} is {size} positions and {reach}: the padding would fall inside the window"
 
 
 @contextmanager
@@ -137,11 +179,28 @@ class SharedPrefix:
         model: what the passes run on: the model itself (no edit) or its steered copy.
         ids: ``[P]`` token ids of the prefix.
         cache: the prefix's KV cache for batch 1 (``None`` until ``ensure`` runs it).
+        window: the model's attention window (``attention_window``), ``None`` when it has none:
+            every pass must then fit in it (``check_fits``).
     """
 
     model: Any
     ids: list[int]
     cache: Any = field(default=None, repr=False)
+    window: int | None = None
+
+    def check_fits(self, length: int) -> None:
+        """Refuse a pass whose sequences reach ``length`` tokens beyond the attention window.
+
+        Raises:
+            DataError: ``length`` exceeds ``window`` (the cached layout would see another
+                context than the full prompt).
+        """
+        if self.window is not None and length > self.window:
+            raise DataError(
+                f"a batch reaches {length} tokens, beyond the model's attention window of "
+                f"{self.window}: the cached prefix would see another context than the full "
+                "prompt; pass reuse_prefix=False (--no-prefix-cache)"
+            )
 
     def ensure(self) -> None:
         """Run the (steered) prefix once, batch 1, no padding, and keep its cache.
@@ -159,7 +218,7 @@ class SharedPrefix:
         name = _cache_field()  # decided here: the trace body holds only what travels
         with _quiet(), torch.inference_mode(), model.trace(inputs, use_cache=True):
             kv = getattr(model.output, name).save()
-        if not cache_supported(kv) or kv.get_seq_length() != len(self.ids):
+        if not cache_supported(kv, self.window) or kv.get_seq_length() != len(self.ids):
             raise DataError(
                 f"the model returned a {type(kv).__name__} for the shared prompt prefix, not a "
                 "full-length transformers cache; pass reuse_prefix=False (--no-prefix-cache)"
@@ -185,11 +244,13 @@ def shared_prefix(model: Any, ids: Sequence[int], steering: Steering) -> Iterato
             "mode"}`` as ``lirefs.generate`` takes them; every position is edited.
     """
     plan = steering_plan(model, steering)
+    found = attention_window(model)
+    window = None if found is None else found[0]
     if not plan.edits:
-        yield SharedPrefix(model, list(ids))
+        yield SharedPrefix(model, list(ids), window=window)
         return
     with steered(model, plan=plan) as edited:
-        yield SharedPrefix(edited, list(ids))
+        yield SharedPrefix(edited, list(ids), window=window)
 
 
 class PrefixEngine:
@@ -253,7 +314,7 @@ class PrefixEngine:
             self._shared = self._held.enter_context(shared_prefix(self.model, ids, plan))
             self._plan = plan
         elif self._shared.ids != ids:
-            self._shared = SharedPrefix(self._shared.model, list(ids))
+            self._shared = SharedPrefix(self._shared.model, list(ids), window=self._shared.window)
         return self._shared
 
     def run(
@@ -335,6 +396,7 @@ def prefix_generate(
     tok = model.tokenizer
     stops = list(stop or [])
     inputs = _layout(shared, token_ids, pad_id(model))
+    shared.check_fits(int(inputs["input_ids"].shape[1]) + int(max_new_tokens))
     device = input_device(model)
     inputs = {k: v.to(device) for k, v in inputs.items()}
     cache = shared.expanded(len(token_ids))
@@ -386,6 +448,7 @@ def prefix_gold_logprobs(
     golds = gold_token_ids(model, gold_texts)
     rows = [list(x) + g for x, g in zip(token_ids, golds, strict=True)]
     inputs = _layout(shared, rows, pad_id(model))
+    shared.check_fits(int(inputs["input_ids"].shape[1]))
     g = max(len(x) for x in golds)
     targets = inputs["input_ids"][:, -g:]  # [b, g]; rows are right-aligned, gold tokens last
     lengths = torch.tensor([len(x) for x in golds])

@@ -208,3 +208,78 @@ def test_grouped_exemplars_get_one_prefix_per_group(make_tiny: Any) -> None:
         b = plain_by[k]
         assert a["output"] == b["output"] and a["n_tokens"] == b["n_tokens"]
         assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], rel=1e-4, abs=1e-4)
+
+
+def _windowed(tokenizer: Any, family: str, window: int) -> Any:
+    from copy import deepcopy
+
+    from tiny_models import tiny_config
+    from transformers import AutoModelForCausalLM
+
+    config = tiny_config(family)
+    config.sliding_window = window
+    config.max_position_embeddings = 4096  # the whole 8-shot prompt: a long shared prefix
+    torch.manual_seed(0)
+    hf = AutoModelForCausalLM.from_config(config, dtype=torch.float32).eval()
+    return lirefs.wrap(hf, deepcopy(tokenizer), name=f"tiny-{family}-w{window}")
+
+
+@pytest.mark.parametrize("family", ["gemma3_text", "gemma2"])
+def test_windowed_attention_keeps_the_prefix_path_when_every_sequence_fits(
+    tokenizer: Any, family: str
+) -> None:
+    # Every sequence the run forms (longest prompt + generated + scored gold tokens) inside the
+    # window: both layouts see every position, so the cache must give the full-prompt tokens.
+    def run(model: Any, **kw: Any) -> Any:
+        torch.manual_seed(3)
+        liref = lirefs.Direction.from_activations(
+            torch.randn(6, 4, 64) + 0.5, torch.randn(6, 4, 64), settings={"best_layer": 2},
+            model=model,
+        )  # fmt: skip
+        return lirefs.evaluate(model, "builtin-arithmetic", direction=liref, alphas=(0.0, 0.1),
+                               limit=4, max_new_tokens=6, batch_size=4, **kw)  # fmt: skip
+
+    wide = run(_windowed(tokenizer, family, 4096))
+    setting = wide.metadata["settings"]["prefix_cache"]
+    assert setting["shared_tokens"] > 500 and setting["window"]["positions"] == 4096
+    longest = setting["window"]["longest"]
+    prompt_tokens = max(len(tokenize(_windowed(tokenizer, family, 16), [r["prompt"]])[0])
+                        for r in wide.records)  # fmt: skip
+    assert prompt_tokens + 6 < longest < prompt_tokens + 6 + 40
+    # a window of exactly the longest sequence still fits: the same tokens as the full prompts
+    tight_model = _windowed(tokenizer, family, longest)
+    tight, plain = run(tight_model), run(tight_model, reuse_prefix=False)
+    assert tight.metadata["settings"]["prefix_cache"]["window"]["positions"] == longest
+    assert plain.metadata["settings"]["prefix_cache"] is None
+    assert len({len(r["prompt"]) for r in tight.records}) > 1  # padding between the parts
+    for a, b in zip(tight.records, plain.records, strict=True):
+        assert (a["alpha"], a["id"], a["output"]) == (b["alpha"], b["id"], b["output"])
+        assert a["gold_logprob"] == pytest.approx(b["gold_logprob"], rel=1e-4, abs=1e-4)
+    # one position less and the cache is refused, naming the window and the reach
+    short = run(_windowed(tokenizer, family, longest - 1))
+    skipped = short.metadata["settings"]["prefix_cache"]
+    assert skipped["shared_tokens"] is None
+    assert f"is {longest - 1} positions" in skipped["skipped"]
+    assert f"reach {longest} tokens" in skipped["skipped"]
+
+
+def test_a_batch_beyond_the_window_is_refused_not_run_on_another_context(tokenizer: Any) -> None:
+    from lirefs.errors import DataError
+
+    model = _windowed(tokenizer, "gemma3_text", 4096)
+    ids = tokenize(model, PROMPTS)
+    p = shared_prefix_length(ids)
+    width = max(len(x) for x in ids)
+    with shared_prefix(model, ids[0][:p], None) as shared:
+        assert shared.window == 4096
+        prefix_generate(shared, ids, max_new_tokens=4)  # fits
+        shared.window = width + 3
+        with pytest.raises(DataError, match="beyond the model's attention window"):
+            prefix_generate(shared, ids, max_new_tokens=4)
+        short, long = [" 4.", " 200.", " 18."], [" The final answer is 4."] * 3
+        from lirefs.evaluation.outcomes import gold_token_ids
+
+        shared.window = width + max(len(g) for g in gold_token_ids(model, short))
+        prefix_gold_logprobs(shared, ids, short)  # exactly the window: fits
+        with pytest.raises(DataError, match=r"--no-prefix-cache"):
+            prefix_gold_logprobs(shared, ids, long)
