@@ -54,47 +54,45 @@ def check_alphas(alphas: float | Iterable[float]) -> tuple[float, ...]:
     return tuple(values)
 
 
+def _distinct_texts(value: Any, name: str, example: str) -> tuple[str, ...]:
+    """``value`` as a tuple of distinct non-blank strings (one string alone is one entry).
+
+    Raises:
+        DataError: not strings, blank, or repeated; the message names ``name`` and shows
+            ``example`` (e.g. ``"groups=('steps-2',)"``).
+    """
+    if isinstance(value, str):
+        value = (value,)
+    if not isinstance(value, Iterable):
+        raise DataError(f"{name} must be texts, got {value!r}; e.g. {example}")
+    out = tuple(value)
+    bad = [t for t in out if not isinstance(t, str) or not t.strip()]
+    if bad:
+        raise DataError(f"{name} must be non-empty texts, got {bad!r}; e.g. {example}")
+    repeats = sorted({t for t in out if out.count(t) > 1})
+    if repeats:
+        raise DataError(f"{name} {repeats} are given more than once; list each once")
+    return out
+
+
 def check_prompt_baselines(texts: Any) -> tuple[str, ...]:
     """``texts`` as a tuple of distinct non-blank strings (one text alone is one baseline).
 
     Raises:
         DataError: not strings, blank, or repeated.
     """
-    if isinstance(texts, str):
-        texts = (texts,)
-    if not isinstance(texts, Iterable):
-        raise DataError(
-            f"prompt_baselines must be texts, got {texts!r}; e.g. "
-            'prompt_baselines=("Let\'s think step by step.",)'
-        )
-    out = tuple(texts)
-    bad = [t for t in out if not isinstance(t, str) or not t.strip()]
-    if bad:
-        raise DataError(f"prompt_baselines must be non-empty texts, got {bad!r}")
-    repeats = sorted({t for t in out if out.count(t) > 1})
-    if repeats:
-        raise DataError(f"prompt baselines {repeats} are given more than once; list each once")
-    return out
+    return _distinct_texts(
+        texts, "prompt_baselines", 'prompt_baselines=("Let\'s think step by step.",)'
+    )
 
 
 def check_groups(groups: Any) -> tuple[str, ...]:
-    """``groups`` as a tuple of distinct non-blank names (one name alone is one group).
+    """``groups`` as a tuple of distinct non-blank group names (one name alone is one group).
 
     Raises:
         DataError: not strings, blank, or repeated.
     """
-    if isinstance(groups, str):
-        groups = (groups,)
-    if not isinstance(groups, Iterable):
-        raise DataError(f"groups must be group names, got {groups!r}; e.g. groups=('steps-2',)")
-    out = tuple(groups)
-    bad = [g for g in out if not isinstance(g, str) or not g.strip()]
-    if bad:
-        raise DataError(f"groups must be non-empty names, got {bad!r}; e.g. groups=('steps-2',)")
-    repeats = sorted({g for g in out if out.count(g) > 1})
-    if repeats:
-        raise DataError(f"groups {repeats} are given more than once; list each group once")
-    return out
+    return _distinct_texts(groups, "groups", "groups=('steps-2',)")
 
 
 def _positive(value: Any, name: str, fix: str) -> int | None:

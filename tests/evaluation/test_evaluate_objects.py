@@ -134,8 +134,8 @@ def test_config_is_checked_once_and_normalised() -> None:
         ({"controls": -1}, "controls must be an int"),
         ({"controls": 2, "alphas": (0.0, 0.1)}, "pass direction= and at least one alpha"),
         ({"groups": ("steps-2", "steps-2")}, "groups .* more than once"),
-        ({"groups": ("steps-2", " ")}, "groups must be non-empty names"),
-        ({"groups": 3}, "groups must be group names"),
+        ({"groups": ("steps-2", " ")}, "groups must be non-empty texts"),
+        ({"groups": 3}, "groups must be texts"),
     ],
 )
 def test_config_refuses_bad_values_with_a_fix(kw: dict[str, Any], message: str) -> None:
