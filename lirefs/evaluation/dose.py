@@ -5,7 +5,10 @@ line with 95% intervals and, when the run has controls, the controls' range per 
 0 is the same unsteered run for every direction):
 
 1. accuracy (strict; flexible dashed when the run has it),
-2. mean gold-answer log-probability,
+2. the run's continuous outcome (``EvalResult.outcome``): for benchmarks whose exemplars show
+   working, the mean log-probability of the gold answer after the model's own working (an alpha
+   where no output reached the answer phrase has no point); else the gold text's right after
+   the prompt,
 3. share of degenerate outputs.
 
 The top axis gives the effective scale of each alpha: ``(1 + alpha)^L`` in ``"project"`` mode
@@ -41,7 +44,8 @@ def effective_scales(alphas: list[float], mode: str, n_blocks: int) -> list[floa
 def _band(ax: Any, xs: np.ndarray, controls: list[dict[float, float]], order: list[float]) -> None:
     if not controls:
         return
-    values = np.array([[c[a] for a in order] for c in controls])  # [n_controls, n_alphas]
+    # [n_controls, n_alphas]; an alpha without a value (no output reached the answer) is a gap
+    values = np.array([[c.get(a, np.nan) for a in order] for c in controls], dtype=np.float64)
     if len(controls) == 1:  # a range of one is a line
         ax.plot(xs, values[0], "--", color="tab:grey", label="control")
         return
@@ -59,10 +63,12 @@ def _line(
     order: list[float],
     **style: Any,
 ) -> None:
-    y = np.array([values[a] for a in order])
+    y = np.array([values.get(a, np.nan) for a in order], dtype=np.float64)
     fmt = style.pop("fmt", "o-")
     if ci:
-        err = [y - np.array([ci[a][0] for a in order]), np.array([ci[a][1] for a in order]) - y]
+        low = np.array([ci[a][0] if a in ci else np.nan for a in order], dtype=np.float64)
+        high = np.array([ci[a][1] if a in ci else np.nan for a in order], dtype=np.float64)
+        err = [y - low, high - y]
         ax.errorbar(xs, y, yerr=err, fmt=fmt, capsize=3, **style)
     else:
         ax.plot(xs, y, fmt, **style)
@@ -94,11 +100,16 @@ def plot_dose_response(result: Any, path: str | Path) -> Path:
     ax.set_ylabel("accuracy (95% CI)")
     ax.set_ylim(-0.02, 1.02)
     ax = axes[1]
-    if result.gold_logprob:
-        _band(ax, xs, [c.gold_logprob for c in controls if c.gold_logprob], order)
-        _line(ax, xs, result.gold_logprob, result.gold_logprob_ci, order, fmt="o-", color="tab:green",
-              label="mean gold log-prob")  # fmt: skip
-    ax.set_ylabel("gold log p (nats, 95% CI)")
+    key = getattr(result, "outcome", "gold_logprob")
+    values, label = getattr(result, key, None), "mean gold log-prob"
+    if key == "answer_logprob":
+        label = "mean answer log-prob after own working"
+    if values:
+        bands = [getattr(c, key, None) for c in controls]
+        _band(ax, xs, [b for b in bands if b], order)
+        _line(ax, xs, values, getattr(result, f"{key}_ci", None), order, fmt="o-",
+              color="tab:green", label=label)  # fmt: skip
+    ax.set_ylabel(("answer" if key == "answer_logprob" else "gold") + " log p (nats, 95% CI)")
     ax = axes[2]
     _band(ax, xs, [c.degenerate for c in controls if c.degenerate], order)
     if result.degenerate:

@@ -138,6 +138,34 @@ def test_dose_response_plot_is_written(setup: Any, tmp_path: Path) -> None:
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_dose_response_plots_the_answer_outcome_with_gaps(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A benchmark that shows working plots the answer after the model's own working; an alpha
+    where no output reached the answer phrase is a gap, not an error."""
+    pytest.importorskip("matplotlib")
+    from lirefs.evaluation import dose
+
+    drawn: list[dict[float, float]] = []
+    line = dose._line
+    monkeypatch.setattr(
+        dose, "_line", lambda ax, xs, v, *a, **k: (drawn.append(v), line(ax, xs, v, *a, **k))
+    )
+    acc = {0.0: 0.4, 0.1: 0.1, 0.15: 0.0}
+    result = SimpleNamespace(
+        alphas=[0.0, 0.1, 0.15], accuracy=acc, ci={a: (v, v) for a, v in acc.items()},
+        outcome="answer_logprob", answer_logprob={0.0: -4.6, 0.1: -6.1},
+        answer_logprob_ci={0.0: (-5.0, -4.2), 0.1: (-6.4, -5.8)}, gold_logprob={0.0: -9.0},
+        controls={"random-0": SimpleNamespace(accuracy=acc, answer_logprob={0.0: -4.6, 0.1: -4.7},
+                                              degenerate={})},
+        degenerate={0.0: 0.0, 0.1: 0.04, 0.15: 1.0}, metadata={"settings": {"mode": "project"}},
+        benchmark="builtin-ladder", n_items=3, layer=2,
+    )  # fmt: skip
+    path = dose.plot_dose_response(result, tmp_path / "dose.png")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert result.answer_logprob in drawn and result.gold_logprob not in drawn
+
+
 class WorkingEngine(FullPromptEngine):
     """Scripted outputs (worked answers, one without the answer marker), real gold scoring."""
 
