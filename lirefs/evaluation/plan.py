@@ -140,6 +140,16 @@ def stratified_order(items: Sequence[Item], seed: int) -> list[int]:
     return [index for _, _, index in sorted(keyed)]
 
 
+def _sample(name: str, data: BenchmarkData, cfg: EvalConfig) -> list[int]:
+    """Indices of the items the run scores: the seeded stratified order cut at ``cfg.limit``
+    (every item in dataset order without one), restricted to ``cfg.groups`` when given."""
+    order = stratified_order(data.items, cfg.seed) if cfg.limit else list(range(len(data.items)))
+    if cfg.groups:
+        wanted = _known_groups(name, data, cfg)
+        order = [i for i in order if data.items[i].group in wanted]
+    return order[: cfg.limit]
+
+
 def _known_groups(name: str, data: BenchmarkData, cfg: EvalConfig) -> set[str]:
     """``cfg.groups``, each checked to be a group of the benchmark's items.
 
@@ -372,11 +382,7 @@ def make_plan(
             layer=layer,
         )
     data: BenchmarkData = bench.load(cfg.data_path, skip_bad_rows=cfg.skip_bad_rows)
-    order = stratified_order(data.items, cfg.seed) if cfg.limit else list(range(len(data.items)))
-    if cfg.groups:
-        wanted = _known_groups(bench.name, data, cfg)
-        order = [i for i in order if data.items[i].group in wanted]
-    order = order[: cfg.limit]
+    order = _sample(bench.name, data, cfg)
     items = [data.items[i] for i in order]
     prompts, shots_used, n_ctx = fit_prompts(model, data, items, render, new_tokens)
     baselines = {}
