@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import random
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -411,10 +411,10 @@ def make_plan(
     )
     if engine is None:
         others = [b[1] for b in baselines.values()]
-        reach = _reach(model, bench, items, new_tokens) if attention_window(model) else 0
         token_ids, prefixes, prefix_setting = _prefix(
-            model, cfg, remote, (prompts, others, segments), reach
-        )
+            model, cfg, remote, (prompts, others, segments),
+            lambda: _reach(model, bench, items, new_tokens),
+        )  # fmt: skip
         shared_len = min((len(p) for p in prefixes), default=0)
         if token_ids is not None:
             engine = PrefixEngine(model, prefixes)
@@ -516,15 +516,15 @@ def _prefix(
     cfg: EvalConfig,
     remote: Remote,
     texts: tuple[list[str], list[list[str]], list[tuple[int, int]]],
-    reach: int,
+    reach: Callable[[], int],
 ) -> tuple[list[list[int]] | None, list[list[int]], dict[str, Any] | None]:
     """``(token ids, one shared prefix per segment, metadata setting)`` of the prefix cache.
 
     ``texts`` is ``(prompts, others, segments)``: each segment's prefix is the longest common
     prefix of its prompts and of the same positions' prompts in ``others`` (the prompt baselines,
     which share the exemplars); no cache when any segment shares fewer than ``MIN_SHARED_TOKENS``
-    tokens. ``reach``: tokens a row can add after its prompt (``_reach``), for a model whose
-    attention has a window: the cache serves it only when the longest prompt plus ``reach`` fits.
+    tokens. ``reach()``: tokens a row can add after its prompt (``_reach``), asked only for a model
+    whose attention has a window: the cache serves it only when the longest prompt plus that fits.
     """
     prompts, others, segments = texts
     if not cfg.reuse_prefix or not remote.local:
@@ -540,7 +540,7 @@ def _prefix(
     window = attention_window(model)
     longest = None
     if window is not None:
-        longest = max(len(row) for ids in (token_ids, *other_ids) for row in ids) + reach
+        longest = max(len(row) for ids in (token_ids, *other_ids) for row in ids) + reach()
         skipped = prefix_unsupported(model, longest)
         if skipped is not None:
             return None, [], {"shared_tokens": None, "skipped": skipped}
